@@ -1,0 +1,1 @@
+"""Exports: write the inventory to files other people and tools read."""

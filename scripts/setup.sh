@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Sets up Estate Mapper on Debian/Ubuntu: system packages, a virtual environment in .venv, the package.
+#   bash scripts/setup.sh          what the program needs
+#   bash scripts/setup.sh --test   also what the test suite needs (daemons it starts, pytest)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_tests=0
+[ "${1:-}" = "--test" ] && with_tests=1
+
+# System packages: nmap for network scans, iproute2 (ss) for socket facts;
+# the tests also start real daemons and render Qt offscreen.
+packages=(nmap iproute2 procps)
+if [ "$with_tests" -eq 1 ]; then
+    packages+=(redis-server libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
+fi
+if ! command -v python3 >/dev/null || ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    packages+=(python3 python3-venv)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "Installing system packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$with_tests" -eq 1 ]; then
+    .venv/bin/python -m pip install -q -e ".[test]"
+else
+    .venv/bin/python -m pip install -q -e .
+fi
+echo "Estate Mapper is installed in .venv ($(.venv/bin/estatemap --version))"
