@@ -1,0 +1,304 @@
+"""Typed records for every fact Estate Mapper keeps, the scan context and the errors users see.
+
+Records are frozen, keyword-only dataclasses. Each says where it came from (`source`) and
+when (`observed_at`). Child records (services, software, ...) carry `host_id`, which is
+``None`` while a scanner produces them and is filled in when the host's identity is resolved.
+Missing data is ``None`` (or an empty tuple), never ``""`` and never a guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+SOURCES = ("nmap", "local", "ssh", "import", "bundle")
+SCAN_STATUSES = ("running", "completed", "interrupted", "failed")
+SERVICE_CATEGORIES = (
+    "database", "web", "remote-access", "file-transfer", "directory",
+    "messaging", "healthcare", "infrastructure", "other",
+)
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+class EstateError(Exception):
+    """A failure the user can fix: shown as one line, exit status 1, never a traceback."""
+
+
+class StoreError(EstateError):
+    """The store cannot be opened, read or written."""
+
+
+class ScanCancelled(Exception):
+    """Raised inside a scanner when the user asked to stop; results so far are kept."""
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware, in UTC, to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scan:
+    kind: str                       # "host", "network", "ssh", "import", "collect"
+    started_at: datetime
+    targets: tuple[str, ...] = ()
+    arguments: str | None = None    # what was run, e.g. nmap's arguments
+    finished_at: datetime | None = None
+    status: str = "running"
+    warnings: tuple[str, ...] = ()
+    host_count: int = 0
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Disk:
+    """A physical or virtual block device (not a partition)."""
+    name: str                       # "sda", "nvme0n1", "PhysicalDrive0"
+    size_bytes: int | None = None
+    model: str | None = None
+    serial: str | None = None
+    rotational: bool | None = None  # True: spinning disk, False: SSD/virtual
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Partition:
+    """A mounted filesystem."""
+    device: str
+    mountpoint: str
+    fstype: str | None = None
+    total_bytes: int | None = None
+    used_bytes: int | None = None
+    free_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Host:
+    source: str
+    observed_at: datetime
+    id: str | None = None
+    hostname: str | None = None
+    domain: str | None = None
+    fqdn: str | None = None
+    addresses: tuple[str, ...] = ()
+    macs: tuple[str, ...] = ()
+    os_name: str | None = None      # "Debian GNU/Linux"
+    os_version: str | None = None   # as shown: "12 (bookworm)"
+    os_family: str | None = None    # "linux", "windows", "macos", "bsd", ...
+    os_id: str | None = None        # os-release ID: "debian", "rhel", ...
+    kernel: str | None = None
+    architecture: str | None = None
+    boot_time: datetime | None = None
+    vendor: str | None = None       # hardware vendor
+    model: str | None = None        # hardware model
+    serial: str | None = None
+    hardware_uuid: str | None = None
+    machine_id: str | None = None   # /etc/machine-id: cloned VMs share it, never merge on it alone
+    virtualization: str | None = None  # "kvm", "vmware", "docker", "none" (bare metal), None (unknown)
+    cpu_model: str | None = None
+    cpu_cores: int | None = None    # physical cores
+    cpu_logical_cores: int | None = None
+    cpu_mhz: float | None = None    # maximum (or current, where no maximum is known)
+    memory_bytes: int | None = None
+    swap_bytes: int | None = None
+    disks: tuple[Disk, ...] = ()
+    partitions: tuple[Partition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interface:
+    name: str
+    source: str
+    observed_at: datetime
+    host_id: str | None = None
+    mac: str | None = None
+    addresses: tuple[str, ...] = ()  # "10.0.0.5/24", "fe80::1/64"
+    is_up: bool | None = None
+    speed_mbps: int | None = None
+    mtu: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Software:
+    name: str
+    source: str                     # "dpkg", "rpm", "registry", "pkgutil", "nmap", ...
+    observed_at: datetime
+    host_id: str | None = None
+    version: str | None = None
+    vendor: str | None = None
+    architecture: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Process:
+    pid: int
+    name: str
+    source: str
+    observed_at: datetime
+    host_id: str | None = None
+    ppid: int | None = None
+    exe: str | None = None
+    username: str | None = None
+    started_at: datetime | None = None
+    cmdline: str | None = None      # secrets redacted before it is stored
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Service:
+    protocol: str                   # "tcp" | "udp"
+    port: int
+    source: str
+    observed_at: datetime
+    host_id: str | None = None
+    address: str | None = None      # the address it listens on ("0.0.0.0" for all)
+    state: str = "open"             # "open" (nmap), "listening" (seen on the host)
+    name: str | None = None         # nmap's service name, or the well-known name of the port
+    product: str | None = None
+    version: str | None = None
+    extra_info: str | None = None
+    tunnel: str | None = None       # "ssl" where nmap saw TLS
+    cpes: tuple[str, ...] = ()
+    category: str | None = None     # one of SERVICE_CATEGORIES
+    process: str | None = None      # the owning process's name
+    pid: int | None = None
+
+    @property
+    def id(self) -> str | None:
+        return service_id(self.host_id, self.protocol, self.port) if self.host_id else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Database:
+    engine: str                     # "postgresql", "mysql", "mariadb", "mssql", "oracle", "mongodb", "redis", ...
+    source: str
+    observed_at: datetime
+    host_id: str | None = None
+    protocol: str = "tcp"
+    port: int | None = None
+    version: str | None = None
+    databases: tuple[str, ...] = ()
+    process: str | None = None
+    pid: int | None = None
+
+    @property
+    def id(self) -> str | None:
+        if not self.host_id:
+            return None
+        return f"{self.host_id}:db/{self.engine}/{self.port if self.port is not None else '-'}"
+
+    @property
+    def service_id(self) -> str | None:
+        if not self.host_id or self.port is None:
+            return None
+        return service_id(self.host_id, self.protocol, self.port)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    """A connection seen from one end. `direction` says which end this host is."""
+    protocol: str
+    local_address: str
+    local_port: int
+    remote_address: str
+    remote_port: int
+    source: str
+    observed_at: datetime
+    host_id: str | None = None
+    state: str | None = None        # "ESTABLISHED", ...
+    direction: str = "unknown"      # "outbound": this host is the client; "inbound": the server
+    process: str | None = None
+    pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    id: str
+    subject_type: str               # "host", "service", "software", "database"
+    subject_id: str
+    host_id: str | None
+    rule: str
+    category: str
+    severity: str                   # one of SEVERITIES
+    title: str
+    evidence: str
+    recommendation: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group:
+    id: str
+    name: str
+    wave: int | None = None
+    host_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostReport:
+    """Everything one scanner learned about one host: the unit written to the store in one transaction."""
+    host: Host
+    interfaces: tuple[Interface, ...] = ()
+    software: tuple[Software, ...] = ()
+    processes: tuple[Process, ...] = ()
+    services: tuple[Service, ...] = ()
+    databases: tuple[Database, ...] = ()
+    connections: tuple[Connection, ...] = ()
+    raw: dict[str, str] = field(default_factory=dict)  # tool output kept as evidence, by name
+
+    def with_host_id(self, host_id: str) -> HostReport:
+        """Return a copy whose host and child records all carry `host_id`."""
+        def stamp(records):
+            return tuple(dataclasses.replace(r, host_id=host_id) for r in records)
+        return dataclasses.replace(
+            self,
+            host=dataclasses.replace(self.host, id=host_id),
+            interfaces=stamp(self.interfaces),
+            software=stamp(self.software),
+            processes=stamp(self.processes),
+            services=stamp(self.services),
+            databases=stamp(self.databases),
+            connections=stamp(self.connections),
+        )
+
+
+def service_id(host_id: str, protocol: str, port: int) -> str:
+    """Return the stable id of the service on `port`: the graph node id and the store key."""
+    return f"{host_id}:{protocol}/{port}"
+
+
+ProgressCallback = Callable[[int, int | None, str], None]
+
+
+class ScanContext:
+    """What a running scanner may use: progress reporting, cancellation and warnings.
+
+    Plain Python, shared by the CLI (a progress bar) and the GUI (a worker emitting signals).
+    """
+
+    def __init__(self, *, progress: ProgressCallback | None = None,
+                 cancel: threading.Event | None = None, started_at: datetime | None = None):
+        self.started_at = started_at or utc_now()
+        self.warnings: list[str] = []
+        self._progress = progress
+        self._cancel = cancel or threading.Event()
+
+    def report(self, done: int, total: int | None, message: str) -> None:
+        if self._progress is not None:
+            self._progress(done, total, message)
+
+    def warn(self, message: str) -> None:
+        """Record something the scan could not do; the scan carries on."""
+        self.warnings.append(message)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise ScanCancelled if the user asked to stop."""
+        if self._cancel.is_set():
+            raise ScanCancelled()

@@ -1,0 +1,350 @@
+"""The store: one SQLite file through sqlite-utils, with a versioned schema and scan history.
+
+Every scan is kept. A host's results from one scan are an *observation*: the host as seen,
+and its interfaces, software, processes, services, databases and connections, written in one
+transaction as they arrive, so an interrupted scan keeps every host it finished. The current
+inventory is each host's newest observation per source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from discovery.categories import categorise_service
+from discovery.merge import KINDS, Match, find_match, identity_keys
+from discovery.model import HostReport, Scan, StoreError, utc_now
+from discovery.redact import redact_command_line, redact_text
+
+APP_NAME = "estatemap"
+DB_FILENAME = "estate.db"
+MIGRATIONS = Migrations(APP_NAME)
+
+# Tables of per-observation child records, with the HostReport attribute each one holds.
+CHILD_TABLES = {
+    "interfaces": "interfaces",
+    "software": "software",
+    "processes": "processes",
+    "services": "services",
+    "databases": "databases",
+    "connections": "connections",
+}
+
+
+def default_path() -> Path:
+    """Return the default store path: estate.db in the user's data directory (ESTATEMAP_DB overrides)."""
+    if env := os.environ.get("ESTATEMAP_DB"):
+        return Path(env)
+    import platformdirs
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / DB_FILENAME
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+@MIGRATIONS()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["scans"].create({
+        "id": int, "kind": str, "targets": str, "arguments": str, "started_at": str,
+        "finished_at": str, "status": str, "warnings": str, "error": str,
+    }, pk="id")
+    db["hosts"].create({
+        "id": str, "hostname": str, "domain": str, "fqdn": str, "addresses": str, "macs": str,
+        "os_name": str, "os_version": str, "os_family": str, "os_id": str, "kernel": str,
+        "architecture": str, "boot_time": str, "vendor": str, "model": str, "serial": str,
+        "hardware_uuid": str, "machine_id": str, "virtualization": str, "cpu_model": str,
+        "cpu_cores": int, "cpu_logical_cores": int, "cpu_mhz": float, "memory_bytes": int,
+        "swap_bytes": int, "disks": str, "partitions": str, "sources": str,
+        "first_seen": str, "last_seen": str,
+    }, pk="id")
+    db["host_keys"].create({"kind": str, "value": str, "host_id": str}, pk=("kind", "value", "host_id"),
+                           foreign_keys=[("host_id", "hosts", "id")])
+    db["observations"].create({
+        "scan_id": int, "host_id": str, "source": str, "observed_at": str, "match_reason": str, "host": str,
+    }, pk=("scan_id", "host_id"), foreign_keys=[("scan_id", "scans", "id"), ("host_id", "hosts", "id")])
+    db["observations"].create_index(["host_id", "source", "scan_id"])
+    observed = {"scan_id": int, "host_id": str, "source": str, "observed_at": str}
+    db["interfaces"].create({**observed, "name": str, "mac": str, "addresses": str, "is_up": int,
+                             "speed_mbps": int, "mtu": int})
+    db["software"].create({**observed, "name": str, "version": str, "vendor": str, "architecture": str})
+    db["processes"].create({**observed, "pid": int, "ppid": int, "name": str, "exe": str, "username": str,
+                            "started_at": str, "cmdline": str})
+    db["services"].create({**observed, "id": str, "protocol": str, "port": int, "address": str, "state": str,
+                           "name": str, "product": str, "version": str, "extra_info": str, "tunnel": str,
+                           "cpes": str, "category": str, "process": str, "pid": int})
+    db["databases"].create({**observed, "id": str, "service_id": str, "engine": str, "protocol": str,
+                            "port": int, "version": str, "databases": str, "process": str, "pid": int})
+    db["connections"].create({**observed, "protocol": str, "local_address": str, "local_port": int,
+                              "remote_address": str, "remote_port": int, "state": str, "direction": str,
+                              "process": str, "pid": int})
+    for table in CHILD_TABLES:
+        db[table].create_index(["scan_id", "host_id"])
+    db["evidence"].create({"scan_id": int, "host_id": str, "name": str, "text": str}, pk=("scan_id", "host_id", "name"))
+    db["findings"].create({"id": str, "subject_type": str, "subject_id": str, "host_id": str, "rule": str,
+                           "category": str, "severity": str, "title": str, "evidence": str,
+                           "recommendation": str}, pk="id")
+    db["groups"].create({"id": str, "name": str, "wave": int, "host_ids": str}, pk="id")
+    db["annotations"].create({"host_id": str, "owner": str, "criticality": str, "patient_data": str,
+                              "notes": str, "updated_at": str}, pk="host_id")
+
+
+SCHEMA_VERSION = len(MIGRATIONS._migrations)
+
+
+# --- values to and from rows -------------------------------------------------------------------
+
+def _to_column(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (tuple, list)):
+        return json.dumps([_plain(v) for v in value])
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def record_row(record, **extra) -> dict:
+    """Return a record as a store row: datetimes as ISO-8601 text, sequences as JSON text."""
+    row = {f.name: _to_column(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    row.update(extra)
+    return row
+
+
+JSON_COLUMNS = {"targets", "warnings", "addresses", "macs", "disks", "partitions", "sources", "cpes",
+                "databases", "host_ids", "host"}
+
+
+def decode_row(row: dict) -> dict:
+    """Return a row with its JSON columns decoded."""
+    return {k: (json.loads(v) if k in JSON_COLUMNS and isinstance(v, str) else v) for k, v in row.items()}
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+class Store:
+    """An open Estate Mapper store. Raises StoreError when the file cannot be used."""
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+        self.path = Path(path)
+        self.db = _open_database(self.path, create=create)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    # scans
+
+    def start_scan(self, scan: Scan) -> int:
+        """Record a scan as running and return its id."""
+        row = record_row(scan)
+        row.pop("id")
+        row.pop("host_count")
+        with self._writing():
+            return self.db["scans"].insert(row).last_pk
+
+    def finish_scan(self, scan_id: int, status: str, warnings: list[str] | tuple[str, ...] = (),
+                    error: str | None = None) -> None:
+        """Mark a scan completed, interrupted or failed, with what it could not do."""
+        with self._writing():
+            self.db["scans"].update(scan_id, {
+                "status": status, "finished_at": utc_now().isoformat(),
+                "warnings": json.dumps([redact_text(w) for w in warnings]), "error": error,
+            })
+
+    def list_scans(self) -> list[dict]:
+        """Return every scan, oldest first, with the number of hosts it observed."""
+        rows = self.db.query(
+            "SELECT s.*, (SELECT count(*) FROM observations o WHERE o.scan_id = s.id) AS host_count "
+            "FROM scans s ORDER BY s.id")
+        return [decode_row(r) for r in rows]
+
+    def get_scan(self, scan_id: int) -> dict | None:
+        return next((s for s in self.list_scans() if s["id"] == scan_id), None)
+
+    # hosts
+
+    def write_host_report(self, scan_id: int, report: HostReport) -> tuple[str, Match | None]:
+        """Store one host's results from one scan in one transaction; return its host id and how it matched."""
+        with self._writing():
+            match = find_match(report.host, self._hosts_with_key, self._macs_of)
+            host_id = match.host_id if match else new_host_id()
+            report = report.with_host_id(host_id)
+            self._upsert_host(report)
+            host = report.host
+            self.db["observations"].insert({
+                "scan_id": scan_id, "host_id": host_id, "source": host.source,
+                "observed_at": host.observed_at.isoformat(), "match_reason": match.reason if match else None,
+                "host": json.dumps(_plain(host)),
+            }, replace=True)
+            self.db["host_keys"].insert_all(
+                ({"kind": k, "value": v, "host_id": host_id} for k, v in identity_keys(host)), ignore=True)
+            for table, attribute in CHILD_TABLES.items():
+                self.db[table].insert_all(
+                    (self._child_row(table, record, scan_id) for record in getattr(report, attribute)),
+                    batch_size=500)
+            self.db["evidence"].insert_all(
+                ({"scan_id": scan_id, "host_id": host_id, "name": name, "text": redact_text(text)}
+                 for name, text in report.raw.items()), replace=True)
+        return host_id, match
+
+    def _child_row(self, table: str, record, scan_id: int) -> dict:
+        extra = {"scan_id": scan_id}
+        if table == "processes":
+            extra["cmdline"] = redact_command_line(record.cmdline)
+        elif table == "services":
+            extra["id"] = record.id
+            extra["category"] = record.category or categorise_service(
+                port=record.port, name=record.name, process=record.process)
+        elif table == "databases":
+            extra.update(id=record.id, service_id=record.service_id)
+        return record_row(record, **extra)
+
+    def _hosts_with_key(self, kind: str, value: str) -> list[str]:
+        assert kind in KINDS
+        rows = self.db.execute("SELECT host_id FROM host_keys WHERE kind = ? AND value = ? ORDER BY host_id",
+                               [kind, value])
+        return [r[0] for r in rows]
+
+    def _macs_of(self, host_id: str) -> set[str]:
+        rows = self.db.execute("SELECT value FROM host_keys WHERE kind = 'mac' AND host_id = ?", [host_id])
+        return {r[0] for r in rows}
+
+    def _upsert_host(self, report: HostReport) -> None:
+        """Merge an observed host into the current host row: newest non-empty value wins, sources are unioned."""
+        host = report.host
+        new = record_row(host)
+        new.pop("source")
+        new.pop("observed_at")
+        seen = host.observed_at.isoformat()
+        table = self.db["hosts"]
+        try:
+            old = decode_row(table.get(host.id))
+        except sqlite_utils.db.NotFoundError:
+            table.insert({**new, "sources": json.dumps([host.source]), "first_seen": seen, "last_seen": seen})
+            return
+        merged = {k: v for k, v in new.items() if v not in (None, "[]")}
+        merged["sources"] = json.dumps(sorted(set(old["sources"] or []) | {host.source}))
+        merged["first_seen"] = min(old["first_seen"], seen)
+        merged["last_seen"] = max(old["last_seen"], seen)
+        table.update(host.id, merged)
+
+    def hosts(self) -> list[dict]:
+        return [decode_row(r) for r in self.db["hosts"].rows_where(order_by="id")]
+
+    def host_for_address(self, address: str) -> str | None:
+        """Return the id of the host that has `address`, or None."""
+        ids = self._hosts_with_key("address", address)
+        return ids[0] if len(ids) == 1 else None
+
+    # reading the inventory
+
+    def current_observations(self, scan_id: int | None = None) -> list[dict]:
+        """Return (scan_id, host_id, source) of each host's newest observation per source, or of one scan's."""
+        if scan_id is not None:
+            sql = "SELECT scan_id, host_id, source, observed_at FROM observations WHERE scan_id = ?"
+            return list(self.db.query(sql, [scan_id]))
+        sql = ("SELECT o.scan_id, o.host_id, o.source, o.observed_at FROM observations o "
+               "WHERE o.scan_id = (SELECT max(p.scan_id) FROM observations p "
+               "WHERE p.host_id = o.host_id AND p.source = o.source) ORDER BY o.host_id, o.scan_id")
+        return list(self.db.query(sql))
+
+    def child_rows(self, table: str, observations: list[dict]) -> Iterator[dict]:
+        """Yield the rows of a child table that belong to the given observations, decoded."""
+        assert table in CHILD_TABLES
+        for obs in observations:
+            for row in self.db.query(f"SELECT * FROM [{table}] WHERE scan_id = ? AND host_id = ? ORDER BY rowid",
+                                     [obs["scan_id"], obs["host_id"]]):
+                yield decode_row(row)
+
+    def rows(self, table: str) -> list[dict]:
+        """Return every row of an analysis table (findings, groups, annotations), decoded."""
+        assert table in {"findings", "groups", "annotations"}
+        return [decode_row(r) for r in self.db[table].rows]
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction; SQLite's errors (read-only file, disk full, locked) become StoreError."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"cannot write store {self.path}: {error}") from None
+
+
+def new_host_id() -> str:
+    return "h-" + uuid.uuid4().hex[:12]
+
+
+def _open_database(path: Path, *, create: bool) -> sqlite_utils.Database:
+    """Open (or create) the store at `path`, migrate it forward and return it. Raises StoreError."""
+    if path.is_dir():
+        raise StoreError(f"cannot use {path} as a store: it is a directory")
+    exists = path.exists()
+    if not exists:
+        if not create:
+            raise StoreError(f"no store at {path}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # An estate map is sensitive: the store is readable by its owner only.
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except OSError as error:
+            raise StoreError(f"cannot create store {path}: {error.strerror or error}") from None
+    elif not os.access(path, os.R_OK):
+        raise StoreError(f"cannot read store {path}: permission denied")
+    try:
+        conn = sqlite3.connect(path, timeout=10)
+        db = sqlite_utils.Database(conn)
+        tables = set(db.table_names())
+        if tables and Migrations.migrations_table not in tables:
+            conn.close()
+            raise StoreError(f"{path} is an SQLite database but not an Estate Mapper store; it was left untouched")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(f"{path} was written by a newer Estate Mapper (schema {version}, "
+                             f"this version reads up to {SCHEMA_VERSION}); upgrade Estate Mapper")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        if MIGRATIONS.pending(db):
+            MIGRATIONS.apply(db)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except sqlite3.DatabaseError as error:
+        if not exists:
+            path.unlink(missing_ok=True)
+        message = str(error)
+        if "not a database" in message or "malformed" in message:
+            raise StoreError(f"{path} is not an Estate Mapper store ({message}); it was left untouched") from None
+        if "readonly" in message or "unable to open" in message:
+            raise StoreError(f"cannot write store {path}: {message}") from None
+        raise StoreError(f"cannot open store {path}: {message}") from None
+    return db
