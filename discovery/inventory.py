@@ -1,0 +1,140 @@
+"""The inventory as every export sees it: the JSON export schema of DESIGN.md, built from the store.
+
+Each host's newest observation per source makes the current inventory; services seen by
+several sources are combined (newest non-empty value wins); connections are turned round so
+that `source` is always the client and `target` the server, and the two ends of one connection
+seen on one host (loopback) become one row.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+
+from discovery.model import service_id, utc_now
+from discovery.store import Store
+
+SCHEMA = "estatemap/1"
+
+HOST_FIELDS = ("id", "hostname", "addresses", "macs", "os_name", "os_version", "os_family", "vendor", "model",
+               "cpu_model", "cpu_cores", "memory_bytes", "disks", "sources", "risk_score", "risk_factors",
+               "legacy", "owner", "criticality", "patient_data", "notes")
+# Added after the contract's fields; never renamed or removed.
+HOST_EXTRA_FIELDS = ("domain", "fqdn", "os_id", "kernel", "architecture", "boot_time", "serial", "hardware_uuid",
+                     "machine_id", "virtualization", "cpu_logical_cores", "cpu_mhz", "swap_bytes", "partitions",
+                     "first_seen", "last_seen")
+SERVICE_FIELDS = ("id", "host_id", "address", "port", "protocol", "state", "name", "product", "version", "cpe",
+                  "category", "process")
+SERVICE_EXTRA_FIELDS = ("cpes", "extra_info", "tunnel", "pid", "source", "observed_at")
+SOFTWARE_FIELDS = ("host_id", "name", "version", "vendor", "source")
+DATABASE_FIELDS = ("id", "host_id", "service_id", "engine", "version", "databases")
+DATABASE_EXTRA_FIELDS = ("port", "process", "pid", "observed_at")
+CONNECTION_FIELDS = ("source_host_id", "source_address", "source_port", "source_process",
+                     "target_host_id", "target_address", "target_port", "target_service_id", "state", "observed_by")
+CONNECTION_EXTRA_FIELDS = ("protocol", "target_process", "observed_at")
+SCAN_FIELDS = ("id", "kind", "started_at", "finished_at", "targets", "status")
+SCAN_EXTRA_FIELDS = ("arguments", "warnings", "error", "host_count")
+INTERFACE_FIELDS = ("host_id", "name", "mac", "addresses", "is_up", "speed_mbps", "mtu")
+PROCESS_FIELDS = ("host_id", "pid", "ppid", "name", "exe", "username", "started_at", "cmdline")
+
+
+def _pick(row: dict, fields: tuple[str, ...]) -> dict:
+    return {f: row.get(f) for f in fields}
+
+
+def build_inventory(store: Store, *, scan_id: int | None = None) -> dict:
+    """Return the whole inventory as the JSON export's dict; `scan_id` limits it to what one scan saw."""
+    observations = store.current_observations(scan_id)
+    host_ids = {o["host_id"] for o in observations}
+    annotations = {a["host_id"]: a for a in store.rows("annotations")}
+    hosts = [_host_row(h, annotations.get(h["id"], {})) for h in store.hosts() if h["id"] in host_ids]
+    services = _combine(store.child_rows("services", observations), key="id")
+    scans = store.list_scans() if scan_id is None else [s for s in store.list_scans() if s["id"] == scan_id]
+    return {
+        "schema": SCHEMA,
+        "generated_at": utc_now().isoformat(),
+        "scans": [_pick(s, SCAN_FIELDS + SCAN_EXTRA_FIELDS) for s in scans],
+        "hosts": hosts,
+        "services": [_service_row(s) for s in services],
+        "software": [_pick(s, SOFTWARE_FIELDS + ("architecture",)) for s in store.child_rows("software", observations)],
+        "databases": [_pick(d, DATABASE_FIELDS + DATABASE_EXTRA_FIELDS)
+                      for d in _combine(store.child_rows("databases", observations), key="id")],
+        "connections": _connections(store, observations, hosts, services),
+        "dependencies": [],
+        "findings": [_pick(f, ("id", "subject_type", "subject_id", "host_id", "rule", "category", "severity",
+                               "title", "evidence", "recommendation"))
+                     for f in store.rows("findings") if f["host_id"] in host_ids or f["host_id"] is None],
+        "groups": [_pick(g, ("id", "name", "wave", "host_ids")) for g in store.rows("groups")],
+        "interfaces": [_pick(i, INTERFACE_FIELDS) for i in store.child_rows("interfaces", observations)],
+        "processes": [_pick(p, PROCESS_FIELDS) for p in store.child_rows("processes", observations)],
+    }
+
+
+def _host_row(host: dict, annotation: dict) -> dict:
+    row = _pick(host, HOST_FIELDS + HOST_EXTRA_FIELDS)
+    row.update(risk_score=None, risk_factors=[], legacy=None)
+    row.update({k: annotation.get(k) for k in ("owner", "criticality", "patient_data", "notes")})
+    return row
+
+
+def _service_row(service: dict) -> dict:
+    row = _pick(service, SERVICE_FIELDS + SERVICE_EXTRA_FIELDS)
+    row["cpes"] = service.get("cpes") or []
+    row["cpe"] = row["cpes"][0] if row["cpes"] else None
+    return row
+
+
+def _combine(rows, *, key: str) -> list[dict]:
+    """Combine rows sharing `key` (the same thing seen by several sources): newest non-empty value wins."""
+    combined: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: r["observed_at"]):
+        old = combined.get(row[key])
+        if old is None:
+            combined[row[key]] = dict(row)
+        else:
+            old.update({k: v for k, v in row.items() if v not in (None, [], "")})
+    return list(combined.values())
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _connections(store: Store, observations: list[dict], hosts: list[dict], services: list[dict]) -> list[dict]:
+    """Return connections client → server, the two ends of one connection merged into one row."""
+    addresses = {h["id"]: set(h["addresses"] or []) for h in hosts}
+    service_ids = {(s["host_id"], s["protocol"], s["port"]) for s in services}
+
+    def host_of(address: str, observer: str) -> str | None:
+        if _is_loopback(address) or address in addresses.get(observer, ()):
+            return observer
+        return store.host_for_address(address)
+
+    merged: dict[tuple, dict] = {}
+    observed_by: dict[tuple, set[str]] = defaultdict(set)
+    for c in store.child_rows("connections", observations):
+        observer = c["host_id"]
+        local = (c["local_address"], c["local_port"], observer, c["process"])
+        remote = (c["remote_address"], c["remote_port"], host_of(c["remote_address"], observer), None)
+        client, server = (remote, local) if c["direction"] == "inbound" else (local, remote)
+        row = {
+            "source_host_id": client[2], "source_address": client[0], "source_port": client[1],
+            "source_process": client[3],
+            "target_host_id": server[2], "target_address": server[0], "target_port": server[1],
+            "target_service_id": None, "state": c["state"], "observed_by": None,
+            "protocol": c["protocol"], "target_process": server[3], "observed_at": c["observed_at"],
+        }
+        if (server[2], c["protocol"], server[1]) in service_ids:
+            row["target_service_id"] = service_id(server[2], c["protocol"], server[1])
+        key = (c["protocol"], client[0], client[1], server[0], server[1])
+        observed_by[key].add(c["source"])
+        if key in merged:
+            merged[key].update({k: v for k, v in row.items() if v is not None})
+        else:
+            merged[key] = row
+    for key, row in merged.items():
+        row["observed_by"] = sorted(observed_by[key])
+    return list(merged.values())

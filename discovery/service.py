@@ -1,0 +1,87 @@
+"""What the CLI and the GUI both call: run a scan into the store, export the inventory.
+
+Scanners and exporters come in as arguments (main.py chooses them), so discovery imports
+neither. A scanner is any object with `kind`, `targets()` and `scan(ctx) -> Iterator[HostReport]`;
+an exporter is any object with `write(inventory, path)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from discovery.inventory import build_inventory
+from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext
+from discovery.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Scanner(Protocol):
+    kind: str
+
+    def targets(self) -> tuple[str, ...]: ...
+
+    def scan(self, ctx: ScanContext) -> Iterator[HostReport]: ...
+
+
+class Exporter(Protocol):
+    format: str
+
+    def write(self, inventory: dict, path: Path) -> None: ...
+
+
+@dataclass(slots=True)
+class ScanResult:
+    scan_id: int
+    status: str                       # "completed", "interrupted", "failed"
+    host_ids: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
+             progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> ScanResult:
+    """Run `scanner`, writing each host to the store as it arrives; return what happened.
+
+    Ctrl-C (KeyboardInterrupt) or `cancel` stops the scan and keeps every finished host (status
+    interrupted). A scanner error marks the scan failed and is raised as EstateError after the
+    hosts finished so far are kept.
+    """
+    ctx = ScanContext(progress=progress, cancel=cancel)
+    scan_id = store.start_scan(Scan(kind=scanner.kind, targets=tuple(scanner.targets()),
+                                    arguments=arguments, started_at=ctx.started_at))
+    result = ScanResult(scan_id=scan_id, status="running", warnings=ctx.warnings)
+    try:
+        for report in scanner.scan(ctx):
+            host_id, match = store.write_host_report(scan_id, report)
+            result.host_ids.append(host_id)
+            for name in ("software", "processes", "services", "databases", "connections", "interfaces"):
+                result.counts[name] = result.counts.get(name, 0) + len(getattr(report, name))
+            log.info("stored host %s%s", host_id, f" (matched on {match.reason})" if match else " (new)")
+    except (ScanCancelled, KeyboardInterrupt):
+        result.status = "interrupted"
+    except EstateError as error:
+        result.status, result.error = "failed", str(error)
+    except Exception as error:  # a scanner bug must not lose the hosts already stored
+        log.debug("scanner failed", exc_info=True)
+        result.status, result.error = "failed", f"{type(error).__name__}: {error}"
+    else:
+        result.status = "completed"
+    store.finish_scan(scan_id, result.status, ctx.warnings, result.error)
+    return result
+
+
+def export_inventory(store: Store, exporter: Exporter, path: Path, *, scan_id: int | None = None) -> dict:
+    """Build the inventory and write it with `exporter` to `path`; return the inventory written."""
+    if scan_id is not None and store.get_scan(scan_id) is None:
+        raise EstateError(f"no scan with id {scan_id} (see: estatemap scans)")
+    inventory = build_inventory(store, scan_id=scan_id)
+    exporter.write(inventory, path)
+    return inventory
+

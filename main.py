@@ -1,0 +1,245 @@
+"""Estate Mapper's command line: parses arguments and calls discovery.service with the chosen scanner or exporter.
+
+`estatemap …` and `python main.py …` are the same program. Exit status: 0 success,
+1 a failure the user can fix (one message, no traceback), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import logging
+import sys
+import time
+from pathlib import Path
+
+from discovery import __version__
+from discovery.model import EstateError
+
+log = logging.getLogger("estatemap")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+def cmd_scan_host(args: argparse.Namespace) -> int:
+    """Inventory this machine: hardware, OS, installed software, processes, listening services,
+    established connections and databases.
+
+    Run it as root (or Administrator) to see every process and socket; without, it records what
+    it can and says what it could not.
+
+    Example: estatemap scan host
+    """
+    from discovery.service import run_scan
+    from scanners.local_host import LocalHostScanner
+
+    with open_store(args) as store:
+        started = time.monotonic()
+        with Progress(args, "scan host") as progress:
+            result = run_scan(store, LocalHostScanner(), progress=progress.update)
+        return report_scan(args, store, result, time.monotonic() - started)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the inventory to a file: hosts, services, software, databases, connections, findings, groups.
+
+    The file is written beside the target and renamed into place, so a failure never leaves a
+    half-written file; an existing file is replaced only with --force.
+
+    Example: estatemap export --format json --out estate.json
+    """
+    from discovery.service import export_inventory
+    from exports.files import check_target
+
+    exporter = load_exporter(args.format)
+    path = Path(args.out)
+    check_target(path, force=args.force)
+    with open_store(args, create=False) as store:
+        inventory = export_inventory(store, exporter, path, scan_id=args.scan)
+    say(args, f"Wrote {path} ({args.format}): {len(inventory['hosts'])} hosts, "
+              f"{len(inventory['services'])} services, {len(inventory['software'])} software packages, "
+              f"{len(inventory['connections'])} connections.")
+    return EXIT_OK
+
+
+def cmd_scans(args: argparse.Namespace) -> int:
+    """List every scan in the store, oldest first: id, kind, status, start and finish, hosts, targets.
+
+    Example: estatemap scans
+    """
+    with open_store(args, create=False) as store:
+        scans = store.list_scans()
+    if not scans:
+        say(args, "No scans yet. Start with: estatemap scan host")
+        return EXIT_OK
+    header = ("ID", "KIND", "STATUS", "STARTED", "FINISHED", "HOSTS", "TARGETS")
+    rows = [(str(s["id"]), s["kind"], s["status"], s["started_at"] or "", s["finished_at"] or "",
+             str(s["host_count"]), " ".join(s["targets"] or [])) for s in scans]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    return EXIT_OK
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def open_store(args: argparse.Namespace, *, create: bool = True):
+    """Open the store named by --db (default: estate.db in the user's data directory)."""
+    from discovery.store import Store, default_path
+
+    path = Path(args.db) if args.db else default_path()
+    if not create and not path.exists():
+        raise EstateError(f"no store at {path}; run a scan first (estatemap scan host) or pass --db")
+    log.info("store: %s", path)
+    return Store(path)
+
+
+def report_scan(args: argparse.Namespace, store, result, seconds: float) -> int:
+    """Print what a scan found and return the exit status it deserves."""
+    counts = ", ".join(f"{n} {name}" for name, n in result.counts.items())
+    hosts = len(result.host_ids)
+    say(args, f"Scan {result.scan_id} {result.status} in {seconds:.1f} s: {hosts} host{'s' * (hosts != 1)}"
+              f"{' (' + ', '.join(result.host_ids) + ')' if result.host_ids else ''}"
+              f"{'; ' + counts if counts else ''}. Store: {store.path}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if result.status == "interrupted":
+        print(f"estatemap: scan {result.scan_id} interrupted; the {hosts} host(s) finished before are kept",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    if result.status == "failed":
+        print(f"estatemap: error: scan {result.scan_id} failed: {result.error}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(message)
+
+
+class Progress:
+    """A progress bar on stderr for interactive terminals; log lines with -v; nothing with --quiet."""
+
+    def __init__(self, args: argparse.Namespace, title: str):
+        self.args, self.title, self.bar = args, title, None
+
+    def __enter__(self) -> Progress:
+        if not self.args.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(desc=self.title, total=None, unit="step", leave=False, file=sys.stderr)
+        return self
+
+    def update(self, done: int, total: int | None, message: str) -> None:
+        if self.bar is not None:
+            if total is not None and self.bar.total != total:
+                self.bar.total = total
+            self.bar.n = done
+            self.bar.set_postfix_str(message, refresh=True)
+        log.info("%s: %s/%s %s", self.title, done, total if total is not None else "?", message)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# Export format → the exporter class, imported only when used.
+EXPORTERS = {"json": "exports.json:JsonExporter"}
+
+
+def load_exporter(fmt: str):
+    module, name = EXPORTERS[fmt].split(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+# --- the parser --------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that ends with exit status 2 and a pointer to --help on bad usage."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see: {self.prog} --help)\n")
+
+
+def _help_of(func) -> tuple[str, str]:
+    doc = inspect.cleandoc(func.__doc__ or "")
+    return doc.split("\n", 1)[0], doc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser; each command's help is its function's docstring."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
+                        help="the store to use (default: estate.db in your data directory)")
+    loudness = common.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                          help="say more (-vv for debugging detail)")
+    loudness.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                          help="print only warnings and errors")
+
+    parser = _Parser(prog="estatemap", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+                     description="Estate Mapper: discover an IT estate, map its dependencies, export an inventory.",
+                     epilog="Examples:\n  estatemap scan host\n  estatemap scans\n"
+                            "  estatemap export --format json --out estate.json")
+    parser.add_argument("--version", action="version", version=f"estatemap {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(subparsers, name: str, func, **kwargs):
+        summary, doc = _help_of(func)
+        sub = subparsers.add_parser(name, parents=[common], help=summary, description=doc,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        sub.set_defaults(func=func)
+        return sub
+
+    scan = commands.add_parser("scan", parents=[common], help="scan a source and add what it finds to the store",
+                               description="Scan a source and add what it finds to the store.\n\n"
+                                           "Example: estatemap scan host",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    scan_kinds = scan.add_subparsers(dest="scan_kind", metavar="KIND", parser_class=_Parser, required=True)
+    add(scan_kinds, "host", cmd_scan_host)
+
+    export = add(commands, "export", cmd_export)
+    export.add_argument("--format", "-f", required=True, choices=EXPORTERS, help="file format")
+    export.add_argument("--out", "-o", required=True, metavar="PATH", help="file to write")
+    export.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    export.add_argument("--scan", type=int, metavar="ID", help="only what scan ID saw (default: the current inventory)")
+
+    add(commands, "scans", cmd_scans)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (("db", None), ("verbose", 0), ("quiet", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet or not args.verbose else logging.INFO if args.verbose == 1 else logging.DEBUG,
+        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not getattr(args, "func", None):
+        # The desktop application is not built yet: until it is, no command means usage.
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except EstateError as error:
+        print(f"estatemap: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("estatemap: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as error:  # never a traceback for the user; -vv shows it
+        log.debug("unexpected error", exc_info=True)
+        print(f"estatemap: error: unexpected {type(error).__name__}: {error} (run with -vv for details)",
+              file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
