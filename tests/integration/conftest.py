@@ -1,0 +1,68 @@
+"""Fixtures that start real daemons on loopback and stop them by PID."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Wait until 127.0.0.1:port accepts connections; fail if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with status {proc.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a process this test started, by its PID: terminate, wait, then kill."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen
+    port: int
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+@pytest.fixture
+def redis_server():
+    """A real redis-server on 127.0.0.1 and a free port, without persistence."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed: run bash scripts/setup.sh --test"
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+        yield Daemon(proc, port)
+    finally:
+        stop(proc)

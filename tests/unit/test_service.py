@@ -1,0 +1,64 @@
+import threading
+
+from discovery.service import run_scan
+from tests.builders import make_report
+
+
+class FakeScanner:
+    """A scanner that yields prepared reports, then does what `then` says."""
+    kind = "host"
+
+    def __init__(self, reports, then=None, warn=None):
+        self.reports, self.then, self.warn = reports, then, warn
+
+    def targets(self):
+        return ("fake",)
+
+    def scan(self, ctx):
+        for n, report in enumerate(self.reports, 1):
+            ctx.check_cancelled()
+            if self.warn:
+                ctx.warn(self.warn)
+            yield report
+            ctx.report(n, len(self.reports), f"host {n}")
+        if self.then:
+            raise self.then
+
+
+def test_run_scan_completed_counts_and_progress(store):
+    seen = []
+    result = run_scan(store, FakeScanner([make_report(), make_report()], warn="dpkg-query not found"),
+                      progress=lambda done, total, msg: seen.append((done, total)))
+    assert result.status == "completed" and len(result.host_ids) == 2
+    assert result.counts["services"] == 2 and result.counts["software"] == 2
+    assert seen == [(1, 2), (2, 2)]
+    (scan,) = store.list_scans()
+    assert scan["status"] == "completed" and scan["host_count"] == 2 and scan["finished_at"]
+    assert scan["warnings"] == ["dpkg-query not found"] * 2
+
+
+def test_run_scan_ctrl_c_keeps_finished_hosts_and_marks_interrupted(store):
+    result = run_scan(store, FakeScanner([make_report(), make_report()], then=KeyboardInterrupt()))
+    assert result.status == "interrupted"
+    (scan,) = store.list_scans()
+    assert scan["status"] == "interrupted" and scan["host_count"] == 2
+
+
+def test_run_scan_cancel_event_stops_before_next_host(store):
+    cancel = threading.Event()
+    reports = [make_report(), make_report(), make_report()]
+
+    def progress(done, total, message):
+        if done == 1:
+            cancel.set()
+
+    result = run_scan(store, FakeScanner(reports), progress=progress, cancel=cancel)
+    assert result.status == "interrupted" and len(result.host_ids) == 1
+    assert store.list_scans()[0]["host_count"] == 1
+
+
+def test_run_scan_scanner_crash_is_failed_with_message_and_keeps_hosts(store):
+    result = run_scan(store, FakeScanner([make_report()], then=RuntimeError("psutil exploded")))
+    assert result.status == "failed" and "psutil exploded" in result.error
+    (scan,) = store.list_scans()
+    assert scan["status"] == "failed" and scan["error"] == result.error and scan["host_count"] == 1
