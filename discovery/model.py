@@ -75,6 +75,32 @@ class Partition:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OsClass:
+    type: str | None = None         # "general purpose", "webcam", "specialized", ...
+    vendor: str | None = None
+    family: str | None = None       # nmap's osfamily: "Linux", "Windows", "embedded", ...
+    generation: str | None = None   # "5.X", "2016"
+    accuracy: int | None = None
+    cpes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OsMatch:
+    """One of nmap's OS guesses, best first."""
+    name: str
+    accuracy: int
+    classes: tuple[OsClass, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScriptResult:
+    """An NSE script's output for a host or a port: the text, and its structured elements where nmap gave them."""
+    id: str
+    output: str | None = None
+    data: dict | list | str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Host:
     source: str
     observed_at: datetime
@@ -105,6 +131,14 @@ class Host:
     swap_bytes: int | None = None
     disks: tuple[Disk, ...] = ()
     partitions: tuple[Partition, ...] = ()
+    # What a network scan adds.
+    hostnames: tuple[str, ...] = ()  # every name seen (user-given, PTR), `hostname` is the first
+    mac_vendor: str | None = None   # the NIC maker from the MAC prefix (nmap)
+    status: str | None = None       # "up", "down"
+    status_reason: str | None = None  # "arp-response", "syn-ack", ...
+    os_matches: tuple[OsMatch, ...] = ()
+    uptime_seconds: int | None = None
+    scripts: tuple[ScriptResult, ...] = ()  # host scripts (e.g. smb-protocols)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +197,14 @@ class Service:
     category: str | None = None     # one of SERVICE_CATEGORIES
     process: str | None = None      # the owning process's name
     pid: int | None = None
+    reason: str | None = None       # nmap's reason for the state: "syn-ack", ...
+    method: str | None = None       # "probed" (version detection) or "table" (port number only)
+    confidence: int | None = None   # nmap's conf, 0-10
+    os_type: str | None = None      # nmap's ostype from the service
+    device_type: str | None = None
+    service_hostname: str | None = None  # a hostname the service announced
+    fingerprint: str | None = None  # nmap's service fingerprint for unrecognised services
+    scripts: tuple[ScriptResult, ...] = ()
 
     @property
     def id(self) -> str | None:

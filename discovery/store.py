@@ -97,6 +97,17 @@ def m001_initial(db: sqlite_utils.Database) -> None:
                               "notes": str, "updated_at": str}, pk="host_id")
 
 
+@MIGRATIONS()
+def m002_network_scan_fields(db: sqlite_utils.Database) -> None:
+    """What nmap reports beyond the host's own view: names, NIC vendor, status, OS guesses, scripts."""
+    for column, kind in (("hostnames", str), ("mac_vendor", str), ("status", str), ("status_reason", str),
+                         ("os_matches", str), ("uptime_seconds", int), ("scripts", str)):
+        db["hosts"].add_column(column, kind)
+    for column, kind in (("reason", str), ("method", str), ("confidence", int), ("os_type", str),
+                         ("device_type", str), ("service_hostname", str), ("fingerprint", str), ("scripts", str)):
+        db["services"].add_column(column, kind)
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
@@ -130,7 +141,7 @@ def record_row(record, **extra) -> dict:
 
 
 JSON_COLUMNS = {"targets", "warnings", "addresses", "macs", "disks", "partitions", "sources", "cpes",
-                "databases", "host_ids", "host"}
+                "databases", "host_ids", "host", "hostnames", "os_matches", "scripts"}
 
 
 def decode_row(row: dict) -> dict:

@@ -170,3 +170,17 @@ def test_current_observations_are_newest_per_source(store):
     assert [(o["scan_id"], o["host_id"]) for o in current] == [(new, host_id)]
     assert [s["port"] for s in store.child_rows("services", current)] == [22]
     assert [s["port"] for s in store.child_rows("services", store.current_observations(old))] == [5432]
+
+
+def test_store_migrates_version_1_forward_keeping_data(tmp_path):
+    path = tmp_path / "v1.db"
+    db = sqlite_utils.Database(path)
+    store_module.MIGRATIONS.apply(db, stop_before="m002_network_scan_fields")
+    db.execute("PRAGMA user_version = 1")
+    db["hosts"].insert({"id": "h-old", "hostname": "legacy01", "sources": '["local"]'})
+    db.close()
+    with Store(path) as s:
+        assert s.schema_version == SCHEMA_VERSION >= 2
+        (host,) = s.hosts()
+        assert host["hostname"] == "legacy01" and host["os_matches"] is None
+        assert "scripts" in s.db["services"].columns_dict
