@@ -1,0 +1,290 @@
+"""nmap's XML (-oX), read safely and as a stream: one HostReport per <host> as soon as it is complete.
+
+Used for live scans (nmap's stdout) and for imported files alike. python-nmap's parser keeps only
+the last CPE of a port, drops tunnel, ostype, devicetype, service fingerprints and structured script
+output, and needs the whole document; this one keeps everything, works on files cut short by an
+interrupted scan, and never loads a whole file (1 GB imports stream in constant memory).
+XML is parsed by defusedxml: entity declarations and external references are refused.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import BinaryIO
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
+from discovery.model import Database, EstateError, Host, HostReport, OsClass, OsMatch, ScriptResult, Service
+
+# nmap service names (and products) that are database engines.
+_DATABASE_ENGINES = {
+    "postgresql": "postgresql", "mysql": "mysql", "ms-sql-s": "mssql", "ms-sql-m": "mssql",
+    "oracle-tns": "oracle", "oracle": "oracle", "mongodb": "mongodb", "mongod": "mongodb", "redis": "redis",
+    "memcache": "memcached", "memcached": "memcached", "cassandra": "cassandra", "couchdb": "couchdb",
+    "elasticsearch": "elasticsearch", "db2": "db2", "ibm-db2": "db2", "sybase": "sybase", "firebird": "firebird",
+    "cockroachdb": "cockroachdb", "neo4j": "neo4j", "influxdb": "influxdb", "clickhouse": "clickhouse",
+}
+_OS_FAMILIES = {"linux": "linux", "windows": "windows", "mac os x": "macos", "macos": "macos", "ios": "ios",
+                "freebsd": "bsd", "openbsd": "bsd", "netbsd": "bsd", "solaris": "solaris", "aix": "aix",
+                "hp-ux": "hp-ux", "embedded": "embedded", "android": "android"}
+
+
+# expat's errors for a document that simply stops: no element found, unclosed token, partial character.
+_CUT_SHORT = {3, 5, 6}
+
+
+class NmapXmlError(EstateError):
+    """The file is not nmap XML, or is unsafe to read."""
+
+
+@dataclass
+class RunInfo:
+    """What the <nmaprun> element and its end say about the whole run."""
+    args: str | None = None
+    version: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit: str | None = None          # "success", "error"
+    error: str | None = None
+    hosts_up: int | None = None
+    hosts_down: int | None = None
+    complete: bool = False           # False: the document was cut short
+    scan_types: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HostDown:
+    """A target nmap found down (reported with -v); it counts towards progress, nothing is stored."""
+    address: str | None
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """nmap's own progress through a phase (with --stats-every)."""
+    task: str
+    percent: float | None
+    remaining_seconds: int | None
+    ended: bool = False
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _time(value: str | None) -> datetime | None:
+    seconds = _int(value)
+    return datetime.fromtimestamp(seconds, timezone.utc) if seconds else None
+
+
+def _clean(value: str | None) -> str | None:
+    """Return attribute text with surrounding space removed; empty becomes None."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def transform_script(element: ET.Element) -> ScriptResult:
+    """Return an NSE <script> element's id, text output and structured <elem>/<table> data."""
+    data = _script_data(element)
+    return ScriptResult(id=element.get("id", "unknown"), output=_clean(element.get("output")),
+                        data=data if data not in ({}, [], None) else None)
+
+
+def _script_data(element: ET.Element):
+    keyed, listed = {}, []
+    for child in element:
+        if child.tag == "elem":
+            value = child.text or ""
+        elif child.tag == "table":
+            value = _script_data(child)
+        else:
+            continue
+        key = child.get("key")
+        if key is None:
+            listed.append(value)
+        else:
+            keyed[key] = value
+    if keyed and listed:
+        keyed["_items"] = listed
+    return keyed or listed
+
+
+def transform_service(port: ET.Element, observed_at: datetime, source: str) -> Service:
+    """Return the Service an nmap <port> element describes (every attribute nmap gave)."""
+    state = port.find("state")
+    svc = port.find("service")
+    svc_get = svc.get if svc is not None else (lambda key, default=None: default)
+    cpes = tuple(c.text.strip() for c in (svc.findall("cpe") if svc is not None else ()) if c.text and c.text.strip())
+    return Service(
+        protocol=port.get("protocol", "tcp"), port=int(port.get("portid")), source=source, observed_at=observed_at,
+        state=state.get("state", "unknown") if state is not None else "unknown",
+        reason=_clean(state.get("reason")) if state is not None else None,
+        name=_clean(svc_get("name")), product=_clean(svc_get("product")), version=_clean(svc_get("version")),
+        extra_info=_clean(svc_get("extrainfo")), tunnel=_clean(svc_get("tunnel")), cpes=cpes,
+        method=_clean(svc_get("method")), confidence=_int(svc_get("conf")), os_type=_clean(svc_get("ostype")),
+        device_type=_clean(svc_get("devicetype")), service_hostname=_clean(svc_get("hostname")),
+        fingerprint=_clean(svc_get("servicefp")),
+        scripts=tuple(transform_script(s) for s in port.findall("script")),
+    )
+
+
+def database_engine(service: Service) -> str | None:
+    """Return the database engine a service is, from nmap's name or product, or None."""
+    if service.name and service.name.removeprefix("ssl/") in _DATABASE_ENGINES:
+        engine = _DATABASE_ENGINES[service.name.removeprefix("ssl/")]
+        if engine == "mysql" and service.product and "mariadb" in service.product.lower():
+            return "mariadb"
+        return engine
+    product = (service.product or "").lower()
+    for word, engine in (("postgresql", "postgresql"), ("mariadb", "mariadb"), ("mysql", "mysql"),
+                         ("microsoft sql server", "mssql"), ("mongodb", "mongodb"), ("redis", "redis"),
+                         ("oracle tns", "oracle")):
+        if word in product:
+            return engine
+    return None
+
+
+def transform_os(os_element: ET.Element | None) -> tuple[OsMatch, ...]:
+    """Return nmap's OS matches, best first."""
+    if os_element is None:
+        return ()
+    matches = []
+    for m in os_element.findall("osmatch"):
+        classes = tuple(OsClass(type=_clean(c.get("type")), vendor=_clean(c.get("vendor")),
+                                family=_clean(c.get("osfamily")), generation=_clean(c.get("osgen")),
+                                accuracy=_int(c.get("accuracy")),
+                                cpes=tuple(p.text.strip() for p in c.findall("cpe") if p.text))
+                        for c in m.findall("osclass"))
+        matches.append(OsMatch(name=m.get("name", "unknown"), accuracy=_int(m.get("accuracy")) or 0, classes=classes))
+    return tuple(sorted(matches, key=lambda m: -m.accuracy))
+
+
+def _os_family(matches: tuple[OsMatch, ...], services: list[Service]) -> str | None:
+    for match in matches[:1]:
+        for cls in match.classes:
+            if cls.family and cls.family.lower() in _OS_FAMILIES:
+                return _OS_FAMILIES[cls.family.lower()]
+    for service in services:  # a service's ostype ("Linux", "Windows") when OS detection did not run
+        if service.os_type and service.os_type.lower() in _OS_FAMILIES:
+            return _OS_FAMILIES[service.os_type.lower()]
+    return None
+
+
+def transform_host(element: ET.Element, *, source: str = "nmap", scan_time: datetime | None = None) -> HostReport:
+    """Return the HostReport an nmap <host> element describes: host, open ports, databases, evidence."""
+    observed_at = _time(element.get("endtime")) or _time(element.get("starttime")) or scan_time
+    if observed_at is None:
+        observed_at = datetime.now(timezone.utc).replace(microsecond=0)
+    status = element.find("status")
+    addresses, macs, mac_vendor = [], [], None
+    for a in element.findall("address"):
+        if a.get("addrtype") in ("ipv4", "ipv6") and a.get("addr"):
+            addresses.append(a.get("addr"))
+        elif a.get("addrtype") == "mac" and a.get("addr"):
+            macs.append(a.get("addr").lower())
+            mac_vendor = mac_vendor or _clean(a.get("vendor"))
+    names = element.find("hostnames")
+    hostnames = tuple(dict.fromkeys(n.get("name") for n in (names.findall("hostname") if names is not None else ())
+                                    if n.get("name")))
+    ports = element.find("ports")
+    services = [transform_service(p, observed_at, source) for p in (ports.findall("port") if ports is not None else ())]
+    matches = transform_os(element.find("os"))
+    best = matches[0] if matches else None
+    uptime = element.find("uptime")
+    host_scripts = element.find("hostscript")
+    family = _os_family(matches, services)
+    host = Host(
+        source=source, observed_at=observed_at, hostname=hostnames[0] if hostnames else None, hostnames=hostnames,
+        addresses=tuple(addresses), macs=tuple(macs), mac_vendor=mac_vendor,
+        status=status.get("state") if status is not None else None,
+        status_reason=_clean(status.get("reason")) if status is not None else None,
+        os_name=best.name if best else None, os_family=family, os_matches=matches,
+        uptime_seconds=_int(uptime.get("seconds")) if uptime is not None else None,
+        boot_time=_boot_time(uptime), vendor=None,
+        scripts=tuple(transform_script(s) for s in (host_scripts.findall("script") if host_scripts is not None else ())),
+    )
+    open_services = [s for s in services if s.state in ("open", "open|filtered")]
+    databases = tuple(Database(engine=engine, port=s.port, protocol=s.protocol, version=s.version, source=source,
+                               observed_at=observed_at)
+                      for s in open_services if (engine := database_engine(s)))
+    return HostReport(host=host, services=tuple(open_services), databases=databases,
+                      raw={"nmap-host": ET.tostring(element, encoding="unicode")})
+
+
+def _boot_time(uptime: ET.Element | None) -> datetime | None:
+    if uptime is None or not uptime.get("lastboot"):
+        return None
+    try:
+        return datetime.strptime(uptime.get("lastboot"), "%a %b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def iter_nmap_xml(stream: BinaryIO, *, source: str = "nmap", run: RunInfo | None = None
+                  ) -> Iterator[HostReport | HostDown | TaskProgress]:
+    """Yield a HostReport for each finished <host> that is up, HostDown for one that is down, and
+    TaskProgress for each of nmap's progress elements.
+
+    `run` (if given) is filled in with what <nmaprun> says, and `run.complete` tells whether the
+    document ended properly. A document cut short ends the iteration quietly after the last whole
+    host; a document that is not nmap XML, or that declares entities, raises NmapXmlError.
+    """
+    run = run if run is not None else RunInfo()
+    depth = 0
+    root = None
+    seen_root = False
+    try:
+        for event, element in SafeET.iterparse(stream, events=("start", "end")):
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    if element.tag != "nmaprun":
+                        raise NmapXmlError(f"not nmap XML (the document is <{element.tag}>, not <nmaprun>)")
+                    seen_root, root = True, element
+                    run.args, run.version = element.get("args"), element.get("version")
+                    run.started_at = _time(element.get("start"))
+                continue
+            depth -= 1
+            if depth != 1:
+                if depth == 0:
+                    run.complete = True
+                continue
+            tag = element.tag
+            if tag == "host":
+                report = transform_host(element, source=source, scan_time=run.started_at)
+                if report.host.status == "down":
+                    yield HostDown(report.host.addresses[0] if report.host.addresses else None)
+                else:
+                    yield report
+            elif tag in ("taskprogress", "taskend"):
+                percent = element.get("percent")
+                yield TaskProgress(task=element.get("task", ""), percent=float(percent) if percent else None,
+                                   remaining_seconds=_int(element.get("remaining")), ended=tag == "taskend")
+            elif tag == "scaninfo":
+                run.scan_types.append(f"{element.get('type')}/{element.get('protocol')}")
+            elif tag == "runstats":
+                finished, hosts = element.find("finished"), element.find("hosts")
+                if finished is not None:
+                    run.finished_at, run.exit = _time(finished.get("time")), finished.get("exit")
+                    run.error = _clean(finished.get("errormsg"))
+                if hosts is not None:
+                    run.hosts_up, run.hosts_down = _int(hosts.get("up")), _int(hosts.get("down"))
+            root.remove(element)  # constant memory: forget what has been handled
+    except defusedxml.DefusedXmlException as error:
+        raise NmapXmlError(f"refused unsafe XML ({type(error).__name__}: entity declarations and external "
+                           "references are not allowed)") from None
+    except ET.ParseError as error:
+        if not seen_root:
+            raise NmapXmlError(f"not nmap XML ({error})") from None
+        if error.code not in _CUT_SHORT:
+            line, column = error.position
+            raise NmapXmlError(f"broken nmap XML at line {line}, column {column} ({error})") from None
+        run.complete = False  # cut short (an interrupted scan, a partial copy): every whole host is kept
