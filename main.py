@@ -43,6 +43,56 @@ def cmd_scan_host(args: argparse.Namespace) -> int:
         return report_scan(args, store, result, time.monotonic() - started)
 
 
+def cmd_scan_network(args: argparse.Namespace) -> int:
+    """Discover hosts and services on a network with nmap: addresses, MACs, OS guesses, open ports,
+    products and versions, databases and healthcare services (DICOM, HL7).
+
+    TARGET is an address, CIDR block, range (10.0.0.1-40 or 10.0.0.1-10.0.0.40) or hostname,
+    IPv4 or IPv6. Profiles: quick (top 100 ports), standard (top 1,000 ports plus healthcare and
+    database ports, versions, OS detection as root), deep (all ports, versions, OS, safe scripts).
+    Timing is gentle: nmap's normal template capped at 300 packets per second unless --max-rate
+    says otherwise. More than 1,024 addresses need --yes. Without root, a TCP connect scan
+    without OS detection is used. Ctrl-C stops nmap and keeps every host finished.
+
+    Example: estatemap scan network 10.20.0.0/24 --exclude 10.20.0.1 --profile quick
+    """
+    from discovery.service import run_scan
+    from discovery.targets import CONFIRM_ABOVE
+    from scanners.nmap_network import NmapNetworkScanner
+
+    scanner = NmapNetworkScanner(args.targets, profile=args.profile, ports=args.ports, excludes=args.exclude or [],
+                                 max_rate=args.max_rate)
+    if scanner.address_count > CONFIRM_ABOVE and not args.yes:
+        raise EstateError(f"the targets cover {scanner.address_count:,} addresses (more than a /22); "
+                          "check them, then add --yes to scan them")
+    log.info("running: %s", scanner.arguments)
+    with open_store(args) as store:
+        started = time.monotonic()
+        with Progress(args, "scan network", unit="host") as progress:
+            result = run_scan(store, scanner, progress=progress.update)
+        return report_scan(args, store, result, time.monotonic() - started)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Add files collected elsewhere to the store: nmap XML (-oX output, from any nmap version,
+    including files cut short by an interrupted scan). Each file becomes a scan of kind import.
+
+    Example: estatemap import site-b-scan.xml
+    """
+    from discovery.service import run_scan
+    from scanners.files import FileImportScanner
+
+    scanners = [FileImportScanner(path) for path in args.files]  # every file is checked before any is read
+    status = EXIT_OK
+    with open_store(args) as store:
+        for scanner in scanners:
+            started = time.monotonic()
+            with Progress(args, f"import {scanner.path.name}", unit="B") as progress:
+                result = run_scan(store, scanner, progress=progress.update)
+            status = max(status, report_scan(args, store, result, time.monotonic() - started))
+    return status
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the inventory to a file: hosts, services, software, databases, connections, findings, groups.
 
@@ -99,7 +149,7 @@ def open_store(args: argparse.Namespace, *, create: bool = True):
 
 def report_scan(args: argparse.Namespace, store, result, seconds: float) -> int:
     """Print what a scan found and return the exit status it deserves."""
-    counts = ", ".join(f"{n} {name}" for name, n in result.counts.items())
+    counts = ", ".join(f"{n} {name}" for name, n in result.counts.items() if n)
     hosts = len(result.host_ids)
     say(args, f"Scan {result.scan_id} {result.status} in {seconds:.1f} s: {hosts} host{'s' * (hosts != 1)}"
               f"{' (' + ', '.join(result.host_ids) + ')' if result.host_ids else ''}"
@@ -124,13 +174,14 @@ def say(args: argparse.Namespace, message: str) -> None:
 class Progress:
     """A progress bar on stderr for interactive terminals; log lines with -v; nothing with --quiet."""
 
-    def __init__(self, args: argparse.Namespace, title: str):
-        self.args, self.title, self.bar = args, title, None
+    def __init__(self, args: argparse.Namespace, title: str, unit: str = "step"):
+        self.args, self.title, self.unit, self.bar = args, title, unit, None
 
     def __enter__(self) -> Progress:
         if not self.args.quiet and sys.stderr.isatty():
             from tqdm import tqdm
-            self.bar = tqdm(desc=self.title, total=None, unit="step", leave=False, file=sys.stderr)
+            self.bar = tqdm(desc=self.title, total=None, unit=self.unit, leave=False, file=sys.stderr,
+                            unit_scale=self.unit == "B")
         return self
 
     def update(self, done: int, total: int | None, message: str) -> None:
@@ -183,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="estatemap", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
                      description="Estate Mapper: discover an IT estate, map its dependencies, export an inventory.",
-                     epilog="Examples:\n  estatemap scan host\n  estatemap scans\n"
+                     epilog="Examples:\n  estatemap scan host\n  estatemap scan network 10.20.0.0/24 --profile quick\n"
+                            "  estatemap import site-b.xml\n  estatemap scans\n"
                             "  estatemap export --format json --out estate.json")
     parser.add_argument("--version", action="version", version=f"estatemap {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -201,6 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     scan_kinds = scan.add_subparsers(dest="scan_kind", metavar="KIND", parser_class=_Parser, required=True)
     add(scan_kinds, "host", cmd_scan_host)
+    network = add(scan_kinds, "network", cmd_scan_network)
+    network.add_argument("targets", nargs="+", metavar="TARGET", help="address, CIDR block, range or hostname")
+    network.add_argument("--profile", choices=("quick", "standard", "deep"), default="standard",
+                         help="how much to look at (default: standard)")
+    network.add_argument("--ports", metavar="SPEC", help="ports to scan instead of the profile's, e.g. 22,80,8000-8100")
+    network.add_argument("--exclude", nargs="+", metavar="TARGET", help="targets never to touch")
+    network.add_argument("--max-rate", type=int, default=300, metavar="N",
+                         help="at most N packets per second (default: 300)")
+    network.add_argument("--yes", action="store_true", help="confirm a scan of more than 1,024 addresses")
+
+    importer = add(commands, "import", cmd_import)
+    importer.add_argument("files", nargs="+", metavar="FILE", help="nmap XML (-oX) file")
 
     export = add(commands, "export", cmd_export)
     export.add_argument("--format", "-f", required=True, choices=EXPORTERS, help="file format")

@@ -340,6 +340,10 @@ class ScanContext:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    def wait_cancelled(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a cancel request; return whether one came."""
+        return self._cancel.wait(timeout)
+
     def check_cancelled(self) -> None:
         """Raise ScanCancelled if the user asked to stop."""
         if self._cancel.is_set():

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class Scanner(Protocol):
-    kind: str
+    kind: str                         # "host", "network", "ssh", "import"
+    # optional: `arguments`, the command it runs, shown with -v and stored on the scan
 
     def targets(self) -> tuple[str, ...]: ...
 
@@ -54,11 +55,13 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
     hosts finished so far are kept.
     """
     ctx = ScanContext(progress=progress, cancel=cancel)
+    arguments = arguments or getattr(scanner, "arguments", None)
     scan_id = store.start_scan(Scan(kind=scanner.kind, targets=tuple(scanner.targets()),
                                     arguments=arguments, started_at=ctx.started_at))
     result = ScanResult(scan_id=scan_id, status="running", warnings=ctx.warnings)
+    reports = scanner.scan(ctx)
     try:
-        for report in scanner.scan(ctx):
+        for report in reports:
             host_id, match = store.write_host_report(scan_id, report)
             result.host_ids.append(host_id)
             for name in ("software", "processes", "services", "databases", "connections", "interfaces"):
@@ -73,6 +76,8 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
         result.status, result.error = "failed", f"{type(error).__name__}: {error}"
     else:
         result.status = "completed"
+    finally:
+        reports.close()  # the scanner's own clean-up (stopping a child process) runs now, not at garbage collection
     store.finish_scan(scan_id, result.status, ctx.warnings, result.error)
     return result
 

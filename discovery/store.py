@@ -175,7 +175,7 @@ class Store:
 
     def start_scan(self, scan: Scan) -> int:
         """Record a scan as running and return its id."""
-        row = record_row(scan)
+        row = record_row(scan, arguments=redact_command_line(scan.arguments))
         row.pop("id")
         row.pop("host_count")
         with self._writing():
