@@ -53,7 +53,7 @@ class Daemon:
         return self.proc.pid
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def redis_server():
     """A real redis-server on 127.0.0.1 and a free port, without persistence."""
     binary = shutil.which("redis-server")

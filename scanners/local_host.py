@@ -1,0 +1,1020 @@
+"""The this-host scanner behind `estatemap scan host`: what the machine it runs on is and does.
+
+Seven stages (hardware, os, interfaces, software, processes, sockets, databases) build one
+`HostReport`. `get_*` functions talk to the source (psutil, files, subprocesses) and hand back
+plain strings, dicts and lists without interpreting them; `transform_*` functions are pure and
+are unit-tested from output recorded on a real machine (tests/data/local/). A stage that fails
+becomes a warning (`"<stage>: <error>"`) and the others still run; what an unprivileged user
+cannot see is left None and, where it matters, said in a warning.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import ntpath
+import os
+import platform
+import re
+import shlex
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import psutil
+
+from discovery.model import (
+    Connection, Database, Disk, Host, HostReport, Interface, Partition, Process, ScanCancelled,
+    ScanContext, Service, Software,
+)
+from scanners import platform_software
+
+SOURCE = "local"
+STAGES = ("hardware", "os", "interfaces", "software", "processes", "sockets", "databases")
+
+DETECT_VIRT_TIMEOUT = 5   # seconds
+VERSION_TIMEOUT = 5       # seconds for a database binary's --version
+RAW_VERSION_LIMIT = 2000  # characters of --version output kept as evidence
+
+DMI_DIR = "/sys/class/dmi/id"
+DMI_FILES = ("sys_vendor", "product_name", "product_serial", "product_uuid")
+# Values firmware vendors leave in DMI fields they did not fill in (compared case-insensitively).
+DMI_PLACEHOLDERS = frozenset(v.casefold() for v in (
+    "To Be Filled By O.E.M.", "To be filled by O.E.M.", "Default string", "None", "0", "N/A", "NA",
+    "Not Specified", "Not Applicable", "Not Available", "System Serial Number", "System Product Name",
+    "System manufacturer", "System Manufacturer", "Chassis Serial Number", "Base Board Serial Number",
+    "Unknown", "OEM", "O.E.M.", "123456789", "0123456789", "Type1ProductConfigId", "Invalid",
+))
+# UUIDs firmware reports when it has none: all zeros, all ones, and AMI's well-known default.
+DMI_PLACEHOLDER_UUIDS = frozenset((
+    "00000000-0000-0000-0000-000000000000",
+    "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    "03000200-0400-0500-0006-000700080009",
+))
+# A DMI vendor/product naming a hypervisor -> systemd-detect-virt's name for it.
+HYPERVISORS_BY_DMI = (
+    ("kvm", "kvm"), ("qemu", "qemu"), ("vmware", "vmware"), ("virtualbox", "oracle"),
+    ("innotek", "oracle"), ("virtual machine", "microsoft"), ("hvm domu", "xen"), ("xen", "xen"),
+    ("amazon ec2", "amazon"), ("google compute engine", "google"), ("bochs", "bochs"),
+    ("parallels", "parallels"), ("bhyve", "bhyve"),
+)
+CONTAINER_MARKERS = (("/.dockerenv", "docker"), ("/run/.containerenv", "podman"))
+
+# Block devices that are not disks: loop images, RAM disks, device-mapper/RAID/network volumes
+# built on other disks (counting them would count capacity twice), optical and floppy drives.
+SKIPPED_BLOCK_PREFIXES = ("loop", "ram", "zram", "dm-", "md", "nbd", "sr", "fd")
+
+OS_FAMILIES = {
+    "Linux": "linux", "Windows": "windows", "Darwin": "macos", "FreeBSD": "bsd", "OpenBSD": "bsd",
+    "NetBSD": "bsd", "DragonFly": "bsd", "SunOS": "solaris", "AIX": "aix",
+}
+
+PROCESS_ATTRS = ("pid", "ppid", "name", "exe", "username", "create_time", "cmdline", "status")
+UNKNOWN_PROCESS = "(unknown)"  # Process.name is required; used only when neither name nor exe is readable
+
+WILDCARD_ADDRESSES = ("0.0.0.0", "::")
+
+ENGINE_BY_PROGRAM = {
+    "postgres": "postgresql", "postmaster": "postgresql",
+    "mysqld": "mysql", "mariadbd": "mariadb",
+    "sqlservr": "mssql", "tnslsnr": "oracle",
+    "mongod": "mongodb",
+    "redis-server": "redis", "valkey-server": "valkey",
+    "memcached": "memcached",
+    "clickhouse-server": "clickhouse", "clickhouse-serv": "clickhouse",  # 15-character comm
+    "influxd": "influxdb",
+}
+# Java servers, recognised by their main class on the command line.
+ENGINE_BY_JAVA_CLASS = (
+    ("org.apache.cassandra.service.CassandraDaemon", "cassandra"),
+    ("org.elasticsearch.", "elasticsearch"),
+    ("org.opensearch.", "opensearch"),
+)
+# Engines whose own binary prints its version cheaply with --version.
+VERSION_PATTERNS = {
+    "postgresql": re.compile(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)*)"),
+    "mysql": re.compile(r"\bVer\s+(\d+(?:\.\d+)+)"),
+    "mariadb": re.compile(r"\bVer\s+(\d+(?:\.\d+)+)"),
+    "mongodb": re.compile(r"\bdb version v(\d+(?:\.\d+)+)"),
+    "redis": re.compile(r"\bRedis server v=(\d+(?:\.\d+)+)"),
+    "valkey": re.compile(r"\bValkey server v=(\d+(?:\.\d+)+)"),
+    "memcached": re.compile(r"\bmemcached (\d+(?:\.\d+)+)"),
+}
+
+
+class LocalHostScanner:
+    """Scans the machine it runs on; yields exactly one HostReport."""
+
+    kind = "host"
+
+    def targets(self) -> tuple[str, ...]:
+        """Return (this machine's hostname,)."""
+        return (socket.gethostname(),)
+
+    def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
+        """Yield one HostReport for this machine; raises ScanCancelled if the user stops the scan."""
+        collected = _Collected(observed_at=ctx.started_at)
+        stages: tuple[tuple[str, Callable[[_Collected, ScanContext], None]], ...] = (
+            ("hardware", _collect_hardware), ("os", _collect_os), ("interfaces", _collect_interfaces),
+            ("software", _collect_software), ("processes", _collect_processes),
+            ("sockets", _collect_sockets), ("databases", _collect_databases),
+        )
+        for done, (stage, collect) in enumerate(stages, 1):
+            ctx.check_cancelled()
+            try:
+                collect(collected, ctx)
+            except ScanCancelled:
+                raise
+            except Exception as error:  # one broken stage never loses the others
+                ctx.warn(f"{stage}: {_describe(error)}")
+            ctx.report(done, len(stages), f"{stage} done")
+        ctx.check_cancelled()
+        yield collected.build_report()
+
+
+@dataclass
+class _Collected:
+    """What the stages have found so far."""
+    observed_at: datetime
+    host: dict[str, Any] = field(default_factory=dict)
+    interfaces: tuple[Interface, ...] = ()
+    software: list[Software] = field(default_factory=list)
+    processes: tuple[Process, ...] = ()
+    process_infos: dict[int, dict[str, Any]] = field(default_factory=dict)
+    services: tuple[Service, ...] = ()
+    connections: tuple[Connection, ...] = ()
+    databases: tuple[Database, ...] = ()
+    raw: dict[str, str] = field(default_factory=dict)
+
+    def build_report(self) -> HostReport:
+        return HostReport(
+            host=Host(source=SOURCE, observed_at=self.observed_at, **self.host),
+            interfaces=self.interfaces, software=tuple(self.software), processes=self.processes,
+            services=self.services, databases=self.databases, connections=self.connections,
+            raw=dict(self.raw),
+        )
+
+
+# --- stages: fetch with get_*, shape with transform_*, warn about what could not be seen -------
+
+def _collect_hardware(c: _Collected, ctx: ScanContext) -> None:
+    cpuinfo = get_cpuinfo()
+    dmi = get_dmi()
+    detect_virt = get_detect_virt()
+    processor = get_processor() if transform_cpuinfo(cpuinfo) is None else None
+    c.host.update(transform_hardware(
+        counts=get_hardware_counts(), cpuinfo=cpuinfo, processor=processor, dmi=dmi,
+        detect_virt=detect_virt, markers=get_container_markers(), block_devices=get_block_devices(),
+        partitions=get_partitions(), machine_id=get_machine_id(),
+    ))
+    if cpuinfo:
+        c.raw["cpuinfo"] = cpuinfo.strip().split("\n\n", 1)[0]  # the first processor is enough
+    if any(v is not None for v in dmi.values()):
+        c.raw["dmi"] = "".join(f"{k}: {v.strip()}\n" for k, v in dmi.items() if v is not None)
+    if detect_virt is not None:
+        c.raw["systemd-detect-virt"] = detect_virt
+
+
+def _collect_os(c: _Collected, ctx: ScanContext) -> None:
+    os_release = get_os_release()
+    c.host.update(transform_os(get_os_facts(), os_release))
+    if os_release is not None:
+        c.raw["os-release"] = os_release
+
+
+def _collect_interfaces(c: _Collected, ctx: ScanContext) -> None:
+    c.interfaces = transform_interfaces(get_interfaces(), c.observed_at)
+    addresses, macs = transform_host_addresses(c.interfaces)
+    c.host.update(addresses=addresses, macs=macs)
+
+
+def _collect_software(c: _Collected, ctx: ScanContext) -> None:
+    if sys.platform == "win32":
+        entries = platform_software.get_windows_uninstall_entries()
+        c.software.extend(platform_software.transform_windows_software(entries, c.observed_at))
+        c.raw["registry"] = json.dumps(entries, default=str, indent=0)
+        return
+    if sys.platform == "darwin":
+        apps = platform_software.get_macos_app_plists()
+        c.software.extend(platform_software.transform_macos_apps(apps, c.observed_at))
+        c.raw["applications"] = json.dumps(apps, default=str, indent=0)
+        return
+    managers = (
+        ("dpkg", "dpkg-query", platform_software.get_dpkg_output, platform_software.transform_dpkg),
+        ("rpm", "rpm", platform_software.get_rpm_output, platform_software.transform_rpm),
+    )
+    found = False
+    for label, tool, get_output, transform in managers:
+        ctx.check_cancelled()
+        try:
+            text = get_output()
+        except (OSError, subprocess.SubprocessError) as error:
+            ctx.warn(f"software: {tool} failed: {_describe_process_error(error)}")
+            found = True
+            continue
+        if text is None:
+            continue
+        found = True
+        records, bad = transform(text, c.observed_at)
+        c.software.extend(records)
+        c.raw[label] = text
+        if bad:
+            ctx.warn(f"software: skipped {len(bad)} unreadable {tool} lines")
+    if not found and sys.platform.startswith("linux"):
+        ctx.warn("software: no supported package manager found (dpkg-query, rpm)")
+
+
+def _collect_processes(c: _Collected, ctx: ScanContext) -> None:
+    infos = get_processes()
+    c.process_infos = {info["pid"]: info for info in infos}
+    c.processes, denied = transform_processes(infos, c.observed_at)
+    if denied:
+        if get_is_admin():
+            ctx.warn(f"processes: {_count(denied, 'process', 'processes')} had fields that could not be "
+                     "read even as root")
+        else:
+            ctx.warn(f"processes: {_count(denied, 'process', 'processes')} had fields this user may not "
+                     "read (run as root to see them)")
+
+
+def _collect_sockets(c: _Collected, ctx: ScanContext) -> None:
+    table = get_sockets()
+    sockets = table["sockets"]
+    names = {pid: info["name"] for pid, info in c.process_infos.items() if info.get("name")}
+    missing = {s["pid"] for s in sockets if s["pid"] is not None} - names.keys()
+    names.update(get_process_names(missing))
+    listeners = {(s["protocol"], s["local_port"]) for s in sockets if _is_listener(s)}
+    c.services = transform_services(sockets, names, get_port_names(listeners), c.observed_at)
+    c.connections = transform_connections(sockets, names, c.observed_at)
+    if table["per_process"]:
+        ctx.warn(f"sockets: the system-wide socket table needs root; showing the sockets of readable "
+                 f"processes only ({table['denied_processes']} processes denied; run as root)")
+    unowned = count_unowned_sockets(sockets)
+    if unowned and not get_is_admin():
+        ctx.warn(f"sockets: {_count(unowned, 'socket has', 'sockets have')} no owning process "
+                 "(other users'; run as root)")
+
+
+def _collect_databases(c: _Collected, ctx: ScanContext) -> None:
+    identified: dict[int, tuple[str, str | None]] = {}
+    seen: set[int] = set()
+    for service in c.services:
+        pid = service.pid
+        if pid is None or pid in seen:
+            continue
+        seen.add(pid)
+        ctx.check_cancelled()  # each --version may take up to VERSION_TIMEOUT
+        info = c.process_infos.get(pid) or get_process_info(pid)
+        if info is None:
+            continue
+        engine = transform_engine(info.get("name"), info.get("exe"), info.get("cmdline"))
+        if engine is None:
+            continue
+        version = None
+        if engine in VERSION_PATTERNS:
+            output = get_version_output(pid, info.get("exe"), info.get("name"))
+            if output:
+                c.raw[f"version:{engine}:{pid}"] = output[:RAW_VERSION_LIMIT]
+                engine, version = transform_db_version(engine, output)
+        if version is None and engine == "postgresql":
+            data_dir = transform_pg_data_dir(info.get("cmdline"))
+            if data_dir is not None:
+                version = (get_text_file(os.path.join(data_dir, "PG_VERSION")) or "").strip() or None
+        identified[pid] = (engine, version)
+    c.databases = transform_databases(c.services, identified, c.observed_at)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+def _describe_process_error(error: BaseException) -> str:
+    if isinstance(error, subprocess.TimeoutExpired):
+        return f"timed out after {error.timeout:g} s"
+    if isinstance(error, subprocess.CalledProcessError):
+        stderr = (error.stderr or b"").decode("utf-8", errors="replace").strip().splitlines()
+        return f"exit status {error.returncode}" + (f": {stderr[-1]}" if stderr else "")
+    return _describe(error)
+
+
+# --- get: talk to the source, no parsing ------------------------------------------------------
+
+def get_text_file(path: str) -> str | None:
+    """Return the text of `path`, or None when it is missing or unreadable (e.g. root-only)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def get_cpuinfo() -> str | None:
+    """Return /proc/cpuinfo, or None where there is none."""
+    return get_text_file("/proc/cpuinfo")
+
+
+def get_processor() -> str | None:
+    """Return platform.processor() (may run `uname -p`), or None when empty."""
+    return platform.processor() or None
+
+
+def get_os_release() -> str | None:
+    """Return /etc/os-release (or /usr/lib/os-release), or None where neither exists."""
+    return get_text_file("/etc/os-release") or get_text_file("/usr/lib/os-release")
+
+
+def get_dmi(directory: str = DMI_DIR) -> dict[str, str | None]:
+    """Return the DMI files of interest, each None when missing or unreadable (serial and UUID are root-only)."""
+    return {name: get_text_file(os.path.join(directory, name)) for name in DMI_FILES}
+
+
+def get_machine_id() -> str | None:
+    """Return /etc/machine-id (or D-Bus's copy), or None."""
+    return get_text_file("/etc/machine-id") or get_text_file("/var/lib/dbus/machine-id")
+
+
+def get_detect_virt() -> str | None:
+    """Return `systemd-detect-virt` output ("none" on bare metal), or None where it is missing or fails."""
+    tool = shutil.which("systemd-detect-virt")
+    if tool is None:
+        return None
+    try:
+        done = subprocess.run([tool], stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=DETECT_VIRT_TIMEOUT)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    # It exits 1 when it prints "none"; its stdout is the answer either way.
+    return done.stdout.decode("utf-8", errors="replace") or None
+
+
+def get_container_markers() -> dict[str, bool]:
+    """Return whether each container marker file exists."""
+    return {path: os.path.exists(path) for path, _ in CONTAINER_MARKERS}
+
+
+def get_hardware_counts() -> dict[str, Any]:
+    """Return psutil's CPU counts, CPU frequency, memory and swap totals; raises on psutil failure."""
+    try:
+        freq = psutil.cpu_freq()
+    except (OSError, NotImplementedError, RuntimeError):
+        freq = None
+    try:
+        swap = psutil.swap_memory().total
+    except (OSError, RuntimeError):
+        swap = None
+    return {
+        "cpu_physical": psutil.cpu_count(logical=False),
+        "cpu_logical": psutil.cpu_count(),
+        "cpu_freq": None if freq is None else {"current": freq.current, "max": freq.max},
+        "memory_total": psutil.virtual_memory().total,
+        "swap_total": swap,
+    }
+
+
+def get_block_devices(root: str = "/sys/block") -> list[dict[str, str | None]]:
+    """Return the raw sysfs attributes of each block device (strings as read, None when unreadable)."""
+    devices = []
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    for name in names:
+        base = os.path.join(root, name)
+        devices.append({
+            "name": name,
+            "size": get_text_file(os.path.join(base, "size")),
+            "model": get_text_file(os.path.join(base, "device", "model")),
+            "serial": (get_text_file(os.path.join(base, "device", "serial"))
+                       or get_text_file(os.path.join(base, "serial"))),
+            "rotational": get_text_file(os.path.join(base, "queue", "rotational")),
+        })
+    return devices
+
+
+def get_partitions() -> list[dict[str, Any]]:
+    """Return mounted physical filesystems with their usage; ones whose usage cannot be read are left out."""
+    partitions = []
+    for part in psutil.disk_partitions(all=False):
+        try:
+            usage = psutil.disk_usage(part.mountpoint)
+        except OSError:
+            continue
+        partitions.append({"device": part.device, "mountpoint": part.mountpoint, "fstype": part.fstype,
+                           "total": usage.total, "used": usage.used, "free": usage.free})
+    return partitions
+
+
+def get_os_facts() -> dict[str, Any]:
+    """Return what the platform module, socket and psutil say about the OS and names."""
+    return {
+        "system": platform.system(),
+        "release": platform.release(),
+        "machine": platform.machine(),
+        "win32_ver": list(platform.win32_ver()) if sys.platform == "win32" else None,
+        "mac_ver": platform.mac_ver()[0] if sys.platform == "darwin" else None,
+        "hostname": socket.gethostname(),
+        "fqdn": socket.getfqdn(),
+        "boot_time": psutil.boot_time(),
+    }
+
+
+def get_interfaces() -> dict[str, Any]:
+    """Return psutil's interface addresses and stats as plain dicts (family: "inet", "inet6", "link")."""
+    families = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", psutil.AF_LINK: "link"}
+    addrs = {
+        name: [{"family": families.get(a.family, str(int(a.family))), "address": a.address,
+                "netmask": a.netmask} for a in entries]
+        for name, entries in psutil.net_if_addrs().items()
+    }
+    stats = {name: {"isup": s.isup, "speed": s.speed, "mtu": s.mtu}
+             for name, s in psutil.net_if_stats().items()}
+    return {"addrs": addrs, "stats": stats}
+
+
+def get_processes() -> list[dict[str, Any]]:
+    """Return one dict per process; fields access was denied for are None and named in "denied"."""
+    denied_marker = object()
+    infos = []
+    for proc in psutil.process_iter(attrs=list(PROCESS_ATTRS), ad_value=denied_marker):
+        info = dict(proc.info)
+        denied = sorted(k for k, v in info.items() if v is denied_marker)
+        for key in denied:
+            info[key] = None
+        info["denied"] = denied
+        infos.append(info)
+    return infos
+
+
+def get_process_info(pid: int) -> dict[str, Any] | None:
+    """Return name, exe and cmdline of `pid` (None where denied), or None if it has gone."""
+    try:
+        return psutil.Process(pid).as_dict(attrs=["pid", "name", "exe", "cmdline"], ad_value=None)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def get_process_names(pids: Iterable[int]) -> dict[int, str]:
+    """Return the names of the processes in `pids` that still exist and may be read."""
+    names = {}
+    for pid in pids:
+        try:
+            names[pid] = psutil.Process(pid).name()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return names
+
+
+def get_sockets() -> dict[str, Any]:
+    """Return inet sockets as plain dicts; falls back to per-process tables where the system table is denied.
+
+    Result: {"sockets": [...], "per_process": bool, "denied_processes": int}.
+    """
+    try:
+        return {"sockets": [_socket_dict(c, c.pid) for c in psutil.net_connections(kind="inet")],
+                "per_process": False, "denied_processes": 0}
+    except psutil.AccessDenied:
+        pass
+    sockets, denied = [], 0
+    for proc in psutil.process_iter():
+        per_process = getattr(proc, "net_connections", None) or proc.connections  # psutil < 6 has connections()
+        try:
+            table = per_process(kind="inet")
+        except (psutil.AccessDenied, psutil.ZombieProcess):
+            denied += 1
+            continue
+        except psutil.NoSuchProcess:
+            continue
+        sockets.extend(_socket_dict(c, proc.pid) for c in table)
+    return {"sockets": sockets, "per_process": True, "denied_processes": denied}
+
+
+def _socket_dict(conn: Any, pid: int | None) -> dict[str, Any]:
+    return {
+        "protocol": "tcp" if conn.type == socket.SOCK_STREAM else "udp",
+        "local_address": conn.laddr.ip if conn.laddr else None,
+        "local_port": conn.laddr.port if conn.laddr else None,
+        "remote_address": conn.raddr.ip if conn.raddr else None,
+        "remote_port": conn.raddr.port if conn.raddr else None,
+        "status": conn.status,
+        "pid": pid,
+    }
+
+
+def get_port_names(keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """Return the well-known service name of each (protocol, port) that has one (from the services database)."""
+    names = {}
+    for protocol, port in keys:
+        try:
+            names[(protocol, port)] = socket.getservbyport(port, protocol)
+        except (OSError, OverflowError):
+            continue
+    return names
+
+
+def get_is_admin() -> bool:
+    """Return whether this process runs as root (Administrator on Windows)."""
+    if hasattr(os, "geteuid"):
+        return os.geteuid() == 0
+    try:
+        import ctypes
+        return bool(ctypes.windll.shell32.IsUserAnAdmin())
+    except (ImportError, AttributeError, OSError):
+        return False
+
+
+def get_trusted_executable(pid: int, exe: str | None) -> str | None:
+    """Return a path that runs `pid`'s own binary, or None when it cannot be found or is not trusted.
+
+    On Linux this is /proc/PID/exe: the very binary running, even if its file was replaced.
+    Running it (as root, often) is only safe for a binary only root (or this user) can change.
+    """
+    path = f"/proc/{pid}/exe" if os.path.exists("/proc/self/exe") else exe
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if sys.platform == "win32":
+        return path if is_trusted_windows_path(path, os.environ) else None
+    return path if is_trusted_executable(st.st_mode, st.st_uid, os.geteuid()) else None
+
+
+def get_version_output(pid: int, exe: str | None, name: str | None) -> str | None:
+    """Return what `pid`'s binary prints for --version (stdout then stderr), or None when it cannot be run."""
+    path = get_trusted_executable(pid, exe)
+    if path is None:
+        return None
+    # argv[0] is the process's own name: some binaries (redis-server -> redis-check-rdb) act on it.
+    argv0 = name or os.path.basename(exe or path)
+    try:
+        done = subprocess.run([argv0, "--version"], executable=path, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=VERSION_TIMEOUT,
+                              env={**os.environ, "LC_ALL": "C"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    output = (done.stdout + done.stderr).decode("utf-8", errors="replace")
+    return output or None
+
+
+# --- transform: pure ------------------------------------------------------------------------
+
+def transform_cpuinfo(text: str | None) -> str | None:
+    """Return the first "model name" in /proc/cpuinfo text, or None."""
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "model name" and value.strip():
+            return value.strip()
+    return None
+
+
+def transform_dmi_value(value: str | None) -> str | None:
+    """Return a DMI value stripped, or None when it is missing or a firmware placeholder."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or value.casefold() in DMI_PLACEHOLDERS or set(value) <= {"0", " ", "-"}:
+        return None
+    return value
+
+
+def transform_dmi(dmi: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Return vendor, model, serial and hardware_uuid from DMI file contents, placeholders dropped."""
+    uuid = transform_dmi_value(dmi.get("product_uuid"))
+    if uuid is not None:
+        uuid = uuid.lower()
+        if uuid in DMI_PLACEHOLDER_UUIDS or set(uuid) <= {"f", "-"}:
+            uuid = None
+    return {
+        "vendor": transform_dmi_value(dmi.get("sys_vendor")),
+        "model": transform_dmi_value(dmi.get("product_name")),
+        "serial": transform_dmi_value(dmi.get("product_serial")),
+        "hardware_uuid": uuid,
+    }
+
+
+def transform_virtualization(detect_virt: str | None, markers: Mapping[str, bool],
+                             dmi: Mapping[str, str | None]) -> str | None:
+    """Return the virtualization technology ("none" = bare metal), or None when nothing says.
+
+    systemd-detect-virt's answer wins; without it, container marker files, then a DMI
+    vendor or product that names a hypervisor (using systemd-detect-virt's names).
+    """
+    if detect_virt is not None and detect_virt.strip():
+        return detect_virt.strip().splitlines()[0].strip()
+    for path, name in CONTAINER_MARKERS:
+        if markers.get(path):
+            return name
+    product = (transform_dmi_value(dmi.get("product_name")) or "").casefold()
+    vendor = (transform_dmi_value(dmi.get("sys_vendor")) or "").casefold()
+    for needle, name in HYPERVISORS_BY_DMI:
+        if needle in product or needle in vendor:
+            return name
+    return None
+
+
+def transform_disks(devices: Iterable[Mapping[str, str | None]]) -> tuple[Disk, ...]:
+    """Return the disks among sysfs block devices; loop, RAM, device-mapper, RAID, optical and empty
+    ones are skipped."""
+    disks = []
+    for dev in devices:
+        name = dev["name"]
+        if name.startswith(SKIPPED_BLOCK_PREFIXES):
+            continue
+        sectors = _int(dev.get("size"))
+        if sectors == 0:
+            continue  # no medium (card reader, empty drive)
+        rotational = (dev.get("rotational") or "").strip()
+        disks.append(Disk(
+            name=name,
+            size_bytes=sectors * 512 if sectors is not None else None,  # sysfs counts 512-byte sectors
+            model=_clean(dev.get("model")),
+            serial=_clean(dev.get("serial")),
+            rotational={"1": True, "0": False}.get(rotational),
+        ))
+    return tuple(disks)
+
+
+def transform_partitions(partitions: Iterable[Mapping[str, Any]]) -> tuple[Partition, ...]:
+    """Return mounted filesystems, each device once (a bind mount is the same filesystem again);
+    loop-mounted images (snaps) are not storage and are skipped."""
+    seen: set[str] = set()
+    result = []
+    for p in partitions:
+        device = p["device"]
+        if device.startswith("/dev/loop") or device in seen:
+            continue
+        seen.add(device)
+        result.append(Partition(device=device, mountpoint=p["mountpoint"], fstype=p.get("fstype") or None,
+                                total_bytes=p.get("total"), used_bytes=p.get("used"), free_bytes=p.get("free")))
+    return tuple(result)
+
+
+def transform_cpu_mhz(freq: Mapping[str, float | None] | None) -> float | None:
+    """Return the maximum CPU frequency, the current one where no maximum is known, else None."""
+    if not freq:
+        return None
+    for key in ("max", "current"):
+        value = freq.get(key)
+        if value:
+            return float(value)
+    return None
+
+
+def transform_hardware(*, counts: Mapping[str, Any], cpuinfo: str | None, processor: str | None,
+                       dmi: Mapping[str, str | None], detect_virt: str | None,
+                       markers: Mapping[str, bool], block_devices: Iterable[Mapping[str, str | None]],
+                       partitions: Iterable[Mapping[str, Any]], machine_id: str | None) -> dict[str, Any]:
+    """Return the Host hardware fields from what the hardware get_* functions returned."""
+    return {
+        "cpu_model": transform_cpuinfo(cpuinfo) or _clean(processor),
+        "cpu_cores": counts.get("cpu_physical"),
+        "cpu_logical_cores": counts.get("cpu_logical"),
+        "cpu_mhz": transform_cpu_mhz(counts.get("cpu_freq")),
+        "memory_bytes": counts.get("memory_total"),
+        "swap_bytes": counts.get("swap_total"),
+        "disks": transform_disks(block_devices),
+        "partitions": transform_partitions(partitions),
+        **transform_dmi(dmi),
+        "virtualization": transform_virtualization(detect_virt, markers, dmi),
+        "machine_id": transform_machine_id(machine_id),
+    }
+
+
+def transform_machine_id(text: str | None) -> str | None:
+    """Return the machine id, or None when missing, empty or "uninitialized" (first boot)."""
+    value = (text or "").strip()
+    return value if value and value != "uninitialized" else None
+
+
+def transform_os_release(text: str) -> dict[str, str]:
+    """Return the KEY=value pairs of an os-release file, quotes and escapes removed."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        try:
+            parts = shlex.split(value)
+        except ValueError:
+            continue
+        values[key.strip()] = " ".join(parts)
+    return values
+
+
+def transform_os(facts: Mapping[str, Any], os_release: str | None) -> dict[str, Any]:
+    """Return the Host OS and naming fields from get_os_facts() and os-release text."""
+    system = facts.get("system") or ""
+    fields: dict[str, Any] = {
+        "os_family": OS_FAMILIES.get(system, system.lower() or None),
+        "kernel": facts.get("release") or None,
+        "architecture": facts.get("machine") or None,
+        "os_name": None, "os_version": None, "os_id": None,
+        "boot_time": _utc(facts.get("boot_time")),
+        **transform_names(facts.get("hostname"), facts.get("fqdn")),
+    }
+    if os_release:
+        release = transform_os_release(os_release)
+        fields.update(os_name=release.get("NAME") or None,
+                      os_version=release.get("VERSION") or release.get("VERSION_ID") or None,
+                      os_id=release.get("ID") or None)
+    elif system == "Windows" and facts.get("win32_ver"):
+        release, version = facts["win32_ver"][0], facts["win32_ver"][1]
+        fields.update(os_name=f"Windows {release}" if release else "Windows", os_version=version or None,
+                      os_id="windows", kernel=version or fields["kernel"])
+    elif system == "Darwin":
+        fields.update(os_name="macOS", os_version=facts.get("mac_ver") or None, os_id="macos")
+    return fields
+
+
+def transform_names(hostname: str | None, fqdn: str | None) -> dict[str, str | None]:
+    """Return hostname, fqdn and domain; a name without a dot or a localhost name is no FQDN."""
+    hostname = hostname or None
+    if not fqdn or "." not in fqdn or fqdn.lower().startswith("localhost"):
+        return {"hostname": hostname, "fqdn": None, "domain": None}
+    if hostname and fqdn.lower().startswith(hostname.lower() + "."):
+        domain = fqdn[len(hostname) + 1:]
+    else:
+        domain = fqdn.split(".", 1)[1]
+    return {"hostname": hostname, "fqdn": fqdn, "domain": domain or None}
+
+
+def transform_netmask(netmask: str | None) -> int | None:
+    """Return the prefix length of an IPv4 or IPv6 netmask ("255.255.255.0" -> 24), None if not a netmask."""
+    if not netmask:
+        return None
+    try:
+        mask = ipaddress.ip_address(netmask)
+    except ValueError:
+        return None
+    bits, value = mask.max_prefixlen, int(mask)
+    prefix = bin(value).count("1")
+    contiguous = ((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1)
+    return prefix if value == contiguous else None
+
+
+def transform_mac(address: str | None) -> str | None:
+    """Return a MAC address as lower-case colon-separated hex, None when missing, malformed or all zeros."""
+    if not address:
+        return None
+    mac = address.strip().lower().replace("-", ":")
+    if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2})+", mac) or set(mac) <= {"0", ":"}:
+        return None
+    return mac
+
+
+def transform_interfaces(data: Mapping[str, Any], observed_at: datetime) -> tuple[Interface, ...]:
+    """Return one Interface per network interface from get_interfaces() output."""
+    addrs, stats = data["addrs"], data["stats"]
+    interfaces = []
+    for name in [*addrs, *(n for n in stats if n not in addrs)]:
+        mac, addresses = None, []
+        for entry in addrs.get(name, ()):
+            if entry["family"] == "link":
+                mac = mac or transform_mac(entry["address"])
+            elif entry["family"] in ("inet", "inet6") and entry["address"]:
+                address = entry["address"].split("%", 1)[0]  # drop the IPv6 zone ("%eth0")
+                prefix = transform_netmask(entry.get("netmask"))
+                addresses.append(address if prefix is None else f"{address}/{prefix}")
+        st = stats.get(name)
+        interfaces.append(Interface(
+            name=name, mac=mac, addresses=tuple(addresses),
+            is_up=st["isup"] if st else None,
+            speed_mbps=(st["speed"] or None) if st else None,
+            mtu=(st["mtu"] or None) if st else None,
+            source=SOURCE, observed_at=observed_at,
+        ))
+    return tuple(interfaces)
+
+
+def transform_host_addresses(interfaces: Iterable[Interface]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return (addresses, macs) for the Host: unique IPs that are not loopback or link-local, unique MACs."""
+    addresses: dict[str, None] = {}
+    macs: dict[str, None] = {}
+    for iface in interfaces:
+        if iface.mac:
+            macs[iface.mac] = None
+        for entry in iface.addresses:
+            try:
+                ip = ipaddress.ip_address(entry.split("/", 1)[0])
+            except ValueError:
+                continue
+            if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast):
+                addresses[str(ip)] = None
+    return tuple(addresses), tuple(macs)
+
+
+def transform_processes(infos: Iterable[Mapping[str, Any]], observed_at: datetime) -> tuple[tuple[Process, ...], int]:
+    """Return (processes, how many had a field denied) from get_processes() output; zombies are not counted."""
+    processes, denied = [], 0
+    for info in infos:
+        if info.get("denied") and info.get("status") != psutil.STATUS_ZOMBIE:
+            denied += 1
+        exe = info.get("exe") or None
+        cmdline = info.get("cmdline")
+        processes.append(Process(
+            pid=info["pid"],
+            ppid=info.get("ppid"),
+            name=info.get("name") or (os.path.basename(exe) if exe else UNKNOWN_PROCESS),
+            exe=exe,
+            username=info.get("username") or None,
+            started_at=_utc(info.get("create_time")),
+            cmdline=shlex.join(cmdline) if cmdline else None,
+            source=SOURCE, observed_at=observed_at,
+        ))
+    return tuple(processes), denied
+
+
+def transform_address(address: str | None) -> str | None:
+    """Return an IP address in canonical form, IPv4-mapped IPv6 as plain IPv4 ("::ffff:10.0.0.1" -> "10.0.0.1")."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def _is_listener(sock: Mapping[str, Any]) -> bool:
+    """A listening TCP socket, or a bound UDP socket without a remote end."""
+    if sock["local_port"] is None:
+        return False
+    if sock["protocol"] == "tcp":
+        return sock["status"] == psutil.CONN_LISTEN
+    return sock["remote_address"] is None
+
+
+def _address_rank(address: str | None) -> tuple[int, str]:
+    """Sort key for the address a merged Service shows: 0.0.0.0, ::, other addresses, loopback."""
+    if address in WILDCARD_ADDRESSES:
+        return (WILDCARD_ADDRESSES.index(address), address)
+    try:
+        loopback = ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        loopback = False
+    return (3 if loopback else 2, address or "")
+
+
+def transform_services(sockets: Iterable[Mapping[str, Any]], process_names: Mapping[int, str],
+                       port_names: Mapping[tuple[str, int], str], observed_at: datetime) -> tuple[Service, ...]:
+    """Return one listening Service per (protocol, port); sockets on several addresses merge, the wildcard shown."""
+    groups: dict[tuple[str, int], list[tuple[str | None, int | None]]] = {}
+    for sock in sockets:
+        if _is_listener(sock):
+            key = (sock["protocol"], sock["local_port"])
+            groups.setdefault(key, []).append((transform_address(sock["local_address"]), sock["pid"]))
+    services = []
+    for (protocol, port), members in sorted(groups.items()):
+        address, pid = min(members, key=lambda m: _address_rank(m[0]))
+        if pid is None:
+            owners = {p for _, p in members if p is not None}
+            pid = owners.pop() if len(owners) == 1 else None
+        services.append(Service(
+            protocol=protocol, port=port, address=address, state="listening",
+            name=port_names.get((protocol, port)),
+            process=process_names.get(pid) if pid is not None else None, pid=pid,
+            source=SOURCE, observed_at=observed_at,
+        ))
+    return tuple(services)
+
+
+def transform_connections(sockets: Iterable[Mapping[str, Any]], process_names: Mapping[int, str],
+                          observed_at: datetime) -> tuple[Connection, ...]:
+    """Return connected sockets as Connections; "inbound" where the local end is one of this host's listeners."""
+    sockets = list(sockets)
+    listening: dict[tuple[str, int], set[str | None]] = {}
+    for sock in sockets:
+        if _is_listener(sock):
+            listening.setdefault((sock["protocol"], sock["local_port"]), set()).add(
+                transform_address(sock["local_address"]))
+    connections = []
+    for sock in sockets:
+        if sock["remote_address"] is None or sock["local_port"] is None or sock["remote_port"] is None:
+            continue
+        if sock["protocol"] == "tcp" and sock["status"] == psutil.CONN_LISTEN:
+            continue
+        local = transform_address(sock["local_address"]) or ""
+        listeners = listening.get((sock["protocol"], sock["local_port"]), set())
+        inbound = any(a == "::" or a == local or (a == "0.0.0.0" and ":" not in local) for a in listeners)
+        pid = sock["pid"]
+        connections.append(Connection(
+            protocol=sock["protocol"], local_address=local, local_port=sock["local_port"],
+            remote_address=transform_address(sock["remote_address"]) or "", remote_port=sock["remote_port"],
+            state=sock["status"] if sock["status"] not in (None, psutil.CONN_NONE) else None,
+            direction="inbound" if inbound else "outbound",
+            pid=pid, process=process_names.get(pid) if pid is not None else None,
+            source=SOURCE, observed_at=observed_at,
+        ))
+    connections.sort(key=lambda c: (c.protocol, c.local_address, c.local_port, c.remote_address, c.remote_port))
+    return tuple(connections)
+
+
+def count_unowned_sockets(sockets: Iterable[Mapping[str, Any]]) -> int:
+    """Return how many sockets have no owning pid, leaving out TIME_WAIT ones (which never have one)."""
+    return sum(1 for s in sockets if s["pid"] is None and s["status"] != psutil.CONN_TIME_WAIT)
+
+
+def _program(path: str | None) -> str:
+    base = re.split(r"[\\/]", path or "")[-1].lower()
+    return base[:-4] if base.endswith(".exe") else base
+
+
+def transform_engine(name: str | None, exe: str | None, cmdline: Sequence[str] | str | None) -> str | None:
+    """Return the database engine a process runs ("postgresql", "redis", ...), or None when it is no database."""
+    for program in (_program(name), _program(exe)):
+        if program in ENGINE_BY_PROGRAM:
+            return ENGINE_BY_PROGRAM[program]
+    if "java" in (_program(name), _program(exe)) and cmdline:
+        text = cmdline if isinstance(cmdline, str) else " ".join(cmdline)
+        for marker, engine in ENGINE_BY_JAVA_CLASS:
+            if marker in text:
+                return engine
+    return None
+
+
+def transform_db_version(engine: str, output: str) -> tuple[str, str | None]:
+    """Return (engine, version) from a database binary's --version output; a mysqld that says MariaDB is mariadb."""
+    if engine == "mysql" and "mariadb" in output.lower():
+        engine = "mariadb"
+    pattern = VERSION_PATTERNS.get(engine)
+    match = pattern.search(output) if pattern else None
+    return engine, match.group(1) if match else None
+
+
+def transform_pg_data_dir(cmdline: Sequence[str] | None) -> str | None:
+    """Return the absolute data directory given to postgres with -D, or None."""
+    args = list(cmdline or ())
+    for i, arg in enumerate(args):
+        value = None
+        if arg == "-D" and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("-D") and len(arg) > 2:
+            value = arg[2:]
+        if value is not None:
+            return value if os.path.isabs(value) else None
+    return None
+
+
+def transform_databases(services: Iterable[Service], identified: Mapping[int, tuple[str, str | None]],
+                        observed_at: datetime) -> tuple[Database, ...]:
+    """Return one Database per (engine, port) listened on by an identified process; TCP is preferred over UDP."""
+    found: dict[tuple[str, int], Database] = {}
+    for service in sorted(services, key=lambda s: (s.protocol != "tcp", s.port)):
+        if service.pid is None or service.pid not in identified:
+            continue
+        engine, version = identified[service.pid]
+        if (engine, service.port) in found:
+            continue
+        found[(engine, service.port)] = Database(
+            engine=engine, protocol=service.protocol, port=service.port, version=version,
+            process=service.process, pid=service.pid, source=SOURCE, observed_at=observed_at,
+        )
+    return tuple(found[key] for key in sorted(found))
+
+
+def is_trusted_executable(mode: int, owner_uid: int, my_uid: int) -> bool:
+    """Return whether a file may be run to ask its version: a regular file that only root (or, when
+    not root, this user) owns and nobody else may write."""
+    allowed = {0} if my_uid == 0 else {0, my_uid}
+    return stat.S_ISREG(mode) and owner_uid in allowed and not mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def is_trusted_windows_path(path: str, environ: Mapping[str, str]) -> bool:
+    """Return whether a Windows `path` lies under Program Files or the Windows directory (administrators-only)."""
+    roots = [environ.get(k) for k in ("ProgramFiles", "ProgramFiles(x86)", "ProgramW6432", "SystemRoot")]
+    folded = ntpath.normcase(ntpath.normpath(path))
+    return any(root and folded.startswith(ntpath.normcase(ntpath.normpath(root)).rstrip("\\") + "\\")
+               for root in roots)
+
+
+def _utc(timestamp: float | None) -> datetime | None:
+    """Return a POSIX timestamp as an aware UTC datetime to the second, None for None/0."""
+    if not timestamp:
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc).replace(microsecond=0)
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int((text or "").strip())
+    except ValueError:
+        return None
+
+
+def _clean(text: str | None) -> str | None:
+    value = (text or "").strip()
+    return value or None
