@@ -80,4 +80,5 @@ def redact_command_line(cmdline: str | None) -> str | None:
         args = shlex.split(cmdline)
     except ValueError:  # unbalanced quotes: fall back to the text rules alone
         return redact_text(cmdline)
-    return shlex.join(redact_args(args))
+    redacted = redact_args(args)
+    return cmdline if redacted == args else shlex.join(redacted)

@@ -50,3 +50,8 @@ def test_redact_text_in_tool_output():
     out = redact_text(text)
     assert "hunter2" not in out and "p4ss" not in out
     assert "connected as admin" in out
+
+
+def test_redact_command_line_without_secrets_is_unchanged():
+    line = "nmap -v -sV -O -oX - 192.0.2.0/29 (as typed)"
+    assert redact_command_line(line) == line

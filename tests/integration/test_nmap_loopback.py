@@ -1,0 +1,125 @@
+"""The real nmap binary against daemons on loopback, through the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from discovery.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "nmap"
+pytestmark = pytest.mark.integration
+
+
+def estatemap(*argv: str, env=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *argv], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def export(db: Path, tmp_path: Path) -> dict:
+    out = tmp_path / "export.json"
+    result = estatemap("--db", str(db), "export", "-f", "json", "-o", str(out), "--force")
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text())
+
+
+def test_scan_network_finds_redis_on_loopback(tmp_path, redis_server):
+    db = tmp_path / "estate.db"
+    result = estatemap("--db", str(db), "-v", "scan", "network", "127.0.0.1", "--ports", str(redis_server.port))
+    assert result.returncode == 0, result.stderr
+    assert "running: nmap -oX - " in result.stderr and "-sV" in result.stderr
+    inventory = export(db, tmp_path)
+    (host,) = inventory["hosts"]
+    assert host["addresses"] == ["127.0.0.1"] and host["sources"] == ["nmap"]
+    (service,) = inventory["services"]
+    assert (service["port"], service["name"], service["product"], service["category"], service["state"]) == (
+        redis_server.port, "redis", "Redis key-value store", "database", "open")
+    assert [d["engine"] for d in inventory["databases"]] == ["redis"]
+    (scan,) = inventory["scans"]
+    assert scan["kind"] == "network" and scan["status"] == "completed" and scan["targets"] == ["127.0.0.1"]
+    assert scan["arguments"].startswith("nmap ") and f"-p {redis_server.port}" in scan["arguments"]
+
+
+def test_ctrl_c_stops_nmap_by_pid_and_marks_the_scan_interrupted(tmp_path):
+    db = tmp_path / "estate.db"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--db", str(db), "scan", "network",
+                             "127.0.0.1-60", "--ports", "1-3000", "--max-rate", "200", "--profile", "quick"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        nmap = []
+        while not nmap and time.monotonic() < deadline:
+            nmap = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "nmap"]
+            time.sleep(0.1)
+        assert nmap, "nmap did not start"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1
+    assert "interrupted" in err and "Traceback" not in err
+    assert not psutil.pid_exists(nmap[0].pid) or nmap[0].status() == psutil.STATUS_ZOMBIE
+    with Store(db) as store:
+        (scan,) = store.list_scans()
+    assert scan["status"] == "interrupted" and scan["finished_at"]
+
+
+def test_nmap_missing_is_one_line_with_install_hint(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}  # nothing on PATH: no nmap
+    result = estatemap("--db", str(tmp_path / "e.db"), "scan", "network", "127.0.0.1", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "estatemap: error: nmap is not installed; install it with: sudo apt-get install nmap (Debian/Ubuntu), "
+        "sudo dnf install nmap (RHEL/Fedora), or from nmap.org (Windows, macOS)"]
+
+
+@pytest.mark.parametrize("target", ["-iL /etc/passwd", "1.2.3.4;reboot", "$(reboot)", "10.0.0.1 10.0.0.2"])
+def test_injection_targets_are_refused_before_nmap_runs(tmp_path, target):
+    db = tmp_path / "e.db"
+    result = estatemap("--db", str(db), "scan", "network", "--", target)
+    assert result.returncode == 1 and "is not a" in result.stderr
+    assert not db.exists()  # refused before anything was opened, let alone run
+
+
+def test_large_range_needs_yes(tmp_path):
+    result = estatemap("--db", str(tmp_path / "e.db"), "scan", "network", "10.0.0.0/21")
+    assert result.returncode == 1 and "--yes" in result.stderr and "2,048 addresses" in result.stderr
+
+
+def test_import_whole_and_cut_short_nmap_xml(tmp_path):
+    db = tmp_path / "estate.db"
+    whole = estatemap("--db", str(db), "import", str(DATA / "segment-handmade.xml"))
+    assert whole.returncode == 0, whole.stderr
+    data = (DATA / "localhost-sV-O.xml").read_bytes()
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(data[: data.index(b"</host>") + 7] + b"\n<runstats><fini")
+    short = estatemap("--db", str(db), "import", str(cut))
+    assert short.returncode == 0, short.stderr
+    assert "ends early" in short.stderr
+    inventory = export(db, tmp_path)
+    assert sorted(h["addresses"][0] for h in inventory["hosts"]) == ["127.0.0.1", "192.0.2.2"]
+    assert [s["kind"] for s in inventory["scans"]] == ["import", "import"]
+    assert "nmap run as: nmap -v -sV -O" in inventory["scans"][0]["arguments"]
+    pacs = next(h for h in inventory["hosts"] if h["addresses"] == ["192.0.2.2"])
+    assert pacs["macs"] == ["52:54:00:ab:cd:02"] and pacs["hostname"] == "pacs01.example.org"
+    categories = {s["port"]: s["category"] for s in inventory["services"] if s["host_id"] == pacs["id"]}
+    assert categories == {22: "remote-access", 443: "web", 5432: "database", 11112: "healthcare", 9999: "other"}
+
+
+def test_import_refuses_files_that_are_not_nmap_xml(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    result = estatemap("--db", str(tmp_path / "e.db"), "import", str(bad))
+    assert result.returncode == 1 and "not a file Estate Mapper can import" in result.stderr
