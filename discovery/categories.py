@@ -38,7 +38,8 @@ _NAME_CATEGORIES = {
     "msrpc": "infrastructure", "zabbix-agent": "infrastructure",
     "smtp": "messaging", "submission": "messaging", "smtps": "messaging", "imap": "messaging",
     "imaps": "messaging", "pop3": "messaging", "pop3s": "messaging", "amqp": "messaging", "mqtt": "messaging",
-    "dicom": "healthcare", "hl7": "healthcare", "acr-nema": "healthcare",
+    "dicom": "healthcare", "dicom-iscl": "healthcare", "dicom-tls": "healthcare", "hl7": "healthcare",
+    "hl7-mlp": "healthcare", "acr-nema": "healthcare",
 }
 
 _PORT_CATEGORIES = {

@@ -22,10 +22,12 @@ HOST_FIELDS = ("id", "hostname", "addresses", "macs", "os_name", "os_version", "
 # Added after the contract's fields; never renamed or removed.
 HOST_EXTRA_FIELDS = ("domain", "fqdn", "os_id", "kernel", "architecture", "boot_time", "serial", "hardware_uuid",
                      "machine_id", "virtualization", "cpu_logical_cores", "cpu_mhz", "swap_bytes", "partitions",
-                     "first_seen", "last_seen")
+                     "first_seen", "last_seen", "hostnames", "mac_vendor", "status", "status_reason", "os_matches",
+                     "uptime_seconds", "scripts")
 SERVICE_FIELDS = ("id", "host_id", "address", "port", "protocol", "state", "name", "product", "version", "cpe",
                   "category", "process")
-SERVICE_EXTRA_FIELDS = ("cpes", "extra_info", "tunnel", "pid", "source", "observed_at")
+SERVICE_EXTRA_FIELDS = ("cpes", "extra_info", "tunnel", "pid", "source", "observed_at", "reason", "method",
+                        "confidence", "os_type", "device_type", "service_hostname", "fingerprint", "scripts")
 SOFTWARE_FIELDS = ("host_id", "name", "version", "vendor", "source")
 DATABASE_FIELDS = ("id", "host_id", "service_id", "engine", "version", "databases")
 DATABASE_EXTRA_FIELDS = ("port", "process", "pid", "observed_at")

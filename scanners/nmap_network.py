@@ -23,6 +23,7 @@ from pathlib import Path
 
 from discovery.model import EstateError, HostReport, ScanContext
 from discovery.targets import Target, TargetError, parse_targets, total_addresses
+from scanners.fhir_probe import probe_report
 from scanners.nmap_xml import HostDown, NmapXmlError, RunInfo, TaskProgress, iter_nmap_xml
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,8 @@ class NmapNetworkScanner:
         self.excluded = parse_targets(excludes) if excludes else []
         self.plan = build_plan(self.parsed, profile=profile, ports=ports, excludes=self.excluded,
                                max_rate=max_rate, privileged=privileged)
+        # FHIR needs a version-detected HTTP service: standard and deep only.
+        self.probe_fhir = profile != "quick"
         self.run = RunInfo()
 
     @property
@@ -213,7 +216,7 @@ class NmapNetworkScanner:
                         done += 1
                         if isinstance(event, HostReport):
                             up += 1
-                            yield event
+                            yield probe_report(event) if self.probe_fhir else event
                     ctx.report(min(done, total), total,
                                f"{up} up; {phase}; {time.monotonic() - started:.0f} s")
                     ctx.check_cancelled()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 import pytest
@@ -64,5 +66,22 @@ def redis_server():
     try:
         wait_for_port(port, proc)
         yield Daemon(proc, port)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def fhir_server(tmp_path_factory):
+    """A small real HTTP server answering /fhir/metadata with a CapabilityStatement; its request log on `.log`."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("fhir") / "requests.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fhir_stub.py")), "127.0.0.1", str(port),
+                                 "/fhir"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc)
+        daemon = Daemon(proc, port)
+        daemon.log = log
+        yield daemon
     finally:
         stop(proc)

@@ -123,3 +123,18 @@ def test_import_refuses_files_that_are_not_nmap_xml(tmp_path):
     bad.write_text("hello")
     result = estatemap("--db", str(tmp_path / "e.db"), "import", str(bad))
     assert result.returncode == 1 and "not a file Estate Mapper can import" in result.stderr
+
+
+def test_fhir_server_is_recognised_with_version_and_software_by_reading_only(tmp_path, fhir_server):
+    db = tmp_path / "estate.db"
+    result = estatemap("--db", str(db), "scan", "network", "127.0.0.1", "--ports", str(fhir_server.port))
+    assert result.returncode == 0, result.stderr
+    (service,) = export(db, tmp_path)["services"]
+    assert service["category"] == "healthcare" and service["name"] == "http"
+    (fhir,) = [s for s in service["scripts"] if s["id"] == "fhir-metadata"]
+    assert fhir["data"] == {"fhir_version": "4.0.1", "software": "HAPI FHIR Server", "software_version": "6.4.0",
+                            "implementation": "Test EMR FHIR endpoint", "base": "/fhir"}
+    assert fhir["output"] == "FHIR 4.0.1 at /fhir (HAPI FHIR Server 6.4.0)"
+    ours = [line for line in fhir_server.log.read_text().splitlines() if line.endswith(" estatemap-fhir-probe")]
+    assert ours and ours[-1] == "GET /fhir/metadata estatemap-fhir-probe"
+    assert all(line.startswith("GET ") for line in ours)  # the probe only reads (nmap's own scripts may POST)
