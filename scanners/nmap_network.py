@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import nmap
+
 from discovery.model import EstateError, HostReport, ScanContext
 from discovery.targets import Target, TargetError, parse_targets, total_addresses
 from scanners.fhir_probe import probe_report
@@ -45,10 +47,19 @@ _PORT_SPEC = re.compile(r"^(?:[TUS]:)?\d{1,5}(?:-\d{1,5})?(?:,(?:[TUS]:)?\d{1,5}
 
 
 def find_nmap() -> str:
-    """Return the path of the nmap binary; raises EstateError with install instructions if there is none."""
+    """Return the path of a working nmap binary; raises EstateError with install instructions if there is none.
+
+    python-nmap runs `nmap -V` and parses the version: that part of the wrapper serves well. Its
+    scanning and parsing do not (see nmap_xml), so nmap itself is run here and its XML read directly.
+    """
     path = shutil.which("nmap")
     if path is None:
         raise EstateError(INSTALL_HINT)
+    try:
+        major, minor = nmap.PortScanner(nmap_search_path=(path,)).nmap_version()
+    except nmap.PortScannerError as error:
+        raise EstateError(f"{path} does not run as nmap ({str(error).strip()}); reinstall nmap") from None
+    log.info("nmap %d.%d at %s", major, minor, path)
     return path
 
 

@@ -91,3 +91,17 @@ def test_broken_in_the_middle_is_an_error_not_a_truncation():
     data = (DATA / "segment-handmade.xml").read_bytes().replace(b"<ports>", b"<ports><<broken", 1)
     with pytest.raises(NmapXmlError, match="broken nmap XML at line"):
         parse(data)
+
+
+def test_python_nmap_loses_what_this_parser_keeps():
+    """The wrapper's documented limits, shown on the same file: the reason nmap_xml exists."""
+    import nmap
+    xml = (DATA / "segment-handmade.xml").read_text()
+    theirs = nmap.PortScanner().analyse_nmap_xml_scan(xml)["scan"]["192.0.2.2"]["tcp"]
+    assert theirs[22]["cpe"] == "cpe:/o:linux:linux_kernel"          # only the last CPE
+    assert "tunnel" not in theirs[443] and "ostype" not in theirs[22]  # tunnel and ostype dropped
+    assert isinstance(theirs[443]["script"]["ssl-enum-ciphers"], str)  # structured tables flattened
+    _, (ours,), _ = parse((DATA / "segment-handmade.xml").read_bytes())
+    services = {s.port: s for s in ours.services}
+    assert len(services[22].cpes) == 2 and services[443].tunnel == "ssl" and services[22].os_type == "Linux"
+    assert isinstance(services[443].scripts[0].data, dict)
