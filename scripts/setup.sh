@@ -12,7 +12,8 @@ with_tests=0
 # the tests also start real daemons and render Qt offscreen.
 packages=(nmap iproute2 procps)
 if [ "$with_tests" -eq 1 ]; then
-    packages+=(redis-server libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
+    packages+=(redis-server postgresql nginx openssh-server openssh-client dcmtk
+               libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
 fi
 if ! command -v python3 >/dev/null || ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     packages+=(python3 python3-venv)
@@ -27,6 +28,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     echo "Installing system packages: ${missing[*]}"
     $sudo apt-get update -qq
+    policy=/usr/sbin/policy-rc.d
+    if [ "$with_tests" -eq 1 ] && [ ! -e "$policy" ]; then
+        # The tests start their own PostgreSQL, nginx and sshd in network namespaces: keep the
+        # packages from starting system-wide copies while they install.
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod +x "$policy"
+        trap '$sudo rm -f "$policy"' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

@@ -1,4 +1,4 @@
-"""Fixtures that start real daemons on loopback and stop them by PID."""
+"""Fixtures that start real daemons (on loopback, or in the namespace test network) and stop them by PID."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 from dataclasses import dataclass
 
 import pytest
+
+from tests.integration.network import test_network  # noqa: F401  (the session-wide test network)
 
 
 def free_port() -> int:
