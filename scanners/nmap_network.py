@@ -39,6 +39,7 @@ EXTRA_PORTS = (104, 2575, 2761, 2762, 4242, 6379, 6661, 8042, 9042, 9200, 9300, 
 SAFE_SCRIPTS = ("ssl-enum-ciphers", "smb-protocols", "http-title", "http-server-header", "ssh2-enum-algos",
                 "dicom-ping")
 STATS_EVERY = "2s"
+MAX_HOSTGROUP = 4
 STOP_GRACE_SECONDS = 5.0
 INSTALL_HINT = "nmap is not installed; install it with: sudo apt-get install nmap (Debian/Ubuntu), " \
                "sudo dnf install nmap (RHEL/Fedora), or from nmap.org (Windows, macOS)"
@@ -122,7 +123,10 @@ def build_plan(targets: list[Target], *, profile: str = DEFAULT_PROFILE, ports: 
         raise TargetError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
     privileged = is_privileged() if privileged is None else privileged
     notes = []
-    options = ["-oX", "-", "--stats-every", STATS_EVERY, "-v", "-T3", "--max-retries", "2"]
+    # A small host group is gentler on fragile devices and lets results (and Ctrl-C's partial
+    # results) arrive group by group instead of all at the end.
+    options = ["-oX", "-", "--stats-every", STATS_EVERY, "-v", "-T3", "--max-retries", "2",
+               "--max-hostgroup", str(MAX_HOSTGROUP)]
     options += ["-sS"] if privileged else ["-sT"]
     if not privileged:
         notes.append("not running as root: using a TCP connect scan without OS detection")

@@ -71,6 +71,7 @@ HOST_SPECS = (
     HostSpec("web", "10.203.0.20", (("http", 80), ("ssh", 22))),
     HostSpec("pacs", "10.203.0.30", (("dicom", 11112), ("dicom-104", 104), ("hl7-mllp", 2575))),
     HostSpec("app", "10.203.0.40"),
+    HostSpec("ws", "10.203.0.50"),  # a workstation: up, nothing listening
 )
 ALL_HOSTS = tuple(spec.name for spec in HOST_SPECS)
 

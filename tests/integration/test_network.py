@@ -181,7 +181,7 @@ def test_test_hosts_cannot_reach_beyond_subnet(test_network):
 
 
 def test_each_host_has_its_name_address_and_mac(test_network):
-    assert set(test_network.hosts) == {"scanner", "db", "web", "pacs", "app"}
+    assert set(test_network.hosts) == {"scanner", "db", "web", "pacs", "app", "ws"}
     assert test_network.scanner is test_network.hosts["scanner"]
     for host in test_network.hosts.values():
         result = host.run(["hostname"], capture_output=True, text=True, timeout=10)
