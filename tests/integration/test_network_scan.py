@@ -134,3 +134,23 @@ def test_ctrl_c_mid_scan_keeps_finished_hosts_and_stops_nmap(test_network, tmp_p
     assert not [p for p in scanner.run(["ps", "-eo", "comm"], capture_output=True, text=True).stdout.split()
                 if p == "nmap"]
     assert names == []
+
+
+def test_deep_profile_runs_safe_scripts_dicom_ping_and_ssh_algorithms(test_network, tmp_path):
+    db = tmp_path / "estate.db"
+    pacs, web = test_network.hosts["pacs"], test_network.hosts["web"]
+    result = estatemap(test_network.scanner, "--db", str(db), "scan", "network", pacs.address, web.address,
+                       "--profile", "deep", "--ports", "22,104,11112", "--max-rate", "2000")
+    assert result.returncode == 0, result.stderr
+    inventory = export(test_network.scanner, db)
+    hosts = {h["id"]: h["addresses"][0] for h in inventory["hosts"]}
+    scripts = {(hosts[s["host_id"]], s["port"]): {r["id"]: r for r in s["scripts"]} for s in inventory["services"]}
+    for port in (104, 11112):
+        ping = scripts[(pacs.address, port)]["dicom-ping"]
+        assert "DICOM Service Provider discovered" in ping["output"]
+        assert ping["data"]["dicom"] == "DICOM Service Provider discovered!"
+    algorithms = scripts[(web.address, 22)]["ssh2-enum-algos"]["data"]
+    assert "kex_algorithms" in algorithms and algorithms["encryption_algorithms"]
+    (scan,) = inventory["scans"]
+    assert "--script ssl-enum-ciphers,smb-protocols,http-title,http-server-header,ssh2-enum-algos,dicom-ping" in \
+        scan["arguments"]
