@@ -202,7 +202,8 @@ class NmapNetworkScanner:
 
     @property
     def address_count(self) -> int:
-        return total_addresses(self.parsed)
+        """How many addresses nmap will look at (exclusions are assumed to lie inside the targets)."""
+        return max(1, total_addresses(self.parsed) - total_addresses(self.excluded))
 
     @property
     def arguments(self) -> str:

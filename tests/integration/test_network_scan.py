@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -83,6 +84,8 @@ def test_scan_network_stores_and_shows_the_exact_nmap_arguments(test_network, sc
     assert scan["arguments"].startswith("nmap -oX - ") and f"-p {PORTS}" in scan["arguments"]
     assert f"--exclude {test_network.scanner.address}" in scan["arguments"]
     assert f"running: {scan['arguments']}" in result.stderr
+    progress = re.findall(r"scan network: (\d+)/(\d+) (\d+) up", result.stderr)
+    assert len(progress) > 3 and progress[-1] == ("255", "255", "5")  # every address of the /24 but the scanner
 
 
 def test_host_scan_and_network_scan_of_one_machine_are_one_host(test_network, tmp_path):
@@ -154,3 +157,23 @@ def test_deep_profile_runs_safe_scripts_dicom_ping_and_ssh_algorithms(test_netwo
     (scan,) = inventory["scans"]
     assert "--script ssl-enum-ciphers,smb-protocols,http-title,http-server-header,ssh2-enum-algos,dicom-ping" in \
         scan["arguments"]
+
+
+def test_without_root_a_connect_scan_runs_and_says_so(test_network, tmp_path):
+    """The unprivileged path with real nmap. The suite runs as root and the venv's Python lives under /root,
+    so the program is told it is not root (os.geteuid) rather than run as another user."""
+    db = tmp_path / "estate.db"
+    launcher = ("import os, sys; os.geteuid = lambda: 1000; sys.path.insert(0, sys.argv[1]); import main; "
+                "sys.exit(main.main(sys.argv[2:]))")
+    db_host = test_network.hosts["db"]
+    result = test_network.scanner.run(
+        [sys.executable, "-c", launcher, str(ROOT), "--db", str(db), "-v", "scan", "network", db_host.address,
+         "--ports", "5432,6379"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "warning: not running as root: using a TCP connect scan without OS detection" in result.stderr
+    inventory = export(test_network.scanner, db)
+    (scan,) = inventory["scans"]
+    assert " -sT " in scan["arguments"] and " -O " not in scan["arguments"] and " -sS " not in scan["arguments"]
+    assert scan["warnings"] == ["not running as root: using a TCP connect scan without OS detection"]
+    assert {s["port"]: s["name"] for s in inventory["services"]} == {5432: "postgresql", 6379: "redis"}
+    assert inventory["hosts"][0]["os_matches"] == []
