@@ -252,6 +252,10 @@ class Connection:
     direction: str = "unknown"      # "outbound": this host is the client; "inbound": the server
     process: str | None = None
     pid: int | None = None
+    evidence: str = "observed"      # "observed": a socket seen on the host; "reported": a server's client list
+    first_seen: datetime | None = None  # with --watch: the first and last sample that saw it, and how many did
+    last_seen: datetime | None = None
+    samples: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

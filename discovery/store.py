@@ -108,6 +108,14 @@ def m002_network_scan_fields(db: sqlite_utils.Database) -> None:
         db["services"].add_column(column, kind)
 
 
+@MIGRATIONS()
+def m003_connection_sampling(db: sqlite_utils.Database) -> None:
+    """How a connection is known (observed or reported) and, when watched, when and how often it was seen."""
+    for column, kind in (("evidence", str), ("first_seen", str), ("last_seen", str), ("samples", int)):
+        db["connections"].add_column(column, kind)
+    db.execute("UPDATE connections SET evidence = 'observed', samples = 1")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
