@@ -29,17 +29,20 @@ def cmd_scan_host(args: argparse.Namespace) -> int:
     established connections and databases.
 
     Run it as root (or Administrator) to see every process and socket; without, it records what
-    it can and says what it could not.
+    it can and says what it could not. With --watch, connections are sampled for that long (every
+    --every) and each one keeps when it was first and last seen and how many samples saw it;
+    Ctrl-C during a watch keeps what was sampled so far.
 
-    Example: estatemap scan host
+    Example: estatemap scan host --watch 1h --every 5m
     """
     from discovery.service import run_scan
     from scanners.local_host import LocalHostScanner
 
+    scanner = LocalHostScanner(**watch_options(args))
     with open_store(args) as store:
         started = time.monotonic()
         with Progress(args, "scan host") as progress:
-            result = run_scan(store, LocalHostScanner(), progress=progress.update)
+            result = run_scan(store, scanner, progress=progress.update)
         return report_scan(args, store, result, time.monotonic() - started)
 
 
@@ -166,6 +169,27 @@ def report_scan(args: argparse.Namespace, store, result, seconds: float) -> int:
     return EXIT_OK
 
 
+def watch_options(args: argparse.Namespace) -> dict:
+    """Return the scanner's watch settings in seconds from --watch and --every (both None without --watch)."""
+    from discovery.sampling import parse_duration
+
+    if args.watch is None:
+        if args.every is not None:
+            raise EstateError("--every needs --watch (for example: --watch 1h --every 5m)")
+        return {"watch": None, "every": None}
+    watch = parse_duration(args.watch)
+    every = parse_duration(args.every) if args.every else min(watch, 300.0)
+    if every > watch:
+        raise EstateError("--every must not be longer than --watch")
+    return {"watch": watch, "every": every}
+
+
+def add_watch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--watch", metavar="DURATION",
+                        help="keep sampling connections for DURATION (e.g. 1h) to catch jobs and feeds a snapshot misses")
+    parser.add_argument("--every", metavar="INTERVAL", help="time between samples with --watch (default: 5m)")
+
+
 def say(args: argparse.Namespace, message: str) -> None:
     if not args.quiet:
         print(message)
@@ -252,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "Example: estatemap scan host",
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     scan_kinds = scan.add_subparsers(dest="scan_kind", metavar="KIND", parser_class=_Parser, required=True)
-    add(scan_kinds, "host", cmd_scan_host)
+    add_watch_options(add(scan_kinds, "host", cmd_scan_host))
     network = add(scan_kinds, "network", cmd_scan_network)
     network.add_argument("targets", nargs="+", metavar="TARGET", help="address, CIDR block, range or hostname")
     network.add_argument("--profile", choices=("quick", "standard", "deep"), default="standard",

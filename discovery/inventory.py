@@ -33,7 +33,8 @@ DATABASE_FIELDS = ("id", "host_id", "service_id", "engine", "version", "database
 DATABASE_EXTRA_FIELDS = ("port", "process", "pid", "observed_at")
 CONNECTION_FIELDS = ("source_host_id", "source_address", "source_port", "source_process",
                      "target_host_id", "target_address", "target_port", "target_service_id", "state", "observed_by")
-CONNECTION_EXTRA_FIELDS = ("protocol", "target_process", "observed_at")
+CONNECTION_EXTRA_FIELDS = ("protocol", "target_process", "observed_at", "evidence", "first_seen", "last_seen",
+                           "samples")
 SCAN_FIELDS = ("id", "kind", "started_at", "finished_at", "targets", "status")
 SCAN_EXTRA_FIELDS = ("arguments", "warnings", "error", "host_count")
 INTERFACE_FIELDS = ("host_id", "name", "mac", "addresses", "is_up", "speed_mbps", "mtu")
@@ -128,6 +129,8 @@ def _connections(store: Store, observations: list[dict], hosts: list[dict], serv
             "target_host_id": server[2], "target_address": server[0], "target_port": server[1],
             "target_service_id": None, "state": c["state"], "observed_by": None,
             "protocol": c["protocol"], "target_process": server[3], "observed_at": c["observed_at"],
+            "evidence": c["evidence"] or "observed", "first_seen": c["first_seen"] or c["observed_at"],
+            "last_seen": c["last_seen"] or c["observed_at"], "samples": c["samples"] or 1,
         }
         if (server[2], c["protocol"], server[1]) in service_ids:
             row["target_service_id"] = service_id(server[2], c["protocol"], server[1])

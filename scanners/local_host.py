@@ -31,8 +31,9 @@ import psutil
 
 from discovery.model import (
     Connection, Database, Disk, Host, HostReport, Interface, Partition, Process, ScanCancelled,
-    ScanContext, Service, Software,
+    ScanContext, Service, Software, utc_now,
 )
+from discovery.sampling import watch_connections
 from scanners import platform_software
 
 SOURCE = "local"
@@ -113,6 +114,10 @@ class LocalHostScanner:
 
     kind = "host"
 
+    def __init__(self, *, watch: float | None = None, every: float | None = None):
+        """`watch` seconds of connection sampling every `every` seconds after the inventory (None: one snapshot)."""
+        self.watch, self.every = watch, every
+
     def targets(self) -> tuple[str, ...]:
         """Return (this machine's hostname,)."""
         return (socket.gethostname(),)
@@ -135,7 +140,20 @@ class LocalHostScanner:
                 ctx.warn(f"{stage}: {_describe(error)}")
             ctx.report(done, len(stages), f"{stage} done")
         ctx.check_cancelled()
+        if self.watch:
+            sampler = watch_connections(lambda: _sample_connections(collected), ctx, duration=self.watch,
+                                        every=self.every or self.watch, first=collected.connections)
+            collected.connections = sampler.connections()
         yield collected.build_report()
+        ctx.check_cancelled()  # a watch stopped early is kept, and the scan marked interrupted
+
+
+def _sample_connections(c: _Collected) -> tuple[Connection, ...]:
+    """Return the connections open now, with their processes' names (new processes looked up)."""
+    sockets = get_sockets()["sockets"]
+    names = {pid: info["name"] for pid, info in c.process_infos.items() if info.get("name")}
+    names.update(get_process_names({s["pid"] for s in sockets if s["pid"] is not None} - names.keys()))
+    return transform_connections(sockets, names, utc_now())
 
 
 @dataclass

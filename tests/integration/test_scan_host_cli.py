@@ -85,3 +85,30 @@ def test_scan_host_twice_is_one_host_and_two_scans(tmp_path):
     assert estatemap("--db", str(db), "export", "-f", "json", "-o", str(out)).returncode == 0
     inventory = json.loads(out.read_text())
     assert len(inventory["hosts"]) == 1 and len(inventory["scans"]) == 2
+
+
+def test_scan_host_watch_keeps_first_and_last_seen_of_short_lived_connections(tmp_path, redis_server):
+    """A client that reconnects every 0.3 s (a new port each time) is one dependency seen by many samples."""
+    db = tmp_path / "estate.db"
+    client = subprocess.Popen([sys.executable, "-c", (
+        "import socket, sys, time\n"
+        "end = time.monotonic() + 20\n"
+        "while time.monotonic() < end:\n"
+        "    with socket.create_connection(('127.0.0.1', int(sys.argv[1]))) as s:\n"
+        "        s.sendall(b'PING\\r\\n'); s.recv(16); time.sleep(0.2)\n"
+        "    time.sleep(0.1)\n"), str(redis_server.port)])
+    client_name = psutil.Process(client.pid).name()
+    try:
+        scan = estatemap("--db", str(db), "scan", "host", "--watch", "3s", "--every", "0.5s")
+    finally:
+        stop(client)
+    assert scan.returncode == 0, scan.stderr
+    out = tmp_path / "e.json"
+    assert estatemap("--db", str(db), "export", "-f", "json", "-o", str(out)).returncode == 0
+    to_redis = [c for c in json.loads(out.read_text())["connections"]
+                if c["target_port"] == redis_server.port and c["source_process"] == client_name
+                and c["source_port"] != redis_server.port]
+    assert len(to_redis) == 1, to_redis  # one dependency, not one row per ephemeral port
+    (dep,) = to_redis
+    assert dep["samples"] >= 3 and dep["first_seen"] < dep["last_seen"]
+    assert dep["evidence"] == "observed"
