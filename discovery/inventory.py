@@ -8,10 +8,11 @@ seen on one host (loopback) become one row.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 
-from discovery.model import service_id, utc_now
+from discovery.dependencies import (FILTERS, aggregate_dependencies, coverage_gaps, external_endpoints,
+                                    parse_ssh_sessions, resolve_connections)
+from discovery.model import utc_now
 from discovery.store import Store
 
 SCHEMA = "estatemap/1"
@@ -34,7 +35,9 @@ DATABASE_EXTRA_FIELDS = ("port", "process", "pid", "observed_at")
 CONNECTION_FIELDS = ("source_host_id", "source_address", "source_port", "source_process",
                      "target_host_id", "target_address", "target_port", "target_service_id", "state", "observed_by")
 CONNECTION_EXTRA_FIELDS = ("protocol", "target_process", "observed_at", "evidence", "first_seen", "last_seen",
-                           "samples")
+                           "samples", "loopback", "external")
+# Sources that see a host's own sockets (nmap sees only from outside).
+SOCKET_SOURCES = {"local", "ssh", "bundle"}
 SCAN_FIELDS = ("id", "kind", "started_at", "finished_at", "targets", "status")
 SCAN_EXTRA_FIELDS = ("arguments", "warnings", "error", "host_count")
 INTERFACE_FIELDS = ("host_id", "name", "mac", "addresses", "is_up", "speed_mbps", "mtu")
@@ -45,31 +48,42 @@ def _pick(row: dict, fields: tuple[str, ...]) -> dict:
     return {f: row.get(f) for f in fields}
 
 
-def build_inventory(store: Store, *, scan_id: int | None = None) -> dict:
-    """Return the whole inventory as the JSON export's dict; `scan_id` limits it to what one scan saw."""
+def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS) -> dict:
+    """Return the whole inventory as the JSON export's dict; `scan_id` limits it to what one scan saw.
+
+    `filters` are the dependency noise filters to apply (discovery.dependencies.FILTERS: all by default).
+    """
     observations = store.current_observations(scan_id)
     host_ids = {o["host_id"] for o in observations}
     annotations = {a["host_id"]: a for a in store.rows("annotations")}
     hosts = [_host_row(h, annotations.get(h["id"], {})) for h in store.hosts() if h["id"] in host_ids]
-    services = _combine(store.child_rows("services", observations), key="id")
+    services = [_service_row(s) for s in _combine(store.child_rows("services", observations), key="id")]
+    connections = resolve_connections(
+        store.child_rows("connections", observations), hosts, services, filters=filters,
+        ssh_sessions=parse_ssh_sessions(store.evidence_rows(observations, "ssh-session")))
+    observed_sources = defaultdict(set)
+    for o in observations:
+        observed_sources[o["host_id"]].add(o["source"])
     scans = store.list_scans() if scan_id is None else [s for s in store.list_scans() if s["id"] == scan_id]
     return {
         "schema": SCHEMA,
         "generated_at": utc_now().isoformat(),
         "scans": [_pick(s, SCAN_FIELDS + SCAN_EXTRA_FIELDS) for s in scans],
         "hosts": hosts,
-        "services": [_service_row(s) for s in services],
+        "services": services,
         "software": [_pick(s, SOFTWARE_FIELDS + ("architecture",)) for s in store.child_rows("software", observations)],
         "databases": [_pick(d, DATABASE_FIELDS + DATABASE_EXTRA_FIELDS)
                       for d in _combine(store.child_rows("databases", observations), key="id")],
-        "connections": _connections(store, observations, hosts, services),
-        "dependencies": [],
+        "connections": connections,
+        "dependencies": aggregate_dependencies(connections, services),
         "findings": [_pick(f, ("id", "subject_type", "subject_id", "host_id", "rule", "category", "severity",
                                "title", "evidence", "recommendation"))
                      for f in store.rows("findings") if f["host_id"] in host_ids or f["host_id"] is None],
         "groups": [_pick(g, ("id", "name", "wave", "host_ids")) for g in store.rows("groups")],
         "interfaces": [_pick(i, INTERFACE_FIELDS) for i in store.child_rows("interfaces", observations)],
         "processes": [_pick(p, PROCESS_FIELDS) for p in store.child_rows("processes", observations)],
+        "external_endpoints": external_endpoints(connections),
+        "coverage": coverage_gaps(hosts, SOCKET_SOURCES, observed_sources),
     }
 
 
@@ -97,49 +111,3 @@ def _combine(rows, *, key: str) -> list[dict]:
         else:
             old.update({k: v for k, v in row.items() if v not in (None, [], "")})
     return list(combined.values())
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
-def _connections(store: Store, observations: list[dict], hosts: list[dict], services: list[dict]) -> list[dict]:
-    """Return connections client → server, the two ends of one connection merged into one row."""
-    addresses = {h["id"]: set(h["addresses"] or []) for h in hosts}
-    service_ids = {(s["host_id"], s["protocol"], s["port"]) for s in services}
-
-    def host_of(address: str, observer: str) -> str | None:
-        if _is_loopback(address) or address in addresses.get(observer, ()):
-            return observer
-        return store.host_for_address(address)
-
-    merged: dict[tuple, dict] = {}
-    observed_by: dict[tuple, set[str]] = defaultdict(set)
-    for c in store.child_rows("connections", observations):
-        observer = c["host_id"]
-        local = (c["local_address"], c["local_port"], observer, c["process"])
-        remote = (c["remote_address"], c["remote_port"], host_of(c["remote_address"], observer), None)
-        client, server = (remote, local) if c["direction"] == "inbound" else (local, remote)
-        row = {
-            "source_host_id": client[2], "source_address": client[0], "source_port": client[1],
-            "source_process": client[3],
-            "target_host_id": server[2], "target_address": server[0], "target_port": server[1],
-            "target_service_id": None, "state": c["state"], "observed_by": None,
-            "protocol": c["protocol"], "target_process": server[3], "observed_at": c["observed_at"],
-            "evidence": c["evidence"] or "observed", "first_seen": c["first_seen"] or c["observed_at"],
-            "last_seen": c["last_seen"] or c["observed_at"], "samples": c["samples"] or 1,
-        }
-        if (server[2], c["protocol"], server[1]) in service_ids:
-            row["target_service_id"] = service_id(server[2], c["protocol"], server[1])
-        key = (c["protocol"], client[0], client[1], server[0], server[1])
-        observed_by[key].add(c["source"])
-        if key in merged:
-            merged[key].update({k: v for k, v in row.items() if v is not None})
-        else:
-            merged[key] = row
-    for key, row in merged.items():
-        row["observed_by"] = sorted(observed_by[key])
-    return list(merged.values())

@@ -303,6 +303,11 @@ class Store:
                                      [obs["scan_id"], obs["host_id"]]):
                 yield decode_row(row)
 
+    def evidence_rows(self, observations: list[dict], name: str) -> list[dict]:
+        """Return the raw evidence called `name` kept with the given observations."""
+        wanted = {(o["scan_id"], o["host_id"]) for o in observations}
+        return [r for r in self.db["evidence"].rows_where("name = ?", [name]) if (r["scan_id"], r["host_id"]) in wanted]
+
     def rows(self, table: str) -> list[dict]:
         """Return every row of an analysis table (findings, groups, annotations), decoded."""
         assert table in {"findings", "groups", "annotations"}

@@ -51,7 +51,7 @@ def test_build_inventory_has_every_contract_key_on_every_row(store):
             assert fields <= set(row), (key, fields - set(row))
     for key in ("scans", "hosts", "services", "software", "databases", "connections"):
         assert inventory[key], f"{key} is empty"
-    assert inventory["dependencies"] == [] and inventory["findings"] == [] and inventory["groups"] == []
+    assert inventory["dependencies"] and inventory["findings"] == [] and inventory["groups"] == []
 
 
 def test_build_inventory_links_database_to_service_and_categorises(store):
