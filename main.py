@@ -96,6 +96,78 @@ def cmd_import(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    """Inventory this machine into a bundle file instead of a store, for a host the workstation cannot reach.
+
+    The bundle holds what `scan host` records (with --watch, sampled connections too), the scan's
+    warnings and timing, and a SHA-256 digest that `estatemap import` checks. Secrets in command
+    lines are redacted before they are written; the file is created readable by its owner only, and
+    an existing FILE is replaced only with --force. No store is read or written. On a machine without
+    Estate Mapper, use the stand-alone collector instead: python3 estatemap-collector.pyz --out FILE.
+
+    Example: estatemap collect --out app01.estate --watch 1h --every 5m
+    """
+    from discovery.bundle import encode_bundle
+    from exports.files import atomic_output, check_target
+    from scanners.bundle_collector import collect_bundle, describe_bundle
+    from scanners.local_host import LocalHostScanner
+
+    path = Path(args.out)
+    check_target(path, force=args.force)  # before a long watch, not after it
+    scanner = LocalHostScanner(**watch_options(args))
+    arguments = "collect" + (f" --watch {args.watch} --every {args.every or '5m'}" if args.watch else "")
+    with Progress(args, "collect") as progress:
+        doc = collect_bundle(scanner, name="estatemap collect", arguments=arguments, progress=progress.update)
+    data = encode_bundle(doc)
+    with atomic_output(path, "wb") as out:
+        out.write(data)
+    say(args, describe_bundle(doc, str(path), len(data)))
+    for warning in doc["scan"]["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if doc["scan"]["status"] != "completed":
+        print(f"estatemap: collection interrupted; {path} holds what was sampled until then", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_scan_database(args: argparse.Namespace) -> int:
+    """Ask database servers directly: version, databases and their sizes, and the clients connected now.
+
+    Each client a server reports becomes a dependency (evidence "reported"), even from hosts
+    nobody scanned. PostgreSQL today: URL is postgresql://[USER@]HOST[:PORT][/DBNAME]. The
+    password is asked for (or read from standard input with --password-stdin), used, and never
+    stored; servers that trust the workstation need none. A role that is not superuser sees every
+    client only with pg_read_all_stats.
+
+    Example: estatemap scan database postgresql://monitor@db01.example.org/postgres
+    """
+    from discovery.service import run_scan
+    from scanners.db_clients import DatabaseClientScanner
+
+    password = read_secret("Database password (empty for none): ", from_stdin=args.password_stdin,
+                           ask=args.ask_password)
+    scanner = DatabaseClientScanner(args.urls, user=args.user, password=password or None)
+    with open_store(args) as store:
+        started = time.monotonic()
+        with Progress(args, "scan database", unit="server") as progress:
+            result = run_scan(store, scanner, progress=progress.update)
+        status = report_scan(args, store, result, time.monotonic() - started)
+    return max(status, EXIT_FAILURE if len(result.host_ids) < len(scanner.targets_) else EXIT_OK)
+
+
+def read_secret(prompt: str, *, from_stdin: bool, ask: bool) -> str | None:
+    """Return a password from standard input's first line, or asked for on the terminal; never echoed or kept."""
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if ask:
+        if not sys.stdin.isatty():
+            raise EstateError("cannot ask for a password without a terminal; use --password-stdin")
+        return getpass.getpass(prompt)
+    return None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the inventory to a file: hosts, services, software, databases, connections, findings, groups.
 
@@ -289,6 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     importer = add(commands, "import", cmd_import)
     importer.add_argument("files", nargs="+", metavar="FILE", help="nmap XML (-oX) file")
+
+    collect = add(commands, "collect", cmd_collect)
+    collect.add_argument("--out", "-o", required=True, metavar="FILE", help="the bundle file to write")
+    collect.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    add_watch_options(collect)
+
+    database = add(scan_kinds, "database", cmd_scan_database)
+    database.add_argument("urls", nargs="+", metavar="URL", help="postgresql://[USER@]HOST[:PORT][/DBNAME]")
+    database.add_argument("--user", help="role to log in as (default: the URL's, else your login name)")
+    secret = database.add_mutually_exclusive_group()
+    secret.add_argument("--ask-password", action="store_true", help="ask for the password on the terminal")
+    secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     export = add(commands, "export", cmd_export)
     export.add_argument("--format", "-f", required=True, choices=EXPORTERS, help="file format")

@@ -96,7 +96,7 @@ def resolve_connections(rows: Iterable[dict], hosts: list[dict], services: list[
         observer = c["host_id"]
         local = (c["local_address"], c["local_port"], observer, c["process"])
         remote_host = host_of(c["remote_address"], observer)
-        remote = (c["remote_address"], c["remote_port"], remote_host, None)
+        remote = (c["remote_address"], c["remote_port"], remote_host, c.get("remote_process"))
         evidence = c.get("evidence") or "observed"
         direction = c.get("direction") or "unknown"
         if direction == "unknown":  # guess: the side whose port someone listens on, else the lower port

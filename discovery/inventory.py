@@ -31,7 +31,7 @@ SERVICE_EXTRA_FIELDS = ("cpes", "extra_info", "tunnel", "pid", "source", "observ
                         "confidence", "os_type", "device_type", "service_hostname", "fingerprint", "scripts")
 SOFTWARE_FIELDS = ("host_id", "name", "version", "vendor", "source")
 DATABASE_FIELDS = ("id", "host_id", "service_id", "engine", "version", "databases")
-DATABASE_EXTRA_FIELDS = ("port", "process", "pid", "observed_at")
+DATABASE_EXTRA_FIELDS = ("port", "process", "pid", "observed_at", "sizes")
 CONNECTION_FIELDS = ("source_host_id", "source_address", "source_port", "source_process",
                      "target_host_id", "target_address", "target_port", "target_service_id", "state", "observed_by")
 CONNECTION_EXTRA_FIELDS = ("protocol", "target_process", "observed_at", "evidence", "first_seen", "last_seen",
@@ -72,7 +72,7 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
         "hosts": hosts,
         "services": services,
         "software": [_pick(s, SOFTWARE_FIELDS + ("architecture",)) for s in store.child_rows("software", observations)],
-        "databases": [_pick(d, DATABASE_FIELDS + DATABASE_EXTRA_FIELDS)
+        "databases": [{**_pick(d, DATABASE_FIELDS + DATABASE_EXTRA_FIELDS), "sizes": dict(d.get("sizes") or [])}
                       for d in _combine(store.child_rows("databases", observations), key="id")],
         "connections": connections,
         "dependencies": aggregate_dependencies(connections, services),

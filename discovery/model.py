@@ -221,6 +221,7 @@ class Database:
     port: int | None = None
     version: str | None = None
     databases: tuple[str, ...] = ()
+    sizes: tuple[tuple[str, int], ...] = ()  # (database, bytes) where the server told
     process: str | None = None
     pid: int | None = None
 
@@ -253,6 +254,7 @@ class Connection:
     process: str | None = None
     pid: int | None = None
     evidence: str = "observed"      # "observed": a socket seen on the host; "reported": a server's client list
+    remote_process: str | None = None  # the peer's program as the server reports it (PostgreSQL's application_name)
     first_seen: datetime | None = None  # with --watch: the first and last sample that saw it, and how many did
     last_seen: datetime | None = None
     samples: int = 1

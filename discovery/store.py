@@ -116,6 +116,13 @@ def m003_connection_sampling(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE connections SET evidence = 'observed', samples = 1")
 
 
+@MIGRATIONS()
+def m004_database_clients(db: sqlite_utils.Database) -> None:
+    """What a database server reports: its databases' sizes, and the program on the far end of a connection."""
+    db["databases"].add_column("sizes", str)
+    db["connections"].add_column("remote_process", str)
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
@@ -149,7 +156,7 @@ def record_row(record, **extra) -> dict:
 
 
 JSON_COLUMNS = {"targets", "warnings", "addresses", "macs", "disks", "partitions", "sources", "cpes",
-                "databases", "host_ids", "host", "hostnames", "os_matches", "scripts"}
+                "databases", "host_ids", "host", "hostnames", "os_matches", "scripts", "sizes"}
 
 
 def decode_row(row: dict) -> dict:

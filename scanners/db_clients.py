@@ -1,0 +1,162 @@
+"""Database servers asked directly: version, databases and their sizes, and who is connected right now.
+
+A server's own client list adds dependency edges even from clients nobody collected (evidence
+"reported"). PostgreSQL through psycopg: `SHOW server_version`, `pg_database`, `pg_stat_activity`.
+Credentials are used for the connection and kept in memory only: never stored, logged or exported.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import unquote, urlsplit
+
+from discovery.model import Connection, Database, EstateError, Host, HostReport, ScanContext, Service
+from discovery.targets import parse_target
+
+log = logging.getLogger(__name__)
+
+SOURCE = "postgresql"
+CONNECT_TIMEOUT = 10
+SCHEMES = {"postgresql": 5432, "postgres": 5432}
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    engine: str
+    host: str
+    port: int
+    user: str | None
+    dbname: str
+
+    @property
+    def display(self) -> str:
+        return f"{self.engine}://{self.user + '@' if self.user else ''}{self.host}:{self.port}/{self.dbname}"
+
+
+def parse_database_url(url: str, *, user: str | None = None) -> DatabaseTarget:
+    """Return the target of `postgresql://[user@]host[:port][/dbname]`; refuses passwords in the URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise EstateError(f"{url!r} is not a database URL (example: postgresql://postgres@db01:5432/emr)")
+    if parts.password is not None:
+        raise EstateError("do not put the password in the URL (it would show in the process list); "
+                          "use --ask-password or --password-stdin")
+    try:
+        port = parts.port or SCHEMES[parts.scheme]
+    except ValueError:
+        raise EstateError(f"{url!r} has an invalid port") from None
+    host = parse_target(parts.hostname or "").text
+    return DatabaseTarget(engine="postgresql", host=host, port=port,
+                          user=user or (unquote(parts.username) if parts.username else None),
+                          dbname=unquote(parts.path.lstrip("/")) or "postgres")
+
+
+def transform_activity(rows: list[tuple], *, server_address: str, server_port: int, observed_at: datetime
+                       ) -> tuple[Connection, ...]:
+    """Return pg_stat_activity rows (client_addr, client_port, application_name) as reported inbound connections."""
+    connections = []
+    for client_addr, client_port, application in rows:
+        if not client_addr or client_port is None or client_port < 0:
+            continue  # a Unix-socket client, or one this role may not see
+        connections.append(Connection(
+            protocol="tcp", local_address=server_address, local_port=server_port,
+            remote_address=str(client_addr).split("/")[0], remote_port=int(client_port), state="ESTABLISHED",
+            direction="inbound", process="postgres", remote_process=application or None, evidence="reported",
+            source=SOURCE, observed_at=observed_at))
+    return tuple(connections)
+
+
+def get_postgresql_facts(target: DatabaseTarget, password: str | None) -> dict:
+    """Connect and read version, databases with sizes, the server's address and current clients."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(host=target.host, port=target.port, user=target.user, dbname=target.dbname,
+                               password=password, connect_timeout=CONNECT_TIMEOUT, application_name="estatemap")
+    except psycopg.OperationalError as error:
+        raise EstateError(f"{target.display}: cannot connect: {str(error).strip().splitlines()[-1]}") from None
+    facts: dict = {"warnings": []}
+    with conn:
+        conn.read_only = True
+        with conn.cursor() as cur:
+            facts["version"] = cur.execute("SHOW server_version").fetchone()[0].split()[0]
+            address = cur.execute("SELECT host(inet_server_addr()), inet_server_port()").fetchone()
+            facts["server_address"], facts["server_port"] = address[0], address[1] or target.port
+            sizes = []
+            for (name,) in cur.execute("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY datname"
+                                       ).fetchall():
+                try:
+                    sizes.append((name, cur.execute("SELECT pg_database_size(%s)", [name]).fetchone()[0]))
+                except psycopg.Error:
+                    conn.rollback()
+                    sizes.append((name, None))
+                    facts["warnings"].append(f"{target.display}: no permission to read the size of {name}")
+            facts["sizes"] = sizes
+            facts["activity"] = cur.execute(
+                "SELECT host(client_addr), client_port, application_name FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()").fetchall()
+            hidden = cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid() AND client_port IS NULL").fetchone()[0]
+            if hidden:
+                facts["warnings"].append(f"{target.display}: {hidden} sessions are hidden from this role "
+                                         "(grant it pg_read_all_stats to see every client)")
+    return facts
+
+
+class DatabaseClientScanner:
+    """`estatemap scan database URL...`: ask each PostgreSQL server for its databases and current clients."""
+
+    kind = "database"
+
+    def __init__(self, urls: list[str], *, user: str | None = None, password: str | None = None):
+        self.targets_ = [parse_database_url(u, user=user) for u in urls]
+        self._password = password  # memory only
+
+    @property
+    def arguments(self) -> str:
+        return "scan database " + " ".join(t.display for t in self.targets_)
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t.display for t in self.targets_)
+
+    def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
+        for done, target in enumerate(self.targets_, 1):
+            ctx.check_cancelled()
+            try:
+                facts = get_postgresql_facts(target, self._password)
+            except EstateError as error:
+                ctx.warn(str(error))
+            else:
+                for warning in facts["warnings"]:
+                    ctx.warn(warning)
+                yield self._report(target, facts, ctx.started_at)
+            ctx.report(done, len(self.targets_), target.display)
+
+    @staticmethod
+    def _report(target: DatabaseTarget, facts: dict, observed_at: datetime) -> HostReport:
+        address = facts["server_address"] or _resolve(target.host)
+        port = facts["server_port"]
+        common = dict(source=SOURCE, observed_at=observed_at)
+        return HostReport(
+            host=Host(addresses=(address,) if address else (), **common),
+            services=(Service(protocol="tcp", port=port, address=address, state="open", name="postgresql",
+                              product="PostgreSQL", version=facts["version"], category="database",
+                              process="postgres", **common),),
+            databases=(Database(engine="postgresql", port=port, version=facts["version"], process="postgres",
+                                databases=tuple(name for name, _ in facts["sizes"]),
+                                sizes=tuple((n, b) for n, b in facts["sizes"] if b is not None), **common),),
+            connections=transform_activity(facts["activity"], server_address=address or target.host,
+                                           server_port=port, observed_at=observed_at),
+        )
+
+
+def _resolve(host: str) -> str | None:
+    try:
+        return socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)[0][4][0]
+    except OSError:
+        return None
