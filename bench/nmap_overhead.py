@@ -54,7 +54,7 @@ def main() -> int:
         print(f"network: {len(net.hosts) - 1} hosts up in {net.subnet}; nmap arguments: {shown}")
         raw_times, ours = [], []
         for n in range(args.rounds):
-            raw_times.append(timed(net.scanner, scanner.plan.argv))
+            raw_times.append(timed(net.scanner, scanner.plans[0].argv))
             ours.append(timed(net.scanner, [*estatemap[:2], "--db", f"{tmp}/bench-{n}.db", *estatemap[2:]]))
             print(f"round {n + 1}: nmap {raw_times[-1]:.2f} s, estatemap {ours[-1]:.2f} s")
         raw, mine = statistics.median(raw_times), statistics.median(ours)

@@ -37,6 +37,13 @@ class Target:
     def nmap_args(self) -> tuple[str, ...]:
         return self.blocks or (self.text,)
 
+    @property
+    def ip_version(self) -> int | None:
+        """4 or 6; None for a hostname (nmap resolves it to IPv4)."""
+        if self.kind == "hostname":
+            return None
+        return 6 if ":" in self.text else 4
+
 
 def parse_target(text: str) -> Target:
     """Return the validated target; raises TargetError naming the problem."""

@@ -153,6 +153,8 @@ def build_plan(targets: list[Target], *, profile: str = DEFAULT_PROFILE, ports: 
         if max_rate < 1:
             raise TargetError("--max-rate must be at least 1 packet per second")
         options += ["--max-rate", str(int(max_rate))]
+    if targets and all(t.ip_version == 6 for t in targets):
+        options += ["-6"]
     if excludes:
         options += ["--exclude", ",".join(arg for t in excludes for arg in t.nmap_args)]
     # Targets last, each one validated: none can start with '-' or hold a shell word.
@@ -194,11 +196,13 @@ class NmapNetworkScanner:
                  excludes: list[str] = (), max_rate: int | None = DEFAULT_MAX_RATE, privileged: bool | None = None):
         self.parsed = parse_targets(targets)
         self.excluded = parse_targets(excludes) if excludes else []
-        self.plan = build_plan(self.parsed, profile=profile, ports=ports, excludes=self.excluded,
-                               max_rate=max_rate, privileged=privileged)
+        # nmap scans IPv4 or IPv6 in one run, not both: one plan per family, run one after the other.
+        families = [[t for t in self.parsed if t.ip_version != 6], [t for t in self.parsed if t.ip_version == 6]]
+        self.plans = [build_plan(family, profile=profile, ports=ports, max_rate=max_rate, privileged=privileged,
+                                 excludes=[x for x in self.excluded if x.ip_version in (None, 6 if six else 4)])
+                      for six, family in enumerate(families) if family]
         # FHIR needs a version-detected HTTP service: standard and deep only.
         self.probe_fhir = profile != "quick"
-        self.run = RunInfo()
 
     @property
     def address_count(self) -> int:
@@ -207,48 +211,52 @@ class NmapNetworkScanner:
 
     @property
     def arguments(self) -> str:
-        return self.plan.display
+        return " ; ".join(plan.display for plan in self.plans)
 
     def targets(self) -> tuple[str, ...]:
         return tuple(t.text for t in self.parsed)
 
     def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
-        for note in self.plan.notes:
-            ctx.warn(note)
-        total = self.address_count
+        progress = {"total": self.address_count, "done": 0, "up": 0, "started": time.monotonic()}
+        for plan in self.plans:
+            for note in plan.notes:
+                if note not in ctx.warnings:
+                    ctx.warn(note)
+            yield from self._run(plan, ctx, progress)
+
+    def _run(self, plan: NmapPlan, ctx: ScanContext, progress: dict) -> Iterator[HostReport]:
+        """Run one nmap; yield each host as nmap finishes it; raise EstateError if nmap fails."""
+        run = RunInfo()
         with tempfile.TemporaryFile() as stderr:
-            proc = subprocess.Popen(self.plan.argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(plan.argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
                                     bufsize=0, start_new_session=True)
             watcher = threading.Thread(target=self._stop_on_cancel, args=(proc, ctx), daemon=True)
             watcher.start()
-            started, done, up, phase = time.monotonic(), 0, 0, "starting"
+            phase = "starting"
             try:
-                for event in iter_nmap_xml(proc.stdout, source="nmap", run=self.run):
+                for event in iter_nmap_xml(proc.stdout, source="nmap", run=run):
                     if isinstance(event, TaskProgress):
                         phase = event.task if event.percent is None else f"{event.task} {event.percent:.0f}%"
                         if event.remaining_seconds:
                             phase += f", about {event.remaining_seconds} s left"
                     else:
-                        done += 1
+                        progress["done"] += 1
                         if isinstance(event, HostReport):
-                            up += 1
+                            progress["up"] += 1
                             yield probe_report(event) if self.probe_fhir else event
-                    ctx.report(min(done, total), total,
-                               f"{up} up; {phase}; {time.monotonic() - started:.0f} s")
+                    ctx.report(min(progress["done"], progress["total"]), progress["total"],
+                               f"{progress['up']} up; {phase}; {time.monotonic() - progress['started']:.0f} s")
                     ctx.check_cancelled()
                 proc.wait()
                 ctx.check_cancelled()
-            except NmapXmlError:
-                stop_process(proc)
-                raise
             finally:
                 stop_process(proc)
-            if proc.returncode != 0 or self.run.exit == "error":
+            if proc.returncode != 0 or run.exit == "error":
                 stderr.seek(0)
                 message = stderr.read().decode(errors="replace").strip().splitlines()
-                raise EstateError("nmap failed: " + (self.run.error or (message[-1] if message else
-                                                                         f"exit status {proc.returncode}")))
-            if not self.run.complete:
+                raise EstateError("nmap failed: " + (run.error or (message[-1] if message else
+                                                                    f"exit status {proc.returncode}")))
+            if not run.complete:
                 raise EstateError("nmap's output ended early; the hosts finished before are kept")
 
     @staticmethod

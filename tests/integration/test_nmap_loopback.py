@@ -138,3 +138,24 @@ def test_fhir_server_is_recognised_with_version_and_software_by_reading_only(tmp
     ours = [line for line in fhir_server.log.read_text().splitlines() if line.endswith(" estatemap-fhir-probe")]
     assert ours and ours[-1] == "GET /fhir/metadata estatemap-fhir-probe"
     assert all(line.startswith("GET ") for line in ours)  # the probe only reads (nmap's own scripts may POST)
+
+
+def test_ipv4_and_ipv6_targets_run_one_nmap_each(tmp_path):
+    from tests.integration.conftest import free_port, stop, wait_for_port
+    import shutil
+    port = free_port()
+    redis6 = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "::1", "127.0.0.1",
+                               "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, redis6)
+        db = tmp_path / "estate.db"
+        result = estatemap("--db", str(db), "scan", "network", "::1", "127.0.0.1", "--ports", str(port),
+                           "--profile", "quick")
+        assert result.returncode == 0, result.stderr
+    finally:
+        stop(redis6)
+    inventory = export(db, tmp_path)
+    assert sorted(h["addresses"][0] for h in inventory["hosts"]) == ["127.0.0.1", "::1"]
+    assert sorted(s["port"] for s in inventory["services"]) == [port, port]
+    v4, v6 = inventory["scans"][0]["arguments"].split(" ; ")
+    assert v4.endswith(" 127.0.0.1") and " -6 " not in v4 and v6.endswith(" -6 ::1")
