@@ -76,9 +76,72 @@ def cmd_scan_network(args: argparse.Namespace) -> int:
         return report_scan(args, store, result, time.monotonic() - started)
 
 
+def cmd_scan_ssh(args: argparse.Namespace) -> int:
+    """Inventory Linux hosts over SSH, installing nothing on them: hardware, OS, installed software,
+    processes, listening services, connections and databases, from each host's standard tools.
+
+    HOST is an address or hostname, optionally user@host; --hosts-file FILE adds one per line
+    (# starts a comment). One SSH connection per host, at most --concurrency hosts at once, each
+    within --timeout seconds. Logs in with --key and/or ssh-agent (without --key: your ~/.ssh keys
+    and the agent). The passphrase of an encrypted key, or a password when no key is accepted, is
+    asked on the terminal, kept in memory only and never stored. Host keys are checked against
+    ~/.ssh/known_hosts (or --known-hosts FILE): an unknown key fails that host unless
+    --accept-new-host-keys, which trusts it and adds it to that file; a changed key always fails.
+    Log in as root to see which process owns every socket. With --watch, each host's TCP
+    connections are sampled every --every over the same connection after its inventory.
+    A host that fails is one warning and the others carry on; the exit status is 1 if any host
+    failed (the others are still stored). Ctrl-C stops and keeps every host finished.
+
+    Example: estatemap scan ssh db01 root@10.20.0.7 --key ~/.ssh/estate_ed25519 --concurrency 20
+    """
+    import getpass
+
+    from discovery.service import run_scan
+    from scanners.ssh_host import KeyPassphraseNeeded, SshHostScanner
+
+    if not args.hosts and not args.hosts_file:
+        print("estatemap scan ssh: error: name at least one HOST or give --hosts-file FILE", file=sys.stderr)
+        return EXIT_USAGE
+    interactive = sys.stdin.isatty()
+    progress = None
+
+    def ask(message: str) -> str:  # the scanner asks from this thread; the progress bar steps aside
+        bar = progress.bar if progress is not None else None
+        if bar is not None:
+            bar.clear()
+        try:
+            return getpass.getpass(message)
+        finally:
+            if bar is not None:
+                bar.refresh()
+
+    options = dict(user=args.user, key=args.key, port=args.port, known_hosts=args.known_hosts,
+                   accept_new=args.accept_new_host_keys, concurrency=args.concurrency, timeout=args.timeout,
+                   hosts_file=args.hosts_file, password_prompt=ask if interactive else None, **watch_options(args))
+    try:
+        scanner = SshHostScanner(args.hosts, **options)
+    except KeyPassphraseNeeded as needed:
+        if not interactive:
+            raise EstateError(f"the key {needed.path} is encrypted and there is no terminal to ask for its "
+                              "passphrase (load it into ssh-agent, or run estatemap in a terminal)") from None
+        scanner = SshHostScanner(args.hosts, passphrase=getpass.getpass(f"Passphrase for {needed.path}: "), **options)
+    log.info("running: %s", scanner.arguments)
+    with open_store(args) as store:
+        started = time.monotonic()
+        with Progress(args, "scan ssh", unit="host") as progress:
+            result = run_scan(store, scanner, progress=progress.update)
+        status = report_scan(args, store, result, time.monotonic() - started)
+    if scanner.failed:
+        print(f"estatemap: {len(scanner.failed)} of {len(scanner.hosts)} hosts could not be collected: "
+              f"{', '.join(scanner.failed)} (see the warnings above)", file=sys.stderr)
+    return max(status, EXIT_FAILURE if scanner.failed else EXIT_OK)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Add files collected elsewhere to the store: nmap XML (-oX output, from any nmap version,
-    including files cut short by an interrupted scan). Each file becomes a scan of kind import.
+    including files cut short by an interrupted scan) and collector bundles (estatemap collect).
+    Each file becomes a scan of kind import; its hosts merge with those already known. Every file
+    is checked before any is read into the store.
 
     Example: estatemap import site-b-scan.xml
     """
@@ -243,17 +306,9 @@ def report_scan(args: argparse.Namespace, store, result, seconds: float) -> int:
 
 def watch_options(args: argparse.Namespace) -> dict:
     """Return the scanner's watch settings in seconds from --watch and --every (both None without --watch)."""
-    from discovery.sampling import parse_duration
+    from discovery.sampling import watch_settings
 
-    if args.watch is None:
-        if args.every is not None:
-            raise EstateError("--every needs --watch (for example: --watch 1h --every 5m)")
-        return {"watch": None, "every": None}
-    watch = parse_duration(args.watch)
-    every = parse_duration(args.every) if args.every else min(watch, 300.0)
-    if every > watch:
-        raise EstateError("--every must not be longer than --watch")
-    return {"watch": watch, "every": every}
+    return watch_settings(args.watch, args.every)
 
 
 def add_watch_options(parser: argparse.ArgumentParser) -> None:
@@ -358,9 +413,24 @@ def build_parser() -> argparse.ArgumentParser:
     network.add_argument("--max-rate", type=int, default=300, metavar="N",
                          help="at most N packets per second (default: 300)")
     network.add_argument("--yes", action="store_true", help="confirm a scan of more than 1,024 addresses")
+    ssh = add(scan_kinds, "ssh", cmd_scan_ssh)
+    ssh.add_argument("hosts", nargs="*", metavar="HOST", help="[user@]address or hostname")
+    ssh.add_argument("--user", metavar="U", help="log in as U (default: your login name; user@HOST overrides it)")
+    ssh.add_argument("--key", metavar="PATH", help="private key file (default: your ~/.ssh keys); ssh-agent is used too")
+    ssh.add_argument("--port", type=int, default=22, metavar="N", help="SSH port (default: 22)")
+    ssh.add_argument("--hosts-file", metavar="FILE", help="more hosts, one per line (# starts a comment)")
+    ssh.add_argument("--known-hosts", metavar="FILE",
+                     help="check host keys against FILE (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)")
+    ssh.add_argument("--accept-new-host-keys", action="store_true",
+                     help="trust hosts not seen before and add their keys to the known_hosts file; "
+                          "a changed key still fails")
+    ssh.add_argument("--concurrency", type=int, default=10, metavar="N", help="at most N hosts at once (default: 10)")
+    ssh.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                     help="per host, to connect, log in and collect (default: 60)")
+    add_watch_options(ssh)
 
     importer = add(commands, "import", cmd_import)
-    importer.add_argument("files", nargs="+", metavar="FILE", help="nmap XML (-oX) file")
+    importer.add_argument("files", nargs="+", metavar="FILE", help="nmap XML (-oX) file or collector bundle")
 
     collect = add(commands, "collect", cmd_collect)
     collect.add_argument("--out", "-o", required=True, metavar="FILE", help="the bundle file to write")

@@ -194,7 +194,7 @@ def check_document(doc: Any, name: str) -> int:
         raise BundleError(f"{name} has an invalid bundle version {version!r}")
     if version > VERSION:
         raise BundleError(f"{name} was written by a newer Estate Mapper (bundle version {version}; this version "
-                          f"reads versions 1 to {VERSION}); upgrade Estate Mapper to import it")
+                          f"reads bundle versions up to {VERSION}); upgrade Estate Mapper to import it")
     missing = [k for k in REQUIRED if k not in doc]
     if missing:
         raise BundleError(f"{name} is missing required field{'s' * (len(missing) > 1)} "
@@ -231,7 +231,7 @@ def _load_json(data: bytes, name: str) -> Any:
         if inflater.unconsumed_tail:
             raise BundleError(f"{name} is larger than {MAX_JSON_BYTES >> 20} MiB uncompressed; refusing to read it")
         if not inflater.eof:
-            raise BundleError(f"{name} is truncated or damaged: its compressed data ends early")
+            raise BundleError(f"{name} is tampered or damaged: its compressed data ends early (truncated?)")
         if inflater.unused_data:
             raise BundleError(f"{name} is tampered or damaged: it has data after the bundle")
         if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
@@ -285,7 +285,11 @@ def _decode(value: Any, hint: Any, where: str, ignored: list[str]) -> Any:
     if origin is tuple:
         if not isinstance(value, list):
             raise _Invalid(where, "expected a list")
-        return tuple(_decode(v, args[0], f"{where}[{i}]", ignored) for i, v in enumerate(value))
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[T, ...]
+            return tuple(_decode(v, args[0], f"{where}[{i}]", ignored) for i, v in enumerate(value))
+        if len(value) != len(args):  # tuple[A, B]: a pair such as (database, bytes)
+            raise _Invalid(where, f"expected a list of {len(args)} values")
+        return tuple(_decode(v, a, f"{where}[{i}]", ignored) for i, (v, a) in enumerate(zip(value, args)))
     if hint is dict or origin is dict:
         if not isinstance(value, dict):
             raise _Invalid(where, "expected an object")

@@ -71,7 +71,9 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
         "scans": [_pick(s, SCAN_FIELDS + SCAN_EXTRA_FIELDS) for s in scans],
         "hosts": hosts,
         "services": services,
-        "software": [_pick(s, SOFTWARE_FIELDS + ("architecture",)) for s in store.child_rows("software", observations)],
+        "software": [_pick(s, SOFTWARE_FIELDS + ("architecture",))
+                     for s in _combine(store.child_rows("software", observations),
+                                       key=lambda r: (r["host_id"], r["name"], r["architecture"]))],
         "databases": [{**_pick(d, DATABASE_FIELDS + DATABASE_EXTRA_FIELDS), "sizes": dict(d.get("sizes") or [])}
                       for d in _combine(store.child_rows("databases", observations), key="id")],
         "connections": connections,
@@ -101,13 +103,16 @@ def _service_row(service: dict) -> dict:
     return row
 
 
-def _combine(rows, *, key: str) -> list[dict]:
-    """Combine rows sharing `key` (the same thing seen by several sources): newest non-empty value wins."""
-    combined: dict[str, dict] = {}
+def _combine(rows, *, key) -> list[dict]:
+    """Combine rows sharing `key` (a column, or a function of the row): the same thing seen by several
+    sources. The newest non-empty value wins."""
+    combined: dict = {}
+    key_of = key if callable(key) else (lambda row: row[key])
     for row in sorted(rows, key=lambda r: r["observed_at"]):
-        old = combined.get(row[key])
+        k = key_of(row)
+        old = combined.get(k)
         if old is None:
-            combined[row[key]] = dict(row)
+            combined[k] = dict(row)
         else:
-            old.update({k: v for k, v in row.items() if v not in (None, [], "")})
+            old.update({name: v for name, v in row.items() if v not in (None, [], "")})
     return list(combined.values())

@@ -29,6 +29,23 @@ def parse_duration(text: str) -> float:
     return float(m[1]) * _UNIT_SECONDS[m[2].lower()]
 
 
+def watch_settings(watch: str | None, every: str | None) -> dict:
+    """Return LocalHostScanner's watch and every in seconds from --watch/--every text; raises EstateError.
+
+    The rules of every command with --watch: --every needs --watch, defaults to the shorter of
+    --watch and 5 minutes, and is never longer than --watch.
+    """
+    if watch is None:
+        if every is not None:
+            raise EstateError("--every needs --watch (for example: --watch 1h --every 5m)")
+        return {"watch": None, "every": None}
+    seconds = parse_duration(watch)
+    interval = parse_duration(every) if every else min(seconds, 300.0)
+    if interval > seconds:
+        raise EstateError("--every must not be longer than --watch")
+    return {"watch": seconds, "every": interval}
+
+
 def dependency_key(c: Connection) -> tuple:
     """Return what identifies the dependency a connection is evidence of, whatever ephemeral port it used."""
     if c.direction == "inbound":

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from discovery.bundle import Bundle, looks_like_bundle, read_bundle, restamp_source
 from discovery.model import EstateError, HostReport, ScanContext
 from scanners.nmap_xml import HostDown, RunInfo, TaskProgress, iter_nmap_xml
 
@@ -14,7 +15,10 @@ SNIFF_BYTES = 4096
 
 
 def sniff_format(path: Path) -> str:
-    """Return the kind of file at `path` ("nmap-xml"); raises EstateError for anything else."""
+    """Return the kind of file at `path` by its content ("nmap-xml", "bundle"); raises EstateError for anything else.
+
+    "bundle" means gzip data or a JSON object: read_bundle then says whether it really is one.
+    """
     try:
         with open(path, "rb") as f:
             head = f.read(SNIFF_BYTES)
@@ -25,11 +29,18 @@ def sniff_format(path: Path) -> str:
         return "nmap-xml"
     if text.startswith(b"<"):
         raise EstateError(f"{path} is XML but not nmap's -oX output")
-    raise EstateError(f"{path} is not a file Estate Mapper can import (nmap XML from -oX)")
+    if looks_like_bundle(head):
+        return "bundle"
+    raise EstateError(f"{path} is not a file Estate Mapper can import (nmap XML from -oX, or a collector bundle)")
 
 
 class FileImportScanner:
-    """`estatemap import FILE`: a file from someone else's scan, stored as a scan of kind `import`."""
+    """`estatemap import FILE`: a file from someone else's scan or a collector bundle, stored as a scan of kind `import`.
+
+    A bundle is read and checked whole when the scanner is made (raises BundleError), so a bad one is
+    refused before anything is written; its hosts keep source "bundle", so the inventory shows where
+    their facts came from.
+    """
 
     kind = "import"
 
@@ -37,9 +48,14 @@ class FileImportScanner:
         self.path = Path(path)
         self.format = sniff_format(self.path)
         self.run = RunInfo()
+        self.bundle: Bundle | None = read_bundle(self.path) if self.format == "bundle" else None
 
     @property
     def arguments(self) -> str:
+        if self.bundle is not None:
+            collected = self.bundle.scan.finished_at or self.bundle.created_at
+            return (f"import {self.path.name} (bundle from {', '.join(self.bundle.hostnames) or 'no host'} "
+                    f"collected {collected.isoformat()})")
         with open(self.path, "rb") as f:
             found = re.search(rb'<nmaprun[^>]*\sargs="([^"]{1,2000})"', f.read(SNIFF_BYTES))
         original = html.unescape(found[1].decode(errors="replace")) if found else "unknown"
@@ -49,6 +65,9 @@ class FileImportScanner:
         return (str(self.path),)
 
     def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
+        if self.bundle is not None:
+            yield from self._scan_bundle(self.bundle, ctx)
+            return
         size = self.path.stat().st_size or 1
         with open(self.path, "rb") as f:
             hosts = 0
@@ -61,3 +80,20 @@ class FileImportScanner:
                 ctx.check_cancelled()
         if not self.run.complete:
             ctx.warn(f"{self.path.name} ends early (an interrupted scan?): the {hosts} whole hosts in it were imported")
+
+    def _scan_bundle(self, bundle: Bundle, ctx: ScanContext) -> Iterator[HostReport]:
+        """Yield the bundle's hosts as source "bundle"; its collection's warnings become this scan's."""
+        where = ", ".join(bundle.hostnames) or self.path.name
+        for warning in bundle.scan.warnings:
+            ctx.warn(f"collected on {where}: {warning}")
+        if bundle.scan.status != "completed":
+            ctx.warn(f"the collection on {where} was {bundle.scan.status}: its connections cover less time than asked")
+        if bundle.ignored:
+            ctx.warn(f"{self.path.name} has fields this version of Estate Mapper does not know (written by a newer "
+                     f"collector?); they were not imported: {', '.join(bundle.ignored[:10])}"
+                     f"{' ...' if len(bundle.ignored) > 10 else ''}")
+        total, size = len(bundle.reports), self.path.stat().st_size or 1
+        for done, report in enumerate(bundle.reports, 1):  # progress in bytes, like an nmap file's
+            yield restamp_source(report, "bundle")
+            ctx.report(size * done // total, size, f"{done} of {total} hosts read from {self.path.name}")
+            ctx.check_cancelled()

@@ -26,7 +26,7 @@ import nmap
 from discovery.model import EstateError, HostReport, ScanContext
 from discovery.targets import Target, TargetError, parse_targets, total_addresses
 from scanners.fhir_probe import probe_report
-from scanners.nmap_xml import HostDown, NmapXmlError, RunInfo, TaskProgress, iter_nmap_xml
+from scanners.nmap_xml import RunInfo, TaskProgress, iter_nmap_xml
 
 log = logging.getLogger(__name__)
 

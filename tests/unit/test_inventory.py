@@ -97,3 +97,10 @@ def test_build_inventory_for_one_scan_only(store):
     assert [h["hostname"] for h in inventory["hosts"]] == ["old-only"]
     assert [s["id"] for s in inventory["scans"]] == [first]
     assert len(build_inventory(store)["hosts"]) == 2
+
+
+def test_software_seen_by_two_sources_is_listed_once(store):
+    scan_with(store, make_report(mac="52:54:00:00:5f:01", software=(("openssl", "3.0.9"),)))
+    scan_with(store, make_report(mac="52:54:00:00:5f:01", source="bundle", software=(("openssl", "3.0.11"),)))
+    (package,) = build_inventory(store)["software"]
+    assert package["version"] == "3.0.11"
