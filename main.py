@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from discovery import __version__
+from discovery.dependencies import FILTERS as NOISE_FILTERS
 from discovery.model import EstateError
 
 log = logging.getLogger("estatemap")
@@ -246,7 +247,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = Path(args.out)
     check_target(path, force=args.force)
     with open_store(args, create=False) as store:
-        inventory = export_inventory(store, exporter, path, scan_id=args.scan)
+        inventory = export_inventory(store, exporter, path, scan_id=args.scan,
+                                     filters=[f for f in NOISE_FILTERS if f not in args.keep])
     say(args, f"Wrote {path} ({args.format}): {len(inventory['hosts'])} hosts, "
               f"{len(inventory['services'])} services, {len(inventory['software'])} software packages, "
               f"{len(inventory['connections'])} connections.")
@@ -449,6 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", "-o", required=True, metavar="PATH", help="file to write")
     export.add_argument("--force", action="store_true", help="replace PATH if it exists")
     export.add_argument("--scan", type=int, metavar="ID", help="only what scan ID saw (default: the current inventory)")
+    export.add_argument("--keep", action="append", choices=NOISE_FILTERS, default=[],
+                        metavar="NOISE", help="keep connections the dependency map leaves out as noise: ephemeral "
+                                              "(port-to-port pairs with no listener) or collector-ssh (our own SSH "
+                                              "sessions); may be repeated")
 
     add(commands, "scans", cmd_scans)
     return parser

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from discovery.dependencies import FILTERS
 from discovery.inventory import build_inventory
 from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext
 from discovery.store import Store
@@ -82,11 +83,13 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
     return result
 
 
-def export_inventory(store: Store, exporter: Exporter, path: Path, *, scan_id: int | None = None) -> dict:
-    """Build the inventory and write it with `exporter` to `path`; return the inventory written."""
+def export_inventory(store: Store, exporter: Exporter, path: Path, *, scan_id: int | None = None,
+                     filters=FILTERS) -> dict:
+    """Build the inventory (with the given dependency noise filters) and write it with `exporter` to `path`;
+    return the inventory written."""
     if scan_id is not None and store.get_scan(scan_id) is None:
         raise EstateError(f"no scan with id {scan_id} (see: estatemap scans)")
-    inventory = build_inventory(store, scan_id=scan_id)
+    inventory = build_inventory(store, scan_id=scan_id, filters=filters)
     exporter.write(inventory, path)
     return inventory
 

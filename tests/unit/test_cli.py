@@ -137,3 +137,18 @@ def test_export_failure_leaves_no_partial_file(filled_db, tmp_path, monkeypatch)
 def test_global_options_work_before_and_after_the_command(filled_db):
     assert run("--db", str(filled_db), "-q", "scans")[0] == 0
     assert run("scans", "--db", str(filled_db), "-v")[0] == 0
+
+
+def test_export_keep_switches_a_noise_filter_off(tmp_path):
+    from tests.builders import make_report as report
+    path = tmp_path / "estate.db"
+    with Store(path) as s:
+        scan = s.start_scan(Scan(kind="host", started_at=T0))
+        s.write_host_report(scan, report(connections=(("10.9.0.1", 50000, "10.9.0.2", 60000, "outbound", "p2p"),)))
+        s.finish_scan(scan, "completed")
+    out = tmp_path / "e.json"
+    assert run("export", "--db", str(path), "-f", "json", "-o", str(out))[0] == 0
+    assert json.loads(out.read_text())["dependencies"] == []
+    assert run("export", "--db", str(path), "-f", "json", "-o", str(out), "--force", "--keep", "ephemeral")[0] == 0
+    (dep,) = json.loads(out.read_text())["dependencies"]
+    assert dep["source_process"] == "p2p" and dep["target_port"] == 60000
