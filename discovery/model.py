@@ -272,14 +272,19 @@ class Finding:
     title: str
     evidence: str
     recommendation: str
+    confidence: str = "high"        # "high": the host's own package or process; "medium": a banner; "low": a guess
+    data: dict | None = None        # what the rule matched: product, cycle, end-of-support date, source...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Group:
+    """Hosts that must move together, and why."""
     id: str
     name: str
     wave: int | None = None
     host_ids: tuple[str, ...] = ()
+    explanation: str | None = None
+    edges: tuple[tuple[str, str], ...] = ()  # the host → host dependencies that tie the group
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -123,6 +123,17 @@ def m004_database_clients(db: sqlite_utils.Database) -> None:
     db["connections"].add_column("remote_process", str)
 
 
+@MIGRATIONS()
+def m005_analysis(db: sqlite_utils.Database) -> None:
+    """Results of `estatemap analyze`: findings' confidence and data, group explanations, host risk."""
+    db["findings"].add_column("confidence", str)
+    db["findings"].add_column("data", str)
+    db["groups"].add_column("explanation", str)
+    db["groups"].add_column("edges", str)
+    db["host_risk"].create({"host_id": str, "score": float, "factors": str, "computed_at": str}, pk="host_id")
+    db["analyses"].create({"id": int, "created_at": str, "as_of": str, "summary": str}, pk="id")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
@@ -156,7 +167,8 @@ def record_row(record, **extra) -> dict:
 
 
 JSON_COLUMNS = {"targets", "warnings", "addresses", "macs", "disks", "partitions", "sources", "cpes",
-                "databases", "host_ids", "host", "hostnames", "os_matches", "scripts", "sizes"}
+                "databases", "host_ids", "host", "hostnames", "os_matches", "scripts", "sizes", "data", "edges",
+                "factors", "summary"}
 
 
 def decode_row(row: dict) -> dict:
@@ -317,7 +329,7 @@ class Store:
 
     def rows(self, table: str) -> list[dict]:
         """Return every row of an analysis table (findings, groups, annotations), decoded."""
-        assert table in {"findings", "groups", "annotations"}
+        assert table in {"findings", "groups", "annotations", "host_risk", "analyses"}
         return [decode_row(r) for r in self.db[table].rows]
 
     @contextlib.contextmanager
