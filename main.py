@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import inspect
 import logging
 import sys
@@ -274,6 +275,28 @@ def cmd_scans(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """List what changed between two scans A and B: hosts, services, software versions, databases and
+    dependencies that appeared (+), disappeared (-) or changed (~). Each side is what that scan saw.
+
+    Example: estatemap diff 3 7
+    """
+    from discovery.diff import diff_inventories, format_diff
+    from discovery.inventory import build_inventory
+
+    with open_store(args, create=False) as store:
+        for scan_id in (args.a, args.b):
+            if store.get_scan(scan_id) is None:
+                raise EstateError(f"no scan with id {scan_id} (see: estatemap scans)")
+        diff = diff_inventories(build_inventory(store, scan_id=args.a), build_inventory(store, scan_id=args.b))
+    if args.json:
+        print(json.dumps({"a": args.a, "b": args.b, **diff}, indent=2))
+    else:
+        lines = format_diff(diff)
+        print("\n".join(lines) if lines else f"No differences between scan {args.a} and scan {args.b}.")
+    return EXIT_OK
+
+
 # --- helpers -----------------------------------------------------------------------------------
 
 def open_store(args: argparse.Namespace, *, create: bool = True):
@@ -457,6 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
                                               "sessions); may be repeated")
 
     add(commands, "scans", cmd_scans)
+    diff = add(commands, "diff", cmd_diff)
+    diff.add_argument("a", type=int, metavar="A", help="the earlier scan's id (see: estatemap scans)")
+    diff.add_argument("b", type=int, metavar="B", help="the later scan's id")
+    diff.add_argument("--json", action="store_true", help="print the differences as JSON")
     return parser
 
 
