@@ -12,7 +12,7 @@ with_tests=0
 # the tests also start real daemons and render Qt offscreen.
 packages=(nmap iproute2 procps)
 if [ "$with_tests" -eq 1 ]; then
-    packages+=(redis-server postgresql nginx openssh-server openssh-client dcmtk
+    packages+=(redis-server postgresql nginx openssh-server openssh-client dcmtk openssl
                libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
 fi
 if ! command -v python3 >/dev/null || ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then

@@ -18,6 +18,13 @@ Hosts: scanner 10.203.0.5 (nothing runs there; run nmap and estatemap from it), 
 storescp on 11112 and 104, an HL7 MLLP listener on 2575), app 10.203.0.40 (emr_app.py holding connections
 to db:5432, db:6379 and web:80).
 
+OpenSSH: by default only web runs sshd (what `test_network` builds). ``running_network(sshd_hosts=...)`` runs it
+on other hosts too (port 22, added to their `services`), each with its own ed25519 host key; one client key
+(``ssh/client_ed25519``, no passphrase) is authorised for root everywhere, and one known_hosts file
+(``ssh/known_hosts``) lists every sshd host by address and name. ``root_passwords={"app": "..."}`` also lets
+root log in to that host with a password (a private /etc/shadow is bind-mounted in the host's mount namespace).
+``extra_hosts=ssh_host_specs(20)`` adds plain hosts ssh01..ssh20 (10.203.0.101 on) for benchmarks.
+
 Processes are stopped by PID. At start-up, namespaces and temp directories left by a run whose pytest
 process is gone are removed (after killing the processes in those namespaces by PID); other runs' are not
 touched, so two sessions can run side by side (their namespaces never see each other).
@@ -40,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +72,8 @@ class HostSpec:
     services: tuple[tuple[str, int], ...] = ()
 
 
+EXTRA_HOSTS_START = 101  # ssh_host_specs: ssh01 is 10.203.0.101
+
 HOST_SPECS = (
     HostSpec("scanner", "10.203.0.5"),
     HostSpec("db", "10.203.0.10", (("postgresql", 5432), ("redis", 6379))),
@@ -74,6 +83,13 @@ HOST_SPECS = (
     HostSpec("ws", "10.203.0.50"),  # a workstation: up, nothing listening
 )
 ALL_HOSTS = tuple(spec.name for spec in HOST_SPECS)
+
+
+def ssh_host_specs(count: int, start: int = EXTRA_HOSTS_START) -> tuple[HostSpec, ...]:
+    """Return `count` extra plain hosts ssh01, ssh02, ... at 10.203.0.<start>, <start + 1>, ... (for sshd_hosts)."""
+    if not 0 <= count <= 254 - start + 1:
+        raise NetworkError(f"at most {254 - start + 1} extra hosts fit from 10.203.0.{start}")
+    return tuple(HostSpec(f"ssh{i + 1:02d}", f"10.203.0.{start + i}") for i in range(count))
 
 
 class NetworkError(RuntimeError):
@@ -181,8 +197,9 @@ class TestHost:
     netns: str
     init_pid: int
     services: dict[str, int] = field(default_factory=dict)
-    ssh_client_key: Path | None = None  # web only: private key authorised for root
-    ssh_known_hosts: Path | None = None  # web only: known_hosts holding web's host key (10.203.0.20 and "web")
+    ssh_client_key: Path | None = None  # hosts running sshd: private key authorised for root
+    ssh_known_hosts: Path | None = None  # hosts running sshd: known_hosts holding every sshd host's key (address, name)
+    ssh_host_key: Path | None = None  # hosts running sshd: the private host key sshd uses
     daemons: dict[str, Daemon] = field(default_factory=dict)
 
     def command(self, argv: Sequence[str | os.PathLike], *, user: str | None = None,
@@ -239,6 +256,8 @@ class TestNetwork:
     bridge_netns: str
     tmp_dir: Path
     hosts: dict[str, TestHost] = field(default_factory=dict)
+    ssh_client_key: Path | None = None  # authorised for root on every host running sshd
+    ssh_known_hosts: Path | None = None  # every sshd host's key, by address and by name
 
     @property
     def scanner(self) -> TestHost:
@@ -352,11 +371,28 @@ def make_dir(path: Path, owner: str | None = None, mode: int = 0o755) -> Path:
 class NetworkBuilder:
     """Builds the network step by step, registering the undo of every step on an ExitStack."""
 
-    def __init__(self, stack: contextlib.ExitStack, host_names: Sequence[str], timeout: float):
+    def __init__(self, stack: contextlib.ExitStack, host_names: Sequence[str], timeout: float, *,
+                 extra_hosts: Sequence[HostSpec] = (), sshd_hosts: Sequence[str] | None = None,
+                 root_passwords: Mapping[str, str] | None = None):
         self.stack = stack
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
-        self.specs = [spec for spec in HOST_SPECS if spec.name in host_names]
+        specs = [spec for spec in HOST_SPECS if spec.name in host_names] + list(extra_hosts)
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names) or len({spec.address for spec in specs}) != len(specs):
+            raise NetworkError(f"host names and addresses must be unique: {names}")
+        self.root_passwords = dict(root_passwords or {})
+        if sshd_hosts is None:  # the default: web runs sshd, when it is part of the network
+            sshd_hosts = [name for name in ("web",) if name in names]
+        self.sshd_hosts = [name for name in names if name in set(sshd_hosts)]
+        unknown = (set(sshd_hosts) | set(self.root_passwords)) - set(names)
+        if unknown or not set(self.root_passwords) <= set(self.sshd_hosts):
+            raise NetworkError(f"sshd_hosts and root_passwords must name hosts of the network running sshd: "
+                               f"{sorted(unknown or set(self.root_passwords) - set(self.sshd_hosts))}")
+        # A host listens on 22 exactly when it runs sshd (web's spec lists it; the others' do not).
+        ssh = ("ssh", 22)
+        self.specs = [HostSpec(spec.name, spec.address, tuple(s for s in spec.services if s != ssh)
+                               + ((ssh,) if spec.name in self.sshd_hosts else ())) for spec in specs]
         run_id = f"{PREFIX}{os.getpid()}-{secrets.token_hex(2)}"
         tmp_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
         stack.callback(shutil.rmtree, tmp_dir, ignore_errors=True)
@@ -504,37 +540,68 @@ class NetworkBuilder:
             self.remaining()
             time.sleep(0.1)
 
-    def prepare_web(self, host: TestHost) -> tuple[Path, Path, Path]:
-        """Generate sshd's host key and a client key pair authorised for root; return the config paths."""
+    def prepare_web(self, host: TestHost) -> tuple[Path, Path]:
+        """Write nginx's config and site; return the config path and its run directory."""
         web_dir = make_dir(self.network.tmp_dir / "web", mode=0o711)
-        ssh_dir = make_dir(web_dir / "ssh", mode=0o700)
-        keygen = find_tool("ssh-keygen")
-        host_key, client_key = ssh_dir / "ssh_host_ed25519_key", ssh_dir / "client_ed25519"
-        run_checked([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "web host key", "-f", host_key])
-        run_checked([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "estatemap-test", "-f", client_key])
-        authorized_keys = ssh_dir / "authorized_keys"
-        shutil.copyfile(client_key.with_suffix(".pub"), authorized_keys)
-        key_type, key = host_key.with_suffix(".pub").read_text().split()[:2]
-        known_hosts = fill_text(ssh_dir / "known_hosts", f"{host.address},{host.name} {key_type} {key}\n")
-        host.ssh_client_key, host.ssh_known_hosts = client_key, known_hosts
-
         run_dir = make_dir(web_dir / "nginx")
         www_dir = make_dir(web_dir / "www")
         shutil.copyfile(DATA / "index.html", www_dir / "index.html")
         (www_dir / "index.html").chmod(0o644)
         nginx_conf = fill_template("nginx.conf", web_dir / "nginx.conf", run_dir=run_dir,
                                    log_dir=self.network.log_dir, www_dir=www_dir, address=host.address)
-        sshd_config = fill_template("sshd_config", ssh_dir / "sshd_config", address=host.address,
-                                    host_key=host_key, run_dir=ssh_dir, authorized_keys=authorized_keys)
-        return nginx_conf, run_dir, sshd_config
+        return nginx_conf, run_dir
 
     def start_web(self, host: TestHost) -> None:
-        nginx_conf, run_dir, sshd_config = self.prepare_web(host)
+        nginx_conf, run_dir = self.prepare_web(host)
         self.start_daemon(host, "nginx", [find_tool("nginx"), "-e", "stderr", "-p", run_dir, "-c", nginx_conf])
+
+    def prepare_ssh(self) -> None:
+        """Generate the client key pair (authorised for root), each sshd host's key and the shared known_hosts."""
+        network = self.network
+        ssh_dir = make_dir(network.tmp_dir / "ssh", mode=0o700)
+        keygen = find_tool("ssh-keygen")
+        client_key = ssh_dir / "client_ed25519"
+        run_checked([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "estatemap-test", "-f", client_key])
+        shutil.copyfile(client_key.with_suffix(".pub"), ssh_dir / "authorized_keys")
+        lines = []
+        for name in self.sshd_hosts:
+            host = network.hosts[name]
+            host_key = make_dir(ssh_dir / name, mode=0o700) / "ssh_host_ed25519_key"
+            run_checked([keygen, "-q", "-t", "ed25519", "-N", "", "-C", f"{name} host key", "-f", host_key])
+            key_type, key = host_key.with_suffix(".pub").read_text().split()[:2]
+            lines.append(f"{host.address},{host.name} {key_type} {key}\n")
+            host.ssh_host_key = host_key
+        known_hosts = fill_text(ssh_dir / "known_hosts", "".join(lines))
+        network.ssh_client_key, network.ssh_known_hosts = client_key, known_hosts
+        for name in self.sshd_hosts:
+            network.hosts[name].ssh_client_key = client_key
+            network.hosts[name].ssh_known_hosts = known_hosts
+
+    def start_sshd(self, host: TestHost) -> None:
+        """Start OpenSSH in a host (key login for root; a password too where root_passwords names the host)."""
+        ssh_dir = self.network.tmp_dir / "ssh"
+        password = self.root_passwords.get(host.name)
+        sshd_config = fill_template(
+            "sshd_config", ssh_dir / host.name / "sshd_config", address=host.address, host_key=host.ssh_host_key,
+            run_dir=ssh_dir / host.name, authorized_keys=ssh_dir / "authorized_keys",
+            permit_root_login="yes" if password is not None else "prohibit-password",
+            password_authentication="yes" if password is not None else "no")
         # sshd insists on its privilege-separation directory; /run is the host's own tmpfs.
         host.run(["mkdir", "-m", "0755", "/run/sshd"], check=True, timeout=10)
-        sshd = find_tool("sshd")
-        self.start_daemon(host, "sshd", [sshd, "-D", "-e", "-f", sshd_config])
+        if password is not None:
+            self.set_root_password(host, password)
+        self.start_daemon(host, "sshd", [find_tool("sshd"), "-D", "-e", "-f", sshd_config])
+
+    def set_root_password(self, host: TestHost, password: str) -> None:
+        """Give root `password` inside one host only: a shadow file of its own, bind-mounted on /etc/shadow."""
+        hashed = run_checked([find_tool("openssl"), "passwd", "-6", "-stdin"], input=password).strip()
+        shadow = self.network.tmp_dir / "etc" / f"shadow-{host.name}"
+        shadow.parent.mkdir(parents=True, exist_ok=True)
+        shadow.touch(mode=0o600)
+        shadow.write_text(f"root:{hashed}:19000:0:99999:7:::\n")
+        result = host.run(["mount", "--bind", shadow, "/etc/shadow"], capture_output=True, text=True, timeout=10)
+        if result.returncode != 0:
+            raise NetworkError(f"could not mount a shadow file in host {host.name}: {result.stderr}")
 
     def start_pacs(self, host: TestHost) -> None:
         storescp = find_tool("storescp")
@@ -599,6 +666,10 @@ class NetworkBuilder:
         for spec in self.specs:
             self.start_host(spec, hosts_file)
         hosts = self.network.hosts
+        if self.sshd_hosts:
+            self.prepare_ssh()
+            for name in self.sshd_hosts:
+                self.start_sshd(hosts[name])
         if "web" in hosts:
             self.start_web(hosts["web"])
         if "pacs" in hosts:
@@ -641,9 +712,13 @@ def stop_host(unshare: subprocess.Popen, init_pid: list[int]) -> None:
 
 
 @contextlib.contextmanager
-def running_network(host_names: Sequence[str] = ALL_HOSTS, timeout: float = START_TIMEOUT) -> Iterator[TestNetwork]:
+def running_network(host_names: Sequence[str] = ALL_HOSTS, timeout: float = START_TIMEOUT, *,
+                    extra_hosts: Sequence[HostSpec] = (), sshd_hosts: Sequence[str] | None = None,
+                    root_passwords: Mapping[str, str] | None = None) -> Iterator[TestNetwork]:
     """Build the test network with the named hosts and their daemons; tear all of it down on exit.
 
+    `extra_hosts` are added (e.g. ssh_host_specs(20)); `sshd_hosts` run OpenSSH (default: web, if present);
+    `root_passwords` lets root log in with a password on some of them.
     Raises NetworkError (with the failing daemon's log tail) if it is not up within `timeout` seconds;
     whatever was created by then is removed first.
     """
@@ -653,7 +728,8 @@ def running_network(host_names: Sequence[str] = ALL_HOSTS, timeout: float = STAR
         find_tool(tool)
     remove_stale_leftovers()
     with contextlib.ExitStack() as stack:
-        builder = NetworkBuilder(stack, host_names, timeout)
+        builder = NetworkBuilder(stack, host_names, timeout, extra_hosts=extra_hosts, sshd_hosts=sshd_hosts,
+                                 root_passwords=root_passwords)
         yield builder.build()
 
 
