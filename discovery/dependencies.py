@@ -22,7 +22,7 @@ from discovery.model import service_id
 
 EPHEMERAL_START = 32768  # Linux's default; Windows starts at 49152
 # Noise filters, each on by default and switchable.
-FILTERS = ("ephemeral", "collector-ssh")
+FILTERS = ("ephemeral", "collector-ssh", "scanner")
 SHARED_CATEGORIES = ("infrastructure", "directory")
 _EVIDENCE_RANK = {"observed": 0, "reported": 1, "inferred": 2}
 
@@ -73,9 +73,14 @@ def parse_ssh_sessions(evidence: Iterable[dict]) -> set[tuple[str, str, int]]:
 
 
 def resolve_connections(rows: Iterable[dict], hosts: list[dict], services: list[dict], *,
-                        ssh_sessions: set[tuple[str, str, int]] = frozenset(),
+                        ssh_sessions: set[tuple[str, str, int]] = frozenset(), scanner_addresses: Iterable[str] = (),
                         filters: Iterable[str] = FILTERS, stats: ResolutionStats | None = None) -> list[dict]:
-    """Return the connections client → server, both ends of one connection merged into one row."""
+    """Return the connections client → server, both ends of one connection merged into one row.
+
+    Filters: "ephemeral" drops port-to-port pairs nobody listens on; "collector-ssh" drops our own SSH
+    sessions; "scanner" drops connections from the addresses network scans ran from (nmap's probes
+    linger as TIME_WAIT on the targets) unless the client's own side names a process.
+    """
     filters = set(filters)
     stats = stats if stats is not None else ResolutionStats()
     by_address = build_address_index(hosts)
@@ -137,9 +142,14 @@ def resolve_connections(rows: Iterable[dict], hosts: list[dict], services: list[
             row["last_seen"] = max(row["last_seen"], c.get("last_seen") or c["observed_at"])
             row["samples"] = max(row["samples"], c.get("samples") or 1)
         row["observed_by"].add(c["source"])
-    rows_out = list(merged.values())
-    for row in rows_out:
+    scanners = {normalise_address(a) for a in scanner_addresses} - {None} if "scanner" in filters else set()
+    rows_out = []
+    for row in merged.values():
+        if scanners and row["source_process"] is None and normalise_address(row["source_address"]) in scanners:
+            stats.dropped["scanner"] += 1
+            continue
         row["observed_by"] = sorted(row["observed_by"])
+        rows_out.append(row)
     return rows_out
 
 

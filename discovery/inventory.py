@@ -39,7 +39,7 @@ CONNECTION_EXTRA_FIELDS = ("protocol", "target_process", "observed_at", "evidenc
 # Sources that see a host's own sockets (nmap sees only from outside).
 SOCKET_SOURCES = {"local", "ssh", "bundle"}
 SCAN_FIELDS = ("id", "kind", "started_at", "finished_at", "targets", "status")
-SCAN_EXTRA_FIELDS = ("arguments", "warnings", "error", "host_count")
+SCAN_EXTRA_FIELDS = ("arguments", "warnings", "error", "host_count", "origin")
 INTERFACE_FIELDS = ("host_id", "name", "mac", "addresses", "is_up", "speed_mbps", "mtu")
 PROCESS_FIELDS = ("host_id", "pid", "ppid", "name", "exe", "username", "started_at", "cmdline")
 
@@ -58,13 +58,15 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
     annotations = {a["host_id"]: a for a in store.rows("annotations")}
     hosts = [_host_row(h, annotations.get(h["id"], {})) for h in store.hosts() if h["id"] in host_ids]
     services = [_service_row(s) for s in _combine(store.child_rows("services", observations), key="id")]
+    all_scans = store.list_scans()
     connections = resolve_connections(
         store.child_rows("connections", observations), hosts, services, filters=filters,
-        ssh_sessions=parse_ssh_sessions(store.evidence_rows(observations, "ssh-session")))
+        ssh_sessions=parse_ssh_sessions(store.evidence_rows(observations, "ssh-session")),
+        scanner_addresses={a for s in all_scans for a in s.get("origin") or ()})
     observed_sources = defaultdict(set)
     for o in observations:
         observed_sources[o["host_id"]].add(o["source"])
-    scans = store.list_scans() if scan_id is None else [s for s in store.list_scans() if s["id"] == scan_id]
+    scans = all_scans if scan_id is None else [s for s in all_scans if s["id"] == scan_id]
     return {
         "schema": SCHEMA,
         "generated_at": utc_now().isoformat(),

@@ -50,6 +50,7 @@ class Scan:
     status: str = "running"
     warnings: tuple[str, ...] = ()
     host_count: int = 0
+    origin: tuple[str, ...] = ()    # the scanning machine's own addresses (its probes are not dependencies)
     id: int | None = None
 
 

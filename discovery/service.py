@@ -58,7 +58,8 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
     ctx = ScanContext(progress=progress, cancel=cancel)
     arguments = arguments or getattr(scanner, "arguments", None)
     scan_id = store.start_scan(Scan(kind=scanner.kind, targets=tuple(scanner.targets()),
-                                    arguments=arguments, started_at=ctx.started_at))
+                                    arguments=arguments, started_at=ctx.started_at,
+                                    origin=tuple(getattr(scanner, "origin_addresses", ()))))
     result = ScanResult(scan_id=scan_id, status="running", warnings=ctx.warnings)
     reports = scanner.scan(ctx)
     try:

@@ -134,6 +134,12 @@ def m005_analysis(db: sqlite_utils.Database) -> None:
     db["analyses"].create({"id": int, "created_at": str, "as_of": str, "summary": str}, pk="id")
 
 
+@MIGRATIONS()
+def m006_scan_origin(db: sqlite_utils.Database) -> None:
+    """The addresses a network scan was run from, so its own probes are not taken for dependencies."""
+    db["scans"].add_column("origin", str)
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
@@ -166,7 +172,7 @@ def record_row(record, **extra) -> dict:
     return row
 
 
-JSON_COLUMNS = {"targets", "warnings", "addresses", "macs", "disks", "partitions", "sources", "cpes",
+JSON_COLUMNS = {"targets", "warnings", "origin", "addresses", "macs", "disks", "partitions", "sources", "cpes",
                 "databases", "host_ids", "host", "hostnames", "os_matches", "scripts", "sizes", "data", "edges",
                 "factors", "summary"}
 

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nmap
+import psutil
 
 from discovery.model import EstateError, HostReport, ScanContext
 from discovery.targets import Target, TargetError, parse_targets, total_addresses
@@ -212,6 +214,12 @@ class NmapNetworkScanner:
     @property
     def arguments(self) -> str:
         return " ; ".join(plan.display for plan in self.plans)
+
+    @property
+    def origin_addresses(self) -> tuple[str, ...]:
+        """This machine's own addresses: nmap's probes come from them."""
+        return tuple(sorted({a.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for a in addrs
+                             if a.family in (socket.AF_INET, socket.AF_INET6)}))
 
     def targets(self) -> tuple[str, ...]:
         return tuple(t.text for t in self.parsed)

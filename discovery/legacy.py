@@ -1,0 +1,1037 @@
+"""Legacy and insecure-protocol findings: end-of-life software and operating systems, cleartext protocols.
+
+Data, not if-statements. discovery/data/eol.json (built by scripts/refresh_eol.py from endoflife.date
+and the vendors' own lifecycles) holds each product's release cycles and end-of-support dates with
+their sources, and the rules that lead from an nmap banner, a CPE, a package name, a database engine or
+an OS name to a product; discovery/data/protocols.json holds the cleartext-protocol rules.
+`assess_inventory(inventory, table, as_of)` is pure: the same inventory and date give the same findings.
+
+What a verdict rests on, best first (the finding's `confidence`):
+  high    the host's own report: its package (dpkg, rpm, registry), a version its process or server gave;
+  medium  an exact version in a network banner (nmap -sV);
+  low     a banner's range whose whole span falls in one verdict, an OS guess (nmap -O, a distribution
+          tag in a banner).
+A lower bound ("9.6.0 or later") or a range spanning cycles with different verdicts gives no verdict.
+Per host and product only the best-evidenced observations count, and there is one finding per host,
+product and release cycle.
+
+Severity policy (as_of is the assessment date):
+  eol / os-eol            past end of support: high; critical when past it by more than 2 years;
+  eol-soon / os-eol-soon  support ends within 180 days: medium;
+  eol-upstream            upstream support ended but the host's distribution still maintains its package
+                          (Debian, Ubuntu, RHEL backport security fixes): low;
+  insecure protocols      telnet, SMBv1, SSLv2/3: high; FTP, TLS 1.0/1.1, HL7 v2 over plain MLLP,
+                          DICOM without TLS, credentials over plain HTTP: medium (see protocols.json);
+  unidentified            open port, nothing known: low; only a port-number guess: info.
+The end of support is a product's regular end (endoflife.date's "eol"); paid extended support (ESU,
+ELS, LTSS) is named in the finding but does not count. Debian is the exception: its LTS is the Debian
+project's own, free, and counts (eol.json says so per product, with the reason).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from discovery.model import Finding, service_id
+from discovery.versions import Parts, Version, VersionSpec, compare_parts, parse_cycle, parse_version, parse_version_spec
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_TABLE = DATA_DIR / "eol.json"
+DEFAULT_PROTOCOLS = DATA_DIR / "protocols.json"
+
+EOL_SOON_DAYS = 180
+CRITICAL_AFTER_DAYS = 730
+OS_GUESS_MIN_ACCURACY = 85          # nmap OS matches below this accuracy are not used at all
+HOST_SOURCES = {"local", "ssh", "bundle", "postgresql"}  # services whose version the host or server itself gave
+PACKAGE_SOURCES = {"dpkg", "rpm"}
+OPEN_STATES = {"open", "listening"}
+CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
+KIND_RANK = {"package": 0, "database": 1, "service": 2, "database-banner": 3, "cpe": 4,
+             "os": 0, "banner-os": 1, "os-guess": 2}
+
+
+class EolDataError(ValueError):
+    """The end-of-life table or the protocol rules are missing or malformed."""
+
+
+# --- the table ---------------------------------------------------------------------------------------
+
+def _date(value) -> date | bool | None:
+    if isinstance(value, bool) or value is None:
+        return value
+    return date.fromisoformat(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """One release cycle of a product and when its support ends."""
+    product: str
+    name: str                              # "9.6", "2012-r2"
+    parts: Parts | None                    # (9, 6) where the cycle is a dotted number
+    label: str | None = None               # "Windows Server 2012 R2"
+    released: date | None = None
+    eol: date | bool | None = None         # regular end of support; True: ended (no date); False: no end yet
+    extended: date | bool | None = None    # extended (often paid) support
+    latest: str | None = None
+    latest_parts: Parts | None = None
+    source: str | None = None              # the entry's own source (vendor data)
+    upstream_eol: date | bool | None = None
+    follows: tuple[dict, ...] = ()         # IIS: the Windows releases it ships with
+    shipped_by: tuple[dict, ...] = ()      # OpenSSH: the distribution releases that shipped it
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    slug: str
+    title: str
+    kind: str                              # "os" or "software"
+    source: str                            # "endoflife.date" or "vendor"
+    url: str
+    match: str                             # "prefix", "build", "ceiling"
+    support_end: str                       # "eol" or "extended"
+    distro_packaged: bool
+    cycles: tuple[Cycle, ...]
+    origin: str | None = None              # the endoflife.date product it was copied from
+    note: str | None = None
+    upstream_support: str | None = None    # "latest-release-only": only distributions support older releases
+
+    def end_of(self, cycle: Cycle) -> date | bool | None:
+        """Return when `cycle`'s support ends under this product's policy."""
+        if self.support_end == "extended" and cycle.extended not in (None, False):
+            return cycle.extended
+        return cycle.eol
+
+    def name_of(self, cycle_name: str, label: str | None = None) -> str:
+        """'PostgreSQL 9.6', 'Windows Server 2012 R2', 'Microsoft SQL Server 2016 SP3'."""
+        if label and not label[0].isdigit():
+            return label
+        return f"{self.title} {label or cycle_name}"
+
+    def cycle(self, name: str) -> Cycle | None:
+        return next((c for c in self.cycles if c.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the table says about one version of one product at one date."""
+    product: str
+    status: str                            # "supported", "eol-soon", "eol", "unknown"
+    reason: str
+    cycle: str | None = None
+    name: str | None = None                # "PostgreSQL 9.6"
+    end: date | None = None                # the end of support the status rests on
+    extended: date | None = None           # extended (paid) support after `end`
+    basis: str = "cycle"                   # "cycle", "candidates", "older-than-tracked", "distribution", "none"
+    source: str | None = None              # where `end` comes from
+    upstream_end: date | None = None       # where a distribution's maintenance outlives upstream support
+    upstream_status: str | None = None
+    maintained_by: str | None = None       # "Debian 12"
+    candidates: tuple[str, ...] = ()
+
+
+class EolTable:
+    """The shipped (or given) end-of-life table: products with their cycles, and the matching rules."""
+
+    def __init__(self, raw: dict):
+        try:
+            self.raw = raw
+            self.schema = raw["schema"]
+            self.sources = raw["sources"]
+            self.products: dict[str, Product] = {slug: _product(slug, p) for slug, p in raw["products"].items()}
+            match = raw["match"]
+            self.banners = [dict(r, _re=_rx(r["pattern"]), _version_re=_rx(r.get("version_pattern")))
+                            for r in match["banners"]]
+            self.extra_info = [dict(r, _re=_rx(r["pattern"])) for r in match["extra_info"]]
+            self.cpes: dict[str, str] = match["cpes"]
+            self.packages = [dict(r, _re=_rx(r["pattern"])) for r in match["packages"]]
+            self.databases: dict[str, str] = match["databases"]
+            self.os_ids: dict[str, str] = match["os_ids"]
+            self.os_names = [dict(r, _re=_rx(r["pattern"])) for r in match["os_names"]]
+            self.os_version_rewrites = {p: [(_rx(a), b) for a, b in rs] for p, rs in match["os_version_rewrites"].items()}
+            self.distro_tags = [dict(r, _re=_rx(r["pattern"])) for r in match["distro_tags"]]
+            self.third_party = [_rx(p) for p in match["third_party_versions"]]
+            self.el_family = set(match["el_family"])
+            self._package_rules: dict[tuple[str | None, str], dict | None] = {}  # (source, name) → rule, memoised
+        except (KeyError, TypeError, ValueError, re.error) as exc:
+            raise EolDataError(f"malformed end-of-life table: {exc!r}") from exc
+        eod = self.sources.get("endoflife.date", {})
+        when = eod.get("commit_date") or eod.get("generated_at")
+        commit = (eod.get("commit") or "")[:8]
+        self.source_label = "endoflife.date" + (f" commit {commit}" if commit else "") + (f" ({when})" if when else "")
+
+    def source_of(self, product: Product, cycle: Cycle | None) -> str:
+        """Say where a cycle's date comes from: the vendor entry's own source, or endoflife.date's page."""
+        if cycle is not None and cycle.source:
+            return cycle.source
+        return f"{product.url} ({self.source_label}, MIT)"
+
+    def package_rule(self, source: str | None, name: str) -> dict | None:
+        """Return the first package rule matching a package name from `source` (memoised: an estate repeats names)."""
+        key = (source, name)
+        if key not in self._package_rules:
+            self._package_rules[key] = next(
+                (r for r in self.packages if source in r["sources"] and r["_re"].search(name)), None)
+        return self._package_rules[key]
+
+    def rewrite(self, product: str, text: str) -> str:
+        for pattern, replacement in self.os_version_rewrites.get(product, ()):
+            text = pattern.sub(replacement, text, count=1)
+        return text
+
+    def distro_of(self, *texts: str | None) -> tuple[str, str | None] | None:
+        """Return the distribution (product, cycle or None) a version or banner text names, e.g. '+deb12u3'."""
+        word = None
+        for text in texts:
+            if not text:
+                continue
+            for tag in self.distro_tags:
+                match = tag["_re"].search(text)
+                if match:
+                    cycle = match.groupdict().get("cycle")
+                    if cycle:
+                        return tag["product"], cycle
+                    word = word or (tag["product"], None)
+        return word
+
+    def is_third_party(self, version: str | None) -> bool:
+        """Return whether a package version shows a vendor's own repository (PGDG, nginx.org, MariaDB...)."""
+        return bool(version) and any(p.search(version) for p in self.third_party)
+
+
+def _rx(pattern: str | None) -> re.Pattern | None:
+    return re.compile(pattern, re.I) if pattern else None
+
+
+def _product(slug: str, raw: dict) -> Product:
+    cycles = []
+    for c in raw["cycles"]:
+        latest = c.get("latest")
+        latest_version = parse_version(latest, scheme="banner") if isinstance(latest, str) else None
+        cycles.append(Cycle(
+            product=slug, name=c["cycle"], parts=parse_cycle(c["cycle"]), label=c.get("label"),
+            released=_date(c.get("released")), eol=_date(c.get("eol")), extended=_date(c.get("extended")),
+            latest=latest, latest_parts=latest_version.parts if latest_version else None, source=c.get("source"),
+            upstream_eol=_date(c.get("upstream_eol")), follows=tuple(c.get("follows", ())),
+            shipped_by=tuple(c.get("shipped_by", ()))))
+    return Product(slug=slug, title=raw["title"], kind=raw["kind"], source=raw["source"], url=raw["url"],
+                   match=raw["match"], support_end=raw["support_end"], distro_packaged=raw["distro_packaged"],
+                   cycles=tuple(cycles), origin=raw.get("from"), note=raw.get("note"),
+                   upstream_support=raw.get("upstream_support"))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_table(path: str) -> EolTable:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EolDataError(f"cannot read the end-of-life table {path}: {exc}") from exc
+    return EolTable(raw)
+
+
+def load_eol_table(path: Path | None = None) -> EolTable:
+    """Return the end-of-life table at `path` (default: the shipped discovery/data/eol.json), cached;
+    raises EolDataError when it cannot be read or is malformed."""
+    return _load_table(str(Path(path or DEFAULT_TABLE).resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_protocols(path: str) -> dict:
+    try:
+        rules = json.loads(Path(path).read_text(encoding="utf-8"))
+        for rule in rules["cleartext"]:
+            rule["_names"] = {n.lower() for n in rule["names"]}
+        http = rules["http_auth"]
+        http["_basic"] = [_rx(p) for p in http["basic_patterns"]]
+        http["_form"] = [_rx(p) for p in http["form_patterns"]]
+        http["_title"] = [_rx(p) for p in http["title_patterns"]]
+    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
+        raise EolDataError(f"cannot read the protocol rules {path}: {exc!r}") from exc
+    return rules
+
+
+def load_protocol_rules(path: Path | None = None) -> dict:
+    """Return the insecure-protocol rules (default: the shipped discovery/data/protocols.json), cached."""
+    return _load_protocols(str(Path(path or DEFAULT_PROTOCOLS).resolve()))
+
+
+# --- verdicts ----------------------------------------------------------------------------------------
+
+def _status(end: date | bool | None, as_of: date) -> str:
+    if end is None:
+        return "unknown"
+    if end is False:
+        return "supported"
+    if end is True:
+        return "eol"
+    days = (end - as_of).days
+    if days <= 0:
+        return "eol"
+    return "eol-soon" if days <= EOL_SOON_DAYS else "supported"
+
+
+def _candidates(product: Product, spec: VersionSpec) -> tuple[list[Cycle], str]:
+    """Return the cycles a version spec may fall in, and how they were found."""
+    if spec.kind == "exact":
+        version = spec.version
+        if product.match == "build":
+            found = [c for c in product.cycles if c.latest_parts and c.latest_parts[:3] == version.parts[:3]]
+            return found, "cycle" if len(found) == 1 else "candidates"
+        if product.match == "ceiling":
+            group = sorted((c for c in product.cycles if c.latest_parts and c.latest_parts[:2] == version.parts[:2]),
+                           key=lambda c: c.latest_parts)
+            for c in group:
+                if compare_parts(c.latest_parts, version.parts) >= 0:
+                    return [c], "cycle"
+            return group[-1:], "cycle"
+        numbered = [c for c in product.cycles if c.parts is not None]
+        prefixed = [c for c in numbered if version.startswith(c.parts)]
+        if prefixed:
+            longest = max(len(c.parts) for c in prefixed)
+            return [c for c in prefixed if len(c.parts) == longest], "cycle"
+        covered = [c for c in numbered if spec.covers(c.parts)]
+        return covered, "cycle" if len(covered) == 1 else "candidates"
+    if spec.kind in ("range", "wildcard", "at-most"):
+        found = [c for c in product.cycles if c.parts is not None and spec.covers(c.parts)]
+        return found, "cycle" if len(found) == 1 else "candidates"
+    return [], "none"
+
+
+def _ends(product: Product, cycle: Cycle) -> list[tuple[date | bool | None, str]]:
+    """A cycle's possible ends of support: one, or one per Windows release an IIS version ships with."""
+    if len(cycle.follows) > 1:
+        return [(_date(f["eol"]), f.get("label") or f["cycle"]) for f in cycle.follows]
+    return [(product.end_of(cycle), product.name_of(cycle.name, cycle.label))]
+
+
+def _common_name(product: Product, cycles: list[Cycle], spec: VersionSpec) -> str:
+    """A name for several cycles at once: their labels' common start ("11 23H2"), else the spec as shown."""
+    labels = [c.label or c.name for c in cycles]
+    common = labels[0]
+    for label in labels[1:]:
+        while not label.startswith(common):
+            common = common[:-1]
+    common = common.rstrip(" (-/")
+    if common and all(len(label) == len(common) or not label[len(common)].isalnum() for label in labels):
+        return product.name_of(common, common)
+    return f"{product.title} {spec.text}" if spec.text else f"{product.title} ({', '.join(labels)})"
+
+
+def _older_than_tracked(product: Product, spec: VersionSpec) -> Cycle | None:
+    """The oldest tracked cycle, when the spec lies wholly below it (MySQL 5.1 below 5.5)."""
+    numbered = [c for c in product.cycles if c.parts is not None]
+    if not numbered or spec.high is None:
+        return None
+    oldest = min(numbered, key=lambda c: c.parts)
+    if compare_parts(spec.high[:len(oldest.parts)], oldest.parts) < 0:
+        return oldest
+    return None
+
+
+def assess_version(table: EolTable, product: str, version: str | Version | VersionSpec | None, as_of: date, *,
+                   cycles: tuple[str, ...] = (), scheme: str = "auto") -> Verdict:
+    """Return the verdict on `version` of `product` at `as_of` (or on the named `cycles`, e.g. from an OS name).
+
+    Ranges and wildcards get a verdict only when every cycle they span agrees; a lower bound never does.
+    Raises KeyError for a product the table does not have.
+    """
+    p = table.products[product]
+    if isinstance(version, VersionSpec):
+        spec = version
+    elif isinstance(version, Version):
+        spec = VersionSpec(text=version.text, kind="exact", version=version, low=version.parts, high=version.parts)
+    else:
+        spec = parse_version_spec(version, scheme=scheme)
+    if cycles:
+        found = [c for name in cycles if (c := p.cycle(name)) is not None]
+        basis = "cycle" if len(found) == 1 else "candidates"
+    else:
+        found, basis = _candidates(p, spec)
+    if not found:
+        if spec.kind == "at-least":
+            return Verdict(product=product, status="unknown", basis="none",
+                           reason=f"{spec.text!r} is a lower bound, not a version: any release from it on fits")
+        oldest = _older_than_tracked(p, spec) if spec.kind != "unknown" and not cycles else None
+        if oldest is not None:
+            end = p.end_of(oldest)
+            if _status(end, as_of) == "eol":
+                n = len(oldest.parts)
+                shown = ".".join(str(x) for x in (spec.high or ())[:n]) or spec.text
+                return Verdict(
+                    product=product, status="eol", cycle=shown, name=f"{p.title} {shown}",
+                    end=end if isinstance(end, date) else None, basis="older-than-tracked",
+                    source=table.source_of(p, oldest),
+                    reason=f"older than {p.name_of(oldest.name, oldest.label)}, the oldest release the table "
+                           f"tracks, whose support ended {end if isinstance(end, date) else 'long ago'}")
+        what = "no version" if spec.kind == "unknown" else f"{spec.text!r}"
+        return Verdict(product=product, status="unknown", basis="none",
+                       reason=f"{what} matches no release cycle of {p.title} in the table")
+    judged = []
+    for c in found:
+        for end, label in _ends(p, c):
+            judged.append((c, end, label, _status(end, as_of)))
+    statuses = {s for *_, s in judged}
+    labels = tuple(dict.fromkeys(label for _, _, label, _ in judged))
+    if len(statuses) != 1 or statuses == {"unknown"}:
+        return Verdict(product=product, status="unknown", basis="candidates", candidates=labels,
+                       reason=f"{spec.text or 'it'} may be any of {', '.join(labels)}, whose verdicts differ")
+    status = statuses.pop()
+    dates = [e for _, e, _, _ in judged if isinstance(e, date)]
+    # Several cycles agreeing: an ended span ended no later than its last end; a live one lasts at least to its first.
+    end = (max(dates) if status == "eol" else min(dates)) if dates else None
+    cycle = found[0] if len(found) == 1 else None
+    if len(judged) > 1:
+        basis = "candidates"
+    extended = None
+    if cycle is not None and p.support_end == "eol" and isinstance(cycle.extended, date):
+        extended = cycle.extended
+    name = p.name_of(cycle.name, cycle.label) if cycle else _common_name(p, found, spec)
+    words = {"eol": "support ended", "eol-soon": "support ends", "supported": "supported until"}[status]
+    if status == "supported" and end is None:
+        reason = f"{name}: supported, no end date announced"
+    else:
+        reason = f"{name}: {words} {end.isoformat() if end else '(date not published)'}"
+    if len(judged) > 1:
+        reason += f" (all of {', '.join(labels)} agree)"
+    return Verdict(product=product, status=status, reason=reason, cycle=cycle.name if cycle else None,
+                   name=name, end=end, extended=extended, basis=basis,
+                   source=table.source_of(p, cycle or found[0]), candidates=labels if len(judged) > 1 else ())
+
+
+# --- observations: what the inventory says about products ---------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One piece of evidence that a host runs a version of a product."""
+    host_id: str
+    product: str
+    spec: VersionSpec
+    confidence: str                        # "high", "medium", "low"
+    kind: str                              # "package", "database", "service", "cpe", "os", "banner-os", "os-guess"
+    subject_type: str
+    subject_id: str
+    evidence: str
+    cycles: tuple[str, ...] = ()           # cycles named outright (an OS name) instead of a version
+    distro: tuple[str, str | None] | None = None  # the distribution release whose build this is
+    distro_maintained: bool = False        # whether that distribution maintains this build
+
+
+def _spec_confidence(spec: VersionSpec, exact: str) -> str:
+    return exact if spec.kind == "exact" else "low"
+
+
+def _service_id(row: dict) -> str:
+    return row.get("id") or service_id(row["host_id"], row.get("protocol") or "tcp", row["port"])
+
+
+def _banner_text(row: dict) -> str:
+    words = [row.get("product"), row.get("version")]
+    text = " ".join(w for w in words if w)
+    if row.get("extra_info"):
+        text += f" ({row['extra_info']})"
+    return text or (row.get("name") or "?")
+
+
+def identify_service(row: dict, table: EolTable) -> list[Observation]:
+    """Return the products a service row shows: its banner's product, products in its extra info, its CPEs."""
+    host_id = row["host_id"]
+    sid = _service_id(row)
+    where = f"{row.get('protocol') or 'tcp'}/{row['port']}"
+    own = row.get("source") in HOST_SOURCES
+    exact = "high" if own else "medium"
+    origin = "reported by the service itself" if own else "nmap service banner"
+    product_text, version_text, extra = row.get("product"), row.get("version"), row.get("extra_info")
+    found: list[Observation] = []
+    seen: set[str] = set()
+
+    def add(product, text, kind, evidence):
+        spec = parse_version_spec(text, scheme="banner")
+        distro = table.distro_of(text, extra) if kind != "cpe" else None
+        maintained = bool(distro) and table.products[product].distro_packaged and not table.is_third_party(text)
+        found.append(Observation(host_id=host_id, product=product, spec=spec, kind=kind,
+                                 confidence=_spec_confidence(spec, exact if kind != "cpe" else "medium"),
+                                 subject_type="service", subject_id=sid, evidence=evidence,
+                                 distro=distro, distro_maintained=maintained))
+        seen.add(product)
+
+    if product_text:
+        for rule in table.banners:
+            if not rule["_re"].search(product_text):
+                continue
+            text = version_text
+            if rule["_version_re"] is not None:
+                match = rule["_version_re"].search(version_text or "")
+                if not match:
+                    continue
+                text = match.group("version")
+            add(rule["product"], text, "service", f"{where} {_banner_text(row)} — {origin}")
+            break
+    for rule in table.extra_info:
+        match = rule["_re"].search(extra or "")
+        if match and rule["product"] not in seen:
+            add(rule["product"], match.group("version"), "service",
+                f"{where} {_banner_text(row)} — {rule['product']} named in the banner's details")
+    for cpe in row.get("cpes") or ([row["cpe"]] if row.get("cpe") else []):
+        key, cpe_version = _cpe_parts(cpe)
+        product = table.cpes.get(key) if key else None
+        # Only when no banner rule named the product (nmap's CPE then names the same software), and only an
+        # application CPE: an OS CPE on a service (cpe:/o:microsoft:windows) describes the host, not the service.
+        if not product or found or not key.startswith("a:"):
+            continue
+        add(product, cpe_version or version_text, "cpe", f"{where} CPE {cpe} — nmap")
+        break
+    return found
+
+
+def _cpe_parts(cpe: str) -> tuple[str | None, str | None]:
+    if cpe.startswith("cpe:2.3:"):
+        parts = cpe[len("cpe:2.3:"):].split(":")
+    elif cpe.startswith("cpe:/"):
+        parts = cpe[len("cpe:/"):].split(":")
+    else:
+        return None, None
+    if len(parts) < 3:
+        return None, None
+    version = parts[3] if len(parts) > 3 and parts[3] not in ("", "*", "-") else None
+    return ":".join(parts[:3]).lower(), version
+
+
+def identify_software(row: dict, table: EolTable, host_os: tuple[str, str] | None) -> Observation | None:
+    """Return the product an installed package is, with the distribution that maintains it where known."""
+    source, name, version = row.get("source"), row.get("name"), row.get("version")
+    if not name:
+        return None
+    rule = table.package_rule(source, name)
+    if rule is None:
+        return None
+    product = rule["product"]
+    scheme = source if source in PACKAGE_SOURCES else "banner"
+    spec = parse_version_spec(table.rewrite(product, version) if version else version, scheme=scheme)
+    distro, maintained = None, False
+    if source in PACKAGE_SOURCES and rule.get("distro", True) and table.products[product].distro_packaged \
+            and not table.is_third_party(version):
+        distro = _package_distro(table, version, host_os)
+        maintained = distro is not None and distro[1] is not None
+    return Observation(host_id=row["host_id"], product=product, spec=spec,
+                       confidence="high" if spec.kind == "exact" else "low", kind="package",
+                       subject_type="software", subject_id=f"{row['host_id']}:software/{name}",
+                       evidence=f"{source} package {name} {version or '(no version)'}",
+                       distro=distro, distro_maintained=maintained)
+
+
+def _package_distro(table: EolTable, version: str | None, host_os: tuple[str, str] | None):
+    tagged = table.distro_of(version)
+    if tagged and tagged[1]:
+        product, cycle = tagged
+        if product == "rhel" and host_os and host_os[0] in table.el_family and host_os[1] == cycle:
+            return host_os  # an .el8 package on Rocky 8 is Rocky's
+        return tagged
+    return host_os
+
+
+def identify_database(row: dict, table: EolTable) -> Observation | None:
+    """Return the product a database row is: its version is the server's own when a process reported it."""
+    engine, version = (row.get("engine") or "").lower(), row.get("version")
+    product = table.databases.get(engine)
+    for rule in table.banners:  # MariaDB speaking the MySQL protocol: "5.5.5-10.3.39-MariaDB"
+        if rule["_version_re"] is not None and rule["_re"].search(engine) and version \
+                and (match := rule["_version_re"].search(version)):
+            product, version = rule["product"], match.group("version")
+            break
+    if product is None:
+        return None
+    own = bool(row.get("process") or row.get("pid"))
+    spec = parse_version_spec(version, scheme="banner")
+    distro = table.distro_of(version)
+    maintained = bool(distro) and table.products[product].distro_packaged and not table.is_third_party(version)
+    subject = row.get("id") or f"{row['host_id']}:db/{row.get('engine')}/{row.get('port', '-')}"
+    how = "reported by the server's own process" if own else "from the service banner"
+    return Observation(host_id=row["host_id"], product=product, spec=spec,
+                       confidence=_spec_confidence(spec, "high" if own else "medium"),
+                       kind="database" if own else "database-banner",
+                       subject_type="database", subject_id=subject,
+                       evidence=f"{row.get('engine')} {row.get('version') or '(no version)'} on port "
+                                f"{row.get('port', '?')} — {how}", distro=distro, distro_maintained=maintained)
+
+
+def identify_os(host: dict, table: EolTable) -> list[Observation]:
+    """Return what a host says its operating system is (high), or nmap's best OS guess (low)."""
+    host_id = host["id"]
+    name, version, os_id = host.get("os_name"), host.get("os_version"), host.get("os_id")
+    matches = host.get("os_matches") or []
+    guessed = os_id is None and bool(matches) and name == matches[0].get("name")
+    if (name or os_id) and not guessed:
+        shown = " ".join(w for w in (name, version) if w)
+        obs = _os_from_name(table, host_id, shown, version, "high", "os", f"the host reports {shown}")
+        if obs is None and os_id and (os_id.lower() in table.os_ids):
+            product = table.os_ids[os_id.lower()]
+            spec = parse_version_spec(table.rewrite(product, version) if version else None, scheme="banner")
+            obs = Observation(host_id=host_id, product=product, spec=spec, confidence=_spec_confidence(spec, "high"),
+                              kind="os", subject_type="host", subject_id=host_id,
+                              evidence=f"the host reports {shown or os_id} (os-release ID {os_id})")
+        return [obs] if obs else []
+    if matches:
+        best = matches[0]
+        if (best.get("accuracy") or 0) >= OS_GUESS_MIN_ACCURACY:
+            obs = _os_from_name(table, host_id, best["name"], None, "low", "os-guess",
+                                f"nmap OS guess {best['name']} (accuracy {best.get('accuracy')}%)")
+            return [obs] if obs else []
+    return []
+
+
+def _normalise_os_name(text: str) -> str:
+    text = text.lower()
+    return re.sub(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)", " ", text)
+
+
+def _os_from_name(table: EolTable, host_id: str, shown: str, version: str | None, confidence: str, kind: str,
+                  evidence: str) -> Observation | None:
+    """An OS observation from a name: every os_names rule that matches (a guess may name several releases)."""
+    text = _normalise_os_name(shown)
+    hits = []
+    for rule in table.os_names:
+        match = rule["_re"].search(text)
+        if match:
+            hits.append((rule, match))
+            if kind != "os-guess":
+                break
+    if not hits:
+        return None
+    products = {rule["product"] for rule, _ in hits}
+    if len(products) > 1:
+        return None  # a guess spanning products (Windows 7 or Server 2008 R2) is no verdict here
+    product = products.pop()
+    cycles = tuple(dict.fromkeys(rule["cycle"] for rule, _ in hits if rule.get("cycle")))
+    named_version = next((m.groupdict().get("version") for _, m in hits if m.groupdict().get("version")), None)
+    if cycles:
+        spec = VersionSpec(text=shown, kind="exact" if len(cycles) == 1 else "range")
+    else:
+        spec = parse_version_spec(named_version or (table.rewrite(product, version) if version else None),
+                                  scheme="banner")
+    if kind == "os" and not cycles and spec.kind != "exact":
+        confidence = "low"
+    return Observation(host_id=host_id, product=product, spec=spec, confidence=confidence, kind=kind,
+                       subject_type="host", subject_id=host_id, evidence=evidence, cycles=cycles)
+
+
+# --- from observations to verdicts ---------------------------------------------------------------------
+
+def assess_observation(obs: Observation, table: EolTable, as_of: date) -> Verdict:
+    """Return the verdict on one observation: upstream's, or the distribution's where it maintains the build."""
+    upstream = assess_version(table, obs.product, obs.spec, as_of, cycles=obs.cycles)
+    product = table.products[obs.product]
+    distro = _resolve_distro(table, obs, upstream)
+    if distro is None:
+        return upstream
+    d_product = table.products[distro[0]]
+    d_verdict = assess_version(table, distro[0], None, as_of, cycles=(distro[1],))
+    if d_verdict.status == "unknown" or d_verdict.end is None and d_verdict.status != "supported":
+        return upstream
+    maintainer = d_product.name_of(distro[1], d_product.cycle(distro[1]).label)
+    if product.upstream_support == "latest-release-only":
+        # No upstream support to outlive (OpenSSH fixes only its newest release): the distribution's is all there is.
+        entry = product.cycle(upstream.cycle) if upstream.cycle else None
+        upstream_end = entry.upstream_eol if entry is not None and isinstance(entry.upstream_eol, date) else None
+        return Verdict(product=obs.product, status=d_verdict.status, cycle=upstream.cycle or None,
+                       name=upstream.name or f"{product.title} {obs.spec.text}", end=d_verdict.end,
+                       extended=d_verdict.extended, basis="distribution", source=d_verdict.source,
+                       upstream_end=upstream_end,
+                       maintained_by=maintainer, upstream_status=upstream.status,
+                       reason=f"{maintainer}'s build: maintained by {maintainer}, {d_verdict.reason}")
+    if upstream.status not in ("eol", "eol-soon"):
+        return upstream
+    ends = [e for e in (upstream.end, d_verdict.end) if e is not None]
+    end = max(ends) if ends else None
+    status = _status(end if end is not None else (True if upstream.status == "eol" else None), as_of)
+    if d_verdict.status == "supported" and d_verdict.end is None:
+        status, end = "supported", None
+    return Verdict(product=obs.product, status=status, cycle=upstream.cycle, name=upstream.name, end=end,
+                   extended=d_verdict.extended, basis="distribution", source=d_verdict.source,
+                   upstream_end=upstream.end, upstream_status=upstream.status, maintained_by=maintainer,
+                   reason=f"{upstream.reason}; {maintainer} maintains its own build: {d_verdict.reason}")
+
+
+def _resolve_distro(table: EolTable, obs: Observation, upstream: Verdict) -> tuple[str, str] | None:
+    if not obs.distro_maintained or obs.distro is None:
+        return None
+    product, cycle = obs.distro
+    if product not in table.products:
+        return None
+    if cycle is None and upstream.cycle:
+        # "OpenSSH 9.2p1 Debian 2": which Debian release shipped 9.2? The vendor data says.
+        entry = table.products[obs.product].cycle(upstream.cycle)
+        ships = [s for s in (entry.shipped_by if entry else ()) if s["product"] == product]
+        cycle = ships[0]["cycle"] if len(ships) == 1 else None
+    if cycle is None or table.products[product].cycle(cycle) is None:
+        return None
+    return product, cycle
+
+
+def _best(observations: list[tuple[Observation, Verdict]]) -> list[tuple[Observation, Verdict]]:
+    """Keep, per host and product, the best-evidenced observations, and one per release cycle of those."""
+    groups: dict[tuple[str, str], list[tuple[Observation, Verdict]]] = {}
+    for obs, verdict in observations:
+        key = (obs.host_id, "os" if obs.subject_type == "host" else obs.product)
+        groups.setdefault(key, []).append((obs, verdict))
+    kept = []
+    for key in sorted(groups):
+        items = groups[key]
+        top = min(CONFIDENCE_RANK[o.confidence] for o, _ in items)
+        items = [(o, v) for o, v in items if CONFIDENCE_RANK[o.confidence] == top]
+        if key[1] == "os":
+            # one operating system per host: the best kind of evidence, then the one with a verdict
+            items.sort(key=lambda ov: (KIND_RANK[ov[0].kind], ov[1].status == "unknown", ov[0].subject_id))
+            kept.append(items[0])
+            continue
+        by_cycle: dict[str, tuple[Observation, Verdict]] = {}
+        for obs, verdict in sorted(items, key=lambda ov: (KIND_RANK[ov[0].kind], ov[0].subject_id)):
+            by_cycle.setdefault(verdict.cycle or f"?{obs.spec.text}", (obs, verdict))
+        kept.extend(by_cycle[c] for c in sorted(by_cycle))
+    return kept
+
+
+def _newest_supported(product: Product, as_of: date) -> str | None:
+    live = [c for c in product.cycles if _status(product.end_of(c), as_of) == "supported"]
+    if not live:
+        return None
+    newest = max(live, key=lambda c: (c.released or date.min, c.parts or ()))
+    return product.name_of(newest.name, newest.label)
+
+
+def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: date) -> Finding | None:
+    product = table.products[obs.product]
+    is_os = obs.subject_type == "host"
+    prefix = "os-" if is_os else ""
+    name = verdict.name or product.title
+    end = verdict.end.isoformat() if verdict.end else None
+    if verdict.status == "eol":
+        rule = f"{prefix}eol"
+        past = (as_of - verdict.end).days if verdict.end else None
+        severity = "critical" if past is not None and past > CRITICAL_AFTER_DAYS else "high"
+        title = f"{name} is past end of support" + (f" (since {end})" if end else "")
+    elif verdict.status == "eol-soon":
+        rule, severity = f"{prefix}eol-soon", "medium"
+        title = f"{name} reaches end of support on {end}"
+    elif verdict.status == "supported" and verdict.upstream_status == "eol" and not is_os:
+        rule, severity = "eol-upstream", "low"
+        until = f" until {end}" if end else ""
+        upstream_end = verdict.upstream_end.isoformat() if verdict.upstream_end else "?"
+        title = f"{name} is past upstream end of support ({upstream_end}); {verdict.maintained_by} maintains it{until}"
+    else:
+        return None
+    newest = _newest_supported(product, as_of)
+    if verdict.status == "supported":
+        recommendation = (f"Nothing urgent: {verdict.maintained_by} backports security fixes into this build. "
+                          "Plan the move to a supported upstream release"
+                          + (f" (e.g. {newest})" if newest else "") + " when the host is migrated or upgraded.")
+    elif is_os:
+        recommendation = ("Move the host to a supported release" + (f" (e.g. {newest})" if newest else "")
+                          + " as part of the migration, or rebuild its workloads elsewhere; until then keep it "
+                            "isolated and watch for advisories.")
+    else:
+        recommendation = ("Upgrade to a supported release" + (f" (e.g. {newest})" if newest else "")
+                          + " or replace it in the migration; until then limit who can reach it and watch for "
+                            "advisories.")
+    if verdict.extended and verdict.extended > as_of:
+        recommendation += f" Extended (usually paid) support is sold until {verdict.extended.isoformat()}."
+    if not is_os and obs.confidence != "high" and not obs.distro_maintained and product.distro_packaged \
+            and verdict.status != "supported":
+        recommendation += (" If this is a Linux distribution's package, the distribution may still patch it: "
+                           "check the host's own package list (estatemap scan ssh).")
+    data = {
+        "product": obs.product, "product_title": product.title, "cycle": verdict.cycle, "name": name,
+        "version": obs.spec.text, "version_kind": obs.spec.kind, "status": verdict.status, "eol": end,
+        "eol_source": verdict.source, "as_of": as_of.isoformat(), "basis": verdict.basis, "reason": verdict.reason,
+        "evidence_kind": obs.kind,
+    }
+    if verdict.end:
+        data["days_past" if verdict.status == "eol" else "days_left"] = abs((as_of - verdict.end).days)
+    if verdict.extended:
+        data["extended_support_until"] = verdict.extended.isoformat()
+    if verdict.maintained_by:
+        data["maintained_by"] = verdict.maintained_by
+        data["upstream_eol"] = verdict.upstream_end.isoformat() if verdict.upstream_end else None
+    if verdict.candidates:
+        data["candidates"] = list(verdict.candidates)
+    cycle_key = verdict.cycle or obs.spec.text or "?"
+    return Finding(id=f"{rule}:{obs.host_id}:{obs.product}/{cycle_key}", subject_type=obs.subject_type,
+                   subject_id=obs.subject_id, host_id=obs.host_id, rule=rule, category="legacy", severity=severity,
+                   title=title, evidence=f"{obs.evidence}; {verdict.reason}", recommendation=recommendation,
+                   confidence=obs.confidence, data=data)
+
+
+# --- insecure protocols --------------------------------------------------------------------------------
+
+def _scripts(row: dict) -> list[dict]:
+    return list(row.get("scripts") or [])
+
+
+def _script_text(script: dict) -> str:
+    parts = [script.get("output") or ""]
+    data = script.get("data")
+    if data not in (None, "", [], {}):
+        parts.append(json.dumps(data, sort_keys=True, ensure_ascii=False))
+    return "\n".join(parts)
+
+
+def _is_tls(row: dict) -> bool:
+    name = (row.get("name") or "").lower()
+    return row.get("tunnel") == "ssl" or name.startswith("ssl/") or name in ("https", "ftps", "dicom-tls")
+
+
+def _service_words(row: dict) -> str:
+    words = [row.get("name"), row.get("product"), row.get("version")]
+    text = " ".join(w for w in words if w) or "unnamed service"
+    if row.get("extra_info"):
+        text += f" ({row['extra_info']})"
+    if row.get("process"):
+        text += f", process {row['process']}"
+    return f"{row.get('protocol') or 'tcp'}/{row['port']} {row.get('state') or 'open'}: {text}"
+
+
+def _protocol_finding(rule_id, row_or_host, *, subject_type, severity, title, evidence, recommendation,
+                      confidence, data, category="insecure-protocol") -> Finding:
+    if subject_type == "service":
+        subject, host_id = _service_id(row_or_host), row_or_host["host_id"]
+    else:
+        subject, host_id = row_or_host["id"], row_or_host["id"]
+    return Finding(id=f"{rule_id}:{subject}", subject_type=subject_type, subject_id=subject, host_id=host_id,
+                   rule=rule_id, category=category, severity=severity, title=title, evidence=evidence,
+                   recommendation=recommendation, confidence=confidence, data=data)
+
+
+def assess_cleartext(row: dict, rules: dict) -> list[Finding]:
+    """Return telnet, FTP, HL7 MLLP and DICOM findings for one service row that is not inside TLS."""
+    if row.get("state", "open") not in OPEN_STATES or _is_tls(row):
+        return []
+    name = (row.get("name") or "").lower()
+    process = row.get("process")
+    findings = []
+    for rule in rules["cleartext"]:
+        if name and name in rule["_names"]:
+            how = "by its protocol" if row.get("method") != "table" else "by its port number only (nmap's table)"
+            confidence = "medium" if row.get("method") != "table" else "low"
+        elif process and process in rule["processes"]:
+            how, confidence = f"by its process {process}", "high"
+        elif row["port"] in rule["ports"] and (not name or name == "unknown" or row.get("method") == "table"):
+            how, confidence = "by its port number only", "low"
+        else:
+            continue
+        severity, note = rule["severity"], rule.get("note")
+        offered = [s["id"] for s in _scripts(row) if s.get("id") in rule.get("tls_scripts", ())]
+        if offered:
+            severity, note = rule["tls_offered_severity"], rule["tls_offered_note"]
+        findings.append(_protocol_finding(
+            rule["rule"], row, subject_type="service", severity=severity, title=rule["title"],
+            evidence=f"{_service_words(row)} — identified {how}" + (f"; {', '.join(offered)} saw TLS" if offered else ""),
+            recommendation=rule["recommendation"] + (f" Note: {note}." if note and not note.endswith(".") else
+                                                     f" Note: {note}" if note else ""),
+            confidence=confidence,
+            data={"protocol": rule["rule"], "port": row["port"], "service": row.get("name"), "tls": False,
+                  "tls_offered": bool(offered), "matched_by": how}))
+    return findings
+
+
+def assess_legacy_tls(row: dict, rules: dict) -> list[Finding]:
+    """Return SSLv2/SSLv3 and TLS 1.0/1.1 findings from ssl-enum-ciphers and sslv2 script results."""
+    spec = rules["legacy_tls"]
+    offered: dict[str, str] = {}
+    for script in _scripts(row):
+        if script.get("id") == spec["script"]:
+            data = script.get("data")
+            keys = set(data) if isinstance(data, dict) else set()
+            text = script.get("output") or ""
+            for version in ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"):
+                if version in keys or re.search(rf"(^|\n)\s*{re.escape(version)}:", text):
+                    ciphers = _ciphers(data.get(version) if isinstance(data, dict) else None)
+                    offered[version] = f"{spec['script']} lists {version}" + (f" ({ciphers})" if ciphers else "")
+        elif script.get("id") == spec["sslv2_script"] and (script.get("output") or script.get("data")):
+            lines = (script.get("output") or "").strip().splitlines()
+            offered["SSLv2"] = f"{spec['sslv2_script']}: {lines[0] if lines else 'SSLv2 supported'}"
+    findings = []
+    for rule in spec["rules"]:
+        hits = [v for v in rule["versions"] if v in offered]
+        if not hits:
+            continue
+        findings.append(_protocol_finding(
+            rule["rule"], row, subject_type="service", severity=rule["severity"],
+            title=f"{rule['title']} on {row.get('protocol') or 'tcp'}/{row['port']} ({', '.join(hits)})",
+            evidence=f"{_service_words(row)}; " + "; ".join(offered[v] for v in hits),
+            recommendation=rule["recommendation"], confidence="high",
+            data={"protocol_versions": hits, "port": row["port"], "service": row.get("name")}))
+    return findings
+
+
+def _ciphers(table) -> str | None:
+    if not isinstance(table, dict):
+        return None
+    names = [c.get("name") for c in table.get("ciphers", []) if isinstance(c, dict) and c.get("name")]
+    if not names:
+        return None
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _smbv1_line(script: dict, markers: list[str]) -> str | None:
+    data = script.get("data")
+    dialects = data.get("dialects") if isinstance(data, dict) else data if isinstance(data, list) else None
+    for dialect in dialects or []:
+        if isinstance(dialect, str) and any(m.lower() in dialect.lower() for m in markers):
+            return dialect
+    for line in (script.get("output") or "").splitlines():
+        if any(m.lower() in line.lower() for m in markers):
+            return line.strip()
+    return None
+
+
+def assess_smbv1(host: dict, services: list[dict], rules: dict) -> list[Finding]:
+    """Return an SMBv1 finding where smb-protocols (host or port script) lists the NT LM 0.12 dialect."""
+    spec = rules["smbv1"]
+    smb_services = [s for s in services if s["port"] in spec["ports"] and s.get("state", "open") in OPEN_STATES]
+    places = [(s, "service") for s in smb_services] + [(host, "host")]
+    for row, kind in places:
+        for script in _scripts(row):
+            if script.get("id") != spec["script"]:
+                continue
+            line = _smbv1_line(script, spec["markers"])
+            if line is None:
+                continue
+            subject = min(smb_services, key=lambda s: (s["port"] != 445, s["port"])) if smb_services else None
+            target, subject_type = (subject, "service") if subject else (host, "host")
+            where = "host script" if kind == "host" else f"tcp/{row['port']} script"
+            return [_protocol_finding(
+                spec["rule"], target, subject_type=subject_type, severity=spec["severity"], title=spec["title"],
+                evidence=f"{spec['script']} ({where}) lists dialect {line}", recommendation=spec["recommendation"],
+                confidence="high", data={"dialect": line, "script": spec["script"]})]
+    return []
+
+
+def assess_http_auth(row: dict, rules: dict) -> list[Finding]:
+    """Return a finding where an unencrypted HTTP service asks for credentials.
+
+    Chosen signals: Basic authentication (nmap's http-auth or any script showing "WWW-Authenticate: Basic"),
+    a login form (http-auth-finder's FORM) — both medium, high confidence; a page title that reads like a
+    login page (http-title) — low severity, low confidence. Digest and NTLM do not send the password itself.
+    """
+    spec = rules["http_auth"]
+    name = (row.get("name") or "").lower()
+    if row.get("state", "open") not in OPEN_STATES or _is_tls(row) or name not in spec["names"]:
+        return []
+    signal, severity, confidence = None, spec["severity"], "high"
+    for script in _scripts(row):
+        text = _script_text(script)
+        data = script.get("data")
+        if (isinstance(data, dict) and any(k in data for k in spec["basic_script_keys"])) or \
+                any(p.search(line) for p in spec["_basic"] for line in text.splitlines()):
+            line = next((ln.strip() for ln in text.splitlines() if "basic" in ln.lower()), "Basic")
+            signal = f"{script.get('id')}: {line} (Basic authentication: the password travels base64-encoded)"
+            break
+        if script.get("id") in spec["form_scripts"] and any(p.search(text) for p in spec["_form"]):
+            signal = f"{script.get('id')}: a login form ({(script.get('output') or '').strip().splitlines()[-1:]})"
+            break
+    if signal is None:
+        for script in _scripts(row):
+            title = (script.get("output") or "").strip()
+            if script.get("id") == spec["title_script"] and any(p.search(title) for p in spec["_title"]):
+                signal, severity, confidence = f"{script['id']}: {title!r} looks like a login page", \
+                    spec["title_severity"], "low"
+                break
+    if signal is None:
+        return []
+    return [_protocol_finding(
+        spec["rule"], row, subject_type="service", severity=severity,
+        title=f"{spec['title']} on {row.get('protocol') or 'tcp'}/{row['port']}",
+        evidence=f"{_service_words(row)}; {signal}", recommendation=spec["recommendation"], confidence=confidence,
+        data={"port": row["port"], "service": row.get("name"), "signal": signal})]
+
+
+def assess_unidentified(row: dict, rules: dict) -> list[Finding]:
+    """Return a finding for an open port nobody could name: low when nothing is known, info for a port-table guess."""
+    spec = rules["unidentified"]
+    if row.get("state", "open") not in OPEN_STATES or row.get("product") or row.get("process"):
+        return []
+    name = (row.get("name") or "").lower()
+    if not name or name in spec["unknown_names"] or name.endswith("?"):
+        severity, confidence, what = spec["unknown_severity"], "medium", "nothing identifies it"
+    elif row.get("method") == "table":
+        severity, confidence, what = spec["table_severity"], "low", f"{name!r} is only nmap's guess from the port number"
+    else:
+        return []
+    return [_protocol_finding(
+        spec["rule"], row, subject_type="service", severity=severity,
+        title=f"{spec['title']} on {row.get('protocol') or 'tcp'}/{row['port']}",
+        evidence=f"{_service_words(row)} — {what}" + (" (nmap kept a fingerprint)" if row.get("fingerprint") else ""),
+        recommendation=spec["recommendation"], confidence=confidence, category="unidentified",
+        data={"port": row["port"], "service": row.get("name"), "method": row.get("method"),
+              "nmap_confidence": row.get("confidence")})]
+
+
+# --- the whole inventory -------------------------------------------------------------------------------
+
+def assess_inventory(inventory: dict, table: EolTable, as_of: date, *, protocols: dict | None = None) -> list[Finding]:
+    """Return the legacy, insecure-protocol and unidentified-service findings for an inventory
+    (the JSON export's dict, as discovery.inventory.build_inventory returns it) at `as_of`;
+    `protocols` are the insecure-protocol rules (default: load_protocol_rules()).
+
+    Pure and deterministic: findings are sorted, and their ids are stable across runs.
+    """
+    rules = protocols if protocols is not None else load_protocol_rules()
+    hosts = {h["id"]: h for h in inventory.get("hosts", [])}
+    services = [s for s in inventory.get("services", []) if s.get("host_id")]
+    observations: list[Observation] = []
+    for host in hosts.values():
+        observations.extend(identify_os(host, table))
+    for row in services:
+        if row.get("state", "open") not in OPEN_STATES:
+            continue
+        for obs in identify_service(row, table):
+            observations.append(obs)
+            if obs.distro and obs.distro[1] and obs.distro[0] in table.products:
+                d_product = table.products[obs.distro[0]]
+                observations.append(Observation(
+                    host_id=obs.host_id, product=obs.distro[0], spec=VersionSpec(text=obs.distro[1], kind="exact"),
+                    confidence="low", kind="banner-os", subject_type="host", subject_id=obs.host_id,
+                    cycles=(obs.distro[1],),
+                    evidence=f"{d_product.name_of(obs.distro[1])} guessed from a package revision in a banner: "
+                             f"{obs.evidence}"))
+    host_os = _host_distributions(observations, table)
+    for row in inventory.get("software", []):
+        if row.get("host_id") and (obs := identify_software(row, table, host_os.get(row["host_id"]))):
+            observations.append(obs)
+    for row in inventory.get("databases", []):
+        if row.get("host_id") and (obs := identify_database(row, table)):
+            observations.append(obs)
+    judged = [(obs, assess_observation(obs, table, as_of)) for obs in observations]
+    findings = [f for obs, verdict in _best(judged) if (f := _legacy_finding(obs, verdict, table, as_of))]
+    by_host: dict[str, list[dict]] = {}
+    for row in services:
+        by_host.setdefault(row["host_id"], []).append(row)
+        findings.extend(assess_cleartext(row, rules))
+        findings.extend(assess_legacy_tls(row, rules))
+        findings.extend(assess_http_auth(row, rules))
+        findings.extend(assess_unidentified(row, rules))
+    for host_id, host in hosts.items():
+        findings.extend(assess_smbv1(host, by_host.get(host_id, []), rules))
+    unique: dict[str, Finding] = {}
+    for f in findings:
+        unique.setdefault(f.id, f)
+    return sorted(unique.values(), key=lambda f: (f.host_id or "", f.category, f.rule, f.subject_id, f.id))
+
+
+def _host_distributions(observations: list[Observation], table: EolTable) -> dict[str, tuple[str, str]]:
+    """Each host's own operating system release (from the host itself only), for judging its packages."""
+    found: dict[str, tuple[str, str]] = {}
+    for obs in observations:
+        if obs.kind != "os" or obs.confidence != "high" or obs.host_id in found:
+            continue
+        if obs.cycles:
+            found[obs.host_id] = (obs.product, obs.cycles[0])
+            continue
+        p = table.products[obs.product]
+        cycles, _ = _candidates(p, obs.spec)
+        if len(cycles) == 1:
+            found[obs.host_id] = (obs.product, cycles[0].name)
+    return found
