@@ -275,6 +275,32 @@ def cmd_scans(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Analyse the current inventory and store the results: legacy and insecure-protocol findings,
+    the dependency graph (fan-in and fan-out, blast radius, single points of failure, cycles, shared
+    infrastructure), move groups and waves with split suggestions, and each host's migration risk with
+    its factors. The results replace the previous analysis and appear in every export.
+
+    --as-of DATE judges support dates as on that day, so results can be reproduced.
+
+    Example: estatemap analyze --as-of 2026-12-31
+    """
+    from discovery.service import analyze
+
+    with open_store(args, create=False) as store:
+        with Progress(args, "analyze") as progress:
+            summary = analyze(store, as_of=args.as_of, progress=progress.update)
+    counts = summary["summary"]
+    findings = ", ".join(f"{summary['findings'].get(s, 0)} {s}" for s in ("critical", "high", "medium", "low", "info"))
+    say(args, f"Analysis {summary['id']} as of {summary['as_of']}: {summary['hosts']} hosts; findings: {findings}.")
+    say(args, f"{counts.get('groups', 0)} move groups in {counts.get('waves', 0)} waves; "
+              f"{len(summary['shared'])} shared infrastructure; {len(summary['single_points_of_failure'])} single "
+              f"points of failure; {len(summary['cycles'])} cycles; {len(summary['splits'])} split suggestions.")
+    if summary["top_risk"]:
+        say(args, "Highest migration risk: " + ", ".join(f"{host} ({score:.0f})" for score, host in summary["top_risk"]))
+    return EXIT_OK
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     """List what changed between two scans A and B: hosts, services, software versions, databases and
     dependencies that appeared (+), disappeared (-) or changed (~). Each side is what that scan saw.
@@ -397,6 +423,14 @@ def _help_of(func) -> tuple[str, str]:
     return doc.split("\n", 1)[0], doc
 
 
+def _iso_date(text: str):
+    from datetime import date
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser; each command's help is its function's docstring."""
     common = argparse.ArgumentParser(add_help=False)
@@ -480,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
                                               "sessions); may be repeated")
 
     add(commands, "scans", cmd_scans)
+    analyze = add(commands, "analyze", cmd_analyze)
+    analyze.add_argument("--as-of", type=_iso_date, metavar="DATE", help="judge support dates as on DATE "
+                                                                          "(YYYY-MM-DD; default: today)")
     diff = add(commands, "diff", cmd_diff)
     diff.add_argument("a", type=int, metavar="A", help="the earlier scan's id (see: estatemap scans)")
     diff.add_argument("b", type=int, metavar="B", help="the later scan's id")

@@ -38,6 +38,10 @@ CONNECTION_EXTRA_FIELDS = ("protocol", "target_process", "observed_at", "evidenc
                            "samples", "loopback", "external")
 # Sources that see a host's own sockets (nmap sees only from outside).
 SOCKET_SOURCES = {"local", "ssh", "bundle"}
+FINDING_FIELDS = ("id", "subject_type", "subject_id", "host_id", "rule", "category", "severity", "title", "evidence",
+                  "recommendation")
+# Rules whose findings make a host "legacy": something on it is past end of support.
+LEGACY_RULES = {"eol", "os-eol"}
 SCAN_FIELDS = ("id", "kind", "started_at", "finished_at", "targets", "status")
 SCAN_EXTRA_FIELDS = ("arguments", "warnings", "error", "host_count", "origin")
 INTERFACE_FIELDS = ("host_id", "name", "mac", "addresses", "is_up", "speed_mbps", "mtu")
@@ -56,7 +60,11 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
     observations = store.current_observations(scan_id)
     host_ids = {o["host_id"] for o in observations}
     annotations = {a["host_id"]: a for a in store.rows("annotations")}
-    hosts = [_host_row(h, annotations.get(h["id"], {})) for h in store.hosts() if h["id"] in host_ids]
+    risk = {r["host_id"]: r for r in store.rows("host_risk")}
+    findings = [f for f in store.rows("findings") if f["host_id"] in host_ids or f["host_id"] is None]
+    legacy = {f["host_id"] for f in findings if f["category"] == "legacy" and f["rule"] in LEGACY_RULES}
+    hosts = [_host_row(h, annotations.get(h["id"], {}), risk.get(h["id"]), h["id"] in legacy if risk else None)
+             for h in store.hosts() if h["id"] in host_ids]
     services = [_service_row(s) for s in _combine(store.child_rows("services", observations), key="id")]
     all_scans = store.list_scans()
     connections = resolve_connections(
@@ -80,22 +88,29 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
                       for d in _combine(store.child_rows("databases", observations), key="id")],
         "connections": connections,
         "dependencies": aggregate_dependencies(connections, services),
-        "findings": [_pick(f, ("id", "subject_type", "subject_id", "host_id", "rule", "category", "severity",
-                               "title", "evidence", "recommendation"))
-                     for f in store.rows("findings") if f["host_id"] in host_ids or f["host_id"] is None],
-        "groups": [_pick(g, ("id", "name", "wave", "host_ids")) for g in store.rows("groups")],
+        "findings": [_pick(f, FINDING_FIELDS + ("confidence", "data")) for f in findings],
+        "groups": [_pick(g, ("id", "name", "wave", "host_ids", "explanation", "edges")) for g in store.rows("groups")],
         "interfaces": [_pick(i, INTERFACE_FIELDS) for i in store.child_rows("interfaces", observations)],
         "processes": [_pick(p, PROCESS_FIELDS) for p in store.child_rows("processes", observations)],
         "external_endpoints": external_endpoints(connections),
         "coverage": coverage_gaps(hosts, SOCKET_SOURCES, observed_sources),
+        "analysis": _analysis(store.latest_analysis()),
     }
 
 
-def _host_row(host: dict, annotation: dict) -> dict:
+def _host_row(host: dict, annotation: dict, risk: dict | None, legacy: bool | None) -> dict:
     row = _pick(host, HOST_FIELDS + HOST_EXTRA_FIELDS)
-    row.update(risk_score=None, risk_factors=[], legacy=None)
+    row.update(risk_score=risk["score"] if risk else None, risk_factors=risk["factors"] if risk else [],
+               legacy=legacy)
     row.update({k: annotation.get(k) for k in ("owner", "criticality", "patient_data", "notes")})
     return row
+
+
+def _analysis(row: dict | None) -> dict | None:
+    """Return the latest analysis (when it ran, the date it judged at, and its results), or None before any."""
+    if row is None:
+        return None
+    return {"id": row["id"], "created_at": row["created_at"], "as_of": row["as_of"], **row["summary"]}
 
 
 def _service_row(service: dict) -> dict:

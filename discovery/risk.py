@@ -33,8 +33,8 @@ def _factor(name: str, points: float, detail: str) -> dict:
 def score_hosts(inventory: dict, findings: list[dict], analysis: dict) -> dict[str, dict]:
     """Return {host id: {"score", "factors": [{"factor", "points", "detail"}]}} for every host of the inventory.
 
-    `findings` are finding dicts (as exported); `analysis` is AnalysisResult.to_dict(): per-host
-    `fan_in` and `blast_radius` sizes, `cycles` (lists of host ids) and `articulation_points`.
+    `findings` are finding dicts (as exported); `analysis` is discovery.analysis.AnalysisResult.to_dict():
+    its `hosts` (fan_in, blast_radius, articulation_point per host) and `cycles` (host_ids) are used.
     """
     by_host = defaultdict(list)
     for finding in findings:
@@ -45,10 +45,11 @@ def score_hosts(inventory: dict, findings: list[dict], analysis: dict) -> dict[s
         services[service["host_id"]].append(service)
     databases = Counter(d["host_id"] for d in inventory.get("databases", []))
     gaps = {g["host_id"] for g in inventory.get("coverage", [])}
-    fan_in = analysis.get("fan_in", {})
-    blast = analysis.get("blast_radius", {})
-    in_cycle = {host: len(cycle) for cycle in analysis.get("cycles", []) for host in cycle}
-    spofs = set(analysis.get("articulation_points", []))
+    metrics = {m["host_id"]: m for m in analysis.get("hosts", ())}
+    fan_in = {h: m["fan_in"] for h, m in metrics.items()}
+    blast = {h: m["blast_radius"] for h, m in metrics.items()}
+    in_cycle = {host: len(c["host_ids"]) for c in analysis.get("cycles", ()) for host in c["host_ids"]}
+    spofs = {h for h, m in metrics.items() if m["articulation_point"]}
 
     scores = {}
     for host in inventory.get("hosts", []):

@@ -7,16 +7,19 @@ an exporter is any object with `write(inventory, path)`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Protocol
 
 from discovery.dependencies import FILTERS
 from discovery.inventory import build_inventory
-from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext
+from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
 from discovery.store import Store
 
 log = logging.getLogger(__name__)
@@ -94,3 +97,45 @@ def export_inventory(store: Store, exporter: Exporter, path: Path, *, scan_id: i
     exporter.write(inventory, path)
     return inventory
 
+
+
+def analyze(store: Store, *, as_of: date | None = None, progress: ProgressCallback | None = None,
+            cancel: threading.Event | None = None) -> dict:
+    """Run every analysis on the current inventory and store the results (replacing the previous ones).
+
+    Legacy and insecure-protocol findings at `as_of` (default: today), the dependency graph's
+    metrics, shared infrastructure, move groups and waves, single points of failure, cycles and
+    split suggestions, and each host's migration risk. Returns the stored summary.
+    """
+    from discovery.analysis import analyze_graph
+    from discovery.graph import build_graph
+    from discovery.legacy import assess_inventory, load_eol_table
+    from discovery.risk import score_hosts
+
+    as_of = as_of or utc_now().date()
+    ctx = ScanContext(progress=progress, cancel=cancel)
+    inventory = build_inventory(store)
+    ctx.report(0, 3, "legacy and protocol rules")
+    findings = [_finding_row(f) for f in assess_inventory(inventory, load_eol_table(), as_of)]
+    ctx.check_cancelled()
+    ctx.report(1, 3, "dependency graph")
+    result = analyze_graph(build_graph(inventory)).to_dict()
+    ctx.check_cancelled()
+    ctx.report(2, 3, "migration risk")
+    risk = score_hosts(inventory, findings, result)
+    groups = [{"id": g["id"], "name": g["name"], "wave": g["wave"], "host_ids": g["host_ids"],
+               "explanation": g["explanation"], "edges": g["edges"]} for g in result["groups"]]
+    summary = {key: result[key] for key in ("summary", "parameters", "shared", "single_points_of_failure",
+                                            "cycles", "waves", "splits", "externals")}
+    summary["findings"] = dict(Counter(f["severity"] for f in findings))
+    summary["hosts"] = len(inventory["hosts"])
+    names = {h["id"]: h["hostname"] or (h["addresses"] or [h["id"]])[0] for h in inventory["hosts"]}
+    analysis_id = store.save_analysis(findings=findings, groups=groups, risk=risk, as_of=as_of.isoformat(),
+                                      summary=summary)
+    ctx.report(3, 3, "stored")
+    return {"id": analysis_id, "as_of": as_of.isoformat(), **summary,
+            "top_risk": sorted(((r["score"], names[h]) for h, r in risk.items()), reverse=True)[:5]}
+
+
+def _finding_row(finding) -> dict:
+    return dataclasses.asdict(finding)

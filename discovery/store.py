@@ -333,6 +333,26 @@ class Store:
         wanted = {(o["scan_id"], o["host_id"]) for o in observations}
         return [r for r in self.db["evidence"].rows_where("name = ?", [name]) if (r["scan_id"], r["host_id"]) in wanted]
 
+    def save_analysis(self, *, findings: list[dict], groups: list[dict], risk: dict[str, dict], as_of: str,
+                      summary: dict) -> int:
+        """Replace the previous analysis results with these, in one transaction; return the analysis id."""
+        now = utc_now().isoformat()
+        with self._writing():
+            for table in ("findings", "groups", "host_risk"):
+                self.db.execute(f"DELETE FROM [{table}]")
+            self.db["findings"].insert_all(({k: _to_column(v) if k != "data" else json.dumps(v)
+                                             for k, v in f.items()} for f in findings), batch_size=500)
+            self.db["groups"].insert_all(({k: _to_column(v) for k, v in g.items()} for g in groups), batch_size=500)
+            self.db["host_risk"].insert_all(({"host_id": h, "score": r["score"], "factors": json.dumps(r["factors"]),
+                                              "computed_at": now} for h, r in risk.items()), batch_size=500)
+            return self.db["analyses"].insert({"created_at": now, "as_of": as_of,
+                                               "summary": json.dumps(summary)}).last_pk
+
+    def latest_analysis(self) -> dict | None:
+        """Return the newest analysis row (id, created_at, as_of, summary), or None before any."""
+        rows = list(self.db.query("SELECT * FROM analyses ORDER BY id DESC LIMIT 1"))
+        return decode_row(rows[0]) if rows else None
+
     def rows(self, table: str) -> list[dict]:
         """Return every row of an analysis table (findings, groups, annotations), decoded."""
         assert table in {"findings", "groups", "annotations", "host_risk", "analyses"}

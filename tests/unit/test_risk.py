@@ -14,7 +14,9 @@ def test_every_point_of_the_score_is_explained():
         {"host_id": "db", "category": "insecure-protocol", "severity": "medium", "title": "DICOM without TLS"},
         {"host_id": "ws", "category": "unidentified", "severity": "info", "title": "unidentified service"},
     ]
-    analysis = {"fan_in": {"db": 4}, "blast_radius": {"db": 9}, "cycles": [["db", "ws"]], "articulation_points": ["db"]}
+    analysis = {"hosts": [{"host_id": "db", "fan_in": 4, "blast_radius": 9, "articulation_point": True},
+                          {"host_id": "ws", "fan_in": 0, "blast_radius": 0, "articulation_point": False}],
+                "cycles": [{"host_ids": ["db", "ws"]}]}
     scores = score_hosts(inventory, findings, analysis)
     db = {f["factor"]: f for f in scores["db"]["factors"]}
     assert set(db) == {"legacy", "insecure protocols", "dependents", "blast radius", "cycle",
