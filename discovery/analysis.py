@@ -468,17 +468,19 @@ def build_groups(core: nx.DiGraph, components: list[list[str]], *, max_group_siz
 def _explain(core, members, tied, cycles, max_group_size) -> str:
     label = core.nodes
     if len(members) == 1:
-        return (f"{label[members[0]]['label']} depends on no other host and no other host depends on it, "
-                f"shared infrastructure and external peers aside.")
+        return (f"Nothing ties {label[members[0]]['label']} to another host (shared-infrastructure traffic "
+                f"and external peers aside): it can move on its own.")
     count = sum(core.edges[e]["count"] for e in tied)
     connections = sum(core.edges[e]["connections"] for e in tied)
     shown = sorted(tied, key=lambda e: (-core.edges[e]["connections"], e))[:EXPLAIN_EDGES]
-    listed = ", ".join(f"{label[u]['label']} → {label[v]['label']} "
-                       f"({'/'.join(core.edges[u, v]['protocols'])} {','.join(map(str, core.edges[u, v]['ports']))})"
-                       for u, v in shown)
+    def link(u, v):
+        edge = core.edges[u, v]
+        ports = ",".join(map(str, edge["ports"]))
+        return f"{label[u]['label']} → {label[v]['label']} ({'/'.join(edge['protocols'])} {ports})"
+
+    more = f" and {len(tied) - len(shown)} more" if len(tied) > len(shown) else ""
     text = (f"{len(members)} hosts tied by {len(tied)} host-to-host links ({count} dependencies, "
-            f"{connections} connections): {listed}" + (f" and {len(tied) - len(shown)} more." if len(tied) > len(shown)
-                                                       else "."))
+            f"{connections} connections): {', '.join(link(u, v) for u, v in shown)}{more}.")
     for cycle in cycles:
         text += (f" {len(cycle.host_ids)} of them depend on each other in a cycle "
                  f"({', '.join(label[h]['label'] for h in cycle.host_ids[:5])}"

@@ -2,7 +2,8 @@
 
 Nodes carry `kind` and a `label` the GUI shows:
 
-- ``host``      id = host id; hostname, addresses, os_name, os_family, criticality;
+- ``host``      id = host id; hostname, addresses, os_name, os_family, criticality, ``inferred`` (True for a
+                placeholder: a host a row names but the inventory does not list);
 - ``service``   id = service id (``<host>:<protocol>/<port>``); host_id, port, protocol, name, product,
                 version, category, process, ``inferred``;
 - ``database``  id = database id; host_id, service_id, engine, version, databases;
@@ -74,7 +75,7 @@ def _build_graph(inventory: dict) -> nx.MultiDiGraph:
         addresses = tuple(h.get("addresses") or ())
         G.add_node(h["id"], kind="host", label=h.get("hostname") or (addresses[0] if addresses else h["id"]),
                    hostname=h.get("hostname"), addresses=addresses, os_name=h.get("os_name"),
-                   os_family=h.get("os_family"), criticality=h.get("criticality"))
+                   os_family=h.get("os_family"), criticality=h.get("criticality"), inferred=False)
     for s in inventory.get("services") or ():
         _add_service(G, s["id"], s["host_id"], s["protocol"], s["port"], name=s.get("name"),
                      product=s.get("product"), version=s.get("version"), category=s.get("category"),
