@@ -404,3 +404,18 @@ def test_ctrl_c_keeps_finished_hosts_and_closes_outstanding_connections(net, hom
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT status FROM scans").fetchone()[0] == "interrupted"
         assert sorted(r[0] for r in conn.execute("SELECT hostname FROM hosts")) == ["db", "web"]
+
+
+def test_analyze_after_collection_groups_the_app_with_what_it_depends_on(net, home, collected):
+    _, db, _, _ = collected
+    result = estatemap(net, home, "--db", db, "analyze", "--as-of", "2026-11-28")
+    assert result.returncode == 0, result.stderr
+    inventory = export(net, home, db)
+    app, server, web = (host_named(inventory, name) for name in ("app", "db", "web"))
+    (group,) = [g for g in inventory["groups"] if app["id"] in g["host_ids"]]
+    assert sorted(group["host_ids"]) == sorted([app["id"], server["id"], web["id"]])
+    assert len(group["edges"]) == 2 and group["explanation"]
+    factors = {f["factor"] for f in server["risk_factors"]}
+    assert {"dependents", "data"} <= factors and server["risk_score"] > 0
+    assert inventory["analysis"]["as_of"] == "2026-11-28"
+    assert all(f["evidence"] and f["recommendation"] for f in inventory["findings"])
