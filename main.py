@@ -400,7 +400,9 @@ class Progress:
 
 
 # Export format → the exporter class, imported only when used.
-EXPORTERS = {"json": "exports.json:JsonExporter"}
+EXPORTERS = {"json": "exports.json:JsonExporter", "xlsx": "exports.xlsx:XlsxExporter",
+             "csv": "exports.csv:CsvExporter", "graphml": "exports.graphml:GraphmlExporter",
+             "gexf": "exports.graphml:GexfExporter"}
 
 
 def load_exporter(fmt: str):

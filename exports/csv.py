@@ -1,0 +1,68 @@
+"""CSV export: one zip file holding one CSV per table (hosts.csv, services.csv, … scans.csv).
+
+Each CSV is UTF-8 with a byte-order mark (Excel then opens it as UTF-8; other tools skip the mark), comma
+separated, with a header row of the JSON export's field names (contract fields first, then added ones).
+Lists of plain values are joined with ", ", nested values (disks, risk factors, scripts) are compact JSON,
+unknown is empty. Every text goes through exports.safe_cells: control characters are replaced and text a
+spreadsheet could evaluate (=, +, -, @, tab, CR) is prefixed with a single quote. Rows are streamed into
+the zip, so memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+from discovery.inventory import (CONNECTION_EXTRA_FIELDS, CONNECTION_FIELDS, DATABASE_EXTRA_FIELDS, DATABASE_FIELDS,
+                                 FINDING_FIELDS, HOST_EXTRA_FIELDS, HOST_FIELDS, INTERFACE_FIELDS, PROCESS_FIELDS,
+                                 SCAN_EXTRA_FIELDS, SCAN_FIELDS, SERVICE_EXTRA_FIELDS, SERVICE_FIELDS,
+                                 SOFTWARE_FIELDS)
+from exports.files import atomic_output
+from exports.safe_cells import csv_value
+
+DEPENDENCY_FIELDS = ("source_host_id", "source_process", "target_host_id", "target_service_id", "target_port",
+                     "protocol", "connections", "evidence", "first_seen", "last_seen", "samples")
+GROUP_FIELDS = ("id", "name", "wave", "host_ids")
+# (file in the zip, inventory key, the columns that always come first, in this order)
+TABLES = (
+    ("hosts.csv", "hosts", HOST_FIELDS + HOST_EXTRA_FIELDS),
+    ("services.csv", "services", SERVICE_FIELDS + SERVICE_EXTRA_FIELDS),
+    ("software.csv", "software", SOFTWARE_FIELDS),
+    ("databases.csv", "databases", DATABASE_FIELDS + DATABASE_EXTRA_FIELDS),
+    ("connections.csv", "connections", CONNECTION_FIELDS + CONNECTION_EXTRA_FIELDS),
+    ("dependencies.csv", "dependencies", DEPENDENCY_FIELDS),
+    ("findings.csv", "findings", FINDING_FIELDS + ("confidence", "data")),
+    ("groups.csv", "groups", GROUP_FIELDS + ("explanation", "edges")),
+    ("scans.csv", "scans", SCAN_FIELDS + SCAN_EXTRA_FIELDS),
+    ("interfaces.csv", "interfaces", INTERFACE_FIELDS),
+    ("processes.csv", "processes", PROCESS_FIELDS),
+)
+ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark
+
+
+def table_columns(rows: list[dict], first: tuple[str, ...]) -> list[str]:
+    """Return the columns of a table: `first`, then every other key its rows have, in the order first seen."""
+    columns = dict.fromkeys(first)
+    for row in rows:
+        for name in row:
+            columns.setdefault(name)
+    return list(columns)
+
+
+class CsvExporter:
+    format = "csv"
+
+    def write(self, inventory: dict, path: Path) -> None:
+        """Write `inventory` to `path` as a zip of CSV files, atomically; raises EstateError if it cannot."""
+        with atomic_output(path, "wb") as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, key, first in TABLES:
+                rows = inventory.get(key) or []
+                columns = table_columns(rows, first)
+                with archive.open(name, "w", force_zip64=True) as member, \
+                        io.TextIOWrapper(member, encoding=ENCODING, newline="") as text:
+                    writer = csv.writer(text)
+                    writer.writerow(columns)
+                    for row in rows:
+                        writer.writerow([csv_value(row.get(c)) for c in columns])

@@ -1,0 +1,120 @@
+"""exports.safe_cells: hostile text from the network stays text in spreadsheets; numbers and dates stay themselves."""
+
+import zipfile
+from datetime import date, datetime
+
+import openpyxl
+import pytest
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE as OPENPYXL_ILLEGAL
+
+from discovery.inventory import build_inventory
+from discovery.service import analyze
+from exports.safe_cells import (ILLEGAL_CHARACTERS_RE, MAX_CELL_CHARS, REPLACEMENT, csv_value, looks_like_formula,
+                                parse_datetime, safe_text, xlsx_text_cell, xlsx_value)
+from tests.unit.test_analyze import fill
+
+# What a banner, hostname or command line could hold to attack whoever opens the export.
+FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1)", "-2+3", "  =1+1", "\t=1+1", "\r=1+1"]
+CONTROL = "bad\x00\x07name"
+CONTROL_CLEAN = f"bad{REPLACEMENT}{REPLACEMENT}name"
+LONG = "h" * 10_000
+HOSTILE = FORMULAS + [CONTROL, LONG]
+
+
+def expected_text(value: str, *, xml: bool = True) -> str:
+    """What a hostile value reads back as from a cell: control characters replaced; in XML (xlsx), a bare
+    carriage return reads back as a line feed (XML's end-of-line rule)."""
+    text = CONTROL_CLEAN if value == CONTROL else value
+    return text.replace("\r", "\n") if xml else text
+
+
+def hostile_inventory(store) -> dict:
+    """An analysed inventory (app01 → db01, findings, a move group) plus one host per hostile value, whose
+    hostname, service product, package name, process command line and finding evidence are that value."""
+    fill(store)
+    analyze(store, as_of=date(2026, 11, 28))
+    inventory = build_inventory(store)
+    template_host, template_service = inventory["hosts"][0], inventory["services"][0]
+    for i, value in enumerate(HOSTILE):
+        host_id = f"h-hostile-{i}"
+        inventory["hosts"].append({**template_host, "id": host_id, "hostname": value, "addresses": [f"10.66.0.{i}"],
+                                   "os_family": "windows" if i % 2 else "linux"})
+        inventory["services"].append({**template_service, "id": f"{host_id}:tcp/80", "host_id": host_id, "port": 80,
+                                      "product": value, "cpes": [], "cpe": None})
+        inventory["software"].append({"host_id": host_id, "name": value, "version": "1.0", "vendor": None,
+                                      "source": "nmap", "architecture": None})
+        inventory["processes"].append({"host_id": host_id, "pid": 1, "ppid": None, "name": "sh", "exe": None,
+                                       "username": None, "started_at": None, "cmdline": value})
+        inventory["findings"].append({"id": f"f-{i}", "subject_type": "host", "subject_id": host_id,
+                                      "host_id": host_id, "rule": "banner", "category": "other", "severity": "low",
+                                      "title": "banner", "evidence": value, "recommendation": "none",
+                                      "confidence": "low", "data": {"banner": value}})
+    return inventory
+
+
+def test_illegal_characters_are_openpyxls():
+    for code in range(0x3000):
+        char = chr(code)
+        assert bool(ILLEGAL_CHARACTERS_RE.search(char)) == bool(OPENPYXL_ILLEGAL.search(char)), hex(code)
+
+
+def test_safe_text_replaces_control_characters_and_keeps_tabs_and_newlines():
+    assert safe_text(CONTROL) == CONTROL_CLEAN
+    assert safe_text("a\tb\nc\r") == "a\tb\nc\r"
+    assert not OPENPYXL_ILLEGAL.search(safe_text("".join(map(chr, range(32)))))
+
+
+@pytest.mark.parametrize("text", FORMULAS + [" @x", "\n=1", "-", "=", "+1"])
+def test_looks_like_formula_on_triggers(text):
+    assert looks_like_formula(text)
+
+
+@pytest.mark.parametrize("text", ["", "app01", "a=b", "1-2", "2026-11-01T09:00:00+00:00", "10.0.0.1", "'=1", "x@y"])
+def test_looks_like_formula_not_on_plain_text(text):
+    assert not looks_like_formula(text)
+
+
+def test_safe_text_quote_prefixes_formulas_only_for_csv():
+    for text in FORMULAS:
+        assert safe_text(text, quote=True) == "'" + text
+        assert safe_text(text) == text
+    assert safe_text("app01", quote=True) == "app01"
+
+
+def test_safe_text_cuts_text_beyond_excels_cell_limit():
+    assert safe_text(LONG) == LONG
+    cut = safe_text("x" * 100_000)
+    assert len(cut) == MAX_CELL_CHARS and cut.endswith("[truncated]")
+
+
+def test_csv_value_keeps_numbers_and_writes_lists_and_nested_as_text():
+    assert csv_value(5432) == 5432 and csv_value(2.5) == 2.5 and csv_value(-3) == -3
+    assert csv_value(None) == "" and csv_value(True) == "true" and csv_value(float("nan")) == ""
+    assert csv_value(["10.0.0.1", "10.0.0.2"]) == "10.0.0.1, 10.0.0.2"
+    assert csv_value([{"id": "x"}]) == '[{"id":"x"}]'
+    assert csv_value(["=1", "b"]) == "'=1, b"
+    assert csv_value(CONTROL) == CONTROL_CLEAN
+
+
+def test_parse_datetime_gives_naive_utc_or_none():
+    assert parse_datetime("2026-11-01T10:00:00+01:00") == datetime(2026, 11, 1, 9, 0)
+    assert parse_datetime("2026-11-01") == datetime(2026, 11, 1)
+    for not_a_date in (None, "", "app01", "=1", 5, "2026-13-45"):
+        assert parse_datetime(not_a_date) is None
+
+
+def test_xlsx_cells_of_hostile_text_read_back_as_strings_not_formulas(tmp_path):
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("t")
+    for value in HOSTILE:
+        ws.append([xlsx_value(ws, value), xlsx_text_cell(ws, value), 7, 2.5, True])
+    wb.save(tmp_path / "t.xlsx")
+    rows = list(openpyxl.load_workbook(tmp_path / "t.xlsx")["t"].iter_rows())
+    for value, (a, b, n, f, flag) in zip(HOSTILE, rows):
+        for cell in (a, b):
+            assert cell.data_type == "s" and cell.value == expected_text(value)
+        assert (n.value, n.data_type, f.value, flag.value) == (7, "n", 2.5, True)
+    formula_like = [r[0] for r in rows if looks_like_formula(r[0].value)]
+    assert formula_like and all(c.quotePrefix for c in formula_like)
+    with zipfile.ZipFile(tmp_path / "t.xlsx") as archive:
+        assert "<f>" not in archive.read("xl/worksheets/sheet1.xml").decode()
