@@ -145,11 +145,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     Each file becomes a scan of kind import; its hosts merge with those already known. Every file
     is checked before any is read into the store.
 
+    An Excel workbook (.xlsx) written by `estatemap export --format xlsx` is read back instead: the
+    owner, criticality, patient data and notes architects filled in on its Hosts sheet, and the waves on
+    its Move groups sheet, matched by Host ID and Group ID. Rows it cannot use are listed and skipped;
+    the exit status is 1 when rows were skipped and none could be used.
+
     Example: estatemap import site-b-scan.xml
     """
     from discovery.service import run_scan
+    from exports.workbook_import import is_workbook_path
     from scanners.files import FileImportScanner
 
+    workbooks = [path for path in args.files if is_workbook_path(path)]
+    if workbooks:
+        return import_workbooks(args, workbooks, [path for path in args.files if not is_workbook_path(path)])
     scanners = [FileImportScanner(path) for path in args.files]  # every file is checked before any is read
     status = EXIT_OK
     with open_store(args) as store:
@@ -158,6 +167,27 @@ def cmd_import(args: argparse.Namespace) -> int:
             with Progress(args, f"import {scanner.path.name}", unit="B") as progress:
                 result = run_scan(store, scanner, progress=progress.update)
             status = max(status, report_scan(args, store, result, time.monotonic() - started))
+    return status
+
+
+def import_workbooks(args: argparse.Namespace, workbooks: list[str], others: list[str]) -> int:
+    """Read architects' annotations back from exported workbooks; every file is checked before any is written."""
+    from exports.workbook_import import apply_workbook, describe_problems, read_workbook
+
+    if others:
+        raise EstateError("import workbooks (.xlsx) on their own, not with scan files: "
+                          f"{', '.join(others[:3])}")
+    status = EXIT_OK
+    with open_store(args, create=False) as store:
+        plans = [read_workbook(store, path) for path in workbooks]
+        for plan in plans:
+            changed = apply_workbook(store, plan)
+            say(args, f"Imported {plan.path}: {plan.matched} rows matched, {changed} hosts and groups changed "
+                      f"({len(plan.annotations)} host annotations, {len(plan.group_waves)} wave overrides).")
+            if plan.problems:
+                print(f"estatemap: warning: {plan.path}: {describe_problems(plan)}", file=sys.stderr)
+                if not plan.matched:
+                    status = EXIT_FAILURE
     return status
 
 
@@ -249,7 +279,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     check_target(path, force=args.force)
     with open_store(args, create=False) as store:
         inventory = export_inventory(store, exporter, path, scan_id=args.scan,
-                                     filters=[f for f in NOISE_FILTERS if f not in args.keep])
+                                     filters=[f for f in NOISE_FILTERS if f not in args.keep],
+                                     hosts_pattern=args.hosts, min_severity=args.min_severity)
     say(args, f"Wrote {path} ({args.format}): {len(inventory['hosts'])} hosts, "
               f"{len(inventory['services'])} services, {len(inventory['software'])} software packages, "
               f"{len(inventory['connections'])} connections.")
@@ -491,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_watch_options(ssh)
 
     importer = add(commands, "import", cmd_import)
-    importer.add_argument("files", nargs="+", metavar="FILE", help="nmap XML (-oX) file or collector bundle")
+    importer.add_argument("files", nargs="+", metavar="FILE",
+                          help="nmap XML (-oX) file, collector bundle, or an exported workbook (.xlsx) with annotations")
 
     collect = add(commands, "collect", cmd_collect)
     collect.add_argument("--out", "-o", required=True, metavar="FILE", help="the bundle file to write")
@@ -514,6 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="NOISE", help="keep connections the dependency map leaves out as noise: ephemeral "
                                               "(port-to-port pairs with no listener) or collector-ssh (our own SSH "
                                               "sessions); may be repeated")
+    export.add_argument("--hosts", metavar="PATTERN", help="only hosts whose name or an address matches PATTERN "
+                                                           "(shell wildcards, e.g. 'db*' or '10.20.*'), with their rows")
+    export.add_argument("--min-severity", choices=("critical", "high", "medium", "low", "info"), metavar="SEV",
+                        help="only findings at or above SEV: critical, high, medium, low, info")
 
     add(commands, "scans", cmd_scans)
     analyze = add(commands, "analyze", cmd_analyze)

@@ -60,6 +60,7 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
     observations = store.current_observations(scan_id)
     host_ids = {o["host_id"] for o in observations}
     annotations = {a["host_id"]: a for a in store.rows("annotations")}
+    wave_overrides = {a["group_id"]: a["wave"] for a in store.rows("group_annotations")}
     risk = {r["host_id"]: r for r in store.rows("host_risk")}
     findings = [f for f in store.rows("findings") if f["host_id"] in host_ids or f["host_id"] is None]
     legacy = {f["host_id"] for f in findings if f["category"] == "legacy" and f["rule"] in LEGACY_RULES}
@@ -89,7 +90,8 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
         "connections": connections,
         "dependencies": aggregate_dependencies(connections, services),
         "findings": [_pick(f, FINDING_FIELDS + ("confidence", "data")) for f in findings],
-        "groups": [_pick(g, ("id", "name", "wave", "host_ids", "explanation", "edges")) for g in store.rows("groups")],
+        "groups": [{**_pick(g, ("id", "name", "wave", "host_ids", "explanation", "edges")),
+                    "wave_override": wave_overrides.get(g["id"])} for g in store.rows("groups")],
         "interfaces": [_pick(i, INTERFACE_FIELDS) for i in store.child_rows("interfaces", observations)],
         "processes": [_pick(p, PROCESS_FIELDS) for p in store.child_rows("processes", observations)],
         "external_endpoints": external_endpoints(connections),
@@ -133,3 +135,46 @@ def _combine(rows, *, key) -> list[dict]:
         else:
             old.update({name: v for name, v in row.items() if v not in (None, [], "")})
     return list(combined.values())
+
+
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+
+
+def filter_inventory(inventory: dict, hosts_pattern: str | None = None, min_severity: str | None = None) -> dict:
+    """Return a copy of `inventory` cut down for an export (the input is not changed).
+
+    `hosts_pattern`: a shell pattern (fnmatch, case-insensitive) matched against each host's hostname, FQDN,
+    other names and addresses; only matching hosts are kept, with their services, software, databases,
+    findings, interfaces, processes and coverage gaps; connections and dependencies are kept when either
+    end matches; move groups are kept when they hold a matching host, listing only those hosts; external
+    endpoints are recomputed from the connections kept. `min_severity`: only findings at or above it
+    (critical > high > medium > low > info); findings without a known severity are left out.
+    """
+    from fnmatch import fnmatchcase
+
+    result = dict(inventory)
+    if hosts_pattern is not None:
+        pattern = hosts_pattern.lower()
+
+        def matches(host: dict) -> bool:
+            names = [host.get("hostname"), host.get("fqdn"), *(host.get("hostnames") or ()),
+                     *(host.get("addresses") or ())]
+            return any(fnmatchcase(str(n).lower(), pattern) for n in names if n)
+
+        hosts = [h for h in inventory.get("hosts") or () if matches(h)]
+        kept = {h["id"] for h in hosts}
+        result["hosts"] = hosts
+        for name in ("services", "software", "databases", "findings", "interfaces", "processes", "coverage"):
+            result[name] = [r for r in inventory.get(name) or () if r.get("host_id") in kept]
+        for name in ("connections", "dependencies"):
+            result[name] = [r for r in inventory.get(name) or ()
+                            if r.get("source_host_id") in kept or r.get("target_host_id") in kept]
+        result["groups"] = [{**g, "host_ids": [h for h in g.get("host_ids") or () if h in kept]}
+                            for g in inventory.get("groups") or () if kept.intersection(g.get("host_ids") or ())]
+        result["external_endpoints"] = external_endpoints(result["connections"])
+    if min_severity is not None:
+        if min_severity not in SEVERITY_ORDER:
+            raise ValueError(f"unknown severity {min_severity!r}")
+        allowed = set(SEVERITY_ORDER[:SEVERITY_ORDER.index(min_severity) + 1])
+        result["findings"] = [f for f in result.get("findings") or () if f.get("severity") in allowed]
+    return result

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from discovery.dependencies import FILTERS
-from discovery.inventory import build_inventory
+from discovery.inventory import build_inventory, filter_inventory
 from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
 from discovery.store import Store
 
@@ -88,12 +88,14 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
 
 
 def export_inventory(store: Store, exporter: Exporter, path: Path, *, scan_id: int | None = None,
-                     filters=FILTERS) -> dict:
+                     filters=FILTERS, hosts_pattern: str | None = None, min_severity: str | None = None) -> dict:
     """Build the inventory (with the given dependency noise filters) and write it with `exporter` to `path`;
-    return the inventory written."""
+    return the inventory written. `hosts_pattern` and `min_severity` cut it down (inventory.filter_inventory)."""
     if scan_id is not None and store.get_scan(scan_id) is None:
         raise EstateError(f"no scan with id {scan_id} (see: estatemap scans)")
     inventory = build_inventory(store, scan_id=scan_id, filters=filters)
+    if hosts_pattern is not None or min_severity is not None:
+        inventory = filter_inventory(inventory, hosts_pattern=hosts_pattern, min_severity=min_severity)
     exporter.write(inventory, path)
     return inventory
 

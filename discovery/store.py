@@ -140,6 +140,12 @@ def m006_scan_origin(db: sqlite_utils.Database) -> None:
     db["scans"].add_column("origin", str)
 
 
+@MIGRATIONS()
+def m007_group_annotations(db: sqlite_utils.Database) -> None:
+    """An architect's wave for a move group (from a workbook), kept apart from `groups` so analyze keeps it."""
+    db["group_annotations"].create({"group_id": str, "wave": int, "updated_at": str}, pk="group_id")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
@@ -348,6 +354,30 @@ class Store:
             return self.db["analyses"].insert({"created_at": now, "as_of": as_of,
                                                "summary": json.dumps(summary)}).last_pk
 
+    def save_annotations(self, rows: list[dict], *, group_waves: dict[str, int | None] | None = None) -> int:
+        """Write architects' annotations in one transaction; return the number of rows written.
+
+        `rows`: dicts with host_id and any of owner, criticality, patient_data, notes (None clears a value;
+        a field left out keeps the stored one). `group_waves`: group id -> wave override (None removes it).
+        """
+        now = utc_now().isoformat()
+        fields = ("owner", "criticality", "patient_data", "notes")
+        written = 0
+        with self._writing():
+            for row in rows:
+                old = next(self.db["annotations"].rows_where("host_id = ?", [row["host_id"]]), {})
+                merged = {f: row[f] if f in row else old.get(f) for f in fields}
+                self.db["annotations"].upsert({"host_id": row["host_id"], **merged, "updated_at": now}, pk="host_id")
+                written += 1
+            for group_id, wave in (group_waves or {}).items():
+                if wave is None:
+                    self.db.execute("DELETE FROM group_annotations WHERE group_id = ?", [group_id])
+                else:
+                    self.db["group_annotations"].upsert({"group_id": group_id, "wave": wave, "updated_at": now},
+                                                        pk="group_id")
+                written += 1
+        return written
+
     def latest_analysis(self) -> dict | None:
         """Return the newest analysis row (id, created_at, as_of, summary), or None before any."""
         rows = list(self.db.query("SELECT * FROM analyses ORDER BY id DESC LIMIT 1"))
@@ -355,7 +385,7 @@ class Store:
 
     def rows(self, table: str) -> list[dict]:
         """Return every row of an analysis table (findings, groups, annotations), decoded."""
-        assert table in {"findings", "groups", "annotations", "host_risk", "analyses"}
+        assert table in {"findings", "groups", "annotations", "group_annotations", "host_risk", "analyses"}
         return [decode_row(r) for r in self.db[table].rows]
 
     @contextlib.contextmanager

@@ -1,0 +1,230 @@
+"""Reading architects' annotations back from an exported Excel workbook (`estatemap import estate.xlsx`).
+
+The workbook is the one `estatemap export --format xlsx` wrote, filled in by people: on the Hosts sheet
+Owner, Criticality, Patient data and Notes; on the Move groups sheet Wave. Rows are matched by their
+stable id (the Host ID and Group ID columns), never by name or position.
+
+The file is hostile input. It is opened with openpyxl in read-only mode with data_only (formulas are never
+evaluated; a formula cell gives its cached value, and text that looks like a formula is just text). The
+whole file is read and checked before anything is written, then everything is written in one
+transaction. Refused, with nothing written (WorkbookError): a file that is not a workbook, one without a
+Hosts sheet, a Hosts sheet whose header row lacks Host ID, a Move groups sheet whose header lacks Group ID.
+Rows that cannot be used are reported and skipped, the rest imported: an unknown or repeated id, or a bad
+value (criticality not critical/high/medium/low/blank; patient data not yes/no/unknown/blank; wave not a
+whole number >= 0).
+
+What is written: for a host, only the annotation columns present on the sheet, and only when they differ
+from the store (a blank cell clears the value). For a group, a Wave that differs from both the analysis's
+wave and the override already stored becomes the group's wave override (table group_annotations, which
+`estatemap analyze` does not touch); a blank Wave, or the analysis's own wave, changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from discovery.model import EstateError
+
+SUFFIXES = (".xlsx", ".xlsm")
+CRITICALITIES = ("critical", "high", "medium", "low")
+PATIENT_DATA = ("yes", "no", "unknown")
+# Sheet header -> annotation field, on the Hosts sheet.
+HOST_HEADERS = {"Owner": "owner", "Criticality": "criticality", "Patient data": "patient_data", "Notes": "notes"}
+HOST_ID, GROUP_ID, WAVE = "Host ID", "Group ID", "Wave"
+# At most this many problems are listed by name; the rest are counted.
+LIST_LIMIT = 20
+
+
+class WorkbookError(EstateError):
+    """The file cannot be used at all; nothing was written."""
+
+
+def is_workbook_path(path: str | Path) -> bool:
+    """Return True when `path` names an Excel workbook (by its suffix): `estatemap import` reads it here."""
+    return Path(path).suffix.lower() in SUFFIXES
+
+
+@dataclass
+class WorkbookImport:
+    """What one workbook would change, worked out before anything is written."""
+    path: Path
+    annotations: list[dict] = field(default_factory=list)    # host_id and the changed fields
+    group_waves: dict[str, int] = field(default_factory=dict)  # group id -> wave override
+    matched: int = 0                                          # rows whose id is known and whose values are good
+    problems: list[str] = field(default_factory=list)        # rows reported and skipped
+
+    @property
+    def changes(self) -> int:
+        return len(self.annotations) + len(self.group_waves)
+
+
+def read_workbook(store, path: str | Path) -> WorkbookImport:
+    """Read and check the workbook at `path` against `store`; return what importing it would change.
+
+    Raises WorkbookError when the file cannot be used. Writes nothing.
+    """
+    path = Path(path)
+    sheets = _read_sheets(path)
+    result = WorkbookImport(path)
+    host_ids = {h["id"] for h in store.hosts()}
+    current = {a["host_id"]: a for a in store.rows("annotations")}
+    header, rows = sheets["Hosts"]
+    seen: set[str] = set()
+    for number, row in rows:
+        values = dict(zip(header, row))
+        host_id = _text(values.get(HOST_ID))
+        if host_id is None:
+            if any(_text(values.get(h)) is not None for h in HOST_HEADERS if h in header):
+                result.problems.append(f"Hosts row {number}: no host id")
+            continue
+        if host_id not in host_ids:
+            result.problems.append(f"Hosts row {number}: unknown host id {host_id!r}")
+            continue
+        if host_id in seen:
+            result.problems.append(f"Hosts row {number}: host id {host_id!r} appears more than once")
+            continue
+        seen.add(host_id)
+        try:
+            wanted = {name: _host_value(name, values.get(h)) for h, name in HOST_HEADERS.items() if h in header}
+        except ValueError as error:
+            result.problems.append(f"Hosts row {number} ({host_id}): {error}")
+            continue
+        result.matched += 1
+        old = current.get(host_id, {})
+        changed = {name: v for name, v in wanted.items() if v != old.get(name)}
+        if changed:
+            result.annotations.append({"host_id": host_id, **changed})
+    if "Move groups" in sheets:
+        _read_groups(store, sheets["Move groups"], result)
+    return result
+
+
+def _read_groups(store, sheet, result: WorkbookImport) -> None:
+    header, rows = sheet
+    computed = {g["id"]: g.get("wave") for g in store.rows("groups")}
+    overrides = {a["group_id"]: a["wave"] for a in store.rows("group_annotations")}
+    seen: set[str] = set()
+    for number, row in rows:
+        values = dict(zip(header, row))
+        group_id = _text(values.get(GROUP_ID))
+        if group_id is None:
+            if WAVE in header and values.get(WAVE) not in (None, ""):
+                result.problems.append(f"Move groups row {number}: no group id")
+            continue
+        if group_id not in computed:
+            result.problems.append(f"Move groups row {number}: unknown group id {group_id!r}")
+            continue
+        if group_id in seen:
+            result.problems.append(f"Move groups row {number}: group id {group_id!r} appears more than once")
+            continue
+        seen.add(group_id)
+        try:
+            wave = _wave(values.get(WAVE)) if WAVE in header else None
+        except ValueError as error:
+            result.problems.append(f"Move groups row {number} ({group_id}): {error}")
+            continue
+        result.matched += 1
+        if wave is not None and wave != computed[group_id] and wave != overrides.get(group_id):
+            result.group_waves[group_id] = wave
+
+
+def apply_workbook(store, plan: WorkbookImport) -> int:
+    """Write what `plan` changes, in one transaction; return the number of hosts and groups changed."""
+    if not plan.changes:
+        return 0
+    store.save_annotations(plan.annotations, group_waves=plan.group_waves)
+    return plan.changes
+
+
+def describe_problems(plan: WorkbookImport) -> str:
+    """Return one line naming the rows that were skipped (the first LIST_LIMIT of them)."""
+    listed = "; ".join(plan.problems[:LIST_LIMIT])
+    more = len(plan.problems) - LIST_LIMIT
+    return f"{len(plan.problems)} rows skipped: {listed}" + (f"; and {more} more" if more > 0 else "")
+
+
+def _read_sheets(path: Path) -> dict[str, tuple[list, list]]:
+    """Return {sheet: (header, [(row number, values)])} for Hosts and Move groups; raises WorkbookError."""
+    import zipfile
+
+    import openpyxl
+
+    if not path.is_file():
+        raise WorkbookError(f"cannot read {path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise WorkbookError(f"{path} is not an Excel workbook (.xlsx)")
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    except Exception as error:  # a damaged or foreign zip: openpyxl raises many kinds
+        raise WorkbookError(f"{path} is not an Excel workbook openpyxl can read ({type(error).__name__}: "
+                            f"{str(error)[:200]})") from None
+    try:
+        if "Hosts" not in wb.sheetnames:
+            raise WorkbookError(f"{path} has no Hosts sheet: import reads a workbook written by "
+                                f"`estatemap export --format xlsx`")
+        sheets = {"Hosts": _read_sheet(wb["Hosts"], path, "Hosts", HOST_ID)}
+        if "Move groups" in wb.sheetnames:
+            sheets["Move groups"] = _read_sheet(wb["Move groups"], path, "Move groups", GROUP_ID)
+        return sheets
+    except WorkbookError:
+        raise
+    except Exception as error:
+        raise WorkbookError(f"cannot read {path}: {type(error).__name__}: {str(error)[:200]}") from None
+    finally:
+        wb.close()
+
+
+def _read_sheet(ws, path: Path, title: str, id_header: str) -> tuple[list, list]:
+    rows = ws.iter_rows(values_only=True)
+    first = next(rows, None)
+    header = [_text(h) for h in first or ()]
+    if id_header not in header:
+        raise WorkbookError(f"{path}: the {title} sheet's header row has no {id_header} column")
+    return header, [(number, row) for number, row in enumerate(rows, 2)]
+
+
+def _text(value) -> str | None:
+    """Return a cell as stripped text (None when blank); numbers and dates as their text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        text = "TRUE" if value else "FALSE"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    elif isinstance(value, (datetime, date)):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return text.strip() or None
+
+
+def _host_value(name: str, value):
+    if name == "patient_data":
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        text = _text(value)
+        if text is not None and text.lower() not in PATIENT_DATA:
+            raise ValueError(f"patient data {text[:40]!r} is not yes, no, unknown or blank")
+        return text and text.lower()
+    text = _text(value)
+    if name == "criticality" and text is not None:
+        if text.lower() not in CRITICALITIES:
+            raise ValueError(f"criticality {text[:40]!r} is not critical, high, medium, low or blank")
+        return text.lower()
+    return text
+
+
+def _wave(value) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"wave {value!r} is not a whole number")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(f"wave {str(value)[:40]!r} is not a whole number >= 0")
+    return value
