@@ -202,9 +202,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     Example: estatemap collect --out app01.estate --watch 1h --every 5m
     """
-    from discovery.bundle import encode_bundle
-    from exports.files import atomic_output, check_target
-    from scanners.bundle_collector import collect_bundle, describe_bundle
+    from exports.files import check_target
+    from scanners.bundle_collector import collect_bundle, write_bundle
     from scanners.local_host import LocalHostScanner
 
     path = Path(args.out)
@@ -213,10 +212,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     arguments = "collect" + (f" --watch {args.watch} --every {args.every or '5m'}" if args.watch else "")
     with Progress(args, "collect") as progress:
         doc = collect_bundle(scanner, name="estatemap collect", arguments=arguments, progress=progress.update)
-    data = encode_bundle(doc)
-    with atomic_output(path, "wb") as out:
-        out.write(data)
-    say(args, describe_bundle(doc, str(path), len(data)))
+    say(args, write_bundle(doc, path))
     for warning in doc["scan"]["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if doc["scan"]["status"] != "completed":

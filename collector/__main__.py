@@ -44,10 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def collect(args: argparse.Namespace) -> int:
     """Collect this machine into args.out; return the exit status. Raises EstateError."""
-    from discovery.bundle import encode_bundle
-    from exports.files import atomic_output, check_target
+    from exports.files import check_target
     from discovery.sampling import watch_settings
-    from scanners.bundle_collector import collect_bundle, describe_bundle
+    from scanners.bundle_collector import collect_bundle, write_bundle
     try:
         from scanners.local_host import LocalHostScanner
     except ImportError as error:
@@ -62,11 +61,9 @@ def collect(args: argparse.Namespace) -> int:
               "what was sampled", file=sys.stderr)
     doc = collect_bundle(scanner, name=NAME, arguments=arguments,
                          progress=lambda done, total, message: log.info("%s/%s %s", done, total or "?", message))
-    data = encode_bundle(doc)
-    with atomic_output(path, "wb") as out:
-        out.write(data)
+    summary = write_bundle(doc, path)
     if not args.quiet:
-        print(describe_bundle(doc, str(path), len(data)))
+        print(summary)
     for warning in doc["scan"]["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if doc["scan"]["status"] != "completed":

@@ -12,11 +12,13 @@ import platform
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 from discovery import __version__
-from discovery.bundle import build_bundle
+from discovery.bundle import build_bundle, encode_bundle
 from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
+from exports.files import atomic_output
 from scanners.local_host import get_is_admin
 
 
@@ -72,6 +74,14 @@ def get_collector_info(name: str) -> dict:
         "user": user,
         "privileged": privileged,
     }
+
+
+def write_bundle(doc: dict, path: Path) -> str:
+    """Write a bundle atomically (owner-only) and return the one-line summary of what was written."""
+    data = encode_bundle(doc)
+    with atomic_output(path, "wb") as out:
+        out.write(data)
+    return describe_bundle(doc, str(path), len(data))
 
 
 def describe_bundle(doc: dict, path: str, size: int) -> str:
