@@ -1,0 +1,61 @@
+"""What the GUI shows, loaded from a store in one go: the inventory (the JSON export's dict) and its graph.
+
+Loading reads the store once and closes it, so the GUI never holds the file open while a scan from the
+CLI writes to it; `load_snapshot` is plain Python and runs on a worker thread (gui.workers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import networkx as nx
+
+from discovery.graph import build_graph
+from discovery.inventory import build_inventory
+from discovery.model import utc_now
+from discovery.store import Store
+
+
+@dataclass(slots=True)
+class Snapshot:
+    path: Path | None                 # the store it came from (None for a synthetic estate)
+    inventory: dict                   # discovery.inventory.build_inventory's dict (DESIGN.md's JSON schema)
+    graph: nx.MultiDiGraph            # discovery.graph.build_graph(inventory)
+    loaded_at: datetime = field(default_factory=utc_now)
+    hosts_by_id: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.hosts_by_id = {h["id"]: h for h in self.inventory["hosts"]}
+
+    def host_label(self, host_id: str) -> str:
+        """Return a host's name as people say it: hostname, else first address, else its id."""
+        host = self.hosts_by_id.get(host_id)
+        if host is None:
+            return host_id
+        return host["hostname"] or (host["addresses"] or [host_id])[0]
+
+    @property
+    def last_scan(self) -> dict | None:
+        scans = self.inventory["scans"]
+        return scans[-1] if scans else None
+
+
+def snapshot_of(inventory: dict, path: Path | None = None) -> Snapshot:
+    """Return a Snapshot of an inventory dict (a store's, or a synthetic estate's)."""
+    return Snapshot(path=path, inventory=inventory, graph=build_graph(inventory))
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    """Read the store at `path` into a Snapshot; raises EstateError (StoreError) if it cannot be opened."""
+    path = Path(path)
+    with Store(path, create=False) as store:
+        inventory = build_inventory(store)
+    return snapshot_of(inventory, path)
+
+
+def save_host_annotation(path: str | Path, host_id: str, **values) -> None:
+    """Store any of owner, criticality, patient_data, notes for one host; fields not given keep their values."""
+    with Store(Path(path), create=False) as store:
+        store.save_annotations([{"host_id": host_id, **values}])
