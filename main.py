@@ -280,6 +280,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     say(args, f"Wrote {path} ({args.format}): {len(inventory['hosts'])} hosts, "
               f"{len(inventory['services'])} services, {len(inventory['software'])} software packages, "
               f"{len(inventory['connections'])} connections.")
+    for warning in getattr(exporter, "warnings", ()):
+        print(f"estatemap: warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -429,7 +431,9 @@ class Progress:
 # Export format → the exporter class, imported only when used.
 EXPORTERS = {"json": "exports.json:JsonExporter", "xlsx": "exports.xlsx:XlsxExporter",
              "csv": "exports.csv:CsvExporter", "graphml": "exports.graphml:GraphmlExporter",
-             "gexf": "exports.graphml:GexfExporter"}
+             "gexf": "exports.graphml:GexfExporter",
+             "azure-migrate": "exports.migration_templates:AzureMigrateExporter",
+             "aws-migration-hub": "exports.migration_templates:AwsMigrationHubExporter"}
 
 
 def load_exporter(fmt: str):

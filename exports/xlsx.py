@@ -137,7 +137,8 @@ FINDING_COLUMNS = (
     Column("Data", lambda f: short(f.get("data"))), col("Host ID", "host_id"), col("Finding ID", "id"),
 )
 GROUP_COLUMNS = (
-    col("Name", "name"), col("Wave", "wave", "number"),
+    col("Name", "name"), Column("Wave", lambda g: effective_wave(g), "number"),
+    col("Analysis wave", "wave", "number"),
     Column("Hosts", lambda g: len(g.get("host_ids") or ()), "number"),
     col("Host names", "_host_names"), col("Explanation", "explanation"), col("Group ID", "id"),
     col("Host IDs", "host_ids"),
@@ -219,7 +220,13 @@ def _hosts_with_groups(hosts: list[dict], groups: list[dict]) -> Iterator[dict]:
     group_of = {h: g for g in groups for h in g.get("host_ids") or ()}
     for h in hosts:
         g = group_of.get(h["id"])
-        yield {**h, "_group": g and g.get("name"), "_wave": g and g.get("wave")} if g else h
+        yield {**h, "_group": g and g.get("name"), "_wave": g and effective_wave(g)} if g else h
+
+
+def effective_wave(group: dict) -> int | None:
+    """Return the wave a group moves in: the architects' override when there is one, else the analysis's."""
+    override = group.get("wave_override")
+    return override if override is not None else group.get("wave")
 
 
 class _Styles:

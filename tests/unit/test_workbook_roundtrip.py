@@ -110,9 +110,15 @@ def test_annotations_and_waves_round_trip_by_id(estate, tmp_path):
     assert inventory["groups"][0]["wave"] == 1 and inventory["groups"][0]["wave_override"] == 3
     # the formula-looking note goes back out as text, never as a formula
     export(db, book)
-    ws = openpyxl.load_workbook(book)["Hosts"]
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Hosts"]
     cell = ws.cell(row_of(ws, "Host ID", ids["app01"]), column(ws, "Notes"))
     assert cell.value == "=cmd|' /C calc'!A0" and cell.data_type == "s"
+    # the workbook shows the wave the group now moves in, and the analysis's own beside it
+    groups, row = wb["Move groups"], row_of(wb["Move groups"], "Group ID", "grp-1")
+    assert groups.cell(row, column(groups, "Wave")).value == 3
+    assert groups.cell(row, column(groups, "Analysis wave")).value == 1
+    assert ws.cell(row_of(ws, "Host ID", ids["app01"]), column(ws, "Wave")).value == 3
 
 
 def test_override_survives_analysis_and_untouched_reimport(estate, tmp_path):
