@@ -31,6 +31,7 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import math
 import re
 import types
 import typing
@@ -49,6 +50,8 @@ VERSION = 1                      # the version this code writes, and the newest 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_JSON_BYTES = 1 << 30         # a bundle larger than this once decompressed is refused, not read
 REQUIRED = ("format", "version", "sha256", "created_at", "collector", "scan", "reports")
+MAX_INT = 2**63 - 1              # the largest integer SQLite stores; a bigger one is refused, not half-stored
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # Upgrades of older documents, one step each: UPGRADES[n] takes a version-n document (digest already
 # checked) and returns it as version n+1. Version 1 is the first, so there are none yet; when version 2
@@ -170,7 +173,7 @@ def decode_bundle(data: bytes, *, name: str = "bundle") -> Bundle:
             raise _Invalid("reports", "expected a list")
         reports = tuple(_decode(r, HostReport, f"reports[{i}]", ignored) for i, r in enumerate(doc["reports"]))
     except _Invalid as error:
-        raise BundleError(f"{name} is not a valid bundle: {error.where}: {error.problem}") from None
+        raise BundleError(f"{name} is not a valid bundle: {_shown(error.where)}: {_shown(error.problem)}") from None
     return Bundle(version=version, created_at=created_at, collector=collector, scan=scan, reports=reports,
                   ignored=tuple(dict.fromkeys(re.sub(r"\[\d+\]", "[]", where) for where in ignored)))
 
@@ -186,12 +189,13 @@ def check_document(doc: Any, name: str) -> int:
     if "format" not in doc:
         raise BundleError(f"{name} is JSON but not an Estate Mapper bundle (it has no \"format\" field)")
     if doc["format"] != FORMAT:
-        raise BundleError(f"{name} is not an Estate Mapper bundle (format {doc['format']!r}, expected {FORMAT!r})")
+        raise BundleError(f"{name} is not an Estate Mapper bundle (format {_shown(repr(doc['format']), 80)}, "
+                          f"expected {FORMAT!r})")
     if "version" not in doc:
         raise BundleError(f"{name} is missing required field \"version\"")
     version = doc["version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise BundleError(f"{name} has an invalid bundle version {version!r}")
+        raise BundleError(f"{name} has an invalid bundle version {_shown(repr(version), 80)}")
     if version > VERSION:
         raise BundleError(f"{name} was written by a newer Estate Mapper (bundle version {version}; this version "
                           f"reads bundle versions up to {VERSION}); upgrade Estate Mapper to import it")
@@ -239,7 +243,11 @@ def _load_json(data: bytes, name: str) -> Any:
     elif len(data) > MAX_JSON_BYTES:
         raise BundleError(f"{name} is larger than {MAX_JSON_BYTES >> 20} MiB; refusing to read it")
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        doc = json.loads(data.decode("utf-8-sig"))
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")  # a "\ud800" escape: text no store can hold
+        return doc
+    except UnicodeEncodeError:
+        raise BundleError(f"{name} is not a valid bundle: it holds text that is not valid Unicode (damaged?)") from None
     except UnicodeDecodeError:
         raise BundleError(f"{name} is not a valid bundle: it is not UTF-8 text (damaged?)") from None
     except json.JSONDecodeError as error:
@@ -247,6 +255,12 @@ def _load_json(data: bytes, name: str) -> Any:
                           f"{error.colno} ({error.msg}); the file is truncated or damaged") from None
     except RecursionError:
         raise BundleError(f"{name} is not a valid bundle: JSON nested too deeply") from None
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """Return text from the file fit for a one-line message: control characters escaped, cut to `limit`."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class _Invalid(Exception):
@@ -313,11 +327,19 @@ def _decode(value: Any, hint: Any, where: str, ignored: list[str]) -> Any:
     if hint is int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise _Invalid(where, "expected an integer")
+        if not -MAX_INT <= value <= MAX_INT:
+            raise _Invalid(where, "integer out of range")
         return value
     if hint is float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise _Invalid(where, "expected a number")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise _Invalid(where, "number out of range") from None
+        if not math.isfinite(number):  # JSON's NaN and Infinity extensions
+            raise _Invalid(where, "expected a finite number")
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise _Invalid(where, "expected a string")

@@ -5,7 +5,8 @@ spreadsheet evaluates a cell typed `=HYPERLINK(...)` or `+cmd|' /C calc'!A0` (an
 starting with =, +, -, @, tab or carriage return), so every text cell goes through here:
 
 - control characters an .xlsx file cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE: C0 controls other
-  than tab, line feed and carriage return) are replaced with U+FFFD, never crashed on;
+  than tab, line feed and carriage return) are replaced with U+FFFD, never crashed on, and so are C1
+  controls and bidirectional overrides, which would make a cell read differently from what it holds;
 - text longer than Excel's cell limit (32,767 characters) is cut, with a marker saying so;
 - in .xlsx, text is written as a string cell (data type "s", never "f") with the quote-prefix style
   (Excel's leading apostrophe), so it stays text even when someone edits the cell;
@@ -24,6 +25,9 @@ from datetime import date, datetime, timezone
 # The same characters as openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE (a test keeps them equal); defined here so
 # that CSV export does not need openpyxl.
 ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+# C1 controls and the bidirectional overrides and isolates, which can make text read differently from what
+# it is ("Trojan Source"); an .xlsx can hold them, but a hostile banner has no business using them.
+DECEPTIVE_CHARACTERS_RE = re.compile("[\u0080-\u009f\u202a-\u202e\u2066-\u2069]")
 REPLACEMENT = "\ufffd"
 # Excel's limit on the characters in one cell; longer text is cut and marked.
 MAX_CELL_CHARS = 32_767
@@ -34,7 +38,7 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 def clean_text(value: str) -> str:
     """Return `value` with control characters replaced and cut to Excel's cell limit."""
-    text = ILLEGAL_CHARACTERS_RE.sub(REPLACEMENT, value)
+    text = DECEPTIVE_CHARACTERS_RE.sub(REPLACEMENT, ILLEGAL_CHARACTERS_RE.sub(REPLACEMENT, value))
     if len(text) > MAX_CELL_CHARS:
         text = text[:MAX_CELL_CHARS - len(TRUNCATED)] + TRUNCATED
     return text

@@ -35,6 +35,8 @@ HOST_HEADERS = {"Owner": "owner", "Criticality": "criticality", "Patient data": 
 HOST_ID, GROUP_ID, WAVE = "Host ID", "Group ID", "Wave"
 # At most this many problems are listed by name; the rest are counted.
 LIST_LIMIT = 20
+# The largest wave taken: a number beyond it is a typo (1E+30 would not even fit in the store).
+MAX_WAVE = 9999
 
 
 class WorkbookError(EstateError):
@@ -227,4 +229,6 @@ def _wave(value) -> int | None:
         value = int(value.strip())
     if not isinstance(value, int) or value < 0:
         raise ValueError(f"wave {str(value)[:40]!r} is not a whole number >= 0")
+    if value > MAX_WAVE:
+        raise ValueError(f"wave {str(value)[:40]!r} is larger than {MAX_WAVE}")
     return value

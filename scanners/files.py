@@ -9,9 +9,17 @@ from pathlib import Path
 
 from discovery.bundle import Bundle, looks_like_bundle, read_bundle, restamp_source
 from discovery.model import EstateError, HostReport, ScanContext
-from scanners.nmap_xml import HostDown, RunInfo, TaskProgress, iter_nmap_xml
+from scanners.nmap_xml import HostDown, NmapXmlError, RunInfo, TaskProgress, check_nmap_xml_file, iter_nmap_xml
 
 SNIFF_BYTES = 4096
+# Control characters (C0, DEL, C1) in text from a file that is shown on a terminal or stored as a message.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, limit: int = 500) -> str:
+    """Return `text` from a file safe for one terminal line: control characters escaped, cut to `limit`."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def sniff_format(path: Path) -> str:
@@ -37,9 +45,10 @@ def sniff_format(path: Path) -> str:
 class FileImportScanner:
     """`estatemap import FILE`: a file from someone else's scan or a collector bundle, stored as a scan of kind `import`.
 
-    A bundle is read and checked whole when the scanner is made (raises BundleError), so a bad one is
-    refused before anything is written; its hosts keep source "bundle", so the inventory shows where
-    their facts came from.
+    A bundle is read and checked whole when the scanner is made (raises BundleError), and an nmap XML
+    file is read through once without keeping it (raises NmapXmlError: broken, unsafe or not nmap's), so a
+    bad file is refused before anything is written; the bundle's hosts keep source "bundle", so the
+    inventory shows where their facts came from.
     """
 
     kind = "import"
@@ -49,17 +58,22 @@ class FileImportScanner:
         self.format = sniff_format(self.path)
         self.run = RunInfo()
         self.bundle: Bundle | None = read_bundle(self.path) if self.format == "bundle" else None
+        if self.format == "nmap-xml":
+            try:
+                check_nmap_xml_file(self.path)  # streamed: a 1 GB file is checked in constant memory
+            except NmapXmlError as error:
+                raise NmapXmlError(f"{self.path.name}: {error}") from None
 
     @property
     def arguments(self) -> str:
         if self.bundle is not None:
             collected = self.bundle.scan.finished_at or self.bundle.created_at
-            return (f"import {self.path.name} (bundle from {', '.join(self.bundle.hostnames) or 'no host'} "
+            return (f"import {self.path.name} (bundle from {printable(', '.join(self.bundle.hostnames), 200) or 'no host'} "
                     f"collected {collected.isoformat()})")
         with open(self.path, "rb") as f:
             found = re.search(rb'<nmaprun[^>]*\sargs="([^"]{1,2000})"', f.read(SNIFF_BYTES))
         original = html.unescape(found[1].decode(errors="replace")) if found else "unknown"
-        return f"import {self.path.name} (nmap run as: {original})"
+        return f"import {self.path.name} (nmap run as: {printable(original, 2000)})"
 
     def targets(self) -> tuple[str, ...]:
         return (str(self.path),)
@@ -83,14 +97,14 @@ class FileImportScanner:
 
     def _scan_bundle(self, bundle: Bundle, ctx: ScanContext) -> Iterator[HostReport]:
         """Yield the bundle's hosts as source "bundle"; its collection's warnings become this scan's."""
-        where = ", ".join(bundle.hostnames) or self.path.name
+        where = printable(", ".join(bundle.hostnames), 200) or self.path.name
         for warning in bundle.scan.warnings:
-            ctx.warn(f"collected on {where}: {warning}")
+            ctx.warn(f"collected on {where}: {printable(warning)}")
         if bundle.scan.status != "completed":
             ctx.warn(f"the collection on {where} was {bundle.scan.status}: its connections cover less time than asked")
         if bundle.ignored:
             ctx.warn(f"{self.path.name} has fields this version of Estate Mapper does not know (written by a newer "
-                     f"collector?); they were not imported: {', '.join(bundle.ignored[:10])}"
+                     f"collector?); they were not imported: {printable(', '.join(bundle.ignored[:10]))}"
                      f"{' ...' if len(bundle.ignored) > 10 else ''}")
         total, size = len(bundle.reports), self.path.stat().st_size or 1
         for done, report in enumerate(bundle.reports, 1):  # progress in bytes, like an nmap file's

@@ -1023,7 +1023,10 @@ def _utc(timestamp: float | None) -> datetime | None:
     """Return a POSIX timestamp as an aware UTC datetime to the second, None for None/0."""
     if not timestamp:
         return None
-    return datetime.fromtimestamp(timestamp, timezone.utc).replace(microsecond=0)
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc).replace(microsecond=0)
+    except (ValueError, OverflowError, OSError):  # a year datetime cannot hold (a garbled btime over SSH)
+        return None
 
 
 def _int(text: str | None) -> int | None:

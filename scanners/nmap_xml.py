@@ -9,10 +9,13 @@ XML is parsed by defusedxml: entity declarations and external references are ref
 
 from __future__ import annotations
 
+import math
+import pyexpat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import BinaryIO
 
 import defusedxml
@@ -35,6 +38,12 @@ _OS_FAMILIES = {"linux": "linux", "windows": "windows", "mac os x": "macos", "ma
 
 # expat's errors for a document that simply stops: no element found, unclosed token, partial character.
 _CUT_SHORT = {3, 5, 6}
+# nmap's deepest elements (nested NSE <table>s) sit about ten levels down; anything far deeper is hostile
+# (it would exhaust the recursion of the script-table reader and of the raw-evidence serialiser).
+MAX_DEPTH = 100
+# The largest integer SQLite stores; a bigger number in an attribute is treated as missing.
+_MAX_INT = 2**63 - 1
+CHECK_CHUNK = 1 << 20
 
 
 class NmapXmlError(EstateError):
@@ -72,15 +81,28 @@ class TaskProgress:
 
 
 def _int(value: str | None) -> int | None:
+    """Return an attribute as an int, or None when missing, not a number or beyond what SQLite stores."""
     try:
-        return int(value) if value not in (None, "") else None
+        number = int(value) if value not in (None, "") else None
+    except ValueError:  # not a number, or more than Python's 4,300 digits
+        return None
+    return number if number is None or -_MAX_INT <= number <= _MAX_INT else None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        number = float(value) if value else None
     except ValueError:
         return None
+    return number if number is None or math.isfinite(number) else None
 
 
 def _time(value: str | None) -> datetime | None:
     seconds = _int(value)
-    return datetime.fromtimestamp(seconds, timezone.utc) if seconds else None
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc) if seconds else None
+    except (ValueError, OverflowError, OSError):  # a year datetime cannot hold
+        return None
 
 
 def _clean(value: str | None) -> str | None:
@@ -117,14 +139,17 @@ def _script_data(element: ET.Element):
     return keyed or listed
 
 
-def transform_service(port: ET.Element, observed_at: datetime, source: str) -> Service:
-    """Return the Service an nmap <port> element describes (every attribute nmap gave)."""
+def transform_service(port: ET.Element, observed_at: datetime, source: str) -> Service | None:
+    """Return the Service an nmap <port> element describes (every attribute nmap gave); None without a valid portid."""
+    number = _int(port.get("portid"))
+    if number is None or not 0 <= number <= 65535:
+        return None
     state = port.find("state")
     svc = port.find("service")
     svc_get = svc.get if svc is not None else (lambda key, default=None: default)
     cpes = tuple(c.text.strip() for c in (svc.findall("cpe") if svc is not None else ()) if c.text and c.text.strip())
     return Service(
-        protocol=port.get("protocol", "tcp"), port=int(port.get("portid")), source=source, observed_at=observed_at,
+        protocol=port.get("protocol", "tcp"), port=number, source=source, observed_at=observed_at,
         state=state.get("state", "unknown") if state is not None else "unknown",
         reason=_clean(state.get("reason")) if state is not None else None,
         name=_clean(svc_get("name")), product=_clean(svc_get("product")), version=_clean(svc_get("version")),
@@ -195,7 +220,8 @@ def transform_host(element: ET.Element, *, source: str = "nmap", scan_time: date
     hostnames = tuple(dict.fromkeys(n.get("name") for n in (names.findall("hostname") if names is not None else ())
                                     if n.get("name")))
     ports = element.find("ports")
-    services = [transform_service(p, observed_at, source) for p in (ports.findall("port") if ports is not None else ())]
+    services = [s for p in (ports.findall("port") if ports is not None else ())
+                if (s := transform_service(p, observed_at, source)) is not None]
     matches = transform_os(element.find("os"))
     best = matches[0] if matches else None
     uptime = element.find("uptime")
@@ -247,10 +273,12 @@ def iter_nmap_xml(stream: BinaryIO, *, source: str = "nmap", run: RunInfo | None
                 depth += 1
                 if depth == 1:
                     if element.tag != "nmaprun":
-                        raise NmapXmlError(f"not nmap XML (the document is <{element.tag}>, not <nmaprun>)")
+                        raise _not_nmaprun(element.tag)
                     seen_root, root = True, element
                     run.args, run.version = element.get("args"), element.get("version")
                     run.started_at = _time(element.get("start"))
+                elif depth > MAX_DEPTH:
+                    raise _too_deep()
                 continue
             depth -= 1
             if depth != 1:
@@ -259,14 +287,14 @@ def iter_nmap_xml(stream: BinaryIO, *, source: str = "nmap", run: RunInfo | None
                 continue
             tag = element.tag
             if tag == "host":
-                report = transform_host(element, source=source, scan_time=run.started_at)
-                if report.host.status == "down":
-                    yield HostDown(report.host.addresses[0] if report.host.addresses else None)
+                status = element.find("status")
+                if status is not None and status.get("state") == "down":  # nothing to store: no transform
+                    yield HostDown(next((a.get("addr") for a in element.findall("address")
+                                         if a.get("addrtype") in ("ipv4", "ipv6") and a.get("addr")), None))
                 else:
-                    yield report
+                    yield transform_host(element, source=source, scan_time=run.started_at)
             elif tag in ("taskprogress", "taskend"):
-                percent = element.get("percent")
-                yield TaskProgress(task=element.get("task", ""), percent=float(percent) if percent else None,
+                yield TaskProgress(task=element.get("task", ""), percent=_float(element.get("percent")),
                                    remaining_seconds=_int(element.get("remaining")), ended=tag == "taskend")
             elif tag == "scaninfo":
                 run.scan_types.append(f"{element.get('type')}/{element.get('protocol')}")
@@ -279,12 +307,89 @@ def iter_nmap_xml(stream: BinaryIO, *, source: str = "nmap", run: RunInfo | None
                     run.hosts_up, run.hosts_down = _int(hosts.get("up")), _int(hosts.get("down"))
             root.remove(element)  # constant memory: forget what has been handled
     except defusedxml.DefusedXmlException as error:
-        raise NmapXmlError(f"refused unsafe XML ({type(error).__name__}: entity declarations and external "
-                           "references are not allowed)") from None
+        raise _unsafe(type(error).__name__) from None
     except ET.ParseError as error:
-        if not seen_root:
-            raise NmapXmlError(f"not nmap XML ({error})") from None
-        if error.code not in _CUT_SHORT:
-            line, column = error.position
-            raise NmapXmlError(f"broken nmap XML at line {line}, column {column} ({error})") from None
-        run.complete = False  # cut short (an interrupted scan, a partial copy): every whole host is kept
+        if error.code in _CUT_SHORT and seen_root:
+            run.complete = False  # cut short (an interrupted scan, a partial copy): every whole host is kept
+        else:
+            raise _parse_error(str(error), error.position, seen_root) from None
+    except (LookupError, ValueError) as error:  # an encoding Python does not know, or expat cannot use
+        raise _bad_encoding(error) from None
+
+
+def check_nmap_xml(stream: BinaryIO) -> bool:
+    """Read a whole nmap XML document without keeping any of it; return True if it is complete, False if cut short.
+
+    Raises NmapXmlError for everything iter_nmap_xml refuses (not nmap XML, entity declarations or external
+    references, broken XML, nesting deeper than MAX_DEPTH, an unusable encoding), so a file can be checked
+    before anything from it is stored. Memory stays constant whatever the file's size (expat alone: about
+    150 MB/s).
+    """
+    parser = pyexpat.ParserCreate(namespace_separator="}")  # the tag names ElementTree sees
+    depth, seen_root = 0, False
+
+    def start(tag, attributes):
+        nonlocal depth, seen_root
+        depth += 1
+        if depth == 1:
+            if tag != "nmaprun":
+                raise _not_nmaprun(tag if "}" not in tag else "{" + tag)
+            seen_root = True
+        elif depth > MAX_DEPTH:
+            raise _too_deep()
+
+    def end(tag):
+        nonlocal depth
+        depth -= 1
+
+    def forbidden(*args):
+        raise _unsafe("EntitiesForbidden")
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.EntityDeclHandler = parser.UnparsedEntityDeclHandler = forbidden
+    parser.ExternalEntityRefHandler = forbidden
+    try:
+        while chunk := stream.read(CHECK_CHUNK):
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+    except pyexpat.ExpatError as error:
+        if error.code in _CUT_SHORT and seen_root:
+            return False
+        raise _parse_error(pyexpat.ErrorString(error.code) + f": line {error.lineno}, column {error.offset}",
+                           (error.lineno, error.offset), seen_root) from None
+    except (LookupError, ValueError) as error:
+        raise _bad_encoding(error) from None
+    return True
+
+
+def check_nmap_xml_file(path: str | Path) -> bool:
+    """Return check_nmap_xml() for the file at `path`; raises NmapXmlError (also when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return check_nmap_xml(f)
+    except OSError as error:
+        raise NmapXmlError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _not_nmaprun(tag: str) -> NmapXmlError:
+    shown = tag if len(tag) <= 60 else tag[:60] + "..."
+    return NmapXmlError(f"not nmap XML (the document is <{shown}>, not <nmaprun>)")
+
+
+def _too_deep() -> NmapXmlError:
+    return NmapXmlError(f"refused nmap XML nested more than {MAX_DEPTH} elements deep (nmap's own output never is)")
+
+
+def _unsafe(kind: str) -> NmapXmlError:
+    return NmapXmlError(f"refused unsafe XML ({kind}: entity declarations and external references are not allowed)")
+
+
+def _parse_error(message: str, position: tuple[int, int], seen_root: bool) -> NmapXmlError:
+    if not seen_root:
+        return NmapXmlError(f"not nmap XML ({message})")
+    line, column = position
+    return NmapXmlError(f"broken nmap XML at line {line}, column {column} ({message})")
+
+
+def _bad_encoding(error: Exception) -> NmapXmlError:
+    return NmapXmlError(f"not nmap XML (its declared encoding cannot be read: {str(error)[:100]})")

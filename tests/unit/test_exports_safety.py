@@ -64,6 +64,12 @@ def test_safe_text_replaces_control_characters_and_keeps_tabs_and_newlines():
     assert not OPENPYXL_ILLEGAL.search(safe_text("".join(map(chr, range(32)))))
 
 
+def test_safe_text_replaces_c1_controls_and_bidi_overrides():
+    spoof = "invoice\u202egpj.exe\u0085\u2066x\u2069"
+    assert safe_text(spoof) == f"invoice{REPLACEMENT}gpj.exe{REPLACEMENT}{REPLACEMENT}x{REPLACEMENT}"
+    assert safe_text("Zürich \u05e9\u05dc\u05d5\u05dd") == "Zürich \u05e9\u05dc\u05d5\u05dd"  # letters of any script stay
+
+
 @pytest.mark.parametrize("text", FORMULAS + [" @x", "\n=1", "-", "=", "+1"])
 def test_looks_like_formula_on_triggers(text):
     assert looks_like_formula(text)
