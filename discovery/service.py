@@ -51,18 +51,26 @@ class ScanResult:
 
 
 def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
-             progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> ScanResult:
+             progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+             options: dict | None = None, resume_id: int | None = None) -> ScanResult:
     """Run `scanner`, writing each host to the store as it arrives; return what happened.
 
     Ctrl-C (KeyboardInterrupt) or `cancel` stops the scan and keeps every finished host (status
     interrupted). A scanner error marks the scan failed and is raised as EstateError after the
-    hosts finished so far are kept.
+    hosts finished so far are kept. `options` are stored for `estatemap scan resume` (never a
+    password). With `resume_id`, the hosts go into that interrupted or failed scan, which is
+    running again (see plan_resume); raises EstateError if it cannot be resumed.
     """
     ctx = ScanContext(progress=progress, cancel=cancel)
     arguments = arguments or getattr(scanner, "arguments", None)
-    scan_id = store.start_scan(Scan(kind=scanner.kind, targets=tuple(scanner.targets()),
-                                    arguments=arguments, started_at=ctx.started_at,
-                                    origin=tuple(getattr(scanner, "origin_addresses", ()))))
+    origin = tuple(getattr(scanner, "origin_addresses", ()))
+    if resume_id is not None:
+        ctx.warnings.extend(store.reopen_scan(resume_id, arguments=arguments, origin=origin))
+        scan_id = resume_id
+    else:
+        scan_id = store.start_scan(Scan(kind=scanner.kind, targets=tuple(scanner.targets()),
+                                        arguments=arguments, started_at=ctx.started_at, origin=origin),
+                                   options=options)
     result = ScanResult(scan_id=scan_id, status="running", warnings=ctx.warnings)
     reports = scanner.scan(ctx)
     try:
@@ -85,6 +93,44 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
         reports.close()  # the scanner's own clean-up (stopping a child process) runs now, not at garbage collection
     store.finish_scan(scan_id, result.status, ctx.warnings, result.error)
     return result
+
+
+@dataclass(slots=True)
+class ResumePlan:
+    """How to continue scan `scan_id`: `resume` runs what is left into the same scan (network: the same
+    targets and options with the finished addresses excluded; ssh: the hosts not collected); `rerun` runs
+    it again as a new scan (host, import: nothing to skip)."""
+    scan_id: int
+    kind: str
+    mode: str                         # "resume" | "rerun"
+    targets: list[str]
+    options: dict
+    finished: set[str]                # addresses and names of the hosts the scan already stored
+
+
+RESUMABLE = {"network": "resume", "ssh": "resume", "host": "rerun", "import": "rerun"}
+
+
+def plan_resume(store: Store, scan_id: int) -> ResumePlan:
+    """Return how to continue an interrupted or failed scan; raises EstateError when it cannot be."""
+    scan = store.get_scan(scan_id)  # marks it interrupted first if its process has ended
+    if scan is None:
+        raise EstateError(f"no scan with id {scan_id} (see: estatemap scans)")
+    if scan["status"] == "completed":
+        raise EstateError(f"scan {scan_id} completed; there is nothing to resume (run a new scan instead)")
+    if scan["status"] == "running":
+        owner = scan.get("runner") or {}
+        raise EstateError(f"scan {scan_id} is still running (process {owner.get('pid', '?')} on "
+                          f"{owner.get('host', '?')}); stop it first, or wait for it to finish")
+    mode = RESUMABLE.get(scan["kind"])
+    if mode is None:
+        raise EstateError(f"scans of kind {scan['kind']} cannot be resumed; run the scan again "
+                          f"({scan.get('arguments') or 'estatemap scan ' + scan['kind']})")
+    if scan.get("options") is None:
+        raise EstateError(f"scan {scan_id} was made by an older Estate Mapper that did not keep its options; "
+                          "run the scan again")
+    return ResumePlan(scan_id=scan_id, kind=scan["kind"], mode=mode, targets=list(scan["targets"] or ()),
+                      options=dict(scan["options"]), finished=store.finished_names(scan_id))
 
 
 def export_inventory(store: Store, exporter: Exporter, path: Path, *, scan_id: int | None = None,

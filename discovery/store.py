@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
+import socket
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -24,11 +26,12 @@ from sqlite_utils.migrations import Migrations
 from discovery.categories import categorise_service
 from discovery.merge import KINDS, Match, find_match, identity_keys
 from discovery.model import HostReport, Scan, StoreError, utc_now
-from discovery.redact import redact_command_line, redact_text
+from discovery.redact import redact_command_line, redact_report, redact_text
 
 APP_NAME = "estatemap"
 DB_FILENAME = "estate.db"
 MIGRATIONS = Migrations(APP_NAME)
+log = logging.getLogger(__name__)
 
 # Tables of per-observation child records, with the HostReport attribute each one holds.
 CHILD_TABLES = {
@@ -146,7 +149,104 @@ def m007_group_annotations(db: sqlite_utils.Database) -> None:
     db["group_annotations"].create({"group_id": str, "wave": int, "updated_at": str}, pk="group_id")
 
 
+@MIGRATIONS()
+def m008_scan_owner(db: sqlite_utils.Database) -> None:
+    """Which process runs a scan (so a scan whose process was killed is found and marked interrupted), the
+    options it was started with and each resume (so `estatemap scan resume` can continue it)."""
+    db["scans"].add_column("runner", str)
+    db["scans"].add_column("options", str)
+    db["scans"].add_column("resumes", str)
+    # A scan left running by an earlier version has no owner to check; its process cannot still be
+    # writing through this schema, so it is marked interrupted now rather than "running" for ever.
+    note = json.dumps("marked interrupted when the store was upgraded: no process was recorded for it")
+    db.execute("UPDATE scans SET status = 'interrupted', "
+               "warnings = json_insert(coalesce(warnings, '[]'), '$[#]', json(?)) WHERE status = 'running'", [note])
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
+
+
+# --- which process owns a running scan -----------------------------------------------------------
+
+PROC = Path("/proc")
+INITIAL_PID_NAMESPACE = 0xEFFFFFFC  # the kernel's fixed inode number of the initial PID namespace
+
+
+def _start_ticks(pid: int | str, proc: Path = PROC) -> int | None:
+    """Return a live process's start time (clock ticks after boot, /proc/PID/stat field 22), or None if
+    there is no such process or it has already exited (a zombie)."""
+    try:
+        text = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _pid_namespace(pid: int | str, proc: Path = PROC) -> int | None:
+    try:
+        return os.stat(proc / str(pid) / "ns" / "pid").st_ino
+    except OSError:
+        return None
+
+
+def process_identity(pid: int | None = None) -> dict:
+    """Return what identifies a process beyond its reusable PID: its start time, the boot and the PID
+    namespace it runs in, and the host name (this process when `pid` is None). On systems without /proc
+    only pid and host are known, and such an owner is never judged gone."""
+    own = pid is None
+    pid = os.getpid() if own else pid
+    identity = {"pid": pid, "host": socket.gethostname()}
+    ticks = _start_ticks("self" if own else pid)
+    if ticks is not None:
+        identity.update(start_ticks=ticks, boot_id=_read(PROC / "sys/kernel/random/boot_id"),
+                        pid_ns=_pid_namespace("self" if own else pid))
+    return identity
+
+
+def process_state(owner: dict | None) -> str:
+    """Return "alive", "gone" or "unknown" for a process recorded with process_identity.
+
+    Gone: the machine was rebooted since (same host name, another boot), or the PID now belongs to another
+    process (start time differs) or to none. A process in another PID namespace (a container, a test host)
+    is looked for through /proc when this process can see it; another machine's is unknown."""
+    me = process_identity()
+    if not owner or owner.get("start_ticks") is None or me.get("boot_id") is None:
+        return "unknown"
+    if owner.get("boot_id") != me["boot_id"]:
+        return "gone" if owner.get("host") == me["host"] else "unknown"
+    if owner.get("pid_ns") == me["pid_ns"]:
+        return "alive" if _start_ticks(owner["pid"]) == owner["start_ticks"] else "gone"
+    namespace_seen, blind = False, False
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(entry / "ns" / "pid").st_ino != owner["pid_ns"]:
+                continue
+            status = (entry / "status").read_text()
+        except PermissionError:
+            blind = True
+            continue
+        except OSError:
+            continue
+        namespace_seen = True
+        inner = next((line.split()[-1] for line in status.splitlines() if line.startswith("NSpid:")), None)
+        if inner == str(owner["pid"]) and _start_ticks(entry.name) == owner["start_ticks"]:
+            return "alive"
+    # This process sees every process when it is in the initial PID namespace (and may read them all).
+    if namespace_seen or (me["pid_ns"] == INITIAL_PID_NAMESPACE and not blind):
+        return "gone"
+    return "unknown"
 
 
 # --- values to and from rows -------------------------------------------------------------------
@@ -178,7 +278,7 @@ def record_row(record, **extra) -> dict:
     return row
 
 
-JSON_COLUMNS = {"targets", "warnings", "origin", "addresses", "macs", "disks", "partitions", "sources", "cpes",
+JSON_COLUMNS = {"targets", "warnings", "origin", "runner", "options", "resumes", "addresses", "macs", "disks", "partitions", "sources", "cpes",
                 "databases", "host_ids", "host", "hostnames", "os_matches", "scripts", "sizes", "data", "edges",
                 "factors", "summary"}
 
@@ -196,6 +296,7 @@ class Store:
     def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
         self.db = _open_database(self.path, create=create)
+        self.mark_abandoned_scans()
 
     def close(self) -> None:
         self.db.close()
@@ -212,13 +313,76 @@ class Store:
 
     # scans
 
-    def start_scan(self, scan: Scan) -> int:
-        """Record a scan as running and return its id."""
+    def start_scan(self, scan: Scan, *, options: dict | None = None) -> int:
+        """Record a scan as running, owned by this process, and return its id.
+
+        `options` are what `estatemap scan resume` needs to run it again (never a password)."""
         row = record_row(scan, arguments=redact_command_line(scan.arguments))
         row.pop("id")
         row.pop("host_count")
+        row.update(runner=json.dumps(process_identity()), options=json.dumps(options or {}))
         with self._writing():
             return self.db["scans"].insert(row).last_pk
+
+    def reopen_scan(self, scan_id: int, *, arguments: str | None = None, origin: tuple[str, ...] = ()) -> list[str]:
+        """Mark an interrupted or failed scan running again, owned by this process, noting the resume (when and
+        what ran); return its warnings so far. Raises StoreError if it is not interrupted or failed (another
+        process may have resumed it first)."""
+        now = utc_now().isoformat()
+        with self._writing():
+            row = next(self.db["scans"].rows_where("id = ?", [scan_id]), None)
+            if row is None or row["status"] not in ("interrupted", "failed"):
+                status = row["status"] if row else "missing"
+                raise StoreError(f"scan {scan_id} cannot be resumed: it is {status}")
+            row = decode_row(row)
+            resumes = [*(row.get("resumes") or []),
+                       {"at": now, "arguments": redact_command_line(arguments), "pid": os.getpid()}]
+            self.db["scans"].update(scan_id, {
+                "status": "running", "finished_at": None, "error": None,
+                "runner": json.dumps(process_identity()), "resumes": json.dumps(resumes),
+                "origin": json.dumps(sorted(set(row.get("origin") or ()) | set(origin))),
+            })
+        return list(row.get("warnings") or [])
+
+    def mark_abandoned_scans(self) -> list[int]:
+        """Mark interrupted every running scan whose process has ended without finishing it (killed, lost
+        power), with a warning on the scan and in the log; return their ids. A store that cannot be written
+        (read-only) is left as it is."""
+        marked = []
+        running = self.db.execute("SELECT id, runner FROM scans WHERE status = 'running'").fetchall()
+        for scan_id, owner_text in running:
+            owner = json.loads(owner_text) if owner_text else None
+            if process_state(owner) != "gone":
+                continue
+            now = utc_now().isoformat()
+            note = (f"interrupted: the process running it (pid {owner['pid']} on {owner.get('host')}) ended "
+                    f"without finishing it; noticed at {now}")
+            try:
+                with self._writing():
+                    changed = self.db.execute(
+                        "UPDATE scans SET status = 'interrupted', finished_at = ?, "
+                        "warnings = json_insert(coalesce(warnings, '[]'), '$[#]', ?) "
+                        "WHERE id = ? AND status = 'running' AND runner = ?",
+                        [now, note, scan_id, owner_text]).rowcount
+            except StoreError as error:
+                log.debug("could not mark scan %s interrupted: %s", scan_id, error)
+                continue
+            if changed:
+                marked.append(scan_id)
+                log.warning("scan %s was left running by process %s, which has ended; marked interrupted "
+                            "(the hosts it finished are kept; continue it with: estatemap scan resume %s)",
+                            scan_id, owner["pid"], scan_id)
+        return marked
+
+    def finished_names(self, scan_id: int) -> set[str]:
+        """Return the addresses, host names and FQDNs of every host a scan has stored (lower case)."""
+        names: set[str] = set()
+        for (text,) in self.db.execute("SELECT host FROM observations WHERE scan_id = ?", [scan_id]):
+            host = json.loads(text) if text else {}
+            names.update(host.get("addresses") or ())
+            names.update(host.get("hostnames") or ())
+            names.update(v for v in (host.get("hostname"), host.get("fqdn")) if v)
+        return {n.lower() for n in names if isinstance(n, str)}
 
     def finish_scan(self, scan_id: int, status: str, warnings: list[str] | tuple[str, ...] = (),
                     error: str | None = None) -> None:
@@ -231,6 +395,7 @@ class Store:
 
     def list_scans(self) -> list[dict]:
         """Return every scan, oldest first, with the number of hosts it observed."""
+        self.mark_abandoned_scans()
         rows = self.db.query(
             "SELECT s.*, (SELECT count(*) FROM observations o WHERE o.scan_id = s.id) AS host_count "
             "FROM scans s ORDER BY s.id")
@@ -242,7 +407,10 @@ class Store:
     # hosts
 
     def write_host_report(self, scan_id: int, report: HostReport) -> tuple[str, Match | None]:
-        """Store one host's results from one scan in one transaction; return its host id and how it matched."""
+        """Store one host's results from one scan in one transaction; return its host id and how it matched.
+
+        Every text holding tool output is redacted here, whatever scanner or file it came from."""
+        report = redact_report(report)
         with self._writing():
             match = find_match(report.host, self._hosts_with_key, self._macs_of)
             host_id = match.host_id if match else new_host_id()
@@ -390,10 +558,26 @@ class Store:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """One transaction; SQLite's errors (read-only file, disk full, locked) become StoreError."""
+        """One transaction; SQLite's errors (read-only file, disk full, locked) become StoreError.
+
+        It takes the write lock first (BEGIN IMMEDIATE), so a second process writing the same store (the GUI
+        saving a note while the CLI scans) waits up to the busy timeout instead of failing at once when the
+        snapshot it read has gone stale."""
+        conn = self.db.conn
         try:
-            with self.db.atomic():
-                yield
+            if conn.in_transaction:
+                with self.db.atomic():  # nested: a savepoint
+                    yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                with self.db.atomic():  # a savepoint inside, so sqlite-utils' own nesting holds
+                    yield
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
         except sqlite3.DatabaseError as error:
             raise StoreError(f"cannot write store {self.path}: {error}") from None
 
