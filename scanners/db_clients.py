@@ -2,12 +2,16 @@
 
 A server's own client list adds dependency edges even from clients nobody collected (evidence
 "reported"). PostgreSQL through psycopg: `SHOW server_version`, `pg_database`, `pg_stat_activity`.
-Credentials are used for the connection and kept in memory only: never stored, logged or exported.
+Credentials are used for the connection and kept in memory only: never stored, logged or exported. Where the
+user asks (--remember-password), a password that connected is kept in the OS keyring (discovery.secrets, account
+`postgresql:user@host:port`) and used next time no password is given.
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +19,7 @@ from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 from discovery.model import Connection, Database, EstateError, Host, HostReport, ScanContext, Service
+from discovery.secrets import SecretsError, database_account
 from discovery.targets import parse_target
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,12 @@ class DatabaseTarget:
     port: int
     user: str | None
     dbname: str
+
+    @property
+    def account(self) -> str:
+        """The OS keyring account its password is filed under: postgresql:user@host:port."""
+        return database_account(self.engine, self.user or os.environ.get("PGUSER") or getpass.getuser(),
+                                self.host, self.port)
 
     @property
     def display(self) -> str:
@@ -113,9 +124,16 @@ class DatabaseClientScanner:
 
     kind = "database"
 
-    def __init__(self, urls: list[str], *, user: str | None = None, password: str | None = None):
+    def __init__(self, urls: list[str], *, user: str | None = None, password: str | None = None,
+                 keychain=None, remember_password: bool = False):
+        """`keychain` (discovery.secrets.Keychain) supplies a remembered password when none is given; with
+        `remember_password` the given password is stored in it for each server it connected to."""
         self.targets_ = [parse_database_url(u, user=user) for u in urls]
         self._password = password  # memory only
+        if remember_password and keychain is None:
+            raise EstateError("remembering a password needs the OS keyring (keychain)")
+        self.keychain, self.remember_password = keychain, remember_password
+        self.remembered: list[str] = []
 
     @property
     def arguments(self) -> str:
@@ -127,11 +145,23 @@ class DatabaseClientScanner:
     def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
         for done, target in enumerate(self.targets_, 1):
             ctx.check_cancelled()
+            password, remembered = self._password, False
             try:
-                facts = get_postgresql_facts(target, self._password)
+                if password is None and self.keychain is not None:
+                    password = self.keychain.recall(target.account)
+                    remembered = password is not None
+                facts = get_postgresql_facts(target, password)
             except EstateError as error:
-                ctx.warn(str(error))
+                hint = (" (the password remembered in the OS keyring was used: forget it with --forget-password)"
+                        if remembered and "password" in str(error).lower() else "")
+                ctx.warn(f"{error}{hint}")
             else:
+                if self.remember_password and self._password:
+                    try:
+                        self.keychain.remember(target.account, self._password)
+                        self.remembered.append(target.account)
+                    except SecretsError as error:
+                        ctx.warn(f"{target.display}: password not remembered: {error}")
                 for warning in facts["warnings"]:
                     ctx.warn(warning)
                 yield self._report(target, facts, ctx.started_at)

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +27,7 @@ import nmap
 import psutil
 
 from discovery.model import EstateError, HostReport, ScanContext
+from discovery.redact import redact_report
 from discovery.targets import Target, TargetError, parse_targets, total_addresses
 from scanners.fhir_probe import probe_report
 from scanners.nmap_xml import RunInfo, TaskProgress, iter_nmap_xml
@@ -175,6 +177,31 @@ def _compress(ports: list[int]) -> str:
     return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
 
 
+def _prctl():
+    """Return libc's prctl, resolved in the parent (the child between fork and exec only calls it), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+PR_SET_PDEATHSIG = 1
+
+
+def end_with_parent() -> None:
+    """In the child before exec: have Linux send SIGTERM when the parent dies, even by SIGKILL.
+
+    Without it, nmap started in its own session keeps scanning after a killed estatemap, until it next
+    writes to the closed pipe.
+    """
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
 def stop_process(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> None:
     """Stop a child we started, by its PID: SIGINT, wait, then SIGKILL."""
     if proc.poll() is not None:
@@ -237,7 +264,8 @@ class NmapNetworkScanner:
         run = RunInfo()
         with tempfile.TemporaryFile() as stderr:
             proc = subprocess.Popen(plan.argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                                    bufsize=0, start_new_session=True)
+                                    bufsize=0, start_new_session=True,
+                                    preexec_fn=end_with_parent if _PRCTL is not None else None)
             watcher = threading.Thread(target=self._stop_on_cancel, args=(proc, ctx), daemon=True)
             watcher.start()
             phase = "starting"
@@ -251,7 +279,8 @@ class NmapNetworkScanner:
                         progress["done"] += 1
                         if isinstance(event, HostReport):
                             progress["up"] += 1
-                            yield probe_report(event) if self.probe_fhir else event
+                            # NSE output can quote secrets (a page title, a header): redacted before it is stored.
+                            yield redact_report(probe_report(event) if self.probe_fhir else event)
                     ctx.report(min(progress["done"], progress["total"]), progress["total"],
                                f"{progress['up']} up; {phase}; {time.monotonic() - progress['started']:.0f} s")
                     ctx.check_cancelled()

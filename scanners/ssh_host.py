@@ -54,7 +54,8 @@ from discovery.model import (
     Connection, EstateError, Host, HostReport, Interface, Process, ScanCancelled, ScanContext, utc_now,
 )
 from discovery.sampling import watch_connections
-from discovery.targets import TargetError, parse_target
+from discovery.secrets import SecretsError, ssh_account
+from discovery.targets import Target, TargetError, parse_target, parse_targets
 from scanners import platform_software
 from scanners.local_host import (
     DMI_FILES, VERSION_PATTERNS, count_unowned_sockets, get_port_names, is_trusted_executable,
@@ -225,6 +226,40 @@ def load_hosts(hosts: Sequence[str] = (), hosts_file: str | os.PathLike | None =
     return list({t.text: t for t in map(parse_ssh_target, texts)}.values())
 
 
+def password_accounts(hosts: Sequence[str] = (), hosts_file: str | os.PathLike | None = None, *,
+                      user: str | None = None, port: int = DEFAULT_PORT) -> list[str]:
+    """Return the OS keyring account names (`ssh:user@host`) of the hosts, as `scan ssh` files their passwords."""
+    return [ssh_account(t.user or user or getpass.getuser(), t.host, port) for t in load_hosts(hosts, hosts_file)]
+
+
+def _networks(rule: Target) -> list:
+    """Return the address blocks an exclusion covers (none for a hostname)."""
+    if rule.kind == "hostname":
+        return []
+    if rule.kind == "range" and not rule.blocks:  # nmap's short form 10.0.0.1-40
+        prefix, _, span = rule.text.rpartition(".")
+        first, last = span.split("-")
+        return list(ipaddress.summarize_address_range(ipaddress.ip_address(prefix + "." + first),
+                                                      ipaddress.ip_address(prefix + "." + last)))
+    return [ipaddress.ip_network(block, strict=False) for block in rule.nmap_args]
+
+
+def match_exclusion(host: str, excluded: Sequence[Target]) -> Target | None:
+    """Return the exclusion that covers `host` (an address, or a hostname matched by name), or None."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for rule in excluded:
+        if rule.kind == "hostname":
+            if address is None and host.lower().rstrip(".") == rule.text:
+                return rule
+        elif address is not None and any(address.version == net.version and address in net
+                                         for net in _networks(rule)):
+            return rule
+    return None
+
+
 # --- remote commands ------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +351,7 @@ def transform_sections(text: str, marker: str) -> dict[str, CommandResult]:
                 continue
             parts = rest.split()
             if word == "end" and name is not None and parts[:1] == [name]:
-                status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+                status = int(parts[1]) if len(parts) > 1 and _digits(parts[1]) else None
                 in_body = False
                 continue
         if name is not None:
@@ -326,6 +361,8 @@ def transform_sections(text: str, marker: str) -> dict[str, CommandResult]:
 
 
 BatchRunner = Callable[[str, str], Awaitable[CommandResult]]
+# A section the output does not hold (it ended early, or was garbled): the command is known not to have run.
+NOT_RUN = CommandResult(stdout="", status=None)
 
 
 async def get_outputs(run_batch: BatchRunner, marker: str | None = None) -> dict[str, CommandResult]:
@@ -346,6 +383,8 @@ async def get_outputs(run_batch: BatchRunner, marker: str | None = None) -> dict
 def describe_result(name: str, result: CommandResult) -> str:
     """Return why a command gave nothing: "ss not found", "df failed (exit status 1: ...)"."""
     tool = TOOL_NAMES.get(name, name)
+    if result is NOT_RUN:
+        return f"{tool} did not run (the host's output ended before it)"
     if result.missing:
         return f"{tool} not found"
     last = (result.stderr.strip().splitlines() or [""])[-1][:200]
@@ -356,6 +395,12 @@ def describe_result(name: str, result: CommandResult) -> str:
 
 
 # --- transform: pure -------------------------------------------------------------------------------
+
+def _digits(text: str, most: int = 18) -> bool:
+    """Return True for at most `most` ASCII digits: str.isdigit() also takes "²", which int() refuses, and a
+    number of thousands of digits int() refuses too (more than 18 would not fit in the store either)."""
+    return len(text) <= most and text.isascii() and text.isdigit()
+
 
 def transform_uname(text: str) -> dict[str, str | None]:
     """Return system, release and machine from `uname -srm` ("Linux 6.1.0-18-amd64 x86_64")."""
@@ -375,7 +420,7 @@ def transform_btime(text: str) -> int | None:
     """Return the boot time (POSIX seconds) from /proc/stat's btime line."""
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[0] == "btime" and parts[1].isdigit():
+        if len(parts) == 2 and parts[0] == "btime" and _digits(parts[1]):
             return int(parts[1])
     return None
 
@@ -402,7 +447,7 @@ def transform_meminfo(text: str) -> dict[str, int | None]:
     for line in text.splitlines():
         key, _, value = line.partition(":")
         parts = value.split()
-        if parts and parts[0].isdigit():
+        if parts and _digits(parts[0], 15):  # kB: times 1,024 still fits in the store
             found[key.strip()] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
     return {"memory_total": found.get("MemTotal"), "swap_total": found.get("SwapTotal")}
 
@@ -478,7 +523,7 @@ def transform_lsblk(text: str) -> list[dict[str, str | None]]:
         size = pairs.get("SIZE")
         devices.append({
             "name": pairs["NAME"],
-            "size": str(int(size) // 512) if size and size.isdigit() else None,
+            "size": str(int(size) // 512) if size and _digits(size) else None,
             "model": pairs.get("MODEL") or None,
             "serial": pairs.get("SERIAL") or None,
             "rotational": pairs.get("ROTA") or None,
@@ -547,7 +592,7 @@ def transform_sys_net(text: str, observed_at: datetime) -> tuple[Interface, ...]
         mtu = values.get(f"{name}/mtu", "")
         state = values.get(f"{name}/operstate")
         interfaces.append(Interface(
-            name=name, mac=transform_mac(values.get(f"{name}/address")), mtu=int(mtu) if mtu.isdigit() else None,
+            name=name, mac=transform_mac(values.get(f"{name}/address")), mtu=int(mtu) if _digits(mtu) else None,
             is_up=None if state in (None, "unknown") else state == "up", source=SOURCE, observed_at=observed_at))
     return tuple(interfaces)
 
@@ -586,10 +631,10 @@ def transform_session(session_text: str, rows: Sequence[Mapping[str, Any]]) -> d
     lines = [line.strip() for line in session_text.splitlines()]
     marker = None
     parts = lines[0].split() if lines else []
-    if len(parts) == 4 and parts[1].isdigit() and parts[3].isdigit():
+    if len(parts) == 4 and _digits(parts[1]) and _digits(parts[3]):
         marker = f"{_canonical_address(parts[0])} {parts[1]} {parts[3]}"
-    uid = int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else None
-    shell = int(lines[2]) if len(lines) > 2 and lines[2].isdigit() else None
+    uid = int(lines[1]) if len(lines) > 1 and _digits(lines[1]) else None
+    shell = int(lines[2]) if len(lines) > 2 and _digits(lines[2]) else None
     by_pid = {row["pid"]: row for row in rows}
     own_pids: list[int] = [row["pid"] for row in rows if shell is not None and row["ppid"] == shell]
     sshd_pids: list[int] = []
@@ -646,7 +691,7 @@ def _split_endpoint(text: str) -> tuple[str | None, int | None]:
     address = address.strip("[]").split("%", 1)[0]
     if address == "*":
         address = "::"  # ss: a socket bound to every address, IPv4 and IPv6
-    return (address or None), (int(port) if port.isdigit() else None)
+    return (address or None), (int(port) if _digits(port) else None)
 
 
 def _socket(protocol: str, local: str, remote: str, status: str, pid: int | None,
@@ -689,7 +734,7 @@ def transform_netstat(text: str) -> list[dict[str, Any]]:
             status, rest = rest[0], rest[1:]
         program = " ".join(rest)
         pid_text, _, name = program.partition("/")
-        pid = int(pid_text) if pid_text.isdigit() else None
+        pid = int(pid_text) if _digits(pid_text) else None
         sockets.append(_socket(fields[0].rstrip("6"), fields[3], fields[4], status, pid, name or None))
     return sockets
 
@@ -854,21 +899,21 @@ def transform_inventory(outputs: Mapping[str, CommandResult], observed_at: datet
     nproc = text("nproc").strip()
     memory = transform_meminfo(text("meminfo"))
     if memory["memory_total"] is None:
-        warnings.append(f"memory: {describe_result('meminfo', outputs['meminfo'])}")
+        warnings.append(f"memory: {describe_result('meminfo', outputs.get('meminfo', NOT_RUN))}")
     counts = {"cpu_physical": cpu.get("cpu_physical"),
-              "cpu_logical": cpu.get("cpu_logical") or (int(nproc) if nproc.isdigit() else None),
+              "cpu_logical": cpu.get("cpu_logical") or (int(nproc) if _digits(nproc) else None),
               "cpu_freq": cpu.get("cpu_freq"), **memory}
     disk_tool, _ = _first_working(outputs, "disks", "disks", warnings)
     block_devices = transform_lsblk(text("lsblk")) if disk_tool == "lsblk" else \
         transform_sys_block(text("sys-block")) if disk_tool == "sys-block" else []
     if disk_tool:
         keep(disk_tool)
-    if outputs["df"].ok:
+    if outputs.get("df", NOT_RUN).ok:
         partitions = transform_df(text("df"))
         keep("df")
     else:
         partitions = []
-        warnings.append(f"partitions: {describe_result('df', outputs['df'])}")
+        warnings.append(f"partitions: {describe_result('df', outputs.get('df', NOT_RUN))}")
     dmi = transform_dmi_output(text("dmi"))
     keep("dmi")
     markers = {path: path in text("container").split() for path in ("/.dockerenv", "/run/.containerenv")}
@@ -896,7 +941,7 @@ def transform_inventory(outputs: Mapping[str, CommandResult], observed_at: datet
                 (("dpkg", platform_software.transform_dpkg), ("rpm", platform_software.transform_rpm))]
     found = False
     for name, transform in managers:
-        result = outputs[name]
+        result = outputs.get(name, NOT_RUN)
         if result.missing:
             continue
         found = True
@@ -1135,10 +1180,15 @@ class SshHostScanner:
                  password: str | None = None, passphrase: str | None = None, concurrency: int = DEFAULT_CONCURRENCY,
                  timeout: float = DEFAULT_TIMEOUT, watch: float | None = None, every: float | None = None,
                  hosts_file: str | os.PathLike | None = None,
-                 password_prompt: Callable[[str], str | None] | None = None):
+                 password_prompt: Callable[[str], str | None] | None = None, excludes: Sequence[str] = (),
+                 keychain: Any = None, remember_password: bool = False):
         """Validate everything before anything connects; raises TargetError or EstateError (KeyPassphraseNeeded
         when `key` is encrypted and no passphrase was given). `password_prompt(message)` is asked, once per user,
-        when a host wants a password and none was given (the CLI passes getpass when stdin is a terminal)."""
+        when a host wants a password and none was given (the CLI passes getpass when stdin is a terminal).
+        `excludes` (addresses, blocks, ranges, hostnames, validated like scan network's) are never contacted:
+        a host named by an address or name they cover, or whose name resolves into them, is skipped.
+        `keychain` (discovery.secrets.Keychain) is asked for a remembered password before the user is; with
+        `remember_password`, a password that logged in is stored in it (its accounts listed in `remembered`)."""
         if user is not None and not _USER.match(user):
             raise EstateError(f"{user[:40]!r} is not a user name")
         if not 0 < int(port) < 65536:
@@ -1150,6 +1200,11 @@ class SshHostScanner:
         if watch is not None and (watch <= 0 or not every or every <= 0 or every > watch):
             raise EstateError("--every must be positive and no longer than --watch")
         self.hosts = load_hosts(hosts, hosts_file)
+        self.excluded = parse_targets(list(excludes)) if excludes else []
+        if remember_password and keychain is None:
+            raise EstateError("remembering a password needs the OS keyring (keychain)")
+        self.keychain, self.remember_password = keychain, remember_password
+        self.remembered: list[str] = []
         self.user, self.port, self.accept_new = user, int(port), accept_new
         self.concurrency, self.timeout = int(concurrency), float(timeout)
         self.watch, self.every = watch, every
@@ -1176,6 +1231,10 @@ class SshHostScanner:
             words += ["--known-hosts", str(self.known_hosts_path)]
         if self.accept_new:
             words.append("--accept-new-host-keys")
+        if self.excluded:
+            words += ["--exclude", *(t.text for t in self.excluded)]
+        if self.remember_password:
+            words.append("--remember-password")
         words += ["--concurrency", str(self.concurrency), "--timeout", f"{self.timeout:g}"]
         if self.watch:
             words += ["--watch", f"{self.watch:g}s", "--every", f"{self.every:g}s"]
@@ -1190,7 +1249,7 @@ class SshHostScanner:
             ctx.warn(f"known_hosts: skipped {self.known_hosts.skipped} line(s) that could not be read")
         if logging.getLogger("asyncssh").level == logging.NOTSET:
             logging.getLogger("asyncssh").setLevel(logging.WARNING)  # its INFO lines would drown -v
-        self.failed = []
+        self.failed, self.remembered = [], []
         events: queue.Queue = queue.Queue()
         engine = _Engine(self, events)
         total, done = len(self.hosts), 0
@@ -1222,6 +1281,11 @@ class SshHostScanner:
             for warning in warnings:
                 ctx.warn(f"{host}: {warning}")
             return report, done + 1
+        if kind == "skipped":
+            _, host, reason = event
+            ctx.warn(f"{host}: {reason}")
+            ctx.report(done + 1, total, f"{host}: excluded")
+            return None, done + 1
         if kind == "failed":
             _, host, reason = event
             self.failed.append(host)
@@ -1268,6 +1332,9 @@ class _HostState:
         self.phase = "connecting"
         self.check: _HostKeyCheck | None = None
         self.password_wanted = False
+        self.password_from: str | None = None   # "given", "keyring", "typed"
+        self.password: str | None = None        # the one offered, kept until it is remembered (memory only)
+        self.notes: list[str] = []
         self.deadline: asyncio.Timeout | None = None
 
 
@@ -1289,6 +1356,7 @@ class _Engine:
         self._main: asyncio.Task | None = None
         self._passwords: dict[str, str | None] = {}
         self._password_lock: asyncio.Lock | None = None
+        self._resolved_exclusions: dict[str, set] | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, len(scanner.hosts)), thread_name_prefix="ssh-watch") if scanner.watch else None
 
@@ -1362,8 +1430,13 @@ class _Engine:
             async with slots:
                 if self.stopping.is_set():
                     return
+                reason = await self._exclusion(target)
+                if reason is not None:  # before any packet goes to the host
+                    self.events.put(("skipped", target.text, reason))
+                    return
                 conn, inventory, report = await self._inventory(target, state)
-            warnings = list(inventory.warnings)
+            warnings = list(inventory.warnings) + state.notes
+            await self._remember_password(target, state, warnings)
             if self.scanner.watch:
                 with self._lock:
                     self._watching += 1
@@ -1384,6 +1457,50 @@ class _Engine:
                 conn.close()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.wait_closed(), STOP_GRACE)
+
+    async def _exclusion(self, target: SshTarget) -> str | None:
+        """Return why `target` must not be contacted (an --exclude covers its name or address), or None."""
+        excluded = self.scanner.excluded
+        if not excluded:
+            return None
+        rule = match_exclusion(target.host, excluded)
+        if rule is None:
+            addresses = await self._resolve(target.host)
+            rule = next((r for a in addresses if (r := match_exclusion(a, excluded)) is not None), None)
+            if rule is None:
+                names = await self._resolve_exclusions()
+                rule = next((r for r in excluded if names.get(r.text, set()) & addresses), None)
+        return None if rule is None else f"excluded by --exclude {rule.text}: not contacted"
+
+    async def _resolve(self, host: str) -> set[str]:
+        """Return the addresses of `host` (itself if it is one); empty if it does not resolve."""
+        with contextlib.suppress(ValueError):
+            return {str(ipaddress.ip_address(host))}
+        try:
+            infos = await self.loop.getaddrinfo(host, self.scanner.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return set()
+        return {info[4][0].split("%")[0] for info in infos}
+
+    async def _resolve_exclusions(self) -> dict[str, set]:
+        """Return the addresses of the excluded hostnames, resolved once per scan."""
+        if self._resolved_exclusions is None:
+            self._resolved_exclusions = {rule.text: await self._resolve(rule.text)
+                                         for rule in self.scanner.excluded if rule.kind == "hostname"}
+        return self._resolved_exclusions
+
+    async def _remember_password(self, target: SshTarget, state: _HostState, warnings: list[str]) -> None:
+        """With --remember-password: store a password that was typed (or given) and logged in, in the OS keyring."""
+        password, state.password = state.password, None
+        if not self.scanner.remember_password or state.password_from not in ("typed", "given") or not password:
+            return
+        account = ssh_account(self.scanner.default_user(target), target.host, self.scanner.port)
+        try:
+            await self.loop.run_in_executor(None, self.scanner.keychain.remember, account, password)
+        except SecretsError as error:
+            warnings.append(f"password not remembered: {error}")
+        else:
+            self.scanner.remembered.append(account)
 
     async def _inventory(self, target: SshTarget, state: _HostState):
         """Connect, log in and collect within the host's timeout; return (connection, Inventory, report)."""
@@ -1427,10 +1544,23 @@ class _Engine:
         """asyncssh's password source: the given password, or the user's answer (asked once per user), or None."""
         state.password_wanted = True
         if self.scanner._password is not None:
+            state.password_from, state.password = "given", self.scanner._password
             return self.scanner._password
+        user = self.scanner.default_user(target)
+        if self.scanner.keychain is not None:
+            account = ssh_account(user, target.host, self.scanner.port)
+            try:
+                remembered = await self.loop.run_in_executor(None, self.scanner.keychain.recall, account)
+            except SecretsError as error:
+                remembered = None
+                state.notes.append(f"no remembered password read: {error}")
+            if state.deadline is not None:  # an unlock dialog's time is not the host's
+                state.deadline.reschedule(self.loop.time() + self.scanner.timeout)
+            if remembered is not None:
+                state.password_from = "keyring"
+                return remembered
         if self.scanner.password_prompt is None:
             return None
-        user = self.scanner.default_user(target)
         assert self._password_lock is not None
         async with self._password_lock:
             if user not in self._passwords:
@@ -1440,6 +1570,7 @@ class _Engine:
                 self._passwords[user] = (await future) or None
         if state.deadline is not None:  # the time spent typing is not the host's
             state.deadline.reschedule(self.loop.time() + self.scanner.timeout)
+        state.password_from, state.password = "typed", self._passwords[user]
         return self._passwords[user]
 
     def _note_host_key(self, target: SshTarget, state: _HostState, conn: asyncssh.SSHClientConnection,
@@ -1526,6 +1657,10 @@ class _Engine:
             return f"host key not trusted: {error.reason}"
         if isinstance(error, asyncssh.PermissionDenied):
             user = scanner.default_user(target)
+            if state.password_from == "keyring":
+                return (f"authentication failed for {user}: the password remembered in the OS keyring for "
+                        f"{ssh_account(user, target.host, scanner.port)} was refused (forget it with "
+                        "--forget-password, then run again to type the new one)")
             if state.password_wanted and scanner._password is None and scanner.password_prompt is None:
                 return (f"authentication failed for {user}: no key was accepted, and the host asks for a password, "
                         "which can only be typed in a terminal (run estatemap interactively, or use --key)")

@@ -8,12 +8,12 @@ cd "$(dirname "$0")/.."
 with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
-# System packages: nmap for network scans, iproute2 (ss) for socket facts;
-# the tests also start real daemons and render Qt offscreen.
-packages=(nmap iproute2 procps)
+# System packages: nmap for network scans, iproute2 (ss) for socket facts, the libraries Qt needs to
+# open the desktop application; the tests also start real daemons, a D-Bus session with a keyring, tcpdump.
+packages=(nmap iproute2 procps libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0)
 if [ "$with_tests" -eq 1 ]; then
     packages+=(redis-server postgresql nginx openssh-server openssh-client dcmtk openssl
-               libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
+               dbus-daemon gnome-keyring libsecret-tools tcpdump)
 fi
 if ! command -v python3 >/dev/null || ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     packages+=(python3 python3-venv)

@@ -92,12 +92,12 @@ def secret_in_files(folder: Path, secret: str) -> list[str]:
     return [p.name for p in folder.iterdir() if p.is_file() and secret.encode() in p.read_bytes()]
 
 
-def run_in_terminal(net, home, argv, answers: dict[str, str], timeout=120) -> tuple[int, str]:
-    """Run the program in the scanner host on a pseudo-terminal of its own (so getpass asks on it); type each
-    answer once its prompt shows. Returns (exit status, everything the terminal showed)."""
+def run_in_terminal(net, env, argv, answers: dict[str, str], timeout=120) -> tuple[int, str]:
+    """Run the program in the scanner host with `env` on a pseudo-terminal of its own (so getpass asks on it);
+    type each answer once its prompt shows. Returns (exit status, everything the terminal showed)."""
     master, slave = os.openpty()
     proc = net.scanner.popen([sys.executable, str(ROOT / "main.py"), *map(str, argv)], cwd=ROOT,
-                             env=environment(home), stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                             env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
                              preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
     os.close(slave)
     shown, pending = "", dict(answers)
@@ -261,7 +261,7 @@ def locked_key(net, tmp_path_factory):
 
 def test_encrypted_key_works_with_the_passphrase_typed_and_it_is_never_stored(net, home, tmp_path, locked_key):
     db = tmp_path / "estate.db"
-    status, shown = run_in_terminal(net, home, ["--db", db, "scan", "ssh", "root@db", "--key", locked_key,
+    status, shown = run_in_terminal(net, environment(home), ["--db", db, "scan", "ssh", "root@db", "--key", locked_key,
                                                 "--known-hosts", net.ssh_known_hosts],
                                     {f"Passphrase for {locked_key}: ": PASSPHRASE})
     assert status == 0, shown
@@ -280,7 +280,7 @@ def test_encrypted_key_works_with_the_passphrase_typed_and_it_is_never_stored(ne
 
 def test_password_is_asked_when_no_key_works_and_is_never_stored(net, home, tmp_path):
     db = tmp_path / "estate.db"
-    status, shown = run_in_terminal(net, home, ["--db", db, "scan", "ssh", "root@app", "root@db",
+    status, shown = run_in_terminal(net, environment(home), ["--db", db, "scan", "ssh", "root@app", "root@db",
                                                 "--known-hosts", net.ssh_known_hosts], {"Password for root": APP_PASSWORD})
     assert status == 1, shown  # db takes keys only: it fails, app is collected with the password
     assert shown.count("Password for root") == 1 and APP_PASSWORD not in shown

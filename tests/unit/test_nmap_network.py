@@ -77,3 +77,39 @@ def test_top_tcp_ports_reads_nmap_services(tmp_path):
 
 def test_compress():
     assert _compress([1, 2, 3, 5, 8, 9]) == "1-3,5,8-9"
+
+
+def test_a_child_started_with_end_with_parent_ends_when_its_parent_is_killed(tmp_path):
+    """nmap runs in its own session; SIGKILL of estatemap must still end it (the kernel's parent-death signal)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    parent_code = ("import subprocess, sys, time\n"
+                   "from scanners.nmap_network import end_with_parent\n"
+                   "child = subprocess.Popen(['sleep', '60'], start_new_session=True, preexec_fn=end_with_parent)\n"
+                   "print(child.pid, flush=True)\n"
+                   "time.sleep(60)\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=root, stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child_pid = int(parent.stdout.readline())
+        assert psutil.pid_exists(child_pid)
+        child = psutil.Process(child_pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and child.is_running() and child.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.05)
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    finally:
+        if parent.poll() is None:
+            os.kill(parent.pid, signal.SIGKILL)
+            parent.wait(timeout=10)
+        if child is not None and child.is_running() and child.status() != psutil.STATUS_ZOMBIE:
+            child.kill()  # the sleep this test started, by PID
