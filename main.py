@@ -44,7 +44,8 @@ def cmd_scan_host(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         started = time.monotonic()
         with Progress(args, "scan host") as progress:
-            result = run_scan(store, scanner, progress=progress.update)
+            result = run_scan(store, scanner, progress=progress.update,
+                              options={"watch": args.watch, "every": args.every})
         return report_scan(args, store, result, time.monotonic() - started)
 
 
@@ -71,10 +72,13 @@ def cmd_scan_network(args: argparse.Namespace) -> int:
         raise EstateError(f"the targets cover {scanner.address_count:,} addresses (more than a /22); "
                           "check them, then add --yes to scan them")
     log.info("running: %s", scanner.arguments)
+    options = {"profile": args.profile, "ports": args.ports, "exclude": list(args.exclude or []),
+               "max_rate": args.max_rate}
     with open_store(args) as store:
         started = time.monotonic()
         with Progress(args, "scan network", unit="host") as progress:
-            result = run_scan(store, scanner, progress=progress.update)
+            result = run_scan(store, scanner, progress=progress.update, options=options,
+                              resume_id=getattr(args, "resume", None))
         return report_scan(args, store, result, time.monotonic() - started)
 
 
@@ -93,17 +97,28 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
     connections are sampled every --every over the same connection after its inventory.
     A host that fails is one warning and the others carry on; the exit status is 1 if any host
     failed (the others are still stored). Ctrl-C stops and keeps every host finished.
+    --exclude TARGET... (addresses, blocks, ranges, hostnames) names hosts never to contact, even
+    when listed. --remember-password keeps a password that logged in in the OS keyring (Secret
+    Service, Keychain, Credential Locker; never a file), used next time without asking;
+    --forget-password removes the named hosts' remembered passwords and scans nothing.
 
     Example: estatemap scan ssh db01 root@10.20.0.7 --key ~/.ssh/estate_ed25519 --concurrency 20
     """
     import getpass
 
+    from discovery.secrets import Keychain
     from discovery.service import run_scan
-    from scanners.ssh_host import KeyPassphraseNeeded, SshHostScanner
+    from scanners.ssh_host import KeyPassphraseNeeded, SshHostScanner, password_accounts
 
     if not args.hosts and not args.hosts_file:
         print("estatemap scan ssh: error: name at least one HOST or give --hosts-file FILE", file=sys.stderr)
         return EXIT_USAGE
+    remember = getattr(args, "remember_password", False)
+    if getattr(args, "forget_password", False):
+        return forget_passwords(args, password_accounts(args.hosts, args.hosts_file, user=args.user, port=args.port))
+    keychain = Keychain(required=remember)
+    if remember:
+        keychain.check()  # no usable keyring: say so before anything connects
     interactive = sys.stdin.isatty()
     progress = None
 
@@ -119,7 +134,9 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
 
     options = dict(user=args.user, key=args.key, port=args.port, known_hosts=args.known_hosts,
                    accept_new=args.accept_new_host_keys, concurrency=args.concurrency, timeout=args.timeout,
-                   hosts_file=args.hosts_file, password_prompt=ask if interactive else None, **watch_options(args))
+                   hosts_file=args.hosts_file, password_prompt=ask if interactive else None,
+                   excludes=getattr(args, "exclude", None) or (), keychain=keychain, remember_password=remember,
+                   **watch_options(args))
     try:
         scanner = SshHostScanner(args.hosts, **options)
     except KeyPassphraseNeeded as needed:
@@ -128,11 +145,18 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
                               "passphrase (load it into ssh-agent, or run estatemap in a terminal)") from None
         scanner = SshHostScanner(args.hosts, passphrase=getpass.getpass(f"Passphrase for {needed.path}: "), **options)
     log.info("running: %s", scanner.arguments)
+    options = {"user": args.user, "key": _absolute(args.key), "port": args.port,
+               "known_hosts": _absolute(args.known_hosts), "accept_new_host_keys": args.accept_new_host_keys,
+               "concurrency": args.concurrency, "timeout": args.timeout, "watch": args.watch, "every": args.every,
+               "exclude": getattr(args, "exclude", None) or []}
     with open_store(args) as store:
         started = time.monotonic()
         with Progress(args, "scan ssh", unit="host") as progress:
-            result = run_scan(store, scanner, progress=progress.update)
+            result = run_scan(store, scanner, progress=progress.update, options=options,
+                              resume_id=getattr(args, "resume", None))
         status = report_scan(args, store, result, time.monotonic() - started)
+    for account in scanner.remembered:
+        say(args, f"Remembered the password for {account} in the OS keyring.")
     if scanner.failed:
         print(f"estatemap: {len(scanner.failed)} of {len(scanner.hosts)} hosts could not be collected: "
               f"{', '.join(scanner.failed)} (see the warnings above)", file=sys.stderr)
@@ -165,7 +189,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         for scanner in scanners:
             started = time.monotonic()
             with Progress(args, f"import {scanner.path.name}", unit="B") as progress:
-                result = run_scan(store, scanner, progress=progress.update)
+                result = run_scan(store, scanner, progress=progress.update,
+                                  options={"files": [_absolute(scanner.path)]})
             status = max(status, report_scan(args, store, result, time.monotonic() - started))
     return status
 
@@ -227,23 +252,128 @@ def cmd_scan_database(args: argparse.Namespace) -> int:
     Each client a server reports becomes a dependency (evidence "reported"), even from hosts
     nobody scanned. PostgreSQL today: URL is postgresql://[USER@]HOST[:PORT][/DBNAME]. The
     password is asked for (or read from standard input with --password-stdin), used, and never
-    stored; servers that trust the workstation need none. A role that is not superuser sees every
+    stored; servers that trust the workstation need none. With --remember-password a password that
+    connected is kept in the OS keyring (never a file) and used next time none is given;
+    --forget-password removes it and scans nothing. A role that is not superuser sees every
     client only with pg_read_all_stats.
 
     Example: estatemap scan database postgresql://monitor@db01.example.org/postgres
     """
+    from discovery.secrets import Keychain
     from discovery.service import run_scan
-    from scanners.db_clients import DatabaseClientScanner
+    from scanners.db_clients import DatabaseClientScanner, parse_database_url
 
+    if args.forget_password:
+        return forget_passwords(args, [parse_database_url(url, user=args.user).account for url in args.urls])
+    keychain = Keychain(required=args.remember_password)
+    if args.remember_password:
+        keychain.check()  # no usable keyring: say so before asking for the password
     password = read_secret("Database password (empty for none): ", from_stdin=args.password_stdin,
                            ask=args.ask_password)
-    scanner = DatabaseClientScanner(args.urls, user=args.user, password=password or None)
+    if args.remember_password and not password:
+        raise EstateError("--remember-password needs the password: add --ask-password or --password-stdin")
+    scanner = DatabaseClientScanner(args.urls, user=args.user, password=password or None, keychain=keychain,
+                                    remember_password=args.remember_password)
     with open_store(args) as store:
         started = time.monotonic()
         with Progress(args, "scan database", unit="server") as progress:
             result = run_scan(store, scanner, progress=progress.update)
         status = report_scan(args, store, result, time.monotonic() - started)
+    for account in scanner.remembered:
+        say(args, f"Remembered the password for {account} in the OS keyring.")
     return max(status, EXIT_FAILURE if len(result.host_ids) < len(scanner.targets_) else EXIT_OK)
+
+
+def cmd_scan_resume(args: argparse.Namespace) -> int:
+    """Continue a scan that stopped part-way: Ctrl-C, a killed or crashed process, a failure.
+
+    A network scan runs again with its targets, profile, ports, rate and exclusions, skipping every
+    address it already stored; an SSH scan collects only the hosts it has not stored (a host whose
+    collection failed is tried again). Both write into the same scan, which ends completed when the
+    rest is done. A host scan or an import is run again, as a new scan. A scan still running in
+    another process is refused; one whose process was killed is marked interrupted as soon as any
+    command opens the store (see: estatemap scans).
+
+    Example: estatemap scan resume 12
+    """
+    from discovery.service import plan_resume
+
+    with open_store(args, create=False) as store:
+        plan = plan_resume(store, args.scan_id)
+        options = plan.options
+        again = argparse.Namespace(**{k: getattr(args, k) for k in ("db", "verbose", "quiet")})
+        if plan.kind == "network":
+            finished = sorted(name for name in plan.finished if _is_address(name))
+            again.__dict__.update(targets=plan.targets, profile=options.get("profile", "standard"),
+                                  ports=options.get("ports"), exclude=[*options.get("exclude", ()), *finished],
+                                  max_rate=options.get("max_rate"), yes=True, resume=plan.scan_id)
+            say(args, f"Resuming scan {plan.scan_id}: {len(finished)} address(es) it finished are skipped.")
+            command = cmd_scan_network
+        elif plan.kind == "ssh":
+            remaining = [t for t in plan.targets if not _ssh_target_done(t, plan.finished)]
+            say(args, f"Resuming scan {plan.scan_id}: {len(plan.targets) - len(remaining)} of {len(plan.targets)} "
+                      "hosts are already collected.")
+            if not remaining:
+                warnings = store.reopen_scan(plan.scan_id, arguments="nothing left to collect")
+                store.finish_scan(plan.scan_id, "completed", warnings)
+                say(args, f"Scan {plan.scan_id} completed.")
+                return EXIT_OK
+            again.__dict__.update(hosts=remaining, hosts_file=None, resume=plan.scan_id,
+                                  **{k: options.get(k) for k in ("user", "key", "known_hosts", "watch", "every",
+                                                                 "exclude")},
+                                  port=options.get("port", 22), accept_new_host_keys=options.get("accept_new_host_keys", False),
+                                  concurrency=options.get("concurrency", 10), timeout=options.get("timeout", 60.0))
+            command = cmd_scan_ssh
+        elif plan.kind == "host":
+            again.__dict__.update(watch=options.get("watch"), every=options.get("every"))
+            command = cmd_scan_host
+        else:
+            again.__dict__.update(files=options.get("files") or plan.targets)
+            command = cmd_import
+        if plan.mode == "rerun":
+            say(args, f"Scan {plan.scan_id} ({plan.kind}) is run again as a new scan.")
+    return command(again)
+
+
+def _absolute(path) -> str | None:
+    return str(Path(path).expanduser().absolute()) if path is not None else None
+
+
+def _is_address(text: str) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _ssh_target_done(target: str, finished: set[str]) -> bool:
+    """Whether an SSH target ([user@]host) names a host the scan already stored (by name, or its address)."""
+    import socket
+
+    from scanners.ssh_host import parse_ssh_target
+
+    host = parse_ssh_target(target).host.lower()
+    if host in finished:
+        return True
+    try:
+        return any(info[4][0] in finished for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP))
+    except OSError:
+        return False
+
+
+def forget_passwords(args: argparse.Namespace, accounts: list[str]) -> int:
+    """Remove the passwords remembered in the OS keyring for these accounts (ssh:root@db01, ...); scan nothing."""
+    from discovery.secrets import forget_password, get_backend
+
+    backend = get_backend()
+    for account in dict.fromkeys(accounts):
+        if forget_password(account, backend=backend):
+            say(args, f"Forgot the password remembered for {account}.")
+        else:
+            say(args, f"No password was remembered for {account}.")
+    return EXIT_OK
 
 
 def read_secret(prompt: str, *, from_stdin: bool, ask: bool) -> str | None:
@@ -283,6 +413,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     for warning in getattr(exporter, "warnings", ()):
         print(f"estatemap: warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """Open the desktop application: scans, inventory tables, the interactive dependency graph,
+    findings, move groups, annotations and exports, on the store named by --db (default: the
+    store used last time). `estatemap` with no command does the same.
+
+    Example: estatemap gui --db site-a.db
+    """
+    from gui.app import run_gui
+    from scanners.factory import make_scanner
+
+    return run_gui(store_path=Path(args.db) if args.db else None, scanner_factory=make_scanner,
+                   formats=EXPORT_LABELS, exporter_factory=load_exporter)
 
 
 def cmd_scans(args: argparse.Namespace) -> int:
@@ -391,6 +535,15 @@ def watch_options(args: argparse.Namespace) -> dict:
     return watch_settings(args.watch, args.every)
 
 
+def add_password_memory_options(parser: argparse.ArgumentParser) -> None:
+    memory = parser.add_mutually_exclusive_group()
+    memory.add_argument("--remember-password", action="store_true",
+                        help="keep a password that logged in in the OS keyring (never a file) and use it next time "
+                             "without asking")
+    memory.add_argument("--forget-password", action="store_true",
+                        help="remove the passwords remembered for these hosts from the OS keyring, and scan nothing")
+
+
 def add_watch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watch", metavar="DURATION",
                         help="keep sampling connections for DURATION (e.g. 1h) to catch jobs and feeds a snapshot misses")
@@ -434,6 +587,11 @@ EXPORTERS = {"json": "exports.json:JsonExporter", "xlsx": "exports.xlsx:XlsxExpo
              "gexf": "exports.graphml:GexfExporter",
              "azure-migrate": "exports.migration_templates:AzureMigrateExporter",
              "aws-migration-hub": "exports.migration_templates:AwsMigrationHubExporter"}
+
+
+EXPORT_LABELS = {"xlsx": "Excel workbook (.xlsx)", "csv": "CSV tables, zipped (.zip)", "json": "JSON (.json)",
+                 "graphml": "GraphML graph for yEd (.graphml)", "gexf": "GEXF graph for Gephi (.gexf)",
+                 "azure-migrate": "Azure Migrate import (.csv)", "aws-migration-hub": "AWS Migration Hub import (.csv)"}
 
 
 def load_exporter(fmt: str):
@@ -519,6 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("--concurrency", type=int, default=10, metavar="N", help="at most N hosts at once (default: 10)")
     ssh.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                      help="per host, to connect, log in and collect (default: 60)")
+    ssh.add_argument("--exclude", nargs="+", metavar="TARGET",
+                     help="hosts never to contact: addresses, CIDR blocks, ranges or hostnames")
+    add_password_memory_options(ssh)
     add_watch_options(ssh)
 
     importer = add(commands, "import", cmd_import)
@@ -530,12 +691,16 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--force", action="store_true", help="replace FILE if it exists")
     add_watch_options(collect)
 
+    resume = add(scan_kinds, "resume", cmd_scan_resume)
+    resume.add_argument("scan_id", type=int, metavar="ID", help="the scan to continue (see: estatemap scans)")
+
     database = add(scan_kinds, "database", cmd_scan_database)
     database.add_argument("urls", nargs="+", metavar="URL", help="postgresql://[USER@]HOST[:PORT][/DBNAME]")
     database.add_argument("--user", help="role to log in as (default: the URL's, else your login name)")
     secret = database.add_mutually_exclusive_group()
     secret.add_argument("--ask-password", action="store_true", help="ask for the password on the terminal")
     secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_password_memory_options(database)
 
     export = add(commands, "export", cmd_export)
     export.add_argument("--format", "-f", required=True, choices=EXPORTERS, help="file format")
@@ -551,6 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--min-severity", choices=("critical", "high", "medium", "low", "info"), metavar="SEV",
                         help="only findings at or above SEV: critical, high, medium, low, info")
 
+    add(commands, "gui", cmd_gui)
     add(commands, "scans", cmd_scans)
     analyze = add(commands, "analyze", cmd_analyze)
     analyze.add_argument("--as-of", type=_iso_date, metavar="DATE", help="judge support dates as on DATE "
@@ -573,9 +739,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING if args.quiet or not args.verbose else logging.INFO if args.verbose == 1 else logging.DEBUG,
         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not getattr(args, "func", None):
-        # The desktop application is not built yet: until it is, no command means usage.
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        args.func = cmd_gui  # no command: the desktop application
+    # An error raised while a library held a half-written file (openpyxl's ZipFile on a full disk) is reported
+    # once; the library's clean-up failing again at garbage collection is detail for -vv, not a traceback.
+    sys.unraisablehook = lambda hook: log.debug("ignored in %r: %r", hook.object, hook.exc_value)
     try:
         return args.func(args)
     except EstateError as error:

@@ -57,12 +57,25 @@ def test_version():
 
 
 @pytest.mark.parametrize("argv", [["bogus"], ["scan"], ["scan", "nowhere"], ["export", "--format", "pdf", "--out", "x"],
-                                  ["scans", "--no-such-option"], []])
+                                  ["scans", "--no-such-option"]])
 def test_bad_usage_exits_2_with_usage(argv):
     code, out, err = run(*argv)
     assert code == 2
     assert "usage: estatemap" in err
     assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("argv", [[], ["gui"]])
+def test_gui_without_a_display_says_so_in_one_line(argv):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), *argv], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 1
+    assert "no display" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_export_format_has_a_label_for_the_gui():
+    assert list(main.EXPORT_LABELS) and set(main.EXPORT_LABELS) == set(main.EXPORTERS)
 
 
 def test_corrupt_db_exits_1_and_is_left_untouched(tmp_path):

@@ -1,0 +1,42 @@
+"""Starting the desktop application: the QApplication, the settings it remembers, the main window.
+
+main.py calls `run_gui` with the things only it may know (how to build a scanner, the export formats and
+how to build an exporter), so gui/ never imports scanners/.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from discovery.model import EstateError
+
+ORGANIZATION, APPLICATION = "Estate Mapper", "estatemap"
+
+
+def check_display() -> None:
+    """Raise EstateError when no window can be shown (a Linux session without X11 or Wayland)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise EstateError("no display to open the desktop application on (DISPLAY is not set); "
+                          "use a command instead (estatemap --help)")
+
+
+def run_gui(*, store_path: Path | None, scanner_factory: Callable, formats: dict[str, str],
+            exporter_factory: Callable, argv: list[str] | None = None) -> int:
+    """Show the main window (opening `store_path`, else the last store used) and return the exit status."""
+    check_display()
+    from PySide6.QtWidgets import QApplication
+
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    window = MainWindow(scanner_factory=scanner_factory, formats=formats, exporter_factory=exporter_factory)
+    window.show()
+    window.open_initial_store(store_path)
+    return app.exec()

@@ -1,0 +1,272 @@
+"""The export dialog: write the inventory to a file in any export format, on a worker thread.
+
+It calls discovery.service.export_inventory — what `estatemap export` calls — with the exporter the
+`exporter_factory` main.py hands it builds (main.load_exporter), in a TaskWorker with its own Store.
+An existing file is replaced only after the user says so; exporters write beside the target and
+rename into place, so a failure never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+
+from discovery.model import SEVERITIES, StoreError
+from discovery.service import export_inventory
+from discovery.store import Store
+from gui.workers import TaskWorker, start_task
+
+log = logging.getLogger(__name__)
+
+# The file extension suggested for each format (csv is a zip of CSV files; migration templates are one CSV).
+EXTENSIONS = {"xlsx": "xlsx", "csv": "zip", "json": "json", "graphml": "graphml", "gexf": "gexf",
+              "azure-migrate": "csv", "aws-migration-hub": "csv"}
+FILE_TYPES = {"xlsx": "Excel workbook", "zip": "Zip of CSV files", "json": "JSON", "graphml": "GraphML",
+              "gexf": "GEXF", "csv": "CSV"}
+
+
+def suggested_extension(fmt: str) -> str:
+    """Return the file extension (without the dot) for an export format."""
+    return EXTENSIONS.get(fmt, fmt)
+
+
+class ExportDialog(QDialog):
+    """Choose a format, a file and filters; export; show what was written.
+
+    Emits `export_finished(path)` after the file is written, `export_failed(message)` when nothing was.
+    """
+
+    export_finished = Signal(str)
+    export_failed = Signal(str)
+
+    def __init__(self, store_path: str | Path, formats: dict[str, str], exporter_factory: Callable[[str], object],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export inventory")
+        self.store_path = Path(store_path)
+        self.formats = dict(formats)
+        self.exporter_factory = exporter_factory
+        self.worker: TaskWorker | None = None
+        self.written: Path | None = None
+        self.inventory: dict | None = None
+
+        self.format_combo = QComboBox()
+        for fmt, label in self.formats.items():
+            self.format_combo.addItem(label, fmt)
+        if "xlsx" in self.formats:  # what architects open first
+            self.format_combo.setCurrentIndex(list(self.formats).index("xlsx"))
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("the file to write")
+        self.browse_button = QPushButton("Choose…")
+        self.browse_button.clicked.connect(self.choose_path)
+        path_row = QWidget()
+        path_line = QHBoxLayout(path_row)
+        path_line.setContentsMargins(0, 0, 0, 0)
+        path_line.addWidget(self.path_edit, 1)
+        path_line.addWidget(self.browse_button)
+
+        self.scan_combo = QComboBox()
+        self.scan_combo.addItem("Current inventory (every scan merged)", None)
+        for scan in self._load_scans():
+            targets = " ".join(scan.get("targets") or [])
+            self.scan_combo.addItem(f"Scan {scan['id']}: {scan['kind']} {scan['status']} {scan['started_at'] or ''}"
+                                    f"{' — ' + targets[:60] if targets else ''}", scan["id"])
+        self.hosts_edit = QLineEdit()
+        self.hosts_edit.setPlaceholderText("all hosts (or a name or address pattern: db*, 10.20.*)")
+        self.severity_combo = QComboBox()
+        self.severity_combo.addItem("All findings", None)
+        for severity in SEVERITIES:
+            self.severity_combo.addItem(f"{severity} and above" if severity != "critical" else "critical only",
+                                        severity)
+
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.error_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error_label.hide()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(False)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.AcceptRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.Close)
+        self.export_button.setDefault(True)
+        self.export_button.clicked.connect(self.start)
+        self.close_button.clicked.connect(self.close)
+
+        form = QFormLayout()
+        form.addRow("Format:", self.format_combo)
+        form.addRow("File:", path_row)
+        form.addRow("Scan:", self.scan_combo)
+        form.addRow("Hosts:", self.hosts_edit)
+        form.addRow("Findings:", self.severity_combo)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Store: {self.store_path}"))
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.buttons)
+
+        self._format = self.current_format()
+        self.path_edit.setText(str(Path.home() / f"estate.{suggested_extension(self._format)}")
+                               if self._format else "")
+        self.format_combo.currentIndexChanged.connect(self._format_changed)
+        self.resize(560, 300)
+
+    def _load_scans(self) -> list[dict]:
+        try:
+            with Store(self.store_path, create=False) as store:
+                return store.list_scans()
+        except StoreError as error:
+            log.info("cannot list scans of %s: %s", self.store_path, error)
+            return []
+
+    # --- the form ------------------------------------------------------------------------------
+
+    def current_format(self) -> str | None:
+        return self.format_combo.currentData()
+
+    def choose_format(self, fmt: str) -> None:
+        self.format_combo.setCurrentIndex(list(self.formats).index(fmt))
+
+    @Slot()
+    def _format_changed(self) -> None:
+        """Swap the file's extension for the new format's, if it had the old format's."""
+        old, new = self._format, self.current_format()
+        self._format = new
+        text = self.path_edit.text().strip()
+        if text and old and new:
+            path = Path(text)
+            if path.suffix.lower() == "." + suggested_extension(old):
+                self.path_edit.setText(str(path.with_suffix("." + suggested_extension(new))))
+
+    @Slot()
+    def choose_path(self) -> None:
+        fmt = self.current_format() or ""
+        ext = suggested_extension(fmt)
+        start = self.path_edit.text().strip() or str(Path.home() / f"estate.{ext}")
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", start,
+                                              f"{FILE_TYPES.get(ext, ext.upper())} (*.{ext});;All files (*)",
+                                              options=QFileDialog.DontConfirmOverwrite)
+        if path:
+            if not Path(path).suffix:
+                path += f".{ext}"
+            self.path_edit.setText(path)
+
+    def export_options(self) -> dict:
+        """Return export_inventory's filters from the form."""
+        return {"scan_id": self.scan_combo.currentData(), "hosts_pattern": self.hosts_edit.text().strip() or None,
+                "min_severity": self.severity_combo.currentData()}
+
+    # --- questions (a method, so tests can answer it) -----------------------------------------------
+
+    def confirm_overwrite(self, path: Path) -> bool:
+        """Ask whether to replace the existing file at `path`; return the answer."""
+        answer = QMessageBox.question(self, "Replace the file?", f"{path} exists. Replace it?",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
+    # --- running -------------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    @Slot()
+    def start(self) -> bool:
+        """Check the file, ask before replacing one, and start the export; return whether it started."""
+        if self.is_running():
+            return False
+        self.show_error(None)
+        fmt = self.current_format()
+        text = self.path_edit.text().strip()
+        if not fmt:
+            self.show_error("Choose a format.")
+            return False
+        if not text:
+            self.show_error("Choose a file to write.")
+            return False
+        path = Path(text).expanduser()
+        if path.is_dir():
+            self.show_error(f"{path} is a folder; give a file name to export to.")
+            return False
+        if not path.parent.is_dir():
+            self.show_error(f"The folder {path.parent} does not exist.")
+            return False
+        if not self.store_path.exists():
+            self.show_error(f"There is no store at {self.store_path} yet; run a scan first.")
+            return False
+        if path.exists() and not self.confirm_overwrite(path):
+            self.status_label.setText(f"Not exported: {path} was left as it was.")
+            return False
+        store_path, options, factory = self.store_path, self.export_options(), self.exporter_factory
+
+        def export(progress, cancel_event) -> tuple[Path, dict]:
+            progress(0, -1, f"building the inventory from {store_path.name}")
+            exporter = factory(fmt)
+            with Store(store_path, create=False) as store:
+                inventory = export_inventory(store, exporter, path, **options)
+            return path, inventory
+
+        self.written, self.inventory = None, None
+        self.status_label.setText(f"Writing {path}…")
+        self.progress_bar.setRange(0, 0)
+        self._set_running(True)
+        self.worker = start_task(self, export)
+        self.worker.finished.connect(self.on_finished)
+        self.worker.failed.connect(self.on_failed)
+        return True
+
+    @Slot(object)
+    def on_finished(self, result: tuple[Path, dict]) -> None:
+        path, inventory = result
+        self.written, self.inventory = path, inventory
+        self._set_running(False)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(1)
+        self.status_label.setText(
+            f"Wrote {path}: {len(inventory['hosts'])} hosts, {len(inventory['services'])} services, "
+            f"{len(inventory['software'])} software packages, {len(inventory['connections'])} connections, "
+            f"{len(inventory.get('findings') or [])} findings.")
+        self.export_finished.emit(str(path))
+
+    @Slot(str)
+    def on_failed(self, message: str) -> None:
+        self._set_running(False)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.status_label.setText("Nothing was written.")
+        self.show_error(message)
+        self.export_failed.emit(message)
+
+    def show_error(self, message: str | None) -> None:
+        self.error_label.setText(message or "")
+        self.error_label.setVisible(bool(message))
+
+    def _set_running(self, running: bool) -> None:
+        for widget in (self.export_button, self.format_combo, self.path_edit, self.browse_button, self.scan_combo,
+                       self.hosts_edit, self.severity_combo):
+            widget.setEnabled(not running)
+
+    def closeEvent(self, event) -> None:
+        """An export cannot be stopped halfway (the file is renamed into place at its end): wait for it."""
+        if self.is_running():
+            self.status_label.setText("Finishing the export before closing…")
+            event.ignore()
+            return
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        if self.is_running():
+            return
+        super().reject()

@@ -1,0 +1,383 @@
+"""The items that draw one laid-out display graph on a QGraphicsScene, built to stay fast at 5,000+ nodes.
+
+Nothing here is one item per node or per edge: nodes are drawn by a few `QGraphicsPathItem` batches (one
+per shape and fill colour, and again dimmed), edges by path batches of `EDGE_CHUNK` edges sorted by where
+they lie (so the scene's BSP index can skip the chunks off screen), badges by two batches. Painting is then
+C++ only: no Python runs per frame, whatever the node count. Labels are the exception — one
+`QGraphicsSimpleTextItem` per node, device-coordinate cached, under two parent layers (hosts and groups;
+everything else) that are shown or hidden as a whole when the zoom crosses a threshold (level of detail).
+
+Edges at a hub (gui.graph_layout.find_hubs: thousands of clients of DNS, NTP, monitoring...) are drawn as
+short stubs pointing at the hub, and the hub's label counts them; selecting a node draws its edges in full.
+
+The display graph's node attributes read here: ``kind`` (host, service, database, process, external,
+subnet, group), ``label``, ``risk`` (0–100 or None), ``legacy``, ``healthcare``; edge attribute ``shared``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable
+
+import networkx as nx
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QPolygonF
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene, \
+    QGraphicsSimpleTextItem
+
+from gui.graph_layout import find_hubs
+
+EDGE_CHUNK = 4000          # edges per path batch
+ARROW_LIMIT = 3000         # arrowheads only up to this many edges (they double the work)
+HOST_LABEL_SCALE = 0.45    # zoom from which host, group and subnet labels show
+DETAIL_LABEL_SCALE = 0.9   # zoom from which service, process, database and external labels show
+DIM_OPACITY = 0.18
+CELL = 64.0                # the grid `node_at` looks nodes up in
+STUB = 28.0                # length of an edge drawn as a stub towards a hub
+SIMPLE_SCALE = 0.3         # below this zoom: nodes as plain unoutlined boxes, hub stubs hidden
+
+Z_EDGES, Z_EDGES_HIGHLIGHT, Z_NODES, Z_BADGES, Z_RING, Z_LABELS = 0, 1, 2, 3, 4, 5
+
+# (half width, half height) per kind, in scene units
+SIZES = {"host": (18.0, 11.0), "service": (9.0, 9.0), "database": (10.0, 11.0), "process": (10.0, 10.0),
+         "external": (11.0, 10.0), "subnet": (32.0, 17.0), "group": (32.0, 17.0)}
+KIND_COLOURS = {"service": "#8ec5f2", "database": "#c79be0", "process": "#b8c4cc", "external": "#f2f2f2"}
+NO_RISK_COLOUR = "#9aa5ad"
+RISK_STOPS = ((0.0, (76, 175, 80)), (50.0, (255, 179, 0)), (100.0, (229, 57, 53)))
+DEPENDS_ON_COLOUR = "#1e78d2"   # what the selected node depends on (downstream)
+DEPENDENTS_COLOUR = "#e8590c"   # what depends on it (upstream: its blast radius)
+SELECTED_COLOUR = "#f5d90a"
+EDGE_COLOUR = "#8d99a3"
+SHARED_EDGE_COLOUR = "#d3dade"
+DIM_EDGE_COLOUR = "#eef1f3"
+LEGACY_COLOUR = "#c62828"
+HEALTHCARE_COLOUR = "#00897b"
+
+
+def risk_colour(risk: float | None) -> str:
+    """Return the fill colour (#rrggbb) for a risk score from 0 (green) through 50 (amber) to 100 (red),
+    in steps of 10; grey for no score."""
+    if risk is None:
+        return NO_RISK_COLOUR
+    risk = min(100.0, max(0.0, round(float(risk) / 10) * 10))
+    for (a, ca), (b, cb) in zip(RISK_STOPS, RISK_STOPS[1:]):
+        if risk <= b:
+            t = (risk - a) / (b - a)
+            return "#%02x%02x%02x" % tuple(round(x + (y - x) * t) for x, y in zip(ca, cb))
+    return NO_RISK_COLOUR
+
+
+def fill_colour(data: dict) -> str:
+    """Return a node's fill colour: by risk for hosts, subnets and groups, by kind for the rest."""
+    if data["kind"] in ("host", "subnet", "group"):
+        return risk_colour(data.get("risk"))
+    return KIND_COLOURS.get(data["kind"], NO_RISK_COLOUR)
+
+
+def add_shape(path: QPainterPath, kind: str, x: float, y: float) -> None:
+    """Add the shape of a node of `kind` centred on (x, y) to `path`: a rounded box for a host, a circle for
+    a service, a cylinder for a database, a diamond for a process, a triangle for an external peer, a wide
+    box for a subnet or group."""
+    w, h = SIZES.get(kind, SIZES["host"])
+    if kind in ("host", "subnet", "group"):
+        path.addRoundedRect(QRectF(x - w, y - h, 2 * w, 2 * h), 5, 5)
+    elif kind == "service":
+        path.addEllipse(QPointF(x, y), w, h)
+    elif kind == "database":
+        path.addRect(QRectF(x - w, y - h + 3, 2 * w, 2 * h - 6))
+        path.addEllipse(QRectF(x - w, y - h, 2 * w, 6))
+        path.addEllipse(QRectF(x - w, y + h - 6, 2 * w, 6))
+    elif kind == "process":
+        path.addPolygon(QPolygonF([QPointF(x, y - h), QPointF(x + w, y), QPointF(x, y + h), QPointF(x - w, y)]))
+        path.closeSubpath()
+    else:
+        path.addPolygon(QPolygonF([QPointF(x, y - h), QPointF(x + w, y + h), QPointF(x - w, y + h)]))
+        path.closeSubpath()
+
+
+def cosmetic_pen(colour: str, width: float = 1.0) -> QPen:
+    """Return a pen `width` pixels wide whatever the zoom."""
+    pen = QPen(QColor(colour), width)
+    pen.setCosmetic(True)
+    return pen
+
+
+class GraphItems:
+    """The items of one display graph on `scene`, at `positions` ({node: (x, y)})."""
+
+    def __init__(self, scene: QGraphicsScene, graph: nx.DiGraph, positions: dict[Hashable, tuple[float, float]]):
+        self.scene, self.graph, self.positions = scene, graph, positions
+        self._items: list[QGraphicsItem] = []
+        self._node_batches: list[QGraphicsPathItem] = []
+        self._edge_batches: list[QGraphicsPathItem] = []
+        self._stub_batches: list[QGraphicsPathItem] = []
+        self._simple = False
+        self._highlight: list[QGraphicsItem] = []
+        self._labels: dict[Hashable, QGraphicsSimpleTextItem] = {}
+        self._grid: dict[tuple[int, int], list[Hashable]] = {}
+        self.hubs = find_hubs(graph)
+        self.layers = {"hosts": self._layer(), "detail": self._layer()}
+        self._build_grid()
+        self._add_edges()
+        self._add_nodes(dimmed=set())
+        self._add_badges()
+        self._add_labels()
+
+    # -- building --------------------------------------------------------------------------------------------
+
+    def _keep(self, item: QGraphicsItem, z: float) -> QGraphicsItem:
+        item.setZValue(z)
+        self.scene.addItem(item)
+        self._items.append(item)
+        return item
+
+    def _layer(self) -> QGraphicsRectItem:
+        """Return an empty parent item: hiding it hides every label under it in one call."""
+        layer = QGraphicsRectItem()
+        layer.setPen(Qt.NoPen)
+        layer.setFlag(QGraphicsItem.ItemHasNoContents, True)
+        return self._keep(layer, Z_LABELS)
+
+    def _batch(self, path: QPainterPath, pen: QPen | None, brush: QBrush | None, z: float) -> QGraphicsPathItem:
+        item = QGraphicsPathItem(path)
+        item.setPen(pen or QPen(Qt.NoPen))
+        item.setBrush(brush or QBrush(Qt.NoBrush))
+        return self._keep(item, z)
+
+    def _build_grid(self) -> None:
+        for node, (x, y) in self.positions.items():
+            self._grid.setdefault((int(x // CELL), int(y // CELL)), []).append(node)
+
+    def _add_edges(self) -> None:
+        edges = [(u, v, bool(d.get("shared"))) for u, v, d in self.graph.edges(data=True) if u != v]
+        arrows = len(edges) <= ARROW_LIMIT
+        pos = self.positions
+        edges.sort(key=lambda e: (e[2], int((pos[e[0]][1] + pos[e[1]][1]) // 800),
+                                  (pos[e[0]][0] + pos[e[1]][0])))
+        hubs = self.hubs
+        stubs = [(u, v) for u, v, _ in edges if (u in hubs) != (v in hubs)]
+        edges = [e for e in edges if (e[0] in hubs) == (e[1] in hubs)]
+        for start in range(0, len(edges), EDGE_CHUNK):
+            chunk = edges[start:start + EDGE_CHUNK]
+            for shared in (False, True):
+                lines = [(u, v) for u, v, s in chunk if s is shared]
+                if lines:
+                    colour = SHARED_EDGE_COLOUR if shared else EDGE_COLOUR
+                    item = self._batch(self._edge_path(lines, arrows), cosmetic_pen(colour), None, Z_EDGES)
+                    item.setData(1, colour)
+                    self._edge_batches.append(item)
+        for start in range(0, len(stubs), EDGE_CHUNK):
+            item = self._batch(self._edge_path(stubs[start:start + EDGE_CHUNK], False), cosmetic_pen(EDGE_COLOUR),
+                               None, Z_EDGES)
+            item.setData(1, EDGE_COLOUR)
+            self._stub_batches.append(item)
+
+    def _edge_path(self, edges: Iterable[tuple[Hashable, Hashable]], arrows: bool, stubs: bool = True
+                   ) -> QPainterPath:
+        """Return the lines of `edges` (with arrowheads if `arrows`); an edge at a hub is a stub from its other
+        end towards the hub when `stubs`."""
+        path = QPainterPath()
+        pos, kinds, hubs = self.positions, self.graph.nodes, self.hubs if stubs else ()
+        for u, v in edges:
+            (x1, y1), (x2, y2) = pos[u], pos[v]
+            if (u in hubs) != (v in hubs):
+                _add_stub(path, x1, y1, x2, y2, towards_end=v in hubs)
+                continue
+            path.moveTo(x1, y1)
+            path.lineTo(x2, y2)
+            if arrows:
+                _add_arrowhead(path, x1, y1, x2, y2, SIZES.get(kinds[v]["kind"], SIZES["host"]))
+        return path
+
+    def _add_nodes(self, dimmed: set) -> None:
+        for item in self._node_batches:
+            self.scene.removeItem(item)
+            self._items.remove(item)
+        self._node_batches = []
+        paths: dict[tuple[str, str, bool], QPainterPath] = {}
+        boxes: dict[tuple[str, bool], QPainterPath] = {}
+        for node, data in self.graph.nodes(data=True):
+            colour, dim = fill_colour(data), node in dimmed
+            key = (data["kind"], colour, dim)
+            path = paths.get(key)
+            if path is None:
+                path = paths[key] = QPainterPath()
+                path.setFillRule(Qt.WindingFill)
+                boxes.setdefault((colour, dim), QPainterPath()).setFillRule(Qt.WindingFill)
+            x, y = self.positions[node]
+            add_shape(path, data["kind"], x, y)
+            w, h = SIZES.get(data["kind"], SIZES["host"])
+            boxes[colour, dim].addRect(QRectF(x - w, y - h, 2 * w, 2 * h))
+        outline = cosmetic_pen("#37474f")
+        for (kind, colour, dim), path in paths.items():
+            self._node_batches.append(self._node_batch(path, outline, colour, dim, simple=False))
+        for (colour, dim), path in boxes.items():
+            self._node_batches.append(self._node_batch(path, None, colour, dim, simple=True))
+
+    def _node_batch(self, path: QPainterPath, pen: QPen | None, colour: str, dim: bool, *, simple: bool
+                    ) -> QGraphicsPathItem:
+        """Return a batch of node shapes; `simple` ones (plain boxes) show only when zoomed out."""
+        item = self._batch(path, pen, QBrush(QColor(colour)), Z_NODES)
+        item.setData(0, simple)
+        item.setVisible(simple == self._simple)
+        if dim:
+            item.setOpacity(DIM_OPACITY)
+        return item
+
+    def _add_badges(self) -> None:
+        legacy, healthcare = QPainterPath(), QPainterPath()
+        legacy.setFillRule(Qt.WindingFill)
+        healthcare.setFillRule(Qt.WindingFill)
+        for node, data in self.graph.nodes(data=True):
+            x, y = self.positions[node]
+            w, h = SIZES.get(data["kind"], SIZES["host"])
+            if data.get("legacy"):
+                legacy.addEllipse(QPointF(x + w, y - h), 5, 5)
+            if data.get("healthcare"):
+                cx, cy = x - w, y - h
+                healthcare.addRect(QRectF(cx - 5, cy - 1.8, 10, 3.6))
+                healthcare.addRect(QRectF(cx - 1.8, cy - 5, 3.6, 10))
+        white = cosmetic_pen("#ffffff")
+        if not legacy.isEmpty():
+            self._batch(legacy, white, QBrush(QColor(LEGACY_COLOUR)), Z_BADGES)
+        if not healthcare.isEmpty():
+            self._batch(healthcare, None, QBrush(QColor(HEALTHCARE_COLOUR)), Z_BADGES)
+
+    def _add_labels(self) -> None:
+        font = QFont()
+        font.setPointSizeF(8)
+        for node, data in self.graph.nodes(data=True):
+            kind = data["kind"]
+            layer = self.layers["hosts" if kind in ("host", "subnet", "group") else "detail"]
+            text = str(data["label"])
+            if node in self.hubs:
+                text += f" ({len(self.graph.pred[node]) + len(self.graph.succ[node])} links)"
+            label = QGraphicsSimpleTextItem(text, layer)
+            label.setFont(font)
+            label.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+            rect = label.boundingRect()
+            x, y = self.positions[node]
+            label.setPos(x - rect.width() / 2, y + SIZES.get(kind, SIZES["host"])[1] + 1)
+            self._labels[node] = label
+
+    # -- level of detail, highlight, look-up -----------------------------------------------------------------
+
+    def set_zoom(self, scale: float) -> None:
+        """Show each label layer only from its zoom threshold up, and below SIMPLE_SCALE draw nodes as plain
+        boxes and hide the stubs towards hubs (a no-op when nothing changes)."""
+        simple = scale < SIMPLE_SCALE
+        if simple != self._simple:
+            self._simple = simple
+            for item in self._node_batches:
+                item.setVisible(item.data(0) == simple)
+            for item in self._stub_batches:
+                item.setVisible(not simple)
+        for name, threshold in (("hosts", HOST_LABEL_SCALE), ("detail", DETAIL_LABEL_SCALE)):
+            visible = scale >= threshold
+            if self.layers[name].isVisible() != visible:
+                self.layers[name].setVisible(visible)
+
+    def set_highlight(self, selected: Hashable | None, depends_on: set, dependents: set) -> None:
+        """Draw `selected` ringed, the edges towards what it depends on and from what depends on it in their
+        colours, and dim every other node and edge; no selection restores the plain picture."""
+        for item in self._highlight:
+            self.scene.removeItem(item)
+            self._items.remove(item)
+        self._highlight = []
+        if selected is None or selected not in self.positions:
+            self._add_nodes(dimmed=set())
+            for item in self._edge_batches + self._stub_batches:
+                item.setPen(cosmetic_pen(item.data(1)))
+            return
+        lit = {selected} | depends_on | dependents
+        self._add_nodes(dimmed={n for n in self.graph if n not in lit})
+        for item in self._edge_batches + self._stub_batches:  # a pale pen: translucent lines are slow
+            item.setPen(cosmetic_pen(DIM_EDGE_COLOUR))
+        down = {selected} | depends_on
+        up = {selected} | dependents
+        for members, colour in ((down, DEPENDS_ON_COLOUR), (up, DEPENDENTS_COLOUR)):
+            edges = [(u, v) for u in members for v in self.graph.succ[u] if v in members and u != v]
+            if edges:
+                few = len(edges) <= ARROW_LIMIT
+                pen = cosmetic_pen(colour, 2.0 if few else 1.0)  # wider lines are much slower
+                item = self._batch(self._edge_path(edges, few, stubs=not few), pen, None, Z_EDGES_HIGHLIGHT)
+                self._highlight.append(item)
+        self._highlight.extend(self._selection_marks(selected))
+
+    def _selection_marks(self, selected: Hashable) -> list[QGraphicsItem]:
+        """Return a ring round the selected node and its label, drawn the same size at any zoom."""
+        x, y = self.positions[selected]
+        w, h = SIZES.get(self.graph.nodes[selected]["kind"], SIZES["host"])
+        ring = QPainterPath()
+        ring.addRoundedRect(QRectF(x - w - 5, y - h - 5, 2 * w + 10, 2 * h + 10), 8, 8)
+        marks = [self._batch(ring, cosmetic_pen(SELECTED_COLOUR, 4.0), None, Z_RING)]
+        label = QGraphicsSimpleTextItem(str(self.graph.nodes[selected]["label"]))
+        font = QFont()
+        font.setBold(True)
+        label.setFont(font)
+        label.setBrush(QBrush(QColor("#111111")))
+        label.setFlag(QGraphicsItem.ItemIgnoresTransformations, True)  # one item: cheap
+        label.setPos(x + w + 6, y - h - 6)
+        marks.append(self._keep(label, Z_LABELS + 1))
+        return marks
+
+    def node_at(self, point: QPointF, slack: float = 4.0) -> Hashable | None:
+        """Return the node whose shape (plus `slack` scene units) holds `point`, the nearest if several."""
+        cx, cy = int(point.x() // CELL), int(point.y() // CELL)
+        best, best_d = None, math.inf
+        for ox in (-1, 0, 1):
+            for oy in (-1, 0, 1):
+                for node in self._grid.get((cx + ox, cy + oy), ()):
+                    x, y = self.positions[node]
+                    w, h = SIZES.get(self.graph.nodes[node]["kind"], SIZES["host"])
+                    dx, dy = abs(point.x() - x), abs(point.y() - y)
+                    if dx <= w + slack and dy <= h + slack and dx + dy < best_d:
+                        best, best_d = node, dx + dy
+        return best
+
+    def bounding_rect(self) -> QRectF:
+        """Return the rectangle every node lies in, with a margin."""
+        if not self.positions:
+            return QRectF()
+        xs = [p[0] for p in self.positions.values()]
+        ys = [p[1] for p in self.positions.values()]
+        return QRectF(min(xs) - 60, min(ys) - 40, max(xs) - min(xs) + 120, max(ys) - min(ys) + 80)
+
+    def remove(self) -> None:
+        """Take every item off the scene."""
+        for item in self._items:
+            if item.parentItem() is None and item.scene() is self.scene:
+                self.scene.removeItem(item)
+        self._items.clear()
+        self._labels.clear()
+
+
+def _add_arrowhead(path: QPainterPath, x1: float, y1: float, x2: float, y2: float,
+                   size: tuple[float, float], length: float = 7.0) -> None:
+    """Add a small open arrowhead to `path`, on the edge from (x1, y1) where it meets the target's box."""
+    dx, dy = x2 - x1, y2 - y1
+    d = math.hypot(dx, dy)
+    if d < 1e-6:
+        return
+    ux, uy = dx / d, dy / d
+    w, h = size
+    back = min(w / abs(ux) if ux else math.inf, h / abs(uy) if uy else math.inf)
+    tx, ty = x2 - ux * back, y2 - uy * back
+    for side in (1, -1):
+        path.moveTo(tx, ty)
+        path.lineTo(tx - length * ux + side * length * 0.5 * uy, ty - length * uy - side * length * 0.5 * ux)
+
+
+def _add_stub(path: QPainterPath, x1: float, y1: float, x2: float, y2: float, *, towards_end: bool) -> None:
+    """Add a STUB-long line from the non-hub end of an edge towards the hub at the other end."""
+    dx, dy = x2 - x1, y2 - y1
+    d = math.hypot(dx, dy)
+    if d < 1e-6:
+        return
+    ux, uy = dx / d * STUB, dy / d * STUB
+    if towards_end:
+        path.moveTo(x1, y1)
+        path.lineTo(x1 + ux, y1 + uy)
+    else:
+        path.moveTo(x2, y2)
+        path.lineTo(x2 - ux, y2 - uy)

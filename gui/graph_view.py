@@ -1,0 +1,816 @@
+"""The interactive dependency graph: `GraphView`, a toolbar over a zoomable, pannable QGraphicsView canvas.
+
+What is shown is a *display graph* (a networkx DiGraph, edges client → server) derived from a Snapshot by
+plain functions here — host or service level, filtered, collapsed by subnet or move group, or cut to the
+N-hop neighbourhood of a node — and laid out by gui.graph_layout. Deriving and laying out run together on
+a QThreadPool thread (`LayoutWorker`); its `layout_done` signal brings the result back to the GUI thread,
+where gui.graph_items draws it in a few batched items. A newer request cancels an older one, and a result
+that arrives late is dropped.
+
+Selecting a node lights what it depends on (downstream, transitively) in blue and what depends on it
+(upstream: its blast radius) in orange, and dims the rest. Dependence follows discovery.analysis's blast
+radius: a client depends on the services it calls, a service on its host, a host on its client processes;
+an external peer, shared infrastructure (the analysis's list) and hubs (gui.graph_layout.find_hubs) are lit
+but pass nothing on (else, through monitoring or backup, everything would depend on everything).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import networkx as nx
+from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QAction, QColor, QImage, QPainter, QWheelEvent
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsScene, QGraphicsView, QHBoxLayout,
+                               QLabel, QLineEdit, QMenu, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+
+from discovery.graph import host_of
+from gui.data import Snapshot
+from gui.graph_items import DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, LEGACY_COLOUR, HEALTHCARE_COLOUR, GraphItems
+from gui.graph_layout import LAYOUTS, LayoutCancelled, compute_layout, find_hubs
+
+HOST_KINDS = ("host", "external")
+SERVICE_KINDS = ("host", "service", "database", "process", "external")
+LEVELS = ("host", "service")
+COLLAPSES = (None, "subnet", "group")
+ANTIALIAS_LIMIT = 2000     # antialiasing only up to this many nodes
+MIN_ZOOM, MAX_ZOOM = 0.005, 12.0
+EXPORT_MAX_PIXELS = 6000   # the longer side of a saved PNG
+
+
+# -- what is shown (plain functions, no Qt) ------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class GraphOptions:
+    """What the graph shows; every field has a toolbar control and a GraphView setter."""
+    level: str = "host"                       # "host" (host → host) or "service" (the full graph)
+    kinds: frozenset[str] = frozenset(SERVICE_KINDS)
+    min_risk: float = 0.0                     # hide nodes whose host's risk score is below this (0: hide none)
+    group: str | None = None                  # a move group id: only its hosts
+    hide_shared: bool = False                 # hide shared infrastructure and the dependencies on it
+    collapse: str | None = None               # None, "subnet" (/24 of the first address) or "group"
+    focus: str | None = None                  # show only the `hops`-neighbourhood of this node
+    hops: int = 1
+    layout: str = "layered"                   # "layered" or "force"
+    seed: int = 0
+
+
+@dataclass(slots=True)
+class LayoutResult:
+    """A display graph laid out, as the worker hands it back."""
+    generation: int
+    options: GraphOptions
+    graph: nx.DiGraph | None = None
+    impact: nx.DiGraph | None = None          # x → y: y is affected when x fails (None: graph's edges reversed)
+    stop_at: set = field(default_factory=set)  # shared infrastructure and hubs: lit, but passing nothing on
+    positions: dict = field(default_factory=dict)
+    bases: dict[str, nx.DiGraph] = field(default_factory=dict)  # base_graph by level, for the next request
+    seconds: float = 0.0
+    thread_ident: int = 0
+    error: str | None = None
+
+
+def shared_nodes(snapshot: Snapshot, D: nx.DiGraph) -> set[str]:
+    """Return the shared-infrastructure hosts and services: the analysis's list when analyze ran, else the
+    nodes of the host-level graph D every dependency on which is marked shared_infrastructure."""
+    analysis = snapshot.inventory.get("analysis") or {}
+    if analysis.get("shared") is not None:
+        return {s["id"] for s in analysis["shared"]} | {s["host_id"] for s in analysis["shared"] if s.get("host_id")}
+    return {n for n in D if D.in_degree(n) and all(d["shared"] for _, _, d in D.in_edges(n, data=True))}
+
+
+def node_facts(snapshot: Snapshot) -> tuple[dict[str, str], set[str], dict[str, tuple[str, str]]]:
+    """Return (the move group id of each host, the hosts offering a healthcare service, group id → (name,
+    wave label))."""
+    inventory = snapshot.inventory
+    group_of, groups = {}, {}
+    for g in inventory.get("groups") or ():
+        groups[g["id"]] = (g.get("name") or g["id"], g.get("wave"))
+        for h in g["host_ids"]:
+            group_of[h] = g["id"]
+    healthcare = {s["host_id"] for s in inventory.get("services") or () if s.get("category") == "healthcare"}
+    return group_of, healthcare, groups
+
+
+def base_graph(snapshot: Snapshot, level: str) -> nx.DiGraph:
+    """Return the unfiltered display graph of `level` with each node's kind, label, risk, legacy, healthcare,
+    host, group and search text, and each edge's kind, shared flag and count. The host level is
+    discovery.graph.host_graph's picture (hosts and externals, one edge per client → server pair, shared
+    when every dependency behind it is), built here without its per-edge lists. Raises ValueError for a bad
+    level."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)}")
+    G = snapshot.graph
+    D = nx.DiGraph()
+    group_of, healthcare_hosts, _ = node_facts(snapshot)
+    for n, data in G.nodes(data=True):
+        if level == "service" or data["kind"] in HOST_KINDS:
+            D.add_node(n, **_display_attrs(snapshot, n, data, G, group_of, healthcare_hosts))
+    if level == "host":
+        pairs: dict[tuple[str, str], list[int]] = {}
+        for _, nbrs in G.adjacency():
+            for keyed in nbrs.values():
+                for d in keyed.values():
+                    if d["kind"] == "depends_on" and d["source_host"] != d["target_host"]:
+                        pair = pairs.setdefault((d["source_host"], d["target_host"]), [0, 0])
+                        pair[0] += 1
+                        pair[1] += d["shared_infrastructure"]
+        D.add_edges_from((u, v, {"kind": "depends_on", "shared": shared == count, "count": count})
+                         for (u, v), (count, shared) in pairs.items())
+    else:
+        for u, nbrs in G.adjacency():
+            for v, keyed in nbrs.items():
+                kinds = {d["kind"] for d in keyed.values()}
+                kind = "depends_on" if "depends_on" in kinds else next(iter(kinds))
+                shared = all(d.get("shared_infrastructure", False) for d in keyed.values() if d["kind"] == kind)
+                D.add_edge(u, v, kind=kind, shared=kind == "depends_on" and shared, count=len(keyed))
+    return D
+
+
+def _display_attrs(snapshot, n, data, G, group_of, healthcare_hosts) -> dict:
+    kind = data["kind"]
+    host = host_of(G, n) if n in G else n
+    record = snapshot.hosts_by_id.get(host) or {}
+    addresses = tuple(record.get("addresses") or data.get("addresses") or
+                      ((data["address"],) if data.get("address") else ()))
+    healthcare = data.get("category") == "healthcare" if kind == "service" else (
+        kind == "host" and host in healthcare_hosts)
+    return {"kind": kind, "label": data.get("label") or n, "host": host, "risk": record.get("risk_score"),
+            "legacy": kind == "host" and bool(record.get("legacy")), "healthcare": healthcare,
+            "group": group_of.get(host), "addresses": addresses,
+            "search": "\n".join([str(data.get("label") or ""), n, *addresses]).lower()}
+
+
+def filter_graph(D: nx.DiGraph, options: GraphOptions, shared: set[str]) -> nx.DiGraph:
+    """Return D without the nodes and edges `options` hide (kind, minimum risk, move group, shared
+    infrastructure): a copy, or D itself when nothing is hidden."""
+    if (options.kinds >= {d for _, d in D.nodes(data="kind")} and options.min_risk <= 0 and options.group is None
+            and not options.hide_shared):
+        return D  # nothing to hide: no copy
+    keep = []
+    for n, d in D.nodes(data=True):
+        if d["kind"] not in options.kinds:
+            continue
+        if options.min_risk > 0 and (d["risk"] is None or d["risk"] < options.min_risk):
+            continue
+        if options.group is not None and d["group"] != options.group:
+            continue
+        if options.hide_shared and (n in shared or d["host"] in shared):
+            continue
+        keep.append(n)
+    F = D.subgraph(keep).copy()
+    if options.hide_shared:
+        F.remove_edges_from([(u, v) for u, v, s in F.edges(data="shared") if s])
+    return F
+
+
+def bucket_of(data: dict, collapse: str) -> tuple[str, str] | None:
+    """Return (bucket id, bucket name) a node collapses into — its first address's /24 (IPv6: /64) or its
+    host's move group — or None when it has no address or group (it then stays itself)."""
+    if collapse == "group":
+        return ("group:" + data["group"], data["group"]) if data.get("group") else None
+    for address in data.get("addresses") or ():
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        network = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
+        return "subnet:" + str(network), str(network)
+    return None
+
+
+def collapse_graph(D: nx.DiGraph, collapse: str, group_names: dict[str, tuple[str, str]]) -> nx.DiGraph:
+    """Return D with the nodes of each subnet or move group merged into one node (kind "subnet" or "group",
+    risk the highest of its members, `members` its node ids) and one edge per pair of buckets."""
+    if collapse not in ("subnet", "group"):
+        raise ValueError(f"unknown collapse {collapse!r}: expected subnet or group")
+    where, buckets = {}, {}
+    for n, d in D.nodes(data=True):
+        found = bucket_of(d, collapse)
+        where[n] = found[0] if found else n
+        if found:
+            buckets.setdefault(found, []).append(n)
+    C = nx.DiGraph()
+    C.add_nodes_from((n, d) for n, d in D.nodes(data=True) if where[n] == n)
+    for (bucket, name), members in buckets.items():
+        risks = [D.nodes[m]["risk"] for m in members if D.nodes[m]["risk"] is not None]
+        if collapse == "group":
+            name = group_names.get(name, (name, None))[0]
+        label = f"{name} ({len(members)})"
+        C.add_node(bucket, kind=collapse, label=label, host=bucket, risk=max(risks) if risks else None,
+                   legacy=any(D.nodes[m]["legacy"] for m in members),
+                   healthcare=any(D.nodes[m]["healthcare"] for m in members), group=None, addresses=(),
+                   members=tuple(members), search="\n".join([label, bucket]).lower())
+    for u, v, d in D.edges(data=True):
+        a, b = where[u], where[v]
+        if a == b:
+            continue
+        if C.has_edge(a, b):
+            e = C.edges[a, b]
+            e["count"] += d.get("count", 1)
+            e["shared"] = e["shared"] and d["shared"]
+        else:
+            C.add_edge(a, b, kind="depends_on", shared=d["shared"], count=d.get("count", 1))
+    return C
+
+
+def neighbourhood(D: nx.DiGraph, node: str, hops: int) -> nx.DiGraph:
+    """Return the subgraph of the nodes at most `hops` edges (either way) from `node`. Raises KeyError when
+    `node` is not in D."""
+    if node not in D:
+        raise KeyError(node)
+    return D.subgraph(nx.single_source_shortest_path_length(D.to_undirected(as_view=True), node,
+                                                            cutoff=max(0, hops))).copy()
+
+
+def build_display_graph(snapshot: Snapshot, options: GraphOptions, base: nx.DiGraph | None = None,
+                        host_base: nx.DiGraph | None = None) -> nx.DiGraph:
+    """Return the graph `options` ask for: level (`base`: base_graph of that level, if already built), then
+    filters, then collapse, then the neighbourhood (a focus no longer shown is ignored). `base` is never
+    changed. Raises ValueError for a bad level or collapse."""
+    D = base if base is not None else base_graph(snapshot, options.level)
+    shared = set()
+    if options.hide_shared:
+        host_base = D if options.level == "host" else (host_base or base_graph(snapshot, "host"))
+        shared = shared_nodes(snapshot, host_base)
+    D = filter_graph(D, options, shared)
+    if options.collapse:
+        D = collapse_graph(D, options.collapse, node_facts(snapshot)[2])
+    if options.focus is not None and options.focus in D:
+        D = neighbourhood(D, options.focus, options.hops)
+    return D
+
+
+def impact_graph(D: nx.DiGraph) -> nx.DiGraph:
+    """Return the failure graph of a display graph: an edge x → y when y is affected if x fails (a client
+    when its server fails; what a host runs when the host fails; a host when its client process fails; a
+    service and its database each other)."""
+    I = nx.DiGraph()
+    I.add_nodes_from(D)
+    for u, v, kind in D.edges(data="kind"):
+        if kind == "runs":
+            I.add_edge(u, v)
+            if D.nodes[v]["kind"] == "process":
+                I.add_edge(v, u)
+        elif kind == "serves":
+            I.add_edge(u, v)
+            I.add_edge(v, u)
+        else:
+            I.add_edge(v, u)
+    return I
+
+
+def reach(adjacency, start: Hashable, kinds, stop_at: set = frozenset()) -> set:
+    """Return every node reachable from `start` through `adjacency` (not `start`); an external node, and a
+    node in `stop_at` (shared infrastructure), is reached but passes nothing on."""
+    seen, todo = {start}, [start]
+    while todo:
+        x = todo.pop()
+        if x != start and (kinds[x] == "external" or x in stop_at):
+            continue
+        for y in adjacency[x]:
+            if y not in seen:
+                seen.add(y)
+                todo.append(y)
+    seen.discard(start)
+    return seen
+
+
+def find_nodes(D: nx.DiGraph, text: str) -> list:
+    """Return the nodes matching `text` (case-insensitive): exact label, id or address first, then the
+    nodes whose label, id or an address contains it, each list in graph order."""
+    text = text.strip().lower()
+    if not text:
+        return []
+    exact, partial = [], []
+    for n, search in D.nodes(data="search"):
+        if text in (search or "").split("\n"):
+            exact.append(n)
+        elif text in (search or ""):
+            partial.append(n)
+    return exact + partial
+
+
+def lay_out(snapshot: Snapshot, options: GraphOptions, generation: int, bases: dict[str, nx.DiGraph],
+            cancelled: threading.Event) -> LayoutResult:
+    """Return the display graph `options` ask for, laid out (the worker's whole job; plain Python). `bases`
+    holds the base graphs already built for this snapshot, by level; the result's `bases` adds any built here.
+
+    Raises LayoutCancelled when `cancelled` is set.
+    """
+    started = time.perf_counter()
+    bases = dict(bases)
+    if options.level not in bases:
+        bases[options.level] = base_graph(snapshot, options.level)
+    if "host" not in bases:
+        bases["host"] = base_graph(snapshot, "host")
+    if cancelled.is_set():
+        raise LayoutCancelled
+    D = build_display_graph(snapshot, options, bases[options.level], bases.get("host"))
+    positions = compute_layout(options.layout, list(D), list(D.edges()), seed=options.seed,
+                               should_stop=cancelled.is_set)
+    impact = impact_graph(D) if options.level == "service" and not options.collapse else None
+    hosts = bases["host"].nodes
+    stop_at = {n for n in shared_nodes(snapshot, bases["host"]) if n in hosts and hosts[n]["kind"] == "host"}
+    stop_at |= find_hubs(D)
+    return LayoutResult(generation=generation, options=options, graph=D, impact=impact, stop_at=stop_at,
+                        positions=positions, bases=bases, seconds=time.perf_counter() - started,
+                        thread_ident=threading.get_ident())
+
+
+# -- Qt ------------------------------------------------------------------------------------------------------
+
+class LayoutWorker(QObject):
+    """Derives and lays out a display graph on a QThreadPool thread; `layout_done(LayoutResult)` brings it
+    back (also on failure, with `error` set); nothing is emitted when cancelled."""
+
+    layout_done = Signal(object)
+
+    def __init__(self, snapshot: Snapshot, options: GraphOptions, generation: int, bases: dict[str, nx.DiGraph]):
+        super().__init__()
+        self.snapshot, self.options, self.generation, self.bases = snapshot, options, generation, bases
+        self.cancelled = threading.Event()
+
+    def start(self) -> None:
+        """Queue the job on the global thread pool."""
+        QThreadPool.globalInstance().start(self.run)
+
+    def run(self) -> None:
+        try:
+            result = lay_out(self.snapshot, self.options, self.generation, self.bases, self.cancelled)
+        except LayoutCancelled:
+            return
+        except Exception as exc:  # a broken graph must not take the window down: report it instead
+            result = LayoutResult(generation=self.generation, options=self.options,
+                                  error=f"{type(exc).__name__}: {exc}", thread_ident=threading.get_ident())
+        self.layout_done.emit(result)
+
+
+class GraphCanvasView(QGraphicsView):
+    """The canvas: wheel zoom about the cursor, drag to pan, click to pick. Emits `zoom_changed(float)` with
+    the new scale and `scene_clicked(QPointF)` for a click that did not drag."""
+
+    zoom_changed = Signal(float)
+    scene_clicked = Signal(QPointF)
+
+    def __init__(self, scene: QGraphicsScene, parent: QWidget | None = None):
+        super().__init__(scene, parent)
+        self.setDragMode(QGraphicsView.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.BoundingRectViewportUpdate)
+        self.setOptimizationFlags(QGraphicsView.DontSavePainterState | QGraphicsView.DontAdjustForAntialiasing)
+        self.setBackgroundBrush(QColor("#ffffff"))
+        self._pressed_at = None
+
+    def scale_factor(self) -> float:
+        """Return the current zoom (scene units to pixels)."""
+        return self.transform().m11()
+
+    def zoom_by(self, factor: float) -> None:
+        """Zoom by `factor` about the anchor (the cursor for the wheel), within MIN_ZOOM..MAX_ZOOM."""
+        current = self.scale_factor()
+        factor = min(max(factor, MIN_ZOOM / current), MAX_ZOOM / current)
+        self.scale(factor, factor)
+        self.zoom_changed.emit(self.scale_factor())
+
+    def fit(self, rect: QRectF) -> None:
+        """Show all of `rect`, at most at 1.5× zoom."""
+        if rect.isEmpty():
+            return
+        self.fitInView(rect, Qt.KeepAspectRatio)
+        if self.scale_factor() > 1.5:
+            self.resetTransform()
+            self.scale(1.5, 1.5)
+            self.centerOn(rect.center())
+        self.zoom_changed.emit(self.scale_factor())
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if delta:
+            self.zoom_by(1.0015 ** delta)
+        event.accept()
+
+    def mousePressEvent(self, event) -> None:
+        self._pressed_at = event.position()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        pressed, self._pressed_at = self._pressed_at, None
+        super().mouseReleaseEvent(event)
+        if pressed is not None and (event.position() - pressed).manhattanLength() < 5 \
+                and event.button() == Qt.LeftButton:
+            self.scene_clicked.emit(self.mapToScene(event.position().toPoint()))
+
+
+class GraphView(QWidget):
+    """The dependency graph with its toolbar. Signals: `node_selected(str)` (a node id), `host_selected(str)`
+    (a host id, when the node picked is a host), `layout_finished()` (the new picture is on screen),
+    `layout_failed(str)`."""
+
+    node_selected = Signal(str)
+    host_selected = Signal(str)
+    layout_finished = Signal()
+    layout_failed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._snapshot: Snapshot | None = None
+        self._options = GraphOptions()
+        self._result: LayoutResult | None = None
+        self._items: GraphItems | None = None
+        self._bases: dict[str, nx.DiGraph] = {}
+        self._worker: LayoutWorker | None = None
+        self._generation = 0
+        self._highlight = {"selected": set(), "depends_on": set(), "dependents": set()}
+        self.scene = QGraphicsScene(self)
+        self.canvas = GraphCanvasView(self.scene, self)
+        self.canvas.zoom_changed.connect(self._on_zoom)
+        self.canvas.scene_clicked.connect(self._on_clicked)
+        self._build_toolbar()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._row1)
+        layout.addLayout(self._row2)
+        layout.addWidget(self.canvas, 1)
+        layout.addLayout(self._status_row)
+
+    # -- toolbar ---------------------------------------------------------------------------------------------
+
+    def _build_toolbar(self) -> None:
+        self.search_edit = QLineEdit(placeholderText="Find a node by name or address")
+        self.search_edit.returnPressed.connect(lambda: self.find_node(self.search_edit.text()))
+        find = QPushButton("Find")
+        find.clicked.connect(lambda: self.find_node(self.search_edit.text()))
+        self.level_combo = _combo((("Hosts", "host"), ("Services", "service")), self.set_level)
+        self.layout_combo = _combo((("Layered (clients → servers)", "layered"), ("Force-directed", "force")),
+                                   self.set_layout_method)
+        fit = QPushButton("Fit")
+        fit.clicked.connect(self.fit_to_view)
+        save = QPushButton("Save image…")
+        save.clicked.connect(self._ask_save_image)
+        self._row1 = _row(self.search_edit, find, QLabel("Level:"), self.level_combo, QLabel("Layout:"),
+                          self.layout_combo, fit, save)
+        self.kinds_button = QToolButton(text="Kinds", popupMode=QToolButton.InstantPopup)
+        self.kinds_menu = QMenu(self.kinds_button)
+        self.kind_actions = {}
+        for kind in SERVICE_KINDS:
+            action = QAction(kind, self.kinds_menu, checkable=True, checked=True)
+            action.toggled.connect(self._on_kinds_toggled)
+            self.kinds_menu.addAction(action)
+            self.kind_actions[kind] = action
+        self.kinds_button.setMenu(self.kinds_menu)
+        self.risk_spin = QSpinBox(minimum=0, maximum=100, suffix=" min risk")
+        self.risk_spin.valueChanged.connect(self.set_min_risk)
+        self.group_combo = _combo((("All move groups", None),), self.set_group_filter)
+        self.shared_check = QCheckBox("Hide shared infrastructure")
+        self.shared_check.toggled.connect(self.set_hide_shared)
+        self.collapse_combo = _combo((("No collapse", None), ("Collapse by subnet", "subnet"),
+                                      ("Collapse by move group", "group")), self.set_collapse)
+        self.hops_spin = QSpinBox(minimum=1, maximum=10, value=1, suffix=" hop(s)")
+        around = QPushButton("Neighbourhood")
+        around.clicked.connect(lambda: self.show_neighbourhood())
+        show_all = QPushButton("Show all")
+        show_all.clicked.connect(self.show_all)
+        self._row2 = _row(self.kinds_button, self.risk_spin, self.group_combo, self.shared_check,
+                          self.collapse_combo, self.hops_spin, around, show_all)
+        self.busy_label = QLabel("laying out…")
+        self.busy_label.setVisible(False)
+        self.status_label = QLabel("")
+        legend = QLabel(f"<span style='color:{DEPENDS_ON_COLOUR}'>■ depends on</span> "
+                        f"<span style='color:{DEPENDENTS_COLOUR}'>■ dependents</span> "
+                        f"<span style='color:{LEGACY_COLOUR}'>● legacy</span> "
+                        f"<span style='color:{HEALTHCARE_COLOUR}'>✚ healthcare</span> "
+                        "▭ host ○ service ▯ database ◇ process △ external; hosts green → red by risk")
+        self._status_row = _row(self.busy_label, self.status_label, legend)
+
+    def _sync_toolbar(self) -> None:
+        """Show the current options in the toolbar without triggering the setters again."""
+        o = self._options
+        for widget, value in ((self.level_combo, o.level), (self.layout_combo, o.layout),
+                              (self.collapse_combo, o.collapse), (self.group_combo, o.group)):
+            widget.blockSignals(True)
+            widget.setCurrentIndex(max(0, widget.findData(value)))
+            widget.blockSignals(False)
+        for kind, action in self.kind_actions.items():
+            action.blockSignals(True)
+            action.setChecked(kind in o.kinds)
+            action.setVisible(o.level == "service" or kind in HOST_KINDS)
+            action.blockSignals(False)
+        for widget, value in ((self.risk_spin, int(o.min_risk)), (self.hops_spin, o.hops)):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
+        self.shared_check.blockSignals(True)
+        self.shared_check.setChecked(o.hide_shared)
+        self.shared_check.blockSignals(False)
+
+    def _fill_groups(self) -> None:
+        self.group_combo.blockSignals(True)
+        self.group_combo.clear()
+        self.group_combo.addItem("All move groups", None)
+        for g in (self._snapshot.inventory.get("groups") or ()) if self._snapshot else ():
+            self.group_combo.addItem(g.get("name") or g["id"], g["id"])
+        self.group_combo.blockSignals(False)
+
+    def _on_kinds_toggled(self) -> None:
+        self.set_kind_filter(k for k, a in self.kind_actions.items() if a.isChecked())
+
+    # -- options ---------------------------------------------------------------------------------------------
+
+    def set_snapshot(self, snapshot: Snapshot | None) -> None:
+        """Show `snapshot` (None: nothing), keeping the options but not the neighbourhood or selection."""
+        self._snapshot = snapshot
+        self._bases = {}
+        self._options = replace(self._options, focus=None, group=None)
+        self._set_selection(None)
+        self._fill_groups()
+        self._relayout()
+
+    def options(self) -> GraphOptions:
+        """Return the current options."""
+        return self._options
+
+    def set_options(self, **changes) -> None:
+        """Change any GraphOptions fields at once and lay out again. Raises TypeError for an unknown field,
+        ValueError for a bad level, collapse or layout."""
+        options = replace(self._options, **changes)
+        if options.level not in LEVELS or options.collapse not in COLLAPSES or options.layout not in LAYOUTS:
+            raise ValueError(f"bad graph options: {options}")
+        if options == self._options:
+            return
+        self._options = options
+        self._sync_toolbar()
+        self._relayout()
+
+    def set_level(self, level: str) -> None:
+        """Show hosts ("host") or services, processes and databases too ("service")."""
+        self.set_options(level=level, focus=None)
+
+    def set_layout_method(self, method: str) -> None:
+        """Lay out "layered" (clients left, servers right) or "force" (force-directed, seeded)."""
+        self.set_options(layout=method)
+
+    def set_kind_filter(self, kinds: Iterable[str]) -> None:
+        """Show only nodes of these kinds."""
+        self.set_options(kinds=frozenset(kinds))
+
+    def set_min_risk(self, minimum: float) -> None:
+        """Hide nodes whose host's risk score is below `minimum` (0 hides none)."""
+        self.set_options(min_risk=float(minimum))
+
+    def set_group_filter(self, group_id: str | None) -> None:
+        """Show only the hosts of one move group (None: all)."""
+        self.set_options(group=group_id)
+
+    def set_hide_shared(self, hide: bool) -> None:
+        """Hide shared infrastructure (DNS, directory, NTP, monitoring...) and the dependencies on it."""
+        self.set_options(hide_shared=bool(hide))
+
+    def set_collapse(self, collapse: str | None) -> None:
+        """Merge nodes by "subnet" (/24 of the first address) or move "group", or None for no merging."""
+        self.set_options(collapse=collapse, focus=None)
+
+    def show_neighbourhood(self, node_id: str | None = None, hops: int | None = None) -> None:
+        """Show only the nodes within `hops` (default: the spin box) of `node_id` (default: the selection)."""
+        node_id = node_id if node_id is not None else self.selected_node()
+        if node_id is None:
+            self.status_label.setText("Select a node first")
+            return
+        self.set_options(focus=node_id, hops=hops if hops is not None else self.hops_spin.value())
+
+    def show_all(self) -> None:
+        """Leave the neighbourhood view."""
+        self.set_options(focus=None)
+
+    # -- layout ----------------------------------------------------------------------------------------------
+
+    def _relayout(self) -> None:
+        self._generation += 1
+        if self._worker is not None:
+            self._worker.cancelled.set()
+            self._worker = None
+        if self._snapshot is None:
+            self._show(None)
+            return
+        self._worker = LayoutWorker(self._snapshot, self._options, self._generation, self._bases)
+        self._worker.layout_done.connect(self._on_layout_done)
+        self.busy_label.setVisible(True)
+        self._worker.start()
+
+    def is_laying_out(self) -> bool:
+        """Return True while a layout is being computed."""
+        return self._worker is not None
+
+    @property
+    def last_layout(self) -> LayoutResult | None:
+        """Return the layout on screen (its graph, positions, seconds and the worker thread's ident)."""
+        return self._result
+
+    def _on_layout_done(self, result: LayoutResult) -> None:
+        if result.generation != self._generation:
+            return  # a newer request is on its way
+        self._worker = None
+        self.busy_label.setVisible(False)
+        if result.error:
+            self.status_label.setText(f"Layout failed: {result.error}")
+            self.layout_failed.emit(result.error)
+            return
+        self._bases = result.bases
+        self._show(result)
+        self.layout_finished.emit()
+
+    def _show(self, result: LayoutResult | None) -> None:
+        """Replace the picture with `result`'s (None: empty), keeping the selection if it is still shown."""
+        if self._items is not None:
+            self._items.remove()
+            self._items = None
+        self._result = result
+        if result is None:
+            self._set_selection(None)
+            self.status_label.setText("")
+            return
+        self.scene.setItemIndexMethod(QGraphicsScene.NoIndex)  # no index updates while thousands are added
+        self._items = GraphItems(self.scene, result.graph, result.positions)
+        self.scene.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
+        rect = self._items.bounding_rect()
+        self.scene.setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
+        self.canvas.setRenderHint(QPainter.Antialiasing, len(result.graph) <= ANTIALIAS_LIMIT)
+        self.canvas.setRenderHint(QPainter.TextAntialiasing, True)
+        self.fit_to_view()
+        selected = self.selected_node()
+        self._set_selection(selected if selected in result.graph else None)
+        self.status_label.setText(f"{len(result.graph)} nodes, {result.graph.number_of_edges()} edges; "
+                                  f"{result.options.layout} layout in {result.seconds:.2f} s")
+
+    # -- selection -------------------------------------------------------------------------------------------
+
+    def node_ids(self) -> set[str]:
+        """Return the ids of the nodes shown."""
+        return set(self._result.graph) if self._result is not None else set()
+
+    def node_data(self, node_id: str) -> dict | None:
+        """Return a shown node's display attributes (kind, label, risk, legacy, healthcare, host...), or None."""
+        if self._result is None or node_id not in self._result.graph:
+            return None
+        return dict(self._result.graph.nodes[node_id])
+
+    def node_position(self, node_id: str) -> QPointF | None:
+        """Return a shown node's centre in scene coordinates, or None."""
+        if self._result is None or node_id not in self._result.positions:
+            return None
+        return QPointF(*self._result.positions[node_id])
+
+    def selected_node(self) -> str | None:
+        """Return the selected node's id, or None."""
+        return next(iter(self._highlight["selected"]), None)
+
+    def highlighted(self) -> dict[str, set[str]]:
+        """Return {"selected", "depends_on" (downstream), "dependents" (upstream)}: sets of node ids."""
+        return {key: set(value) for key, value in self._highlight.items()}
+
+    def select_node(self, node_id: str | None, *, centre: bool = False) -> bool:
+        """Select a shown node (None clears), light its dependencies and dependents, and emit node_selected
+        (and host_selected for a host). Return False when the node is not shown."""
+        if node_id is not None and (self._result is None or node_id not in self._result.graph):
+            return False
+        self._set_selection(node_id)
+        if node_id is None:
+            return True
+        if centre:
+            self.canvas.centerOn(self.node_position(node_id))
+        self.node_selected.emit(node_id)
+        if self._result.graph.nodes[node_id]["kind"] == "host":
+            self.host_selected.emit(node_id)
+        return True
+
+    def clear_selection(self) -> None:
+        """Select nothing: every node at full strength again."""
+        self.select_node(None)
+
+    def _set_selection(self, node_id: str | None) -> None:
+        if node_id is None or self._result is None:
+            self._highlight = {"selected": set(), "depends_on": set(), "dependents": set()}
+        else:
+            graph, impact = self._result.graph, self._result.impact
+            kinds = graph.nodes(data="kind")
+            upstream, downstream = (impact.succ, impact.pred) if impact is not None else (graph.pred, graph.succ)
+            stop_at = self._result.stop_at
+            self._highlight = {"selected": {node_id}, "depends_on": reach(downstream, node_id, kinds, stop_at),
+                               "dependents": reach(upstream, node_id, kinds, stop_at)}
+        if self._items is not None:
+            self._items.set_highlight(node_id, self._highlight["depends_on"], self._highlight["dependents"])
+
+    def find_node(self, text: str) -> str | None:
+        """Select and centre the first shown node whose name, id or address matches `text`; return its id, or
+        None (and say so) when none does."""
+        if self._result is None:
+            return None
+        found = find_nodes(self._result.graph, text)
+        if not found:
+            self.status_label.setText(f"No node matches {text!r}")
+            return None
+        self.select_node(found[0], centre=True)
+        if len(found) > 1:
+            self.status_label.setText(f"{len(found)} nodes match {text!r}; showing the first")
+        return found[0]
+
+    def _on_clicked(self, point: QPointF) -> None:
+        node = self._items.node_at(point) if self._items is not None else None
+        self.select_node(node)
+
+    # -- zoom and pictures -----------------------------------------------------------------------------------
+
+    def _on_zoom(self, scale: float) -> None:
+        if self._items is not None:
+            self._items.set_zoom(scale)
+
+    def fit_to_view(self) -> None:
+        """Zoom and scroll so that every node shown is in view."""
+        if self._items is not None:
+            self.canvas.fit(self._items.bounding_rect())
+
+    def save_image(self, path: str | Path) -> Path:
+        """Save the whole graph as PNG or SVG (by the extension) and return the path. Raises ValueError for
+        another extension or when nothing is shown, OSError when the file cannot be written."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".png", ".svg"):
+            raise ValueError(f"cannot save {path.name}: use .png or .svg")
+        if self._items is None:
+            raise ValueError("nothing to save: the graph is empty")
+        source = self._items.bounding_rect()
+        scale = min(2.0, EXPORT_MAX_PIXELS / max(source.width(), source.height(), 1))
+        size = QSize(max(1, round(source.width() * scale)), max(1, round(source.height() * scale)))
+        self._items.set_zoom(scale)
+        try:
+            if suffix == ".png":
+                _write_png(self.scene, source, size, path)
+            else:
+                _write_svg(self.scene, source, size, path)
+        finally:
+            self._items.set_zoom(self.canvas.scale_factor())
+        return path
+
+    def _ask_save_image(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "Save graph image", "estate-graph.png",
+                                              "PNG image (*.png);;SVG drawing (*.svg)")
+        if name:
+            try:
+                self.save_image(name)
+            except (OSError, ValueError) as exc:
+                self.status_label.setText(str(exc))
+            else:
+                self.status_label.setText(f"Saved {name}")
+
+
+def _write_png(scene: QGraphicsScene, source: QRectF, size: QSize, path: Path) -> None:
+    """Render `source` of the scene into a PNG of `size`. Raises OSError when it cannot be written."""
+    image = QImage(size, QImage.Format_ARGB32_Premultiplied)
+    image.fill(QColor("#ffffff"))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.Antialiasing)
+    painter.setRenderHint(QPainter.TextAntialiasing)
+    scene.render(painter, QRectF(0, 0, size.width(), size.height()), source)
+    painter.end()
+    if not image.save(str(path), "PNG"):
+        raise OSError(f"cannot write {path}")
+
+
+def _write_svg(scene: QGraphicsScene, source: QRectF, size: QSize, path: Path) -> None:
+    """Render `source` of the scene into an SVG drawing of `size`. Raises OSError when it cannot be written."""
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(size)
+    generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
+    generator.setTitle("Estate Mapper dependency graph")
+    painter = QPainter()
+    if not painter.begin(generator):
+        raise OSError(f"cannot write {path}")
+    scene.render(painter, QRectF(0, 0, size.width(), size.height()), source)
+    painter.end()
+    if not path.exists():
+        raise OSError(f"cannot write {path}")
+
+
+def _combo(entries, on_change) -> QComboBox:
+    """Return a combo box of (text, data) entries that calls on_change(data) when the choice changes."""
+    combo = QComboBox()
+    for text, data in entries:
+        combo.addItem(text, data)
+    combo.currentIndexChanged.connect(lambda _: on_change(combo.currentData()))
+    return combo
+
+
+def _row(*widgets) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for w in widgets:
+        row.addWidget(w)
+    row.addStretch(1)
+    return row

@@ -1,0 +1,575 @@
+"""The inventory: tabs of hosts, services, software, databases and connections, and the selected host's details.
+
+The details pane shows everything known about one host (hardware, OS, addresses, software, services,
+connections in and out, findings, risk factors) and holds the annotation editor (owner, criticality,
+patient data, notes), which writes to the store through `gui.data.save_host_annotation`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter, defaultdict
+from html import escape
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+                               QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from discovery.model import EstateError
+from gui.data import Snapshot, save_host_annotation
+from gui.models import SEVERITY_COLOURS, Column, format_bytes, format_datetime, format_number, severity_rank
+from gui.table_view import DetailsPaneView, RecordTableView, host_link
+
+CRITICALITIES = ("critical", "high", "medium", "low")
+# Patient data as exports/workbook_import.py stores it: yes, no or unknown; unset (None) shows as unknown.
+PATIENT_DATA = ("unknown", "yes", "no")
+ANNOTATION_FIELDS = ("owner", "criticality", "patient_data", "notes")
+# A host's details list at most this many packages, services or peers (the tabs have them all).
+DETAILS_LIMIT = 300
+
+
+def _os_text(host: dict) -> str | None:
+    return " ".join(p for p in (host.get("os_name"), host.get("os_version")) if p) or None
+
+
+HOST_COLUMNS = (
+    Column("hostname", "Hostname", width=18),
+    Column("addresses", "Addresses", "list", width=16),
+    Column("os", "OS", width=22, value=_os_text),
+    Column("os_family", "OS family", width=9, hidden=True),
+    Column("risk_score", "Risk", "risk", width=5),
+    Column("legacy", "Legacy", "bool", width=6),
+    Column("criticality", "Criticality", width=9),
+    Column("owner", "Owner", width=14),
+    Column("patient_data", "Patient data", width=8, hidden=True),
+    Column("vendor", "Vendor", width=12, hidden=True),
+    Column("model", "Model", width=14, hidden=True),
+    Column("cpu_cores", "Cores", "int", width=5, hidden=True),
+    Column("memory_bytes", "Memory", "bytes", width=9),
+    Column("macs", "MACs", "list", width=17, hidden=True),
+    Column("sources", "Sources", "list", width=10),
+    Column("last_seen", "Last seen (UTC)", "datetime", width=19),
+    Column("notes", "Notes", width=24, hidden=True),
+    Column("id", "Host ID", width=16, hidden=True),
+)
+SERVICE_COLUMNS = (
+    Column("host_id", "Host", "host", width=16),
+    Column("address", "Address", width=14),
+    Column("port", "Port", "int", width=6),
+    Column("protocol", "Proto", width=5),
+    Column("state", "State", width=9),
+    Column("name", "Service", width=12),
+    Column("product", "Product", width=16),
+    Column("version", "Version", width=12),
+    Column("category", "Category", width=12),
+    Column("process", "Process", width=12),
+    Column("source", "Source", width=7, hidden=True),
+    Column("cpe", "CPE", width=24, hidden=True),
+    Column("observed_at", "Observed (UTC)", "datetime", width=19, hidden=True),
+    Column("id", "Service ID", width=24, hidden=True),
+)
+SOFTWARE_COLUMNS = (
+    Column("host_id", "Host", "host", width=16),
+    Column("name", "Name", width=24),
+    Column("version", "Version", width=18),
+    Column("vendor", "Vendor", width=16),
+    Column("architecture", "Arch", width=7, hidden=True),
+    Column("source", "Source", width=7),
+)
+DATABASE_COLUMNS = (
+    Column("host_id", "Host", "host", width=16),
+    Column("engine", "Engine", width=12),
+    Column("version", "Version", width=10),
+    Column("port", "Port", "int", width=6),
+    Column("databases", "Databases", "list", width=30),
+    Column("process", "Process", width=12),
+    Column("observed_at", "Observed (UTC)", "datetime", width=19, hidden=True),
+    Column("id", "Database ID", width=24, hidden=True),
+)
+CONNECTION_COLUMNS = (
+    Column("source_host_id", "From host", "host", width=16),
+    Column("source_address", "From address", width=14, hidden=True),
+    Column("source_process", "Client process", width=12),
+    Column("target_host_id", "To host", "host", width=16),
+    Column("target_address", "To address", width=14),
+    Column("target_port", "Port", "int", width=6),
+    Column("protocol", "Proto", width=5),
+    Column("target_process", "Server process", width=12, hidden=True),
+    Column("state", "State", width=11),
+    Column("evidence", "Evidence", width=9),
+    Column("observed_by", "Observed by", "list", width=10),
+    Column("samples", "Samples", "int", width=7, hidden=True),
+    Column("last_seen", "Last seen (UTC)", "datetime", width=19, hidden=True),
+)
+# (tab title, inventory key, columns, noun for the row count)
+TABS = (("Hosts", "hosts", HOST_COLUMNS, "hosts"), ("Services", "services", SERVICE_COLUMNS, "services"),
+        ("Software", "software", SOFTWARE_COLUMNS, "packages"), ("Databases", "databases", DATABASE_COLUMNS,
+                                                                  "databases"),
+        ("Connections", "connections", CONNECTION_COLUMNS, "connections"))
+
+
+# --- the data behind one host's details ---------------------------------------------------------------
+def build_host_index(inventory: dict) -> dict[str, dict[str, list]]:
+    """Return {host id: {"services", "software", "databases", "outbound", "inbound", "findings", "interfaces"}}."""
+    index: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for key in ("services", "software", "databases", "findings", "interfaces"):
+        for row in inventory.get(key) or ():
+            if row.get("host_id"):
+                index[row["host_id"]][key].append(row)
+    for connection in inventory.get("connections") or ():
+        if connection.get("source_host_id"):
+            index[connection["source_host_id"]]["outbound"].append(connection)
+        if connection.get("target_host_id") and connection["target_host_id"] != connection.get("source_host_id"):
+            index[connection["target_host_id"]]["inbound"].append(connection)
+    return index
+
+
+def host_of_row(row: dict) -> str | None:
+    """Return the host a service, software, database or connection row belongs to (a connection's client)."""
+    return row.get("host_id") or row.get("source_host_id") or row.get("target_host_id")
+
+
+# --- HTML of one host's details ------------------------------------------------------------------------
+def _e(value) -> str:
+    return escape("" if value is None else str(value))
+
+
+def _facts(pairs) -> str:
+    rows = [f"<tr><td><b>{_e(label)}</b>&nbsp;&nbsp;</td><td>{_e(value)}</td></tr>"
+            for label, value in pairs if value not in (None, "", [], ())]
+    return f"<table>{''.join(rows)}</table>" if rows else "<p><i>Not known.</i></p>"
+
+
+def _table(headers, rows, *, total: int | None = None) -> str:
+    """Return an HTML table of already-escaped cells; `total` > len(rows) adds an "and N more" line."""
+    if not rows:
+        return "<p><i>None seen.</i></p>"
+    head = "".join(f"<th align='left'>{_e(h)}&nbsp;&nbsp;</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}&nbsp;&nbsp;</td>" for c in row) + "</tr>" for row in rows)
+    more = f"<p><i>… and {total - len(rows):,} more.</i></p>" if total and total > len(rows) else ""
+    return f"<table cellspacing='0' cellpadding='1'><tr>{head}</tr>{body}</table>{more}"
+
+
+def _section(title: str, body: str) -> str:
+    return f"<h3>{_e(title)}</h3>{body}"
+
+
+def _header_html(host: dict, label: str) -> str:
+    score = host.get("risk_score")
+    risk = "not analysed" if score is None else f"{format_number(score)} of 100"
+    legacy = {True: "yes", False: "no"}.get(host.get("legacy"), "not analysed")
+    return (f"<h2>{_e(label)}</h2><p>Host ID {_e(host['id'])}<br>Risk score: <b>{_e(risk)}</b>"
+            f" &nbsp; Legacy: <b>{_e(legacy)}</b></p>")
+
+
+def _hardware_html(host: dict) -> str:
+    cores = "/".join(str(c) for c in (host.get("cpu_cores"), host.get("cpu_logical_cores")) if c)
+    disks = ", ".join(" ".join(str(p) for p in (d.get("name"), d.get("model"),
+                                                d.get("size_bytes") and format_bytes(d["size_bytes"])) if p)
+                      for d in host.get("disks") or ())
+    memory = host.get("memory_bytes")
+    return _section("Hardware", _facts([
+        ("Vendor", host.get("vendor")), ("Model", host.get("model")), ("Serial", host.get("serial")),
+        ("Virtualization", host.get("virtualization")), ("CPU", host.get("cpu_model")),
+        ("Cores (physical/logical)", cores), ("CPU MHz", host.get("cpu_mhz")),
+        ("Memory", format_bytes(memory) if memory else None),
+        ("Swap", format_bytes(host["swap_bytes"]) if host.get("swap_bytes") else None), ("Disks", disks)]))
+
+
+def _os_html(host: dict) -> str:
+    boot = host.get("boot_time")
+    return _section("Operating system", _facts([
+        ("Name", host.get("os_name")), ("Version", host.get("os_version")), ("Family", host.get("os_family")),
+        ("Kernel", host.get("kernel")), ("Architecture", host.get("architecture")),
+        ("Boot time (UTC)", format_datetime(boot) if boot else None)]))
+
+
+def _network_html(host: dict, interfaces: list[dict]) -> str:
+    macs = ", ".join(host.get("macs") or ())
+    if macs and host.get("mac_vendor"):
+        macs += f" ({host['mac_vendor']})"
+    facts = _facts([("Hostname", host.get("hostname")), ("FQDN", host.get("fqdn")), ("Domain", host.get("domain")),
+                    ("Other names", ", ".join(host.get("hostnames") or ())),
+                    ("Addresses", ", ".join(host.get("addresses") or ())), ("MACs", macs),
+                    ("Sources", ", ".join(host.get("sources") or ())),
+                    ("First seen (UTC)", host.get("first_seen") and format_datetime(host["first_seen"])),
+                    ("Last seen (UTC)", host.get("last_seen") and format_datetime(host["last_seen"]))])
+    rows = [[_e(i.get("name")), _e(i.get("mac")), _e(", ".join(i.get("addresses") or ())),
+             _e({True: "up", False: "down"}.get(i.get("is_up"), ""))] for i in interfaces]
+    table = _table(("Interface", "MAC", "Addresses", "State"), rows) if rows else ""
+    return _section("Addresses", facts + table)
+
+
+def _software_html(software: list[dict]) -> str:
+    ordered = sorted(software, key=lambda s: (s.get("name") or "").casefold())
+    rows = [[_e(s.get("name")), _e(s.get("version")), _e(s.get("vendor"))] for s in ordered[:DETAILS_LIMIT]]
+    return _section(f"Software ({len(software):,})", _table(("Name", "Version", "Vendor"), rows,
+                                                            total=len(software)))
+
+
+def _services_html(services: list[dict], databases: list[dict]) -> str:
+    ordered = sorted(services, key=lambda s: (s.get("protocol") or "", s.get("port") or 0))
+    rows = [[_e(f"{s.get('port')}/{s.get('protocol')}"), _e(s.get("state")),
+             _e(" ".join(p for p in (s.get("name"), s.get("product"), s.get("version")) if p)),
+             _e(s.get("process")), _e(s.get("category"))] for s in ordered[:DETAILS_LIMIT]]
+    body = _table(("Port", "State", "Service", "Process", "Category"), rows, total=len(services))
+    if databases:
+        body += _table(("Database engine", "Version", "Port", "Databases"),
+                       [[_e(d.get("engine")), _e(d.get("version")), _e(d.get("port")),
+                         _e(", ".join(map(str, d.get("databases") or ())))] for d in databases])
+    return _section(f"Services ({len(services)})", body)
+
+
+def _connections_html(snapshot: Snapshot, outbound: list[dict], inbound: list[dict]) -> str:
+    out = Counter((c.get("target_host_id"), c.get("target_address"), c.get("target_port"), c.get("protocol"),
+                   c.get("source_process")) for c in outbound)
+    into = Counter((c.get("source_host_id"), c.get("source_address"), c.get("target_port"), c.get("protocol"),
+                    c.get("source_process")) for c in inbound)
+
+    def peer(host_id, address):
+        return host_link(host_id, snapshot.host_label(host_id) if host_id else str(address or "?"))
+
+    def rows(counts: Counter) -> list[list[str]]:
+        busiest = sorted(counts.items(), key=lambda kv: -kv[1])[:DETAILS_LIMIT]
+        return [[peer(h, a), _e(f"{p}/{proto or 'tcp'}"), _e(proc), _e(n)] for (h, a, p, proto, proc), n in busiest]
+
+    return (_section(f"Connections out ({len(outbound):,})",
+                     _table(("To", "Port", "Client process", "Seen"), rows(out), total=len(out)))
+            + _section(f"Connections in ({len(inbound):,})",
+                       _table(("From", "Port", "Client process", "Seen"), rows(into), total=len(into))))
+
+
+def _findings_html(findings: list[dict]) -> str:
+    if not findings:
+        return _section("Findings (0)", "<p><i>None.</i></p>")
+    parts = []
+    for f in sorted(findings, key=lambda f: -severity_rank(f.get("severity"))):
+        background, foreground = SEVERITY_COLOURS.get(str(f.get("severity")).lower(), ("#FFFFFF", "#000000"))
+        badge = (f"<span style='background-color:{background}; color:{foreground}'>"
+                 f"&nbsp;{_e(f.get('severity'))}&nbsp;</span>")
+        parts.append(f"<p>{badge} <b>{_e(f.get('title'))}</b><br>Evidence: {_e(f.get('evidence'))}"
+                     f"<br>Recommendation: {_e(f.get('recommendation'))}</p>")
+    return _section(f"Findings ({len(findings)})", "".join(parts))
+
+
+def _risk_html(host: dict) -> str:
+    score = host.get("risk_score")
+    if score is None:
+        return _section("Risk factors", "<p><i>Not analysed yet: run Analyze.</i></p>")
+    rows = [[_e(f.get("factor")), _e(f"+{format_number(f.get('points'))}"), _e(f.get("detail"))]
+            for f in host.get("risk_factors") or ()]
+    body = f"<p>Score {_e(format_number(score))} of 100 (the sum of its factors, capped at 100).</p>"
+    return _section("Risk factors", body + _table(("Factor", "Points", "Reason"), rows))
+
+
+def host_details_html(snapshot: Snapshot, host: dict, related: dict[str, list]) -> str:
+    """Return the HTML of one host's details: `related` is its entry of `build_host_index`."""
+    return "".join([
+        _header_html(host, snapshot.host_label(host["id"])), _risk_html(host),
+        _findings_html(related.get("findings", [])), _hardware_html(host), _os_html(host),
+        _network_html(host, related.get("interfaces", [])),
+        _services_html(related.get("services", []), related.get("databases", [])),
+        _connections_html(snapshot, related.get("outbound", []), related.get("inbound", [])),
+        _software_html(related.get("software", [])),
+    ])
+
+
+# --- widgets ---------------------------------------------------------------------------------------------
+class HostAnnotationView(QGroupBox):
+    """The annotation editor of one host: owner, criticality, patient data, notes, and Save.
+
+    Unsaved edits are kept per host (switching hosts does not lose them) and flagged. Signals:
+    annotation_saved(host id) after a save; dirty_changed(bool) when the shown host's edits become
+    (un)saved.
+    """
+    annotation_saved = Signal(str)
+    dirty_changed = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__("Annotation", parent)
+        self.owner_edit = QLineEdit(placeholderText="who looks after it")
+        self.criticality_combo = QComboBox()
+        self.criticality_combo.addItem("(not set)", None)
+        for level in CRITICALITIES:
+            self.criticality_combo.addItem(level, level)
+        self.patient_data_combo = QComboBox()
+        for value in PATIENT_DATA:
+            self.patient_data_combo.addItem(value, value)
+        self.notes_edit = QPlainTextEdit(placeholderText="notes for the migration team")
+        self.notes_edit.setTabChangesFocus(True)
+        self.save_button = QPushButton("Save")
+        self.revert_button = QPushButton("Revert")
+        self.status_label = QLabel()
+        self.error_box: QMessageBox | None = None
+        self._snapshot: Snapshot | None = None
+        self._host_id: str | None = None
+        self._drafts: dict[str, dict] = {}
+        self._loading = False
+        self._build()
+        self.set_host(None, None)
+
+    def _build(self) -> None:
+        form = QFormLayout()
+        form.addRow("Owner", self.owner_edit)
+        form.addRow("Criticality", self.criticality_combo)
+        form.addRow("Patient data", self.patient_data_combo)
+        form.addRow("Notes", self.notes_edit)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status_label, 1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        self.notes_edit.setMaximumHeight(self.notes_edit.fontMetrics().height() * 6)
+        self.owner_edit.textEdited.connect(self._edited)
+        self.criticality_combo.activated.connect(self._edited)
+        self.patient_data_combo.activated.connect(self._edited)
+        self.notes_edit.textChanged.connect(self._edited)
+        self.save_button.clicked.connect(self.save)
+        self.revert_button.clicked.connect(self.revert)
+
+    # --- public API -----------------------------------------------------------------------------------
+    def set_host(self, snapshot: Snapshot | None, host_id: str | None) -> None:
+        """Edit `host_id`'s annotation (its unsaved draft if there is one); None disables the editor."""
+        self._snapshot, self._host_id = snapshot, host_id
+        host = snapshot.hosts_by_id.get(host_id) if snapshot is not None and host_id else None
+        if host is None:
+            self._host_id = None
+        self.setEnabled(host is not None)
+        if host is None:
+            self._show_values(dict.fromkeys(ANNOTATION_FIELDS))
+        else:
+            self._show_values(self._drafts.get(host_id) or self.stored_values())
+        self._update_state()
+
+    def host_id(self) -> str | None:
+        return self._host_id
+
+    def stored_values(self) -> dict:
+        """Return the shown host's annotation as loaded (patient data None shown as "unknown")."""
+        host = self._snapshot.hosts_by_id.get(self._host_id, {}) if self._snapshot and self._host_id else {}
+        values = {f: host.get(f) for f in ANNOTATION_FIELDS}
+        values["criticality"] = values["criticality"] and str(values["criticality"]).lower()
+        values["patient_data"] = (values["patient_data"] and str(values["patient_data"]).lower()) or "unknown"
+        return values
+
+    def values(self) -> dict:
+        """Return the editor's values: owner and notes None when blank, criticality None when not set."""
+        notes = self.notes_edit.toPlainText()
+        return {"owner": self.owner_edit.text().strip() or None,
+                "criticality": self.criticality_combo.currentData(),
+                "patient_data": self.patient_data_combo.currentData(),
+                "notes": notes if notes.strip() else None}
+
+    def changes(self) -> dict:
+        """Return the fields whose edited value differs from the stored one."""
+        stored = self.stored_values()
+        return {f: v for f, v in self.values().items() if v != stored[f]} if self._host_id else {}
+
+    def is_dirty(self) -> bool:
+        """Return True if the shown host has unsaved edits."""
+        return bool(self.changes())
+
+    def unsaved_hosts(self) -> list[str]:
+        """Return the ids of every host with unsaved edits (the shown one and drafts of others)."""
+        return list(self._drafts)
+
+    def save(self) -> bool:
+        """Write the shown host's changed fields to the store; return True if saved (errors are shown)."""
+        changes = self.changes()
+        if not changes or self._snapshot is None:
+            return False
+        if self._snapshot.path is None:
+            self._show_error("This estate was not loaded from a store, so annotations cannot be saved.")
+            return False
+        host_id = self._host_id
+        try:
+            save_host_annotation(self._snapshot.path, host_id, **changes)
+        except (EstateError, OSError, sqlite3.Error) as error:
+            self._show_error(f"The annotation of {self._snapshot.host_label(host_id)} was not saved:\n{error}")
+            return False
+        self._snapshot.hosts_by_id[host_id].update(changes)
+        self._drafts.pop(host_id, None)
+        self._update_state()
+        self.annotation_saved.emit(host_id)
+        return True
+
+    def revert(self) -> None:
+        """Drop the shown host's unsaved edits."""
+        if self._host_id:
+            self._drafts.pop(self._host_id, None)
+            self._show_values(self.stored_values())
+            self._update_state()
+
+    # --- internals ------------------------------------------------------------------------------------
+    def _show_values(self, values: dict) -> None:
+        self._loading = True
+        try:
+            self.owner_edit.setText(values.get("owner") or "")
+            self._set_combo(self.criticality_combo, values.get("criticality"))
+            self._set_combo(self.patient_data_combo, values.get("patient_data") or "unknown")
+            self.notes_edit.setPlainText(values.get("notes") or "")
+        finally:
+            self._loading = False
+
+    @staticmethod
+    def _set_combo(combo: QComboBox, value) -> None:
+        number = combo.findData(value)
+        if number < 0:
+            combo.addItem(str(value), value)
+            number = combo.count() - 1
+        combo.setCurrentIndex(number)
+
+    def _edited(self, *_args) -> None:
+        if self._loading or not self._host_id:
+            return
+        if self.changes():
+            self._drafts[self._host_id] = self.values()
+        else:
+            self._drafts.pop(self._host_id, None)
+        self._update_state()
+
+    def _update_state(self) -> None:
+        dirty = self.is_dirty()
+        can_save = self._snapshot is not None and self._snapshot.path is not None
+        self.save_button.setEnabled(dirty and can_save)
+        self.revert_button.setEnabled(dirty)
+        if dirty:
+            self.status_label.setText("<b style='color:#B85C00'>Unsaved changes</b>")
+        elif self._host_id and not can_save:
+            self.status_label.setText("Read-only: not loaded from a store")
+        else:
+            self.status_label.setText("")
+        self.setTitle("Annotation *" if dirty else "Annotation")
+        self.dirty_changed.emit(dirty)
+
+    def _show_error(self, text: str) -> None:
+        self.error_box = QMessageBox(QMessageBox.Icon.Warning, "Annotation not saved", text,
+                                     QMessageBox.StandardButton.Ok, self)
+        self.error_box.open()
+
+
+class HostDetailsView(QWidget):
+    """One host's details (`pane`, a DetailsPaneView) above its annotation editor (`annotation`)."""
+    host_activated = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.pane = DetailsPaneView(placeholder="Select a host to see its details.")
+        self.annotation = HostAnnotationView()
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.pane)
+        splitter.addWidget(self.annotation)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+        self.pane.host_activated.connect(self.host_activated)
+
+    def text(self) -> str:
+        """Return the details shown, as plain text."""
+        return self.pane.text()
+
+    def show_host(self, snapshot: Snapshot, host_id: str, related: dict[str, list]) -> None:
+        """Show `host_id`'s details (`related`: its entry of build_host_index) and edit its annotation."""
+        host = snapshot.hosts_by_id[host_id]
+        scroll = self.pane.verticalScrollBar().value() if self.annotation.host_id() == host_id else 0
+        self.pane.setHtml(host_details_html(snapshot, host, related))
+        self.pane.verticalScrollBar().setValue(scroll)
+        self.annotation.set_host(snapshot, host_id)
+
+    def clear(self) -> None:
+        self.pane.clear()
+        self.annotation.set_host(None, None)
+
+
+class InventoryView(QWidget):
+    """Tabs of the inventory's records beside the selected host's details.
+
+    Signals: host_selected(host id) when the host shown in the details changes; annotation_saved(host id).
+    """
+    host_selected = Signal(str)
+    annotation_saved = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.tabs = QTabWidget()
+        self.views: dict[str, RecordTableView] = {}
+        for title, key, columns, noun in TABS:
+            view = RecordTableView(columns, noun=noun)
+            self.views[key] = view
+            self.tabs.addTab(view, title)
+            view.row_selected.connect(lambda row, hosts=key == "hosts": self._row_selected(row, hosts))
+        self.hosts_view = self.views["hosts"]
+        self.services_view = self.views["services"]
+        self.software_view = self.views["software"]
+        self.databases_view = self.views["databases"]
+        self.connections_view = self.views["connections"]
+        self.details = HostDetailsView()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(self.details)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+        self.snapshot: Snapshot | None = None
+        self._index: dict[str, dict[str, list]] = {}
+        self._host_id: str | None = None
+        self.details.host_activated.connect(self.select_host)
+        self.details.annotation.annotation_saved.connect(self._annotation_saved)
+
+    def set_snapshot(self, snapshot: Snapshot | None) -> None:
+        """Show `snapshot`'s inventory (None: empty); the shown host stays if it is still there."""
+        self.snapshot = snapshot
+        inventory = snapshot.inventory if snapshot is not None else {}
+        self._index = build_host_index(inventory)
+        label = snapshot.host_label if snapshot is not None else None
+        for key, view in self.views.items():
+            view.set_host_label(label)
+            view.set_rows(inventory.get(key) or [])
+        if self.hosts_view.table.horizontalHeader().sortIndicatorSection() < 0:
+            self.hosts_view.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        if snapshot is not None and self._host_id in snapshot.hosts_by_id:
+            self.hosts_view.select_where("id", self._host_id, clear_filter=False)
+            self._show_host(self._host_id)
+        else:
+            self._host_id = None
+            self.details.clear()
+
+    def select_host(self, host_id: str) -> bool:
+        """Show the Hosts tab with `host_id` selected and its details; return False if it is not a host."""
+        if self.snapshot is None or host_id not in self.snapshot.hosts_by_id:
+            return False
+        self.tabs.setCurrentWidget(self.hosts_view)
+        current = self.hosts_view.selected_row()
+        if current is None or current.get("id") != host_id:
+            self.hosts_view.select_where("id", host_id)
+        if self._host_id != host_id:
+            self._show_host(host_id)
+        return True
+
+    def current_host_id(self) -> str | None:
+        """Return the id of the host whose details are shown, or None."""
+        return self._host_id
+
+    def _row_selected(self, row: dict, is_host: bool) -> None:
+        host_id = row.get("id") if is_host else host_of_row(row)
+        if host_id and self.snapshot is not None and host_id in self.snapshot.hosts_by_id:
+            self._show_host(host_id)
+
+    def _show_host(self, host_id: str) -> None:
+        changed = host_id != self._host_id
+        self._host_id = host_id
+        self.details.show_host(self.snapshot, host_id, self._index.get(host_id, {}))
+        if changed:
+            self.host_selected.emit(host_id)
+
+    def _annotation_saved(self, host_id: str) -> None:
+        self.hosts_view.model.refresh()
+        if host_id == self._host_id:
+            self.details.show_host(self.snapshot, host_id, self._index.get(host_id, {}))
+        self.annotation_saved.emit(host_id)

@@ -1,0 +1,344 @@
+"""The main window: navigation between the views, menus with shortcuts, the status bar, stores and settings.
+
+Everything slow (reading the store, analysing, scanning, exporting) runs on a worker thread
+(gui.workers); the window only reacts to the workers' signals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QSplitter,
+                               QStackedWidget)
+
+from discovery.model import EstateError
+from gui.data import Snapshot, load_snapshot
+from gui.findings_view import FindingsView
+from gui.graph_view import GraphView
+from gui.groups_view import GroupsView
+from gui.inventory_view import InventoryView
+from gui.scans_view import ScansView
+from gui.workers import start_task
+
+log = logging.getLogger(__name__)
+
+MAX_RECENT = 8
+PAGES = ("Scans", "Inventory", "Graph", "Findings", "Move groups")
+STORE_FILTER = "Estate Mapper stores (*.db);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    snapshot_loaded = Signal(object)   # Snapshot, after every (re)load
+    load_failed = Signal(str)
+    analysis_finished = Signal(object)
+
+    def __init__(self, *, scanner_factory: Callable, formats: dict[str, str], exporter_factory: Callable,
+                 settings: QSettings | None = None, parent=None):
+        super().__init__(parent)
+        self.scanner_factory, self.formats, self.exporter_factory = scanner_factory, formats, exporter_factory
+        self.settings = settings or QSettings()
+        self.store_path: Path | None = None
+        self.snapshot: Snapshot | None = None
+        self.last_error: str | None = None
+        self._tasks: list = []
+        self.setWindowTitle("Estate Mapper")
+        self.resize(1280, 800)
+        self._build_pages()
+        self._build_menus()
+        self._build_status_bar()
+        self._restore_layout()
+
+    # --- building -------------------------------------------------------------------------------
+
+    def _build_pages(self) -> None:
+        self.scans_view, self.inventory_view, self.graph_view = ScansView(), InventoryView(), GraphView()
+        self.findings_view, self.groups_view = FindingsView(), GroupsView()
+        self.views = {"Scans": self.scans_view, "Inventory": self.inventory_view, "Graph": self.graph_view,
+                      "Findings": self.findings_view, "Move groups": self.groups_view}
+        self.navigation = QListWidget()
+        self.navigation.addItems(PAGES)
+        self.navigation.setMinimumWidth(110)
+        self.pages = QStackedWidget()
+        for name in PAGES:
+            self.pages.addWidget(self.views[name])
+        self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.navigation)
+        self.splitter.addWidget(self.pages)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([130, 1150])
+        self.setCentralWidget(self.splitter)
+        # A host picked in the graph is shown on Inventory without leaving the graph; one activated in a
+        # findings or groups list takes the user to its row and details.
+        self.graph_view.host_selected.connect(self.inventory_view.select_host)
+        for view in (self.findings_view, self.groups_view):
+            view.host_selected.connect(self.show_host)
+        self.inventory_view.annotation_saved.connect(self._annotation_saved)
+        self.navigation.setCurrentRow(PAGES.index("Inventory"))
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&New store…", self.new_store_dialog, QKeySequence.StandardKey.New)
+        self._action(file, "&Open store…", self.open_store_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file.addMenu("Open &recent")
+        file.addSeparator()
+        self.import_action = self._action(file, "&Import file…", lambda: self.scan_dialog("import"), "Ctrl+I")
+        self.export_action = self._action(file, "&Export…", self.export_dialog, "Ctrl+E")
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        scan = bar.addMenu("&Scan")
+        self._action(scan, "&Network…", lambda: self.scan_dialog("network"), "Ctrl+Shift+N")
+        self._action(scan, "This &host…", lambda: self.scan_dialog("host"), "Ctrl+Shift+H")
+        self._action(scan, "&SSH hosts…", lambda: self.scan_dialog("ssh"), "Ctrl+Shift+S")
+        scan.addSeparator()
+        self.analyze_action = self._action(scan, "&Analyze", self.run_analysis, "Ctrl+R")
+        view = bar.addMenu("&View")
+        for number, name in enumerate(PAGES, 1):
+            self._action(view, name, lambda _=False, n=name: self.show_page(n), f"Ctrl+{number}")
+        view.addSeparator()
+        self._action(view, "&Reload", self.reload, QKeySequence.StandardKey.Refresh)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About Estate Mapper", self._about)
+        self._store_actions = [self.import_action, self.export_action, self.analyze_action]
+        self._refresh_recent_menu()
+        self._enable_store_actions(False)
+
+    def _build_status_bar(self) -> None:
+        self.store_label, self.scan_label, self.counts_label = QLabel("No store open"), QLabel(), QLabel()
+        for label in (self.store_label, self.scan_label, self.counts_label):
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.statusBar().addPermanentWidget(label)
+
+    def _enable_store_actions(self, enabled: bool) -> None:
+        for action in self._store_actions:
+            action.setEnabled(enabled)
+
+    # --- pages ----------------------------------------------------------------------------------
+
+    def show_page(self, name: str) -> None:
+        self.navigation.setCurrentRow(PAGES.index(name))
+
+    def current_page(self) -> str:
+        return PAGES[self.navigation.currentRow()]
+
+    def show_host(self, host_id: str) -> None:
+        """Show one host's row and details on the Inventory page."""
+        self.show_page("Inventory")
+        self.inventory_view.select_host(host_id)
+
+    # --- stores ---------------------------------------------------------------------------------
+
+    def open_initial_store(self, path: Path | None) -> None:
+        """Open `path`, else the store used last time (if it still exists)."""
+        if path is None:
+            last = self.settings.value("last_store")
+            path = Path(last) if last and Path(last).exists() else None
+        if path is not None:
+            self.open_store(path)
+
+    def new_store_dialog(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "New store", str(Path.home() / "estate.db"), STORE_FILTER)
+        if name:
+            self.create_store(Path(name))
+
+    def create_store(self, path: Path) -> None:
+        """Create an empty store at `path` and open it; errors are shown, not raised."""
+        from discovery.store import Store
+        if path.exists():
+            self.show_error(f"{path} exists; open it instead, or choose another name")
+            return
+        try:
+            Store(path).close()
+        except EstateError as error:
+            self.show_error(str(error))
+            return
+        self.open_store(path)
+
+    def open_store_dialog(self) -> None:
+        start = str(self.store_path.parent) if self.store_path else str(Path.home())
+        name, _ = QFileDialog.getOpenFileName(self, "Open store", start, STORE_FILTER)
+        if name:
+            self.open_store(Path(name))
+
+    def open_store(self, path: Path) -> None:
+        """Load the store at `path` on a worker thread; on success it becomes the current store."""
+        path = Path(path)
+        if not path.exists():
+            self.show_error(f"no store at {path}")
+            return
+        self._load(path)
+
+    def reload(self) -> None:
+        if self.store_path is not None:
+            self._load(self.store_path)
+
+    def _load(self, path: Path) -> None:
+        self.statusBar().showMessage(f"Reading {path}…")
+        worker = start_task(self, lambda progress, cancel: load_snapshot(path))
+        worker.finished.connect(self._loaded)
+        worker.failed.connect(lambda message: self._load_failed(path, message))
+        self._tasks.append(worker)
+
+    def _loaded(self, snapshot: Snapshot) -> None:
+        self.set_snapshot(snapshot)
+        self._remember_store(snapshot.path)
+        self.snapshot_loaded.emit(snapshot)
+
+    def _load_failed(self, path: Path, message: str) -> None:
+        self.statusBar().clearMessage()
+        self.show_error(f"Cannot open {path}: {message}")
+        self.load_failed.emit(message)
+
+    def set_snapshot(self, snapshot: Snapshot) -> None:
+        """Show `snapshot` in every view and the status bar."""
+        self.snapshot, self.store_path = snapshot, snapshot.path
+        for view in self.views.values():
+            view.set_snapshot(snapshot)
+        self._enable_store_actions(snapshot.path is not None)
+        self._update_status()
+        self.setWindowTitle(f"Estate Mapper — {snapshot.path.name if snapshot.path else 'estate'}")
+
+    def _update_status(self) -> None:
+        snapshot = self.snapshot
+        inventory = snapshot.inventory
+        self.store_label.setText(f"Store: {snapshot.path}" if snapshot.path else "No store")
+        scan = snapshot.last_scan
+        self.scan_label.setText(f"Last scan: #{scan['id']} {scan['kind']} {scan['status']} "
+                                f"{(scan['finished_at'] or scan['started_at'] or '')[:16]}" if scan else "No scans yet")
+        self.counts_label.setText(f"{len(inventory['hosts']):,} hosts · {len(inventory['services']):,} services · "
+                                  f"{len(inventory['dependencies']):,} dependencies · "
+                                  f"{len(inventory['findings']):,} findings")
+        self.statusBar().showMessage(f"Loaded {len(inventory['hosts']):,} hosts", 5000)
+
+    def _remember_store(self, path: Path | None) -> None:
+        if path is None:
+            return
+        recent = [str(path)] + [p for p in self.recent_stores() if p != str(path)]
+        self.settings.setValue("recent_stores", recent[:MAX_RECENT])
+        self.settings.setValue("last_store", str(path))
+        self._refresh_recent_menu()
+
+    def recent_stores(self) -> list[str]:
+        value = self.settings.value("recent_stores") or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for number, path in enumerate(self.recent_stores(), 1):
+            action = QAction(f"&{number} {path}", self)
+            action.triggered.connect(lambda _=False, p=path: self.open_store(Path(p)))
+            self.recent_menu.addAction(action)
+        self.recent_menu.setEnabled(bool(self.recent_stores()))
+
+    # --- scans, analysis, exports ---------------------------------------------------------------
+
+    def scan_dialog(self, kind: str):
+        """Open the scan dialog on `kind` (network, host, ssh, import); the store reloads after each scan."""
+        from gui.scan_dialog import ScanDialog
+        if self.store_path is None:
+            self.show_error("Open or create a store first (File ▸ New store…)")
+            return None
+        dialog = ScanDialog(self.store_path, self.scanner_factory, self)
+        dialog.choose_kind(kind)
+        dialog.scan_finished.connect(lambda _result: self.reload())
+        dialog.show()
+        return dialog
+
+    def export_dialog(self):
+        from gui.export_dialog import ExportDialog
+        if self.store_path is None:
+            self.show_error("Open a store first")
+            return None
+        dialog = ExportDialog(self.store_path, self.formats, self.exporter_factory, self)
+        dialog.show()
+        return dialog
+
+    def run_analysis(self) -> None:
+        """Run `analyze` on a worker thread (findings, groups, risk), then reload."""
+        if self.store_path is None:
+            return
+        path = self.store_path
+
+        def analyze_store(progress, cancel):
+            from discovery.service import analyze
+            from discovery.store import Store
+            with Store(path, create=False) as store:
+                return analyze(store, progress=progress, cancel=cancel)
+
+        self.statusBar().showMessage("Analysing…")
+        self.analyze_action.setEnabled(False)
+        worker = start_task(self, analyze_store)
+        worker.finished.connect(self._analysed)
+        worker.failed.connect(self._analysis_failed)
+        self._tasks.append(worker)
+
+    def _analysed(self, summary) -> None:
+        self.analyze_action.setEnabled(True)
+        self.analysis_finished.emit(summary)
+        self.reload()
+
+    def _analysis_failed(self, message: str) -> None:
+        self.analyze_action.setEnabled(True)
+        self.show_error(f"Analysis failed: {message}")
+
+    def _annotation_saved(self, host_id: str) -> None:
+        # Criticality and patient data weigh in the migration risk: re-score when an analysis exists.
+        if self.snapshot is not None and self.snapshot.inventory.get("analysis"):
+            self.run_analysis()
+        else:
+            self.reload()
+
+    # --- messages, layout -----------------------------------------------------------------------
+
+    def show_error(self, message: str) -> None:
+        """Show a readable error (never a traceback); kept in `last_error` for tests."""
+        self.last_error = message
+        log.warning("%s", message)
+        QMessageBox.warning(self, "Estate Mapper", message)
+
+    def _about(self) -> None:
+        from discovery import __version__
+        QMessageBox.about(self, "About Estate Mapper",
+                          f"Estate Mapper {__version__}\nDiscovers an IT estate, maps its dependencies "
+                          "and exports an inventory an assessment team can trust.")
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.value("geometry"), self.settings.value("window_state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        splitter = self.settings.value("splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        page = self.settings.value("page")
+        if page in PAGES:
+            self.show_page(page)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("splitter", self.splitter.saveState())
+        self.settings.setValue("page", self.current_page())
+        self.settings.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.save_layout()
+        for worker in self._tasks:
+            cancel = getattr(worker, "cancel", None)
+            if cancel is not None:
+                cancel()
+        super().closeEvent(event)

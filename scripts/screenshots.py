@@ -1,0 +1,138 @@
+"""Render screenshots of the desktop application's main views into docs/ (the README shows them).
+
+Runs the real application offscreen on a real store: by default a small demo estate written into a
+temporary store and analysed (the estate the GUI tests use), or --db STORE for your own.
+
+Run: .venv/bin/python scripts/screenshots.py [--db STORE] [--out docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+SIZE = (1400, 860)
+TIMEOUT_MS = 60_000
+
+
+def wait_for(signal, *, timeout_ms: int = TIMEOUT_MS, already=lambda: False) -> None:
+    """Run the event loop until `signal` fires (or `already()` is true); raise TimeoutError after `timeout_ms`."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    if already():
+        return
+    loop, timer = QEventLoop(), QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    signal.connect(loop.quit)
+    timer.start(timeout_ms)
+    loop.exec()
+    if not timer.isActive() and not already():
+        raise TimeoutError(f"no {signal} within {timeout_ms / 1000:.0f} s")
+    timer.stop()
+
+
+def settle(ms: int = 200) -> None:
+    """Let pending paints and deferred layouts happen."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def demo_store(folder: Path) -> Path:
+    """Write the demo estate into a new store in `folder` and return its path."""
+    from discovery.store import Store
+    from tests.gui.conftest import fill_estate
+    path = folder / "demo-estate.db"
+    with Store(path) as store:
+        fill_estate(store)
+    return path
+
+
+def render(store_path: Path, out: Path) -> list[Path]:
+    """Open `store_path` in the main window and save one PNG per main view into `out`; return the files."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    import main
+    from gui.main_window import MainWindow
+    from scanners.factory import make_scanner
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    out.mkdir(parents=True, exist_ok=True)
+    settings_folder = tempfile.TemporaryDirectory()  # never the user's own settings
+    settings = QSettings(str(Path(settings_folder.name) / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_LABELS,
+                        exporter_factory=main.load_exporter, settings=settings)
+    window.resize(*SIZE)
+    window.show()
+    loaded = []
+    window.snapshot_loaded.connect(loaded.append)
+    window.open_store(store_path)
+    wait_for(window.snapshot_loaded, already=lambda: bool(loaded))
+    snapshot = loaded[-1]
+    hosts = sorted(snapshot.inventory["hosts"], key=lambda h: -(h["risk_score"] or 0))
+    by_name = {h["hostname"]: h["id"] for h in hosts}
+    focus = by_name.get("app01") or (hosts[0]["id"] if hosts else None)
+    files = []
+
+    def shoot(name: str, widget=None) -> None:
+        settle()
+        path = out / f"{name}.png"
+        (widget or window).grab().save(str(path))
+        files.append(path)
+
+    window.show_page("Inventory")
+    if focus:
+        window.inventory_view.select_host(focus)
+    shoot("inventory")
+    window.show_page("Graph")
+    graph = window.graph_view
+    wait_for(graph.layout_finished, already=lambda: not graph.is_laying_out() and graph.last_layout is not None)
+    if focus:
+        graph.select_node(focus, centre=False)
+    graph.fit_to_view()
+    shoot("graph")
+    window.show_page("Findings")
+    window.findings_view.table_view.select_row(0)
+    shoot("findings")
+    window.show_page("Move groups")
+    groups = snapshot.inventory["groups"]
+    if groups:
+        window.groups_view.select_group(groups[0]["id"])
+    shoot("move-groups")
+    window.show_page("Scans")
+    shoot("scans")
+    dialog = window.scan_dialog("network")
+    dialog.network_targets.setPlainText("10.20.0.0/24")
+    dialog.network_excludes.setText("10.20.0.1")
+    shoot("scan-dialog", dialog)
+    dialog.close()
+    window.close()
+    app.processEvents()
+    del settings
+    settings_folder.cleanup()
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, help="store to show (default: a demo estate)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for the PNG files (default: docs)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        store = args.db or demo_store(Path(folder))
+        for path in render(store, args.out):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""ScanDialog: scans started through the same run_scan the CLI uses, on a worker thread, into a real store.
+
+Network traffic goes to 127.0.0.1 only; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from discovery.model import EstateError
+from discovery.store import Store
+from gui.scan_dialog import ScanDialog
+from scanners.factory import make_scanner
+
+NMAP_XML = Path(__file__).resolve().parents[1] / "data" / "nmap" / "localhost-sV-O.xml"
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return tmp_path / "estate.db"
+
+
+@pytest.fixture
+def dialog(qtbot, store_path):
+    dialog = ScanDialog(store_path, make_scanner)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    yield dialog
+    if dialog.worker is not None:  # never leave a scan running after a test
+        dialog.worker.cancel()
+        assert dialog.worker.wait(30)
+        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=5000)
+
+
+@pytest.fixture
+def listener():
+    """A TCP listener on 127.0.0.1 (an ephemeral port), closed after the test."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def scans_in(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with Store(path, create=False) as store:
+        return store.list_scans()
+
+
+def test_scan_dialog_imports_nmap_xml_into_store(qtbot, dialog, store_path):
+    dialog.choose_kind("import")
+    dialog.import_path.setText(str(NMAP_XML))
+    with qtbot.waitSignal(dialog.scan_finished, timeout=30_000) as finished:
+        assert dialog.start()
+    result = finished.args[0]
+    assert result.status == "completed" and len(result.host_ids) == 1
+    assert dialog.result is result
+    [scan] = scans_in(store_path)
+    assert (scan["kind"], scan["status"], scan["host_count"]) == ("import", "completed", 1)
+    with Store(store_path, create=False) as store:
+        [host] = store.hosts()
+    assert "127.0.0.1" in str(host["addresses"])
+    assert "completed: 1 host stored" in dialog.summary_label.text()
+    assert "Starting import file scan" in dialog.log_view.toPlainText()
+    assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+
+
+def test_scan_dialog_network_scan_of_localhost_listener(qtbot, dialog, store_path, listener):
+    """A real nmap run against one port of 127.0.0.1 that this test opened."""
+    dialog.choose_kind("network")
+    dialog.network_targets.setPlainText("127.0.0.1")
+    dialog.network_profile.setCurrentIndex(0)  # quick
+    dialog.network_ports.setText(str(listener))
+    assert dialog.network_max_rate.value() == 300
+    with qtbot.waitSignal(dialog.scan_finished, timeout=120_000) as finished:
+        assert dialog.start()
+    result = finished.args[0]
+    assert result.status == "completed", result.error
+    assert len(result.host_ids) == 1 and result.counts.get("services", 0) >= 1
+    assert "1 up" in dialog.log_view.toPlainText()  # nmap's progress reached the live log
+    [scan] = scans_in(store_path)
+    assert scan["kind"] == "network" and scan["status"] == "completed" and scan["targets"] == ["127.0.0.1"]
+    assert f"-p {listener}" in dialog.log_view.toPlainText()
+
+
+def test_scan_dialog_cancel_watch_keeps_host_and_ends_interrupted(qtbot, dialog, store_path):
+    dialog.choose_kind("host")
+    dialog.host_watch.setChecked(True)
+    dialog.host_watch_duration.setValue(1)
+    dialog.host_watch_unit.setCurrentText("hours")
+    dialog.host_every.setValue(1)
+    dialog.host_every_unit.setCurrentText("seconds")
+    assert dialog.scanner_options() == {"watch": 3600.0, "every": 1.0}
+    assert dialog.start()
+    assert dialog.is_running() and not dialog.start_button.isEnabled()
+    # The host is kept only once its inventory is done and the watch has begun: wait for the first sample.
+    qtbot.waitSignal(dialog.worker.progress_changed, timeout=120_000,
+                     check_params_cb=lambda done, total, message: message.startswith("sample")).wait()
+    started = time.monotonic()
+    with qtbot.waitSignal(dialog.scan_finished, timeout=30_000) as finished:
+        dialog.cancel_button.click()
+    elapsed = time.monotonic() - started
+    result = finished.args[0]
+    assert result.status == "interrupted"
+    assert elapsed < 15
+    assert len(result.host_ids) == 1
+    [scan] = scans_in(store_path)
+    assert (scan["kind"], scan["status"], scan["host_count"]) == ("host", "interrupted", 1)
+    with Store(store_path, create=False) as store:
+        assert [h["id"] for h in store.hosts()] == result.host_ids
+    assert "interrupted" in dialog.summary_label.text()
+
+
+def test_scan_dialog_close_while_running_asks_then_cancels(qtbot, dialog, store_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(dialog, "confirm_stop", lambda: asked.append(True) or True)
+    dialog.choose_kind("host")
+    dialog.host_watch.setChecked(True)
+    dialog.host_every.setValue(1)
+    dialog.host_every_unit.setCurrentText("seconds")
+    assert dialog.start()
+    qtbot.waitSignal(dialog.worker.progress_changed, timeout=120_000,
+                     check_params_cb=lambda done, total, message: message.startswith("sample")).wait()
+    with qtbot.waitSignal(dialog.scan_finished, timeout=30_000) as finished:
+        dialog.close()
+        assert dialog.isVisible()  # still open until the scan has stopped
+    assert asked == [True]
+    assert finished.args[0].status == "interrupted"
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+
+
+def test_scan_dialog_bad_target_shows_error_and_starts_nothing(qtbot, dialog, store_path):
+    dialog.choose_kind("network")
+    dialog.network_targets.setPlainText("10.0.0.1;reboot")
+    assert dialog.start() is False
+    assert dialog.worker is None
+    assert dialog.error_label.isVisible()
+    assert "10.0.0.1;reboot" in dialog.error_label.text()
+    assert "Traceback" not in dialog.error_label.text()
+    assert scans_in(store_path) == []
+
+
+def test_scan_dialog_large_range_asks_and_no_starts_nothing(qtbot, dialog, store_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(dialog, "confirm_large_scan", lambda count: asked.append(count) or False)
+    dialog.choose_kind("network")
+    dialog.network_targets.setPlainText("10.0.0.0/16")  # never scanned: the answer is No
+    assert dialog.start() is False
+    assert asked == [65536]
+    assert dialog.worker is None and not dialog.error_label.isVisible()
+    assert "not confirmed" in dialog.status_label.text()
+    assert scans_in(store_path) == []
+
+
+def test_scan_dialog_small_range_is_not_questioned(qtbot, dialog, monkeypatch):
+    asked = []
+    monkeypatch.setattr(dialog, "confirm_large_scan", lambda count: asked.append(count) or False)
+    built = []
+    dialog.scanner_factory = lambda kind, options: built.append((kind, options)) or make_scanner(kind, options)
+    dialog.choose_kind("network")
+    dialog.network_targets.setPlainText("127.0.0.1")
+    dialog.network_ports.setText("bad ports")  # stops it at the factory: nothing runs
+    assert dialog.start() is False
+    assert asked == [] and built[0][0] == "network" and built[0][1]["max_rate"] == 300
+    assert "not a port list" in dialog.error_label.text()
+
+
+def test_scan_dialog_unexpected_factory_error_is_one_line(qtbot, dialog, store_path):
+    def broken(kind, options):
+        raise RuntimeError("boom")
+    dialog.scanner_factory = broken
+    dialog.choose_kind("host")
+    assert dialog.start() is False
+    assert dialog.error_label.text() == "Unexpected error: RuntimeError: boom"
+    assert scans_in(store_path) == []
+
+
+def test_gui_never_imports_scanners_nmap_or_psutil():
+    code = ("import sys, gui.scan_dialog, gui.export_dialog, gui.workers; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scanners', 'nmap', 'psutil')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2], env={"QT_QPA_PLATFORM": "offscreen",
+                                                                       "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_scan_dialog_store_that_cannot_open_is_a_message(qtbot, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be")
+    dialog = ScanDialog(blocker / "estate.db", make_scanner)
+    qtbot.addWidget(dialog)
+    dialog.choose_kind("import")
+    dialog.import_path.setText(str(NMAP_XML))
+    with qtbot.waitSignal(dialog.scan_failed, timeout=30_000) as failed:
+        assert dialog.start()
+    assert failed.args[0] and "Traceback" not in failed.args[0]
+    assert dialog.error_label.text() == failed.args[0]
+    assert dialog.result is None and dialog.start_button.isEnabled()
+
+
+# --- gui.workers: the TaskWorker every dialog runs its task on ---------------------------------------
+
+def test_task_worker_reports_progress_and_result(qtbot):
+    from gui.workers import running_tasks, start_task
+
+    def task(progress, cancel_event):
+        progress(1, None, "counting")
+        progress(2, 3, "two of three")
+        progress.log("a line for the log")
+        progress(5 * 2**31, 10 * 2**31, "a big file")  # beyond Qt's int: scaled
+        return "done"
+
+    seen, logged = [], []
+    worker = start_task(None, task)  # the thread starts at the event loop's next turn: connecting now misses nothing
+    worker.progress_changed.connect(lambda *args: seen.append(args))
+    worker.log_message.connect(logged.append)
+    with qtbot.waitSignal(worker.finished, timeout=10_000) as finished:
+        pass
+    assert finished.args == ["done"]
+    qtbot.waitUntil(lambda: worker not in running_tasks(), timeout=5000)  # thread ended, waited for, released
+    assert seen == [(1, -1, "counting"), (2, 3, "two of three"), (500, 1000, "a big file")]
+    assert logged == ["a line for the log"]
+
+
+@pytest.mark.parametrize("error, message", [
+    (EstateError("no store at /x; run a scan first"), "no store at /x; run a scan first"),
+    (ZeroDivisionError("division by zero"), "Unexpected error: ZeroDivisionError: division by zero"),
+])
+def test_task_worker_failure_is_one_line_and_traceback_only_logged(qtbot, caplog, error, message):
+    from gui.workers import start_task
+
+    def task(progress, cancel_event):
+        raise error
+
+    finished = []
+    worker = start_task(None, task)
+    worker.finished.connect(finished.append)
+    with qtbot.waitSignal(worker.failed, timeout=10_000) as failed:
+        pass
+    assert failed.args == [message] and finished == []
+    assert "Traceback" not in failed.args[0]
+    logged_tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(logged_tracebacks) == (0 if isinstance(error, EstateError) else 1)
+
+
+def test_task_worker_cancel_sets_the_event_the_task_sees(qtbot):
+    from gui.workers import start_task
+
+    def task(progress, cancel_event):
+        progress(0, -1, "waiting")
+        return "cancelled" if cancel_event.wait(20) else "timed out"
+
+    worker = start_task(None, task)
+    with qtbot.waitSignal(worker.progress_changed, timeout=10_000):
+        pass
+    assert worker.is_running()
+    started = time.monotonic()
+    with qtbot.waitSignal(worker.finished, timeout=10_000) as finished:
+        worker.cancel()
+    assert finished.args == ["cancelled"] and time.monotonic() - started < 5
+    assert worker.cancelled and not worker.is_running()

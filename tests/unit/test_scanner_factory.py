@@ -1,0 +1,94 @@
+"""scanners.factory.make_scanner: the GUI's one door to the scanners, checking input as the CLI does."""
+
+from __future__ import annotations
+
+import pytest
+
+from discovery.model import EstateError
+from discovery.targets import TargetError
+from scanners.factory import make_scanner
+from scanners.files import FileImportScanner
+from scanners.local_host import LocalHostScanner
+from scanners.nmap_network import NmapNetworkScanner
+from scanners.ssh_host import SshHostScanner
+
+NMAP_XML = "tests/data/nmap/localhost-sV-O.xml"
+
+
+def test_make_scanner_network_builds_nmap_scanner_with_options():
+    scanner = make_scanner("network", {"targets": ["127.0.0.1"], "profile": "quick", "ports": "22,80",
+                                       "excludes": [], "max_rate": 50})
+    assert isinstance(scanner, NmapNetworkScanner)
+    assert scanner.targets() == ("127.0.0.1",)
+    assert "-p 22,80" in scanner.arguments and "--max-rate 50" in scanner.arguments
+
+
+def test_make_scanner_network_counts_addresses_for_confirmation():
+    scanner = make_scanner("network", {"targets": "10.0.0.0/16", "excludes": "10.0.0.1"})
+    assert scanner.address_count == 65535
+
+
+@pytest.mark.parametrize("targets", [["10.0.0.1;reboot"], ["-oX"], ["10.0.0.1 10.0.0.2;ls"], ["300.1.1.1"]])
+def test_make_scanner_network_bad_target_raises(targets):
+    with pytest.raises(TargetError):
+        make_scanner("network", {"targets": targets})
+
+
+def test_make_scanner_network_no_target_or_bad_ports_raises():
+    with pytest.raises(EstateError, match="at least one target"):
+        make_scanner("network", {"targets": []})
+    with pytest.raises(EstateError, match="port"):
+        make_scanner("network", {"targets": ["127.0.0.1"], "ports": "22;rm"})
+    with pytest.raises(EstateError, match="profile"):
+        make_scanner("network", {"targets": ["127.0.0.1"], "profile": "loud"})
+
+
+def test_make_scanner_host_with_and_without_watch():
+    plain = make_scanner("host", {})
+    assert isinstance(plain, LocalHostScanner) and plain.watch is None
+    watching = make_scanner("host", {"watch": 3600, "every": 1})
+    assert (watching.watch, watching.every) == (3600.0, 1.0)
+    assert make_scanner("host", {"watch": 3600}).every == 300.0
+    with pytest.raises(EstateError, match="longer than the watch"):
+        make_scanner("host", {"watch": 10, "every": 60})
+    with pytest.raises(EstateError, match="needs a watch"):
+        make_scanner("host", {"every": 60})
+
+
+def test_make_scanner_ssh_validates_and_keeps_secrets_out_of_arguments(tmp_path):
+    scanner = make_scanner("ssh", {"hosts": ["db01", "root@10.20.0.7"], "user": "audit", "port": 2222,
+                                   "known_hosts": str(tmp_path / "known_hosts"), "accept_new_host_keys": True,
+                                   "concurrency": 3, "timeout": 5, "password": "s3cret", "passphrase": None})
+    assert isinstance(scanner, SshHostScanner)
+    assert scanner.targets() == ("db01", "root@10.20.0.7")
+    assert (scanner.port, scanner.concurrency, scanner.timeout, scanner.accept_new) == (2222, 3, 5.0, True)
+    assert "s3cret" not in scanner.arguments
+    (tmp_path / "known_hosts").write_text("")
+    trimmed = make_scanner("ssh", {"hosts": "db01 db02", "excludes": ["db02"],
+                                   "known_hosts": str(tmp_path / "known_hosts")})
+    assert [t.text for t in trimmed.excluded] == ["db02"]  # never contacted
+    with pytest.raises(EstateError):
+        make_scanner("ssh", {"hosts": ["db01;reboot"]})
+    with pytest.raises(EstateError, match="at least one host"):
+        make_scanner("ssh", {"hosts": []})
+    with pytest.raises(EstateError, match="key file"):
+        make_scanner("ssh", {"hosts": ["db01"], "key": str(tmp_path / "missing_key")})
+
+
+def test_make_scanner_import_sniffs_the_file(tmp_path):
+    assert isinstance(make_scanner("import", {"path": NMAP_XML}), FileImportScanner)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(EstateError, match="not a file Estate Mapper can import"):
+        make_scanner("import", {"path": str(text)})
+    with pytest.raises(EstateError, match="cannot read"):
+        make_scanner("import", {"path": str(tmp_path / "missing.xml")})
+    with pytest.raises(EstateError, match="choose a file"):
+        make_scanner("import", {"path": ""})
+
+
+def test_make_scanner_unknown_kind_or_option():
+    with pytest.raises(EstateError, match="unknown scan kind"):
+        make_scanner("carrier-pigeon", {})
+    with pytest.raises(TypeError, match="unknown option"):
+        make_scanner("host", {"targets": ["x"]})
