@@ -60,6 +60,7 @@ SUBNET = "10.203.0.0/24"
 PREFIX_LENGTH = 24
 START_TIMEOUT = 30.0  # seconds for the whole network, daemons included, to come up
 STOP_TIMEOUT = 5.0  # seconds a process gets after its stop signal before SIGKILL
+DAEMON_GRACE_SECONDS = 0.5  # a daemon must stay up this long after it started to count as running
 COMMAND_TIMEOUT = 60.0  # default timeout of TestHost.run
 PYTHON = sys.executable  # runs the helper scripts in data/, which use only the standard library
 RUN_ID = re.compile(rf"^{re.escape(PREFIX)}(\d+)-[0-9a-f]{{4}}")
@@ -172,6 +173,7 @@ class Daemon:
     proc: HostProcess
     log: Path
     stop_signal: int = signal.SIGTERM
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def pid(self) -> int | None:
@@ -623,6 +625,13 @@ class NetworkBuilder:
             self.remaining()
             time.sleep(0.02)
 
+    def check_daemons_alive(self) -> None:
+        """Raise NetworkError naming the first daemon that has exited, with its log."""
+        for daemon in self.network.daemons():
+            if daemon.proc.poll() is not None:
+                raise NetworkError(f"{daemon.name} on {daemon.host} exited with status "
+                                   f"{daemon.proc.returncode} before listening:\n{daemon.log_tail()}")
+
     def wait_for_services(self) -> None:
         """Wait until every service port accepts TCP from the scanner host; fail on a dead daemon or timeout."""
         endpoints = {f"{host.address}:{port}": host for host in self.network.hosts.values()
@@ -632,16 +641,19 @@ class NetworkBuilder:
         probe = self.network.scanner.popen([PYTHON, DATA / "tcp_probe.py", "--timeout", f"{self.remaining():.1f}",
                                             *endpoints], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            while probe.poll() is None:
-                for daemon in self.network.daemons():
-                    if daemon.proc.poll() is not None:
-                        raise NetworkError(f"{daemon.name} on {daemon.host} exited with status "
-                                           f"{daemon.proc.returncode} before listening:\n{daemon.log_tail()}")
+            while True:
+                self.check_daemons_alive()
+                if probe.poll() is not None:
+                    break
                 if time.monotonic() > self.deadline + 5:
                     raise NetworkError("the TCP probe from the scanner host did not finish")
                 time.sleep(0.02)
         finally:
             stop_process(probe)
+        # The probe can finish before a daemon that fails at start-up has died: give every daemon a moment.
+        youngest = max((d.started for d in self.network.daemons()), default=0.0)
+        time.sleep(max(0.0, youngest + DAEMON_GRACE_SECONDS - time.monotonic()))
+        self.check_daemons_alive()
         stdout, stderr = probe.communicate()
         if probe.returncode != 0:
             try:
