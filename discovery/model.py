@@ -331,19 +331,23 @@ class ScanContext:
     """
 
     def __init__(self, *, progress: ProgressCallback | None = None,
-                 cancel: threading.Event | None = None, started_at: datetime | None = None):
+                 cancel: threading.Event | None = None, started_at: datetime | None = None,
+                 on_warning: Callable[[str], None] | None = None):
         self.started_at = started_at or utc_now()
         self.warnings: list[str] = []
         self._progress = progress
         self._cancel = cancel or threading.Event()
+        self._on_warning = on_warning
 
     def report(self, done: int, total: int | None, message: str) -> None:
         if self._progress is not None:
             self._progress(done, total, message)
 
     def warn(self, message: str) -> None:
-        """Record something the scan could not do; the scan carries on."""
+        """Record something the scan could not do (and tell `on_warning` now); the scan carries on."""
         self.warnings.append(message)
+        if self._on_warning is not None:
+            self._on_warning(message)
 
     def cancel(self) -> None:
         self._cancel.set()

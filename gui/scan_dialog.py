@@ -17,14 +17,15 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QFontDatabase
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPlainTextEdit,
+                               QFormLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMessageBox,
+                               QPlainTextEdit,
                                QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from discovery.model import EstateError
 from discovery.service import ScanResult, run_scan
 from discovery.store import Store
 from discovery.targets import CONFIRM_ABOVE
-from gui.workers import TaskWorker, start_task
+from gui.workers import PromptBridge, TaskWorker, start_task
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class ScanDialog(QDialog):
         self._kind_running: str | None = None
         self._last_message: str | None = None
         self._close_when_done = False
+        # A host that wants a password nobody gave: the scanner asks from its thread, the user answers here.
+        self.password_bridge = PromptBridge(lambda message: self.ask_password(message), self)
 
         self.kind_tabs = QTabWidget()
         self.kind_tabs.addTab(self._network_tab(), KIND_LABELS["network"])
@@ -197,13 +200,12 @@ class ScanDialog(QDialog):
         self.ssh_user.setPlaceholderText("your login name (user@host overrides it)")
         self.ssh_key = QLineEdit()
         self.ssh_key.setPlaceholderText("your ~/.ssh keys and ssh-agent")
-        key_row = QWidget()
-        key_line = QHBoxLayout(key_row)
-        key_line.setContentsMargins(0, 0, 0, 0)
-        key_line.addWidget(self.ssh_key, 1)
-        self.ssh_key_button = QPushButton("Choose…")
-        self.ssh_key_button.clicked.connect(self.choose_key_file)
-        key_line.addWidget(self.ssh_key_button)
+        key_row, self.ssh_key_button = self._file_row(self.ssh_key, self.choose_key_file)
+        self.ssh_hosts_file = QLineEdit()
+        self.ssh_hosts_file.setPlaceholderText("more hosts, one per line (# starts a comment)")
+        hosts_file_row, self.ssh_hosts_file_button = self._file_row(self.ssh_hosts_file, self.choose_hosts_file)
+        self.ssh_excludes = QLineEdit()
+        self.ssh_excludes.setPlaceholderText("hosts never to log in to: addresses, blocks, ranges, names")
         self.ssh_port = QSpinBox()
         self.ssh_port.setRange(1, 65535)
         self.ssh_port.setValue(22)
@@ -223,7 +225,10 @@ class ScanDialog(QDialog):
         self.ssh_passphrase = QLineEdit()
         self.ssh_passphrase.setEchoMode(QLineEdit.Password)
         self.ssh_passphrase.setPlaceholderText("for an encrypted key; used for this scan, never stored")
+        self.ssh_remember = QCheckBox("Remember a password that logs in, in the OS keyring (never in the store)")
         form.addRow("Hosts:", self.ssh_hosts)
+        form.addRow("Hosts file:", hosts_file_row)
+        form.addRow("Exclude:", self.ssh_excludes)
         form.addRow("User:", self.ssh_user)
         form.addRow("Key file:", key_row)
         form.addRow("Port:", self.ssh_port)
@@ -232,6 +237,7 @@ class ScanDialog(QDialog):
         form.addRow(self.ssh_accept_new)
         form.addRow("Password:", self.ssh_password)
         form.addRow("Key passphrase:", self.ssh_passphrase)
+        form.addRow(self.ssh_remember)
         return page
 
     def _import_tab(self) -> QWidget:
@@ -239,15 +245,27 @@ class ScanDialog(QDialog):
         form = QFormLayout(page)
         self.import_path = QLineEdit()
         self.import_path.setPlaceholderText("nmap -oX output or a collector bundle (estatemap collect)")
+        row, self.import_button = self._file_row(self.import_path, self.choose_import_file)
+        form.addRow("File:", row)
+        return page
+
+    @staticmethod
+    def _file_row(edit: QLineEdit, choose) -> tuple[QWidget, QPushButton]:
+        """Return a row holding `edit` and a Choose… button that calls `choose`, and the button."""
         row = QWidget()
         line = QHBoxLayout(row)
         line.setContentsMargins(0, 0, 0, 0)
-        line.addWidget(self.import_path, 1)
-        self.import_button = QPushButton("Choose…")
-        self.import_button.clicked.connect(self.choose_import_file)
-        line.addWidget(self.import_button)
-        form.addRow("File:", row)
-        return page
+        line.addWidget(edit, 1)
+        button = QPushButton("Choose…")
+        button.clicked.connect(choose)
+        line.addWidget(button)
+        return row, button
+
+    @Slot()
+    def choose_hosts_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Hosts file", str(Path.home()), "All files (*)")
+        if path:
+            self.ssh_hosts_file.setText(path)
 
     @Slot()
     def choose_key_file(self) -> None:
@@ -285,7 +303,10 @@ class ScanDialog(QDialog):
                     "key": self.ssh_key.text().strip() or None, "port": self.ssh_port.value(),
                     "concurrency": self.ssh_concurrency.value(), "timeout": self.ssh_timeout.value(),
                     "accept_new_host_keys": self.ssh_accept_new.isChecked(),
-                    "password": self.ssh_password.text() or None, "passphrase": self.ssh_passphrase.text() or None}
+                    "password": self.ssh_password.text() or None, "passphrase": self.ssh_passphrase.text() or None,
+                    "hosts_file": self.ssh_hosts_file.text().strip() or None,
+                    "excludes": split_words(self.ssh_excludes.text()),
+                    "remember_password": self.ssh_remember.isChecked(), "password_prompt": self.password_bridge.ask}
         return {"path": self.import_path.text().strip() or None}
 
     @staticmethod
@@ -305,6 +326,11 @@ class ScanDialog(QDialog):
             "Check them: scanning a large clinical network takes long and touches many devices. Scan them?",
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         return answer == QMessageBox.Yes
+
+    def ask_password(self, message: str) -> str | None:
+        """Ask for a password a host wants (on the GUI thread); return it, or None if the user declines."""
+        text, ok = QInputDialog.getText(self, "Password", message, QLineEdit.EchoMode.Password)
+        return text if ok else None
 
     def confirm_stop(self) -> bool:
         """Ask whether to stop the running scan (on closing the dialog); return the answer."""
@@ -355,7 +381,8 @@ class ScanDialog(QDialog):
 
         def scan(progress, cancel_event) -> ScanResult:
             with Store(store_path) as store:  # this thread's own connection
-                return run_scan(store, scanner, progress=progress, cancel=cancel_event)
+                return run_scan(store, scanner, progress=progress, cancel=cancel_event,
+                                on_warning=lambda message: progress.log(f"warning: {message}"))
 
         self.worker = start_task(self, scan)
         self.worker.progress_changed.connect(self.on_progress)
@@ -405,9 +432,7 @@ class ScanDialog(QDialog):
         hosts = len(result.host_ids)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1 if result.status == "completed" else 0)
-        self.progress_bar.setFormat(result.status)
-        for warning in result.warnings:
-            self.append_log(f"warning: {warning}")
+        self.progress_bar.setFormat(result.status)  # the warnings reached the log as they happened
         summary = (f"Scan {result.scan_id} {result.status}: {hosts} host{'s' * (hosts != 1)} stored; "
                    f"{len(result.warnings)} warning{'s' * (len(result.warnings) != 1)}.")
         counts = ", ".join(f"{n} {name}" for name, n in result.counts.items() if n)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from discovery.model import EstateError
 
@@ -156,6 +156,35 @@ class _TaskHandle(QObject):
 
 
 _tasks: set[_TaskHandle] = set()
+
+
+class PromptBridge(QObject):
+    """Lets a task on another thread ask the user something and wait for the answer.
+
+    `ask(message)` may be called from any thread (a worker, or asyncssh's): the question is shown by
+    `asker(message)` on this object's (the GUI) thread, and the caller blocks until it returns.
+    """
+
+    _asked = Signal(str)
+
+    def __init__(self, asker: Callable[[str], str | None], parent: QObject | None = None):
+        super().__init__(parent)
+        self._asker, self._answer = asker, None
+        self._lock = threading.Lock()  # one question at a time
+        self._asked.connect(self._on_asked, Qt.ConnectionType.BlockingQueuedConnection)
+
+    def ask(self, message: str) -> str | None:
+        """Return the user's answer to `message` (None if they declined)."""
+        if QThread.currentThread() is self.thread():
+            return self._asker(message)
+        with self._lock:
+            self._answer = None
+            self._asked.emit(message)
+            return self._answer
+
+    @Slot(str)
+    def _on_asked(self, message: str) -> None:
+        self._answer = self._asker(message)
 
 
 def start_task(parent: QObject | None, fn: Callable[[TaskProgress, threading.Event], Any]) -> TaskWorker:

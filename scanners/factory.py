@@ -20,7 +20,8 @@ _OPTIONS = {
     "network": {"targets", "profile", "ports", "excludes", "max_rate"},
     "host": {"watch", "every"},
     "ssh": {"hosts", "user", "key", "port", "known_hosts", "accept_new_host_keys", "concurrency", "timeout",
-            "password", "passphrase", "hosts_file", "watch", "every", "excludes"},
+            "password", "passphrase", "hosts_file", "watch", "every", "excludes", "remember_password",
+            "password_prompt"},
     "import": {"path"},
 }
 
@@ -33,7 +34,9 @@ def make_scanner(kind: str, options: dict):
     host:    watch, every (seconds; None for one snapshot)
     ssh:     hosts (list of str), user, key (path), port, known_hosts (path), accept_new_host_keys (bool),
              concurrency, timeout (seconds), password, passphrase (kept in memory only), hosts_file, watch, every,
-             excludes (hosts never to log in to)
+             excludes (hosts never to log in to), remember_password (bool: a password that logs in goes to the OS
+             keyring; one remembered before is always tried), password_prompt (callable(message) -> str | None,
+             asked when a host wants a password nobody gave)
     import:  path (an nmap XML file or a collector bundle)
     """
     if kind not in KINDS:
@@ -77,9 +80,15 @@ def _ssh_scanner(opts: dict):
     watch = _watch(opts.get("watch"), opts.get("every"))
     if _words(opts.get("excludes")):
         watch["excludes"] = _words(opts["excludes"])
+    from discovery.secrets import Keychain
+    remember = bool(opts.get("remember_password"))
+    keychain = Keychain(required=remember)
+    if remember:
+        keychain.check()  # no usable keyring: say so before anything connects
     try:
         return SshHostScanner(
-            hosts, user=opts.get("user"), key=opts.get("key"),
+            hosts, user=opts.get("user"), key=opts.get("key"), keychain=keychain, remember_password=remember,
+            password_prompt=opts.get("password_prompt"),
             port=_number(opts.get("port", DEFAULT_PORT) or DEFAULT_PORT, "port", int),
             known_hosts=opts.get("known_hosts"), accept_new=bool(opts.get("accept_new_host_keys")),
             password=opts.get("password"), passphrase=opts.get("passphrase"),

@@ -268,3 +268,94 @@ def test_task_worker_cancel_sets_the_event_the_task_sees(qtbot):
         worker.cancel()
     assert finished.args == ["cancelled"] and time.monotonic() - started < 5
     assert worker.cancelled and not worker.is_running()
+
+
+# --- SSH: a password nobody gave is asked in the GUI, from the scan's thread ------------------------------
+
+
+@pytest.fixture
+def password_sshd():
+    """A real SSH server (asyncssh) on 127.0.0.1 that accepts user estate with password s3cret and then refuses
+    every session; yields (port, the passwords it was offered). Stopped after the test."""
+    import asyncio
+    import threading
+
+    import asyncssh
+
+    offered: list[str] = []
+
+    class Server(asyncssh.SSHServer):
+        def begin_auth(self, username):
+            return True
+
+        def password_auth_supported(self):
+            return True
+
+        def validate_password(self, username, password):
+            offered.append(password)
+            return username == "estate" and password == "s3cret"
+
+    loop = asyncio.new_event_loop()
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    server = loop.run_until_complete(asyncssh.create_server(Server, "127.0.0.1", 0, server_host_keys=[key]))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield server.sockets[0].getsockname()[1], offered
+    loop.call_soon_threadsafe(server.close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_scan_dialog_asks_for_an_ssh_password_on_the_gui_thread(qtbot, dialog, store_path, password_sshd,
+                                                                 tmp_path, monkeypatch):
+    import threading
+    port, offered = password_sshd
+    monkeypatch.setenv("HOME", str(tmp_path))  # known_hosts of the test's own
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    asked: list[tuple[str, bool]] = []
+
+    def answer(message):
+        asked.append((message, threading.current_thread() is threading.main_thread()))
+        return "s3cret"
+
+    monkeypatch.setattr(dialog, "ask_password", answer)
+    dialog.choose_kind("ssh")
+    dialog.ssh_hosts.setPlainText("estate@127.0.0.1")
+    dialog.ssh_port.setValue(port)
+    dialog.ssh_timeout.setValue(30)
+    dialog.ssh_accept_new.setChecked(True)
+    with qtbot.waitSignal(dialog.scan_finished, timeout=60_000) as finished:
+        assert dialog.start()
+    result = finished.args[0]
+    assert len(asked) == 1 and "estate" in asked[0][0] and asked[0][1]  # once, on the GUI thread
+    assert "s3cret" in offered  # the typed password reached the server
+    (warning,) = [w for w in result.warnings if "127.0.0.1" in w]  # then the server refused the session
+    assert dialog.log_view.toPlainText().count(f"warning: {warning}") == 1  # in the live log, once
+    stored = b"".join(p.read_bytes() for p in store_path.parent.glob(store_path.name + "*"))
+    assert b"s3cret" not in stored
+
+
+def test_scan_dialog_ssh_options_carry_excludes_hosts_file_and_remember(dialog, tmp_path):
+    hosts_file = tmp_path / "hosts.txt"
+    hosts_file.write_text("db01\n")
+    dialog.choose_kind("ssh")
+    dialog.ssh_hosts.setPlainText("app01")
+    dialog.ssh_hosts_file.setText(str(hosts_file))
+    dialog.ssh_excludes.setText("10.20.0.1 10.20.0.0/30")
+    dialog.ssh_remember.setChecked(True)
+    options = dialog.scanner_options()
+    assert options["hosts_file"] == str(hosts_file) and options["excludes"] == ["10.20.0.1", "10.20.0.0/30"]
+    assert options["remember_password"] is True and options["password_prompt"] == dialog.password_bridge.ask
+
+
+def test_scan_dialog_remember_without_a_keyring_is_a_message(qtbot, dialog, store_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    import keyring.core
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # choose again, from the variable
+    dialog.choose_kind("ssh")
+    dialog.ssh_hosts.setPlainText("app01")
+    dialog.ssh_remember.setChecked(True)
+    assert dialog.start() is False
+    assert "keyring" in dialog.error_label.text() and "Traceback" not in dialog.error_label.text()
+    assert scans_in(store_path) == []

@@ -62,3 +62,29 @@ def test_run_scan_scanner_crash_is_failed_with_message_and_keeps_hosts(store):
     assert result.status == "failed" and "psutil exploded" in result.error
     (scan,) = store.list_scans()
     assert scan["status"] == "failed" and scan["error"] == result.error and scan["host_count"] == 1
+
+
+def test_run_scan_tells_each_warning_as_it_happens(store):
+    """The GUI's live log hears a warning when the scanner raises it, not only when the scan ends."""
+    from discovery.model import utc_now
+    from discovery.service import run_scan
+    from tests.builders import make_report
+
+    heard: list[tuple[str, int]] = []
+    stored_before: list[int] = []
+
+    class Scanner:
+        kind = "host"
+
+        def targets(self):
+            return ("app01",)
+
+        def scan(self, ctx):
+            ctx.warn("first")
+            stored_before.append(len(heard))
+            yield make_report(hostname="app01", observed_at=utc_now())
+            ctx.warn("second")
+
+    result = run_scan(store, Scanner(), on_warning=lambda message: heard.append((message, len(store.hosts()))))
+    assert heard == [("first", 0), ("second", 1)] and stored_before == [1]
+    assert result.warnings == ["first", "second"]
