@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
+from discovery.dependencies import FILTERS as NOISE_FILTERS
 from discovery.model import SEVERITIES, StoreError
 from discovery.service import export_inventory
 from discovery.store import Store
@@ -78,6 +79,8 @@ class ExportDialog(QDialog):
                                     f"{' — ' + targets[:60] if targets else ''}", scan["id"])
         self.hosts_edit = QLineEdit()
         self.hosts_edit.setPlaceholderText("all hosts (or a name or address pattern: db*, 10.20.*)")
+        self.keep_noise = QCheckBox("Keep connections the dependency map leaves out as noise (port-to-port "
+                                    "pairs, our own SSH sessions, the scanner's probes)")
         self.severity_combo = QComboBox()
         self.severity_combo.addItem("All findings", None)
         for severity in SEVERITIES:
@@ -110,6 +113,7 @@ class ExportDialog(QDialog):
         form.addRow("Scan:", self.scan_combo)
         form.addRow("Hosts:", self.hosts_edit)
         form.addRow("Findings:", self.severity_combo)
+        form.addRow(self.keep_noise)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(f"Store: {self.store_path}"))
         layout.addLayout(form)
@@ -167,7 +171,8 @@ class ExportDialog(QDialog):
     def export_options(self) -> dict:
         """Return export_inventory's filters from the form."""
         return {"scan_id": self.scan_combo.currentData(), "hosts_pattern": self.hosts_edit.text().strip() or None,
-                "min_severity": self.severity_combo.currentData()}
+                "min_severity": self.severity_combo.currentData(),
+                "filters": () if self.keep_noise.isChecked() else NOISE_FILTERS}
 
     # --- questions (a method, so tests can answer it) -----------------------------------------------
 
@@ -255,7 +260,7 @@ class ExportDialog(QDialog):
 
     def _set_running(self, running: bool) -> None:
         for widget in (self.export_button, self.format_combo, self.path_edit, self.browse_button, self.scan_combo,
-                       self.hosts_edit, self.severity_combo):
+                       self.hosts_edit, self.severity_combo, self.keep_noise):
             widget.setEnabled(not running)
 
     def closeEvent(self, event) -> None:

@@ -83,7 +83,8 @@ def test_export_dialog_filters_by_severity_and_scan(qtbot, dialog, tmp_path):
     dialog.severity_combo.setCurrentIndex(dialog.severity_combo.findData("high"))
     assert dialog.scan_combo.count() == 2  # the current inventory and the estate's one scan
     dialog.scan_combo.setCurrentIndex(1)
-    assert dialog.export_options() == {"scan_id": 1, "hosts_pattern": None, "min_severity": "high"}
+    assert dialog.export_options() == {"scan_id": 1, "hosts_pattern": None, "min_severity": "high",
+                                       "filters": main.NOISE_FILTERS}
     with qtbot.waitSignal(dialog.export_finished, timeout=60_000):
         assert dialog.start()
     doc = json.loads(path.read_text())
@@ -118,3 +119,30 @@ def test_export_dialog_errors_are_messages(qtbot, dialog, tmp_path):
     assert dialog.error_label.text() == "no scan with id 99 (see: estatemap scans)"
     assert dialog.export_button.isEnabled()
     assert not (tmp_path / "estate.json").exists()
+
+
+def test_export_dialog_keeps_the_noise_when_asked(qtbot, tmp_path):
+    """Like `estatemap export --keep`: a port-to-port connection with no listener is left out, unless kept."""
+    from discovery.model import Scan
+    from discovery.store import Store
+    from tests.builders import T0, make_report
+
+    db = tmp_path / "noisy.db"
+    with Store(db) as store:
+        scan = store.start_scan(Scan(kind="host", started_at=T0))
+        store.write_host_report(scan, make_report(hostname="a", address="10.9.1.1", services=(), connections=(
+            ("10.9.1.1", 50001, "10.9.1.2", 50002, "outbound", "p2p"),)))
+        store.write_host_report(scan, make_report(hostname="b", address="10.9.1.2", services=()))
+        store.finish_scan(scan, "completed")
+    counts = []
+    for keep in (False, True):
+        dialog = ExportDialog(db, FORMATS, main.load_exporter)
+        qtbot.addWidget(dialog)
+        path = tmp_path / f"keep-{keep}.json"
+        dialog.choose_format("json")
+        dialog.path_edit.setText(str(path))
+        dialog.keep_noise.setChecked(keep)
+        with qtbot.waitSignal(dialog.export_finished, timeout=60_000):
+            assert dialog.start()
+        counts.append(len(json.loads(path.read_text())["connections"]))
+    assert counts == [0, 1]
