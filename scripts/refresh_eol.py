@@ -3,8 +3,9 @@
 
 Three inputs make it:
   * endoflife.date's product data (MIT licence): by default the copy converted from its repository in
-    ../shared/data/endoflife-date/products.json beside the repository; --input PATH reads another
-    copy of that shape, or of the API's; --url fetches the live API (products/full, schema 1.x) when
+    ../shared/data/endoflife-date/products.json beside the repository (else the same data kept in
+    tests/data/endoflife-date/products.json.gz); --input PATH reads another copy of that shape (.gz too),
+    or of the API's; --url fetches the live API (products/full, schema 1.x) when
     the machine is online;
   * discovery/data/vendor-lifecycles.json: OpenSSH and Microsoft IIS, which endoflife.date lacks,
     from the vendors' own pages, each entry with its source;
@@ -23,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 import sys
@@ -31,7 +33,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "discovery" / "data"
-DEFAULT_INPUT = REPO.parent / "shared" / "data" / "endoflife-date" / "products.json"
+SHARED_INPUT = REPO.parent / "shared" / "data" / "endoflife-date" / "products.json"
+# The shared copy beside the repository when there is one, else the copy the tests keep (the same data).
+DEFAULT_INPUT = SHARED_INPUT if SHARED_INPUT.exists() else REPO / "tests" / "data" / "endoflife-date" / "products.json.gz"
 DEFAULT_OUTPUT = DATA / "eol.json"
 API_URL = "https://endoflife.date/api/v1/products/full"
 SCHEMA = "estatemap-eol/1"
@@ -55,7 +59,8 @@ def get_source(*, input_path: Path | None = None, url: str | None = None, timeou
         return transform_api(document, url)
     path = input_path or DEFAULT_INPUT
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        document = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise RefreshError(f"cannot read {path}: {exc}") from exc
     if "result" in document:  # a saved API answer

@@ -4,6 +4,7 @@ End-of-life dates are checked against endoflife.date's own data (the shared prod
 built from), not only against dates written here.
 """
 
+import gzip
 import json
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from scanners.platform_software import transform_dpkg, transform_rpm
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
 LEGACY = DATA / "legacy"
-PRODUCTS_JSON = REPO.parent / "shared" / "data" / "endoflife-date" / "products.json"
+PRODUCTS_JSON = REPO / "tests" / "data" / "endoflife-date" / "products.json.gz"  # the shared copy, MIT
 AS_OF = date(2026, 11, 28)
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -37,9 +38,7 @@ def table():
 @pytest.fixture(scope="module")
 def source():
     """endoflife.date's data as shared with the project: the ground truth for every date checked here."""
-    if not PRODUCTS_JSON.exists():
-        pytest.skip(f"endoflife.date data not found at {PRODUCTS_JSON}")
-    return json.loads(PRODUCTS_JSON.read_text(encoding="utf-8"))
+    return json.loads(gzip.decompress(PRODUCTS_JSON.read_bytes()))
 
 
 def source_date(source, product, cycle, field="eol"):
