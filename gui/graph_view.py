@@ -24,11 +24,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import networkx as nx
-from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QColor, QImage, QPainter, QWheelEvent
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsScene, QGraphicsView, QHBoxLayout,
-                               QLabel, QLineEdit, QMenu, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+                               QLabel, QLineEdit, QMenu, QPushButton, QSpinBox, QToolButton, QToolTip,
+                               QVBoxLayout, QWidget)
 
 from discovery.graph import host_of
 from gui.data import Snapshot
@@ -368,6 +369,17 @@ class GraphCanvasView(QGraphicsView):
         self.setOptimizationFlags(QGraphicsView.DontSavePainterState | QGraphicsView.DontAdjustForAntialiasing)
         self.setBackgroundBrush(QColor("#ffffff"))
         self._pressed_at = None
+        self.tooltip_for = lambda scene_point: None  # the GraphView says what a point's node is
+
+    def viewportEvent(self, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.ToolTip:
+            text = self.tooltip_for(self.mapToScene(event.pos()))
+            if text:
+                QToolTip.showText(event.globalPos(), text, self.viewport())
+            else:
+                QToolTip.hideText()
+            return True
+        return super().viewportEvent(event)
 
     def scale_factor(self) -> float:
         """Return the current zoom (scene units to pixels)."""
@@ -433,6 +445,7 @@ class GraphView(QWidget):
         self.canvas = GraphCanvasView(self.scene, self)
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.canvas.scene_clicked.connect(self._on_clicked)
+        self.canvas.tooltip_for = self._tooltip_at
         self._build_toolbar()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -720,6 +733,31 @@ class GraphView(QWidget):
         if len(found) > 1:
             self.status_label.setText(f"{len(found)} nodes match {text!r}; showing the first")
         return found[0]
+
+    def _tooltip_at(self, point: QPointF) -> str | None:
+        node = self._items.node_at(point) if self._items is not None else None
+        return self.tooltip_text(node) if node is not None else None
+
+    def tooltip_text(self, node_id: str) -> str | None:
+        """Return what hovering a shown node tells: its name and kind, risk, badges, links in and out; a host's
+        addresses and OS. None if the node is not shown."""
+        data = self.node_data(node_id)
+        if data is None:
+            return None
+        graph = self._result.graph
+        lines = [f"{data.get('label') or node_id} ({data.get('kind', 'node')})"]
+        if data.get("risk") is not None:
+            lines.append(f"risk {data['risk']:.0f} of 100")
+        badges = [name for name in ("legacy", "healthcare") if data.get(name)]
+        if badges:
+            lines.append(", ".join(badges))
+        host = self._snapshot.hosts_by_id.get(node_id) if self._snapshot is not None else None
+        if host is not None:
+            lines.append(", ".join(host["addresses"][:4]) or "no address")
+            if host.get("os_name"):
+                lines.append(" ".join(filter(None, (host["os_name"], host.get("os_version")))))
+        lines.append(f"depends on {graph.out_degree(node_id)}, used by {graph.in_degree(node_id)} (shown)")
+        return "\n".join(lines)
 
     def _on_clicked(self, point: QPointF) -> None:
         node = self._items.node_at(point) if self._items is not None else None

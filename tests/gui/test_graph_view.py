@@ -210,3 +210,20 @@ def test_select_node_shared_dns_lights_its_clients(view, snapshot):
     view.select_node(dns)
     assert view.highlighted()["dependents"] == ids_of(snapshot, "web01", "app01", "db01")
     assert view.highlighted()["depends_on"] == set()
+
+
+def test_hovering_a_node_shows_what_it_is(qtbot, view, snapshot):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    (db,) = ids_of(snapshot, "db01")
+    text = view.tooltip_text(db)
+    assert text.startswith("db01 (host)") and "legacy" in text and "10.9.8.3" in text
+    assert "risk 40 of 100" in text and "used by 1" in text  # app01 depends on it
+    assert view.tooltip_text("no-such-node") is None
+    view.canvas.centerOn(view.node_position(db))
+    point = view.canvas.mapFromScene(view.node_position(db))
+    event = QHelpEvent(QEvent.Type.ToolTip, point, view.canvas.viewport().mapToGlobal(point))
+    QApplication.sendEvent(view.canvas.viewport(), event)
+    assert QToolTip.text() == text
