@@ -286,11 +286,14 @@ class GraphItems:
         self._highlight = []
         if selected is None or selected not in self.positions:
             self._add_nodes(dimmed=set())
+            self._dim_labels(set())
             for item in self._edge_batches + self._stub_batches:
                 item.setPen(cosmetic_pen(item.data(1)))
             return
         lit = {selected} | depends_on | dependents
-        self._add_nodes(dimmed={n for n in self.graph if n not in lit})
+        dimmed = {n for n in self.graph if n not in lit}
+        self._add_nodes(dimmed=dimmed)
+        self._dim_labels(dimmed)
         for item in self._edge_batches + self._stub_batches:  # a pale pen: translucent lines are slow
             item.setPen(cosmetic_pen(DIM_EDGE_COLOUR))
         down = {selected} | depends_on
@@ -303,6 +306,16 @@ class GraphItems:
                 item = self._batch(self._edge_path(edges, few, stubs=not few), pen, None, Z_EDGES_HIGHLIGHT)
                 self._highlight.append(item)
         self._highlight.extend(self._selection_marks(selected))
+
+    def _dim_labels(self, dimmed: set) -> None:
+        """Fade the labels of `dimmed` nodes as their shapes are faded; the others at full strength."""
+        for node, label in self._labels.items():
+            label.setOpacity(DIM_OPACITY if node in dimmed else 1.0)
+
+    def label_opacity(self, node: Hashable) -> float | None:
+        """Return the opacity of a node's label (None if it has none)."""
+        label = self._labels.get(node)
+        return label.opacity() if label is not None else None
 
     def _selection_marks(self, selected: Hashable) -> list[QGraphicsItem]:
         """Return a ring round the selected node and its label, drawn the same size at any zoom."""

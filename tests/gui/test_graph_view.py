@@ -227,3 +227,14 @@ def test_hovering_a_node_shows_what_it_is(qtbot, view, snapshot):
     event = QHelpEvent(QEvent.Type.ToolTip, point, view.canvas.viewport().mapToGlobal(point))
     QApplication.sendEvent(view.canvas.viewport(), event)
     assert QToolTip.text() == text
+
+
+def test_labels_fade_with_the_nodes_outside_the_highlight(view, snapshot):
+    db, cache, web = (next(iter(ids_of(snapshot, name))) for name in ("db01", "cache01", "web01"))
+    assert view.select_node(db)
+    items = view._items
+    assert cache not in set().union(*view.highlighted().values())
+    assert items.label_opacity(cache) < 0.5
+    assert items.label_opacity(db) == 1.0 and items.label_opacity(web) == 1.0  # web01 reaches db01 via app01
+    view.clear_selection()
+    assert items.label_opacity(cache) == 1.0
