@@ -108,6 +108,7 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
 
     from discovery.secrets import Keychain
     from discovery.service import run_scan
+    from scanners.factory import absolute_path
     from scanners.ssh_host import KeyPassphraseNeeded, SshHostScanner, password_accounts
 
     if not args.hosts and not args.hosts_file:
@@ -145,8 +146,8 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
                               "passphrase (load it into ssh-agent, or run estatemap in a terminal)") from None
         scanner = SshHostScanner(args.hosts, passphrase=getpass.getpass(f"Passphrase for {needed.path}: "), **options)
     log.info("running: %s", scanner.arguments)
-    options = {"user": args.user, "key": _absolute(args.key), "port": args.port,
-               "known_hosts": _absolute(args.known_hosts), "accept_new_host_keys": args.accept_new_host_keys,
+    options = {"user": args.user, "key": absolute_path(args.key), "port": args.port,
+               "known_hosts": absolute_path(args.known_hosts), "accept_new_host_keys": args.accept_new_host_keys,
                "concurrency": args.concurrency, "timeout": args.timeout, "watch": args.watch, "every": args.every,
                "exclude": getattr(args, "exclude", None) or []}
     with open_store(args) as store:
@@ -178,6 +179,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """
     from discovery.service import run_scan
     from exports.workbook_import import is_workbook_path
+    from scanners.factory import absolute_path
     from scanners.files import FileImportScanner
 
     workbooks = [path for path in args.files if is_workbook_path(path)]
@@ -190,7 +192,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             started = time.monotonic()
             with Progress(args, f"import {scanner.path.name}", unit="B") as progress:
                 result = run_scan(store, scanner, progress=progress.update,
-                                  options={"files": [_absolute(scanner.path)]})
+                                  options={"files": [absolute_path(scanner.path)]})
             status = max(status, report_scan(args, store, result, time.monotonic() - started))
     return status
 
@@ -297,20 +299,21 @@ def cmd_scan_resume(args: argparse.Namespace) -> int:
     Example: estatemap scan resume 12
     """
     from discovery.service import plan_resume
+    from scanners.factory import is_address, ssh_target_done
 
     with open_store(args, create=False) as store:
         plan = plan_resume(store, args.scan_id)
         options = plan.options
         again = argparse.Namespace(**{k: getattr(args, k) for k in ("db", "verbose", "quiet")})
         if plan.kind == "network":
-            finished = sorted(name for name in plan.finished if _is_address(name))
+            finished = sorted(name for name in plan.finished if is_address(name))
             again.__dict__.update(targets=plan.targets, profile=options.get("profile", "standard"),
                                   ports=options.get("ports"), exclude=[*options.get("exclude", ()), *finished],
                                   max_rate=options.get("max_rate"), yes=True, resume=plan.scan_id)
             say(args, f"Resuming scan {plan.scan_id}: {len(finished)} address(es) it finished are skipped.")
             command = cmd_scan_network
         elif plan.kind == "ssh":
-            remaining = [t for t in plan.targets if not _ssh_target_done(t, plan.finished)]
+            remaining = [t for t in plan.targets if not ssh_target_done(t, plan.finished)]
             say(args, f"Resuming scan {plan.scan_id}: {len(plan.targets) - len(remaining)} of {len(plan.targets)} "
                       "hosts are already collected.")
             if not remaining:
@@ -333,34 +336,6 @@ def cmd_scan_resume(args: argparse.Namespace) -> int:
         if plan.mode == "rerun":
             say(args, f"Scan {plan.scan_id} ({plan.kind}) is run again as a new scan.")
     return command(again)
-
-
-def _absolute(path) -> str | None:
-    return str(Path(path).expanduser().absolute()) if path is not None else None
-
-
-def _is_address(text: str) -> bool:
-    import ipaddress
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
-
-
-def _ssh_target_done(target: str, finished: set[str]) -> bool:
-    """Whether an SSH target ([user@]host) names a host the scan already stored (by name, or its address)."""
-    import socket
-
-    from scanners.ssh_host import parse_ssh_target
-
-    host = parse_ssh_target(target).host.lower()
-    if host in finished:
-        return True
-    try:
-        return any(info[4][0] in finished for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP))
-    except OSError:
-        return False
 
 
 def forget_passwords(args: argparse.Namespace, accounts: list[str]) -> int:
@@ -423,10 +398,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
     Example: estatemap gui --db site-a.db
     """
     from gui.app import run_gui
-    from scanners.factory import make_scanner
+    from scanners.factory import make_scanner, resume_request
 
     return run_gui(store_path=Path(args.db) if args.db else None, scanner_factory=make_scanner,
-                   formats=EXPORT_LABELS, exporter_factory=load_exporter)
+                   formats=EXPORT_LABELS, exporter_factory=load_exporter, resume_request=resume_request)
 
 
 def cmd_scans(args: argparse.Namespace) -> int:

@@ -59,12 +59,13 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
     `on_warning(message)` hears each warning as the scanner raises it (they are all in the result too).
     Ctrl-C (KeyboardInterrupt) or `cancel` stops the scan and keeps every finished host (status
     interrupted). A scanner error marks the scan failed and is raised as EstateError after the
-    hosts finished so far are kept. `options` are stored for `estatemap scan resume` (never a
-    password). With `resume_id`, the hosts go into that interrupted or failed scan, which is
+    hosts finished so far are kept. `options` (default: the scanner's `resume_options`) are stored
+    for `estatemap scan resume` (never a password). With `resume_id`, the hosts go into that interrupted or failed scan, which is
     running again (see plan_resume); raises EstateError if it cannot be resumed.
     """
     ctx = ScanContext(progress=progress, cancel=cancel, on_warning=on_warning)
     arguments = arguments or getattr(scanner, "arguments", None)
+    options = options if options is not None else getattr(scanner, "resume_options", None)
     origin = tuple(getattr(scanner, "origin_addresses", ()))
     if resume_id is not None:
         ctx.warnings.extend(store.reopen_scan(resume_id, arguments=arguments, origin=origin))

@@ -26,7 +26,7 @@ def check_display() -> None:
 
 
 def run_gui(*, store_path: Path | None, scanner_factory: Callable, formats: dict[str, str],
-            exporter_factory: Callable, argv: list[str] | None = None) -> int:
+            exporter_factory: Callable, resume_request: Callable | None = None, argv: list[str] | None = None) -> int:
     """Show the main window (opening `store_path`, else the last store used) and return the exit status."""
     check_display()
     from PySide6.QtWidgets import QApplication
@@ -36,7 +36,8 @@ def run_gui(*, store_path: Path | None, scanner_factory: Callable, formats: dict
     app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
-    window = MainWindow(scanner_factory=scanner_factory, formats=formats, exporter_factory=exporter_factory)
+    window = MainWindow(scanner_factory=scanner_factory, formats=formats, exporter_factory=exporter_factory,
+                        resume_request=resume_request)
     window.show()
     window.open_initial_store(store_path)
     return app.exec()

@@ -37,9 +37,10 @@ class MainWindow(QMainWindow):
     analysis_finished = Signal(object)
 
     def __init__(self, *, scanner_factory: Callable, formats: dict[str, str], exporter_factory: Callable,
-                 settings: QSettings | None = None, parent=None):
+                 resume_request: Callable | None = None, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
         self.scanner_factory, self.formats, self.exporter_factory = scanner_factory, formats, exporter_factory
+        self.resume_request = resume_request
         self.settings = settings or QSettings()
         self.store_path: Path | None = None
         self.snapshot: Snapshot | None = None
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         for view in (self.findings_view, self.groups_view):
             view.host_selected.connect(self.show_host)
         self.inventory_view.annotation_saved.connect(self._annotation_saved)
+        self.scans_view.resume_requested.connect(self.resume_scan)
         self.navigation.setCurrentRow(PAGES.index("Inventory"))
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
@@ -251,10 +253,17 @@ class MainWindow(QMainWindow):
         if self.store_path is None:
             self.show_error("Open or create a store first (File ▸ New store…)")
             return None
-        dialog = ScanDialog(self.store_path, self.scanner_factory, self)
+        dialog = ScanDialog(self.store_path, self.scanner_factory, self, resume_request=self.resume_request)
         dialog.choose_kind(kind)
         dialog.scan_finished.connect(lambda _result: self.reload())
         dialog.show()
+        return dialog
+
+    def resume_scan(self, scan_id: int):
+        """Open the scan dialog continuing scan `scan_id`; why it cannot be is shown there."""
+        dialog = self.scan_dialog("network")
+        if dialog is not None:
+            dialog.resume(scan_id)
         return dialog
 
     def export_dialog(self):

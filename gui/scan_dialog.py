@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from discovery.model import EstateError
-from discovery.service import ScanResult, run_scan
+from discovery.service import ScanResult, plan_resume, run_scan
 from discovery.store import Store
 from discovery.targets import CONFIRM_ABOVE
 from gui.workers import PromptBridge, TaskWorker, start_task
@@ -60,8 +60,10 @@ class ScanDialog(QDialog):
     scan_finished = Signal(object)
     scan_failed = Signal(str)
 
-    def __init__(self, store_path: str | Path, scanner_factory: ScannerFactory, parent: QWidget | None = None):
+    def __init__(self, store_path: str | Path, scanner_factory: ScannerFactory, parent: QWidget | None = None, *,
+                 resume_request: Callable | None = None):
         super().__init__(parent)
+        self.resume_request = resume_request  # scanners.factory.resume_request, handed over by main.py
         self.setWindowTitle("Scan")
         self.store_path = Path(store_path)
         self.scanner_factory = scanner_factory
@@ -353,9 +355,38 @@ class ScanDialog(QDialog):
         if self.is_running():
             return False
         kind = self.current_kind()
+        return self._start_scan(kind, self.scanner_options(kind))
+
+    def resume(self, scan_id: int) -> bool:
+        """Continue interrupted or failed scan `scan_id` (as `estatemap scan resume`); return whether it started.
+
+        A network or SSH scan carries on in the same scan without what it finished; a host scan or an import
+        runs again as a new scan. Why it cannot be resumed is shown in the dialog."""
+        if self.is_running():
+            return False
         self.show_error(None)
         try:
-            scanner = self.scanner_factory(kind, self.scanner_options(kind))
+            if self.resume_request is None:
+                raise EstateError("resuming scans is not available here (use: estatemap scan resume ID)")
+            with Store(self.store_path, create=False) as store:
+                plan = plan_resume(store, scan_id)
+            kind, options = self.resume_request(plan)
+        except EstateError as error:
+            self.show_error(str(error))
+            return False
+        if kind == "ssh":
+            options["password_prompt"] = self.password_bridge.ask
+        self.choose_kind(kind)
+        self.append_log(f"Resuming scan {scan_id}" if plan.mode == "resume" else
+                        f"Scan {scan_id} is run again as a new scan")
+        return self._start_scan(kind, options, resume_id=scan_id if plan.mode == "resume" else None,
+                                stored_options=plan.options)
+
+    def _start_scan(self, kind: str, options: dict, *, resume_id: int | None = None,
+                    stored_options: dict | None = None) -> bool:
+        self.show_error(None)
+        try:
+            scanner = self.scanner_factory(kind, options)
         except EstateError as error:
             self.show_error(str(error))
             return False
@@ -369,7 +400,8 @@ class ScanDialog(QDialog):
             return False
         self.scanner, self.result, self._kind_running, self._last_message = scanner, None, kind, None
         self.summary_label.clear()
-        self.log_view.clear()
+        if resume_id is None and stored_options is None:
+            self.log_view.clear()
         self.append_log(f"Starting {KIND_LABELS[kind].lower()} scan: {', '.join(scanner.targets())}")
         arguments = getattr(scanner, "arguments", None)
         if arguments:
@@ -381,8 +413,8 @@ class ScanDialog(QDialog):
 
         def scan(progress, cancel_event) -> ScanResult:
             with Store(store_path) as store:  # this thread's own connection
-                return run_scan(store, scanner, progress=progress, cancel=cancel_event,
-                                on_warning=lambda message: progress.log(f"warning: {message}"))
+                return run_scan(store, scanner, progress=progress, cancel=cancel_event, options=stored_options,
+                                resume_id=resume_id, on_warning=lambda message: progress.log(f"warning: {message}"))
 
         self.worker = start_task(self, scan)
         self.worker.progress_changed.connect(self.on_progress)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from gui.data import Snapshot
 from gui.models import Column, format_datetime
@@ -44,13 +44,24 @@ def scan_html(scan: dict) -> str:
             + (f"<p><b>Warnings:</b></p><ul>{warnings}</ul>" if warnings else "<p>No warnings.</p>"))
 
 
+RESUMABLE_STATUSES = ("interrupted", "failed")
+
+
 class ScansView(QWidget):
-    """The scan history table above the selected scan's details. Signal scan_selected(scan id)."""
+    """The scan history table above the selected scan's details. Signals scan_selected(scan id) and
+    resume_requested(scan id), from the Resume button of an interrupted or failed scan."""
     scan_selected = Signal(int)
+    resume_requested = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.table_view = RecordTableView(SCAN_COLUMNS, noun="scans")
+        self.resume_button = QPushButton("Resume scan")
+        self.resume_button.setToolTip("Continue an interrupted or failed scan (as: estatemap scan resume ID)")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self._resume)
+        self.table_view.add_bar_widget(self.resume_button)
+        self._selected: dict | None = None
         self.details = DetailsPaneView(placeholder="Select a scan to see its targets, warnings and errors.")
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table_view)
@@ -68,8 +79,16 @@ class ScansView(QWidget):
         if self.table_view.table.horizontalHeader().sortIndicatorSection() < 0:
             self.table_view.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.details.clear()
+        self._selected = None
+        self.resume_button.setEnabled(False)
 
     def _show_scan(self, scan: dict) -> None:
+        self._selected = scan
+        self.resume_button.setEnabled(scan.get("status") in RESUMABLE_STATUSES)
         self.details.setHtml(scan_html(scan))
         if scan.get("id") is not None:
             self.scan_selected.emit(int(scan["id"]))
+
+    def _resume(self) -> None:
+        if self._selected is not None and self._selected.get("id") is not None:
+            self.resume_requested.emit(int(self._selected["id"]))

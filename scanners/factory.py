@@ -5,11 +5,18 @@ form and gets back a validated scanner object to give discovery.service.run_scan
 CLI makes (targets, ports, profile, rate, SSH options, file format) happens here, before anything runs.
 
     scanner = make_scanner("network", {"targets": ["10.20.0.0/24"], "profile": "quick"})
+
+Each scanner it makes carries `resume_options` (what the CLI stores on a scan), so a scan started from the
+GUI can be resumed like one started from the command line; `resume_request` turns an interrupted scan's
+plan back into a kind and options.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Iterable
+from pathlib import Path
 
 from discovery.model import EstateError
 
@@ -45,6 +52,12 @@ def make_scanner(kind: str, options: dict):
     if unknown:
         raise TypeError(f"unknown option(s) for a {kind} scan: {', '.join(sorted(unknown))}")
     opts = {name: _blank_to_none(value) for name, value in options.items()}
+    scanner = _build(kind, opts)
+    scanner.resume_options = stored_options(kind, opts)  # run_scan keeps them for `estatemap scan resume`
+    return scanner
+
+
+def _build(kind: str, opts: dict):
     if kind == "network":
         return _network_scanner(opts)
     if kind == "host":
@@ -56,6 +69,72 @@ def make_scanner(kind: str, options: dict):
     if opts.get("path") is None:
         raise EstateError("choose a file to import (nmap XML from -oX, or a collector bundle)")
     return FileImportScanner(opts["path"])
+
+
+def stored_options(kind: str, opts: dict) -> dict:
+    """Return what continuing a scan of `kind` built from `opts` needs, in the shape the CLI stores on a scan
+    (never a password)."""
+    if kind == "network":
+        from scanners.nmap_network import DEFAULT_MAX_RATE
+        return {"profile": opts.get("profile") or "standard", "ports": opts.get("ports"),
+                "exclude": _words(opts.get("excludes")), "max_rate": opts.get("max_rate", DEFAULT_MAX_RATE)}
+    if kind == "host":
+        return _watch(opts.get("watch"), opts.get("every"))
+    if kind == "ssh":
+        return {"user": opts.get("user"), "key": absolute_path(opts.get("key")), "port": opts.get("port") or 22,
+                "known_hosts": absolute_path(opts.get("known_hosts")),
+                "accept_new_host_keys": bool(opts.get("accept_new_host_keys")),
+                "concurrency": opts.get("concurrency"), "timeout": opts.get("timeout"),
+                **_watch(opts.get("watch"), opts.get("every")), "exclude": _words(opts.get("excludes"))}
+    return {"files": [absolute_path(opts.get("path"))]}
+
+
+def resume_request(plan) -> tuple[str, dict]:
+    """Return (kind, make_scanner options) that continue `plan` (discovery.service.plan_resume's): a network scan
+    without the addresses it finished, an SSH scan of the hosts it did not collect, a host scan or an import
+    again. Raises EstateError when nothing is left to do."""
+    stored = plan.options
+    if plan.kind == "network":
+        finished = sorted(name for name in plan.finished if is_address(name))
+        return "network", {"targets": plan.targets, "profile": stored.get("profile"), "ports": stored.get("ports"),
+                           "excludes": [*stored.get("exclude", ()), *finished], "max_rate": stored.get("max_rate")}
+    if plan.kind == "ssh":
+        remaining = [t for t in plan.targets if not ssh_target_done(t, plan.finished)]
+        if not remaining:
+            raise EstateError(f"scan {plan.scan_id} has collected every host it was given; nothing is left")
+        keys = ("user", "key", "port", "known_hosts", "accept_new_host_keys", "concurrency", "timeout", "watch",
+                "every")
+        return "ssh", {"hosts": remaining, **{k: stored.get(k) for k in keys}, "excludes": stored.get("exclude")}
+    if plan.kind == "host":
+        return "host", {"watch": stored.get("watch"), "every": stored.get("every")}
+    return "import", {"path": (stored.get("files") or plan.targets)[0]}
+
+
+def is_address(text: str) -> bool:
+    """Return whether `text` is an IPv4 or IPv6 address (not a name)."""
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def ssh_target_done(target: str, finished: set[str]) -> bool:
+    """Whether an SSH target ([user@]host) names a host a scan already stored (by name, or its address)."""
+    from scanners.ssh_host import parse_ssh_target
+
+    host = parse_ssh_target(target).host.lower()
+    if host in finished:
+        return True
+    try:
+        return any(info[4][0] in finished for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP))
+    except OSError:
+        return False
+
+
+def absolute_path(path) -> str | None:
+    """Return `path` absolute (~ expanded), so a scan resumed from another folder finds the same file."""
+    return str(Path(path).expanduser().absolute()) if path is not None else None
 
 
 def _network_scanner(opts: dict):

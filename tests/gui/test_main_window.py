@@ -161,3 +161,32 @@ def test_a_saved_annotation_is_scored_in_the_host_risk(qtbot, settings, estate_d
     assert after["criticality"] == "critical" and after["patient_data"] == "yes"
     assert "criticality" in factors and after["risk_score"] > before["risk_score"]
     assert not messages
+
+
+def test_resume_from_the_scans_page_opens_the_dialog_on_that_scan(qtbot, settings, estate_db, messages):
+    from discovery.store import Store
+    from scanners.factory import resume_request
+    path, _ = estate_db
+    with Store(path) as store:
+        store.finish_scan(1, "interrupted")
+    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_LABELS, exporter_factory=main.load_exporter,
+                        resume_request=resume_request, settings=settings)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.snapshot_loaded, timeout=30_000):
+        window.open_store(path)
+    scans = window.scans_view
+    assert not scans.resume_button.isEnabled()
+    scans.table_view.select_row(0)
+    assert scans.resume_button.isEnabled()
+    opened = []
+    original = window.resume_scan
+    window.scans_view.resume_requested.disconnect()
+    window.scans_view.resume_requested.connect(lambda scan_id: opened.append(original(scan_id)))
+    scans.resume_button.click()
+    (dialog,) = opened
+    assert dialog.current_kind() == "host" and dialog.worker is not None  # a host scan is run again
+    with qtbot.waitSignal(window.snapshot_loaded, timeout=120_000) as reloaded:  # the window reloads after it
+        pass
+    assert [(s["id"], s["kind"], s["status"]) for s in reloaded.args[0].inventory["scans"]] == [
+        (1, "host", "interrupted"), (2, "host", "completed")]
+    dialog.close()

@@ -359,3 +359,59 @@ def test_scan_dialog_remember_without_a_keyring_is_a_message(qtbot, dialog, stor
     assert dialog.start() is False
     assert "keyring" in dialog.error_label.text() and "Traceback" not in dialog.error_label.text()
     assert scans_in(store_path) == []
+
+
+# --- resuming: GUI scans keep their options, and an interrupted scan continues from the dialog ------------
+
+
+def scan_row(path: Path, scan_id: int) -> dict:
+    with Store(path, create=False) as store:
+        return store.get_scan(scan_id)
+
+
+def test_resumed_network_scan_skips_what_it_finished_into_the_same_scan(qtbot, store_path, listener):
+    from scanners.factory import resume_request
+    dialog = ScanDialog(store_path, make_scanner, resume_request=resume_request)
+    qtbot.addWidget(dialog)
+    dialog.choose_kind("network")
+    dialog.network_targets.setPlainText("127.0.0.1")
+    dialog.network_profile.setCurrentIndex(0)  # quick
+    dialog.network_ports.setText(str(listener))
+    with qtbot.waitSignal(dialog.scan_finished, timeout=120_000) as first:
+        assert dialog.start()
+    scan_id = first.args[0].scan_id
+    stored = scan_row(store_path, scan_id)["options"]
+    assert stored == {"profile": "quick", "ports": str(listener), "exclude": [], "max_rate": 300}
+    assert dialog.resume(scan_id) is False and "nothing to resume" in dialog.error_label.text()
+    with Store(store_path) as store:  # as if the scan had been cut short after its one host
+        store.finish_scan(scan_id, "interrupted")
+    with qtbot.waitSignal(dialog.scan_finished, timeout=120_000) as resumed:
+        assert dialog.resume(scan_id)
+    assert resumed.args[0].scan_id == scan_id and resumed.args[0].status == "completed"
+    assert len(scans_in(store_path)) == 1
+    assert "--exclude 127.0.0.1" in dialog.log_view.toPlainText()  # the finished address is not scanned again
+
+
+def test_resuming_a_host_scan_runs_it_again_with_its_options(qtbot, store_path):
+    from scanners.factory import resume_request
+    dialog = ScanDialog(store_path, make_scanner, resume_request=resume_request)
+    qtbot.addWidget(dialog)
+    dialog.choose_kind("host")
+    dialog.host_watch.setChecked(True)
+    dialog.host_every.setValue(1)
+    dialog.host_every_unit.setCurrentText("seconds")
+    for attempt in (lambda: dialog.start(), lambda: dialog.resume(1)):
+        assert attempt()
+        qtbot.waitSignal(dialog.worker.progress_changed, timeout=120_000,
+                         check_params_cb=lambda done, total, message: message.startswith("sample")).wait()
+        with qtbot.waitSignal(dialog.scan_finished, timeout=30_000):
+            dialog.cancel()
+    first, second = scans_in(store_path)
+    assert (first["status"], second["status"]) == ("interrupted", "interrupted")
+    assert second["kind"] == "host" and scan_row(store_path, 2)["options"] == scan_row(store_path, 1)["options"]
+    assert scan_row(store_path, 1)["options"]["every"] == 1.0
+
+
+def test_scan_dialog_without_a_resume_request_says_how_to_resume(qtbot, dialog):
+    assert dialog.resume(1) is False
+    assert "estatemap scan resume" in dialog.error_label.text()
