@@ -92,3 +92,28 @@ def test_make_scanner_unknown_kind_or_option():
         make_scanner("carrier-pigeon", {})
     with pytest.raises(TypeError, match="unknown option"):
         make_scanner("host", {"targets": ["x"]})
+
+
+def test_resume_request_continues_each_kind_from_its_stored_options(tmp_path):
+    from discovery.service import ResumePlan
+    from scanners.factory import resume_request, stored_options
+
+    network = stored_options("network", {"targets": ["10.0.0.0/30"], "excludes": ["10.0.0.3"], "max_rate": 50})
+    plan = ResumePlan(scan_id=4, kind="network", mode="resume", targets=["10.0.0.0/30"], options=network,
+                      finished={"10.0.0.1", "web01"})
+    assert resume_request(plan) == ("network", {"targets": ["10.0.0.0/30"], "profile": "standard", "ports": None,
+                                                "excludes": ["10.0.0.3", "10.0.0.1"], "max_rate": 50})
+    ssh = stored_options("ssh", {"hosts": ["db01", "root@10.0.0.9"], "key": "~/k", "excludes": "10.0.0.7"})
+    assert ssh["key"].endswith("/k") and not ssh["key"].startswith("~") and ssh["exclude"] == ["10.0.0.7"]
+    plan = ResumePlan(scan_id=5, kind="ssh", mode="resume", targets=["db01", "root@10.0.0.9"], options=ssh,
+                      finished={"db01"})
+    kind, options = resume_request(plan)
+    assert kind == "ssh" and options["hosts"] == ["root@10.0.0.9"] and options["excludes"] == ["10.0.0.7"]
+    done = ResumePlan(scan_id=5, kind="ssh", mode="resume", targets=["db01"], options=ssh, finished={"db01"})
+    with pytest.raises(EstateError, match="nothing is left"):
+        resume_request(done)
+    assert "password" not in ssh and stored_options("ssh", {"hosts": ["a"], "password": "x"}).get("password") is None
+    path = tmp_path / "scan.xml"
+    imported = stored_options("import", {"path": str(path)})
+    assert resume_request(ResumePlan(scan_id=6, kind="import", mode="rerun", targets=[], options=imported,
+                                     finished=set())) == ("import", {"path": str(path)})
