@@ -7,6 +7,7 @@ how to build an exporter), so gui/ never imports scanners/.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +18,33 @@ ORGANIZATION, APPLICATION = "Estate Mapper", "estatemap"
 
 
 def check_display() -> None:
-    """Raise EstateError when no window can be shown (a Linux session without X11 or Wayland)."""
+    """Raise EstateError when no window can be shown: a Linux session without X11 or Wayland, or an X11 session
+    missing a library of Qt's xcb plugin (Qt itself would abort the process with a page of advice)."""
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
         return
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise EstateError("no display to open the desktop application on (DISPLAY is not set); "
                           "use a command instead (estatemap --help)")
+    if not os.environ.get("WAYLAND_DISPLAY"):
+        check_xcb_plugin()
+
+
+def check_xcb_plugin() -> None:
+    """Raise EstateError naming the system library Qt's X11 platform plugin cannot load, if any."""
+    import ctypes
+
+    from PySide6.QtCore import QLibraryInfo
+
+    plugin = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms" / "libqxcb.so"
+    if not plugin.exists():
+        return
+    try:
+        ctypes.CDLL(str(plugin), mode=os.RTLD_LAZY)  # the loader resolves the libraries it needs, or says which
+    except OSError as error:
+        found = re.search(r"([\w.+-]+\.so[\w.]*): cannot open shared object file", str(error))
+        missing = found.group(1) if found else str(error)
+        raise EstateError(f"the desktop application cannot open an X11 window: a system library is missing "
+                          f"({missing}); install what it needs with: bash scripts/setup.sh") from None
 
 
 def run_gui(*, store_path: Path | None, scanner_factory: Callable, formats: dict[str, str],

@@ -190,3 +190,21 @@ def test_resume_from_the_scans_page_opens_the_dialog_on_that_scan(qtbot, setting
     assert [(s["id"], s["kind"], s["status"]) for s in reloaded.args[0].inventory["scans"]] == [
         (1, "host", "interrupted"), (2, "host", "completed")]
     dialog.close()
+
+
+def test_a_missing_x11_library_is_one_clear_line(monkeypatch):
+    """Qt would abort with a page of advice when its xcb plugin cannot load; estatemap names the library."""
+    import ctypes
+
+    from discovery.model import EstateError
+    from gui.app import check_display
+
+    def cdll(name, *args, **kwargs):
+        raise OSError(f"{name}: libxcb-icccm.so.4: cannot open shared object file: No such file or directory")
+
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(ctypes, "CDLL", cdll)
+    with pytest.raises(EstateError, match=r"missing \(libxcb-icccm\.so\.4\).*scripts/setup\.sh"):
+        check_display()
