@@ -14,13 +14,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from discovery.dependencies import FILTERS as NOISE_FILTERS
 from discovery.model import SEVERITIES, StoreError
 from discovery.service import export_inventory
 from discovery.store import Store
-from gui.workers import TaskWorker, start_task
+from gui.workers import TaskWorker, ask_yes_no, start_task
 
 log = logging.getLogger(__name__)
 
@@ -178,9 +178,7 @@ class ExportDialog(QDialog):
 
     def confirm_overwrite(self, path: Path) -> bool:
         """Ask whether to replace the existing file at `path`; return the answer."""
-        answer = QMessageBox.question(self, "Replace the file?", f"{path} exists. Replace it?",
-                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        return answer == QMessageBox.Yes
+        return ask_yes_no(self, "Replace the file?", f"{path} exists. Replace it?")
 
     # --- running -------------------------------------------------------------------------------
 

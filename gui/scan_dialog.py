@@ -17,15 +17,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QFontDatabase
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMessageBox,
-                               QPlainTextEdit,
+                               QFormLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPlainTextEdit,
                                QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from discovery.model import EstateError
 from discovery.service import ScanResult, plan_resume, run_scan
 from discovery.store import Store
 from discovery.targets import CONFIRM_ABOVE
-from gui.workers import PromptBridge, TaskWorker, start_task
+from gui.workers import PromptBridge, TaskWorker, ask_yes_no, start_task
 
 log = logging.getLogger(__name__)
 
@@ -322,12 +321,10 @@ class ScanDialog(QDialog):
 
     def confirm_large_scan(self, address_count: int) -> bool:
         """Ask whether to scan more than CONFIRM_ABOVE addresses; return the answer."""
-        answer = QMessageBox.question(
+        return ask_yes_no(
             self, "Scan a large range?",
             f"The targets cover {address_count:,} addresses (more than {CONFIRM_ABOVE:,}, a /22).\n\n"
-            "Check them: scanning a large clinical network takes long and touches many devices. Scan them?",
-            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        return answer == QMessageBox.Yes
+            "Check them: scanning a large clinical network takes long and touches many devices. Scan them?")
 
     def ask_password(self, message: str) -> str | None:
         """Ask for a password a host wants (on the GUI thread); return it, or None if the user declines."""
@@ -336,10 +333,7 @@ class ScanDialog(QDialog):
 
     def confirm_stop(self) -> bool:
         """Ask whether to stop the running scan (on closing the dialog); return the answer."""
-        answer = QMessageBox.question(
-            self, "Stop the scan?", "A scan is running. Stop it? The hosts finished so far are kept.",
-            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        return answer == QMessageBox.Yes
+        return ask_yes_no(self, "Stop the scan?", "A scan is running. Stop it? The hosts finished so far are kept.")
 
     # --- running -------------------------------------------------------------------------------
 

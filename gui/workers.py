@@ -187,6 +187,13 @@ class PromptBridge(QObject):
         self._answer = self._asker(message)
 
 
+def ask_yes_no(parent, title: str, question: str) -> bool:
+    """Ask `question` in a modal box whose default answer is No; return True for Yes."""
+    from PySide6.QtWidgets import QMessageBox
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    return QMessageBox.question(parent, title, question, yes | no, no) == yes
+
+
 def start_task(parent: QObject | None, fn: Callable[[TaskProgress, threading.Event], Any]) -> TaskWorker:
     """Start `fn(progress, cancel_event)` on a new QThread and return its TaskWorker (call from the GUI thread).
 

@@ -23,21 +23,14 @@ import openpyxl
 import pytest
 
 from discovery.bundle import encode_bundle
-from discovery.model import Scan
 from discovery.store import Store
 from fuzz import targets
-from tests.builders import T0, make_report
+from tests.builders import T0
+from tests.unit.test_cli import filled_db, run  # noqa: F401 (filled_db is a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 NMAP = (ROOT / "tests" / "data" / "nmap" / "segment-handmade.xml").read_bytes()
 PASSWD_LINE = b"root:x:0:0"
-
-
-def run(*argv):
-    """Run the real program as a user would; return (exit status, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), *argv], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "ESTATEMAP_DB": "/nonexistent/should-not-be-used.db"})
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def dump(path: Path) -> dict:
@@ -59,14 +52,9 @@ def integrity(path: Path) -> str:
 
 
 @pytest.fixture
-def db(tmp_path):
+def db(filled_db):  # noqa: F811
     """A store holding one scanned host."""
-    path = tmp_path / "estate.db"
-    with Store(path) as s:
-        scan = s.start_scan(Scan(kind="host", started_at=T0, targets=("app01",)))
-        s.write_host_report(scan, make_report(hostname="app01"))
-        s.finish_scan(scan, "completed")
-    return path
+    return filled_db
 
 
 def assert_refused(db: Path, argv, message: str):
