@@ -42,11 +42,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Python packages come from the lock, exact versions checked against their hashes (refresh it with
+# bash scripts/lock.sh); then Estate Mapper itself, built by the locked setuptools.
+lock=requirements.lock
+[ "$with_tests" -eq 1 ] && lock=requirements-test.lock
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-if [ "$with_tests" -eq 1 ]; then
-    .venv/bin/python -m pip install -q -e ".[test]"
-else
-    .venv/bin/python -m pip install -q -e .
-fi
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+quiet() { grep -v '^WARNING: Location' || true; }  # find-links a machine's pip.conf names but lacks
+"${pip[@]}" --require-hashes -r "$lock" 2>&1 | quiet
+# setuptools warns at every editable install that a folder named like a package could shadow it: not news.
+PYTHONWARNINGS=ignore:::setuptools.command.editable_wheel "${pip[@]}" --no-deps --no-build-isolation -e . 2>&1 | quiet
 echo "Estate Mapper is installed in .venv ($(.venv/bin/estatemap --version))"
