@@ -18,6 +18,7 @@ from pathlib import Path
 from discovery import __version__
 from discovery.dependencies import FILTERS as NOISE_FILTERS
 from discovery.model import EstateError
+from discovery.quiet import quiet_library_warnings
 
 log = logging.getLogger("estatemap")
 
@@ -713,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING if args.quiet or not args.verbose else logging.INFO if args.verbose == 1 else logging.DEBUG,
         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    quiet_library_warnings(args.verbose)  # before any command imports a library that warns at import
     if not getattr(args, "func", None):
         args.func = cmd_gui  # no command: the desktop application
     # An error raised while a library held a half-written file (openpyxl's ZipFile on a full disk) is reported

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from discovery import __version__
 from discovery.model import EstateError
+from discovery.quiet import quiet_library_warnings
 
 NAME = "estatemap-collector"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet or not args.verbose else
                         logging.INFO if args.verbose == 1 else logging.DEBUG,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    quiet_library_warnings(args.verbose)
     try:
         return collect(args)
     except EstateError as error:

@@ -23,7 +23,7 @@ DEFAULT_OUT = ROOT / "dist" / "estatemap-collector.pyz"
 # What the collector runs: LocalHostScanner and what it needs, the bundle writer, atomic file output.
 MODULES = (
     "discovery/__init__.py", "discovery/model.py", "discovery/redact.py", "discovery/sampling.py",
-    "discovery/bundle.py",
+    "discovery/bundle.py", "discovery/quiet.py",
     "scanners/__init__.py", "scanners/local_host.py", "scanners/platform_software.py", "scanners/bundle_collector.py",
     "exports/__init__.py", "exports/files.py",
     "collector/__init__.py", "collector/__main__.py",
