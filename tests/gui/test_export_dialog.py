@@ -22,7 +22,7 @@ def dialog(qtbot, estate_db):
     yield dialog
     if dialog.worker is not None:
         assert dialog.worker.wait(30)
-        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=5000)
+        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
 
 
 def hostnames_in_workbook(path) -> list[str]:

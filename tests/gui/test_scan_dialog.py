@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,7 @@ def dialog(qtbot, store_path):
     if dialog.worker is not None:  # never leave a scan running after a test
         dialog.worker.cancel()
         assert dialog.worker.wait(30)
-        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=5000)
+        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
 
 
 @pytest.fixture
@@ -104,13 +103,13 @@ def test_scan_dialog_cancel_watch_keeps_host_and_ends_interrupted(qtbot, dialog,
     # The host is kept only once its inventory is done and the watch has begun: wait for the first sample.
     qtbot.waitSignal(dialog.worker.progress_changed, timeout=120_000,
                      check_params_cb=lambda done, total, message: message.startswith("sample")).wait()
-    started = time.monotonic()
-    with qtbot.waitSignal(dialog.scan_finished, timeout=30_000) as finished:
+    # The watch would last an hour: the scan finishing at all, interrupted, is what proves the cancel stopped it.
+    # (The wait is bounded far below that hour but far above any loaded machine's stop time.)
+    with qtbot.waitSignal(dialog.scan_finished, timeout=120_000) as finished:
         dialog.cancel_button.click()
-    elapsed = time.monotonic() - started
     result = finished.args[0]
     assert result.status == "interrupted"
-    assert elapsed < 15
+    assert not dialog.is_running()  # the scan's function has returned: nothing of it is left running
     assert len(result.host_ids) == 1
     [scan] = scans_in(store_path)
     assert (scan["kind"], scan["status"], scan["host_count"]) == ("host", "interrupted", 1)
@@ -134,7 +133,7 @@ def test_scan_dialog_close_while_running_asks_then_cancels(qtbot, dialog, store_
         assert dialog.isVisible()  # still open until the scan has stopped
     assert asked == [True]
     assert finished.args[0].status == "interrupted"
-    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=30_000)
 
 
 def test_scan_dialog_bad_target_shows_error_and_starts_nothing(qtbot, dialog, store_path):
@@ -223,10 +222,10 @@ def test_task_worker_reports_progress_and_result(qtbot):
     worker = start_task(None, task)  # the thread starts at the event loop's next turn: connecting now misses nothing
     worker.progress_changed.connect(lambda *args: seen.append(args))
     worker.log_message.connect(logged.append)
-    with qtbot.waitSignal(worker.finished, timeout=10_000) as finished:
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as finished:
         pass
     assert finished.args == ["done"]
-    qtbot.waitUntil(lambda: worker not in running_tasks(), timeout=5000)  # thread ended, waited for, released
+    qtbot.waitUntil(lambda: worker not in running_tasks(), timeout=30_000)  # thread ended, waited for, released
     assert seen == [(1, -1, "counting"), (2, 3, "two of three"), (500, 1000, "a big file")]
     assert logged == ["a line for the log"]
 
@@ -244,7 +243,7 @@ def test_task_worker_failure_is_one_line_and_traceback_only_logged(qtbot, caplog
     finished = []
     worker = start_task(None, task)
     worker.finished.connect(finished.append)
-    with qtbot.waitSignal(worker.failed, timeout=10_000) as failed:
+    with qtbot.waitSignal(worker.failed, timeout=60_000) as failed:
         pass
     assert failed.args == [message] and finished == []
     assert "Traceback" not in failed.args[0]
@@ -257,16 +256,16 @@ def test_task_worker_cancel_sets_the_event_the_task_sees(qtbot):
 
     def task(progress, cancel_event):
         progress(0, -1, "waiting")
-        return "cancelled" if cancel_event.wait(20) else "timed out"
+        return "cancelled" if cancel_event.wait(300) else "timed out"
 
     worker = start_task(None, task)
-    with qtbot.waitSignal(worker.progress_changed, timeout=10_000):
+    with qtbot.waitSignal(worker.progress_changed, timeout=60_000):
         pass
     assert worker.is_running()
-    started = time.monotonic()
-    with qtbot.waitSignal(worker.finished, timeout=10_000) as finished:
+    # "cancelled" (not "timed out") is the task seeing the event; it would otherwise wait 300 s, far beyond this wait.
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as finished:
         worker.cancel()
-    assert finished.args == ["cancelled"] and time.monotonic() - started < 5
+    assert finished.args == ["cancelled"]
     assert worker.cancelled and not worker.is_running()
 
 

@@ -22,7 +22,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     """Wait until 127.0.0.1:port accepts connections; fail if the process dies or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from tests.builders import T0, make_report
 from tests.integration.network import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
-WAIT_SECONDS = 30
+WAIT_SECONDS = 120
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 APP_PASSWORD = "app-root-Kr-9931"
 DB_PASSWORD = "monitor-Kr-5520"
 KEYRING_UNLOCK = "test-keyring-unlock"
-BUS_TIMEOUT = 10.0
+BUS_TIMEOUT = 60.0
 
 
 @pytest.fixture(scope="module")

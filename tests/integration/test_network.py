@@ -268,12 +268,13 @@ def test_remove_stale_leftovers_deletes_only_dead_runs(test_network):
     ip("netns", "add", stale)
     holder = subprocess.Popen(["ip", "netns", "exec", stale, "sleep", "60"], start_new_session=True)
     try:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60
         while str(holder.pid) not in ip("netns", "pids", stale).split() and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert str(holder.pid) in ip("netns", "pids", stale).split(), "the holder never entered the namespace"
         removed = remove_stale_leftovers()
         assert stale in removed
-        assert holder.wait(timeout=5) == -signal.SIGKILL
+        assert holder.wait(timeout=30) == -signal.SIGKILL
         namespaces = list_namespaces()
         assert stale not in namespaces
         assert set(test_network.namespaces) <= set(namespaces)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -55,15 +57,19 @@ def test_ctrl_c_stops_nmap_by_pid_and_marks_the_scan_interrupted(tmp_path):
                              "127.0.0.1-60", "--ports", "1-3000", "--max-rate", "200", "--profile", "quick"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        nmap = []
-        while not nmap and time.monotonic() < deadline:
+        # Wait (bounded) until nmap runs and the store records the scan as running: then it is mid-scan (60
+        # addresses x 3000 ports at 200 packets/s would take many minutes).
+        deadline = time.monotonic() + 120
+        nmap, status = [], None
+        while not (nmap and status == "running") and time.monotonic() < deadline and proc.poll() is None:
             nmap = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "nmap"]
+            with contextlib.suppress(sqlite3.Error, TypeError):
+                with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+                    status = conn.execute("SELECT status FROM scans").fetchone()[0]
             time.sleep(0.1)
-        assert nmap, "nmap did not start"
-        time.sleep(1.0)
+        assert nmap and status == "running", f"nmap did not start ({status=})"
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()

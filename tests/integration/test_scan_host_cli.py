@@ -90,15 +90,26 @@ def test_scan_host_twice_is_one_host_and_two_scans(tmp_path):
 def test_scan_host_watch_keeps_first_and_last_seen_of_short_lived_connections(tmp_path, redis_server):
     """A client that reconnects every 0.3 s (a new port each time) is one dependency seen by many samples."""
     db = tmp_path / "estate.db"
+    # Each connection lives about 0.3 s, but the next one is open 0.15 s before the previous one closes: the client
+    # holds a connection at every instant, whenever a sample is taken and however the machine schedules it. It
+    # runs until it is stopped (by PID), not for a fixed time that a slow scan could outlast.
     client = subprocess.Popen([sys.executable, "-c", (
         "import socket, sys, time\n"
-        "end = time.monotonic() + 20\n"
-        "while time.monotonic() < end:\n"
-        "    with socket.create_connection(('127.0.0.1', int(sys.argv[1]))) as s:\n"
-        "        s.sendall(b'PING\\r\\n'); s.recv(16); time.sleep(0.2)\n"
-        "    time.sleep(0.1)\n"), str(redis_server.port)])
-    client_name = psutil.Process(client.pid).name()
+        "def connect():\n"
+        "    s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+        "    s.sendall(b'PING\\r\\n'); s.recv(16)\n"
+        "    return s\n"
+        "held = connect()\n"
+        "print('connected', flush=True)\n"
+        "while True:\n"
+        "    time.sleep(0.15)\n"
+        "    new = connect()\n"
+        "    time.sleep(0.15)\n"
+        "    held.close()\n"
+        "    held = new\n"), str(redis_server.port)], stdout=subprocess.PIPE, text=True)
     try:
+        assert client.stdout.readline() == "connected\n", "the client did not connect"
+        client_name = psutil.Process(client.pid).name()
         scan = estatemap("--db", str(db), "scan", "host", "--watch", "3s", "--every", "0.5s")
     finally:
         stop(client)
@@ -110,5 +121,7 @@ def test_scan_host_watch_keeps_first_and_last_seen_of_short_lived_connections(tm
                 and c["source_port"] != redis_server.port]
     assert len(to_redis) == 1, to_redis  # one dependency, not one row per ephemeral port
     (dep,) = to_redis
+    # The watch takes 7 samples (3 s / 0.5 s + the inventory's); the client is connected at each of them. At
+    # least 3 leaves room only for a reconnect racing one sample's reading of the socket and process tables.
     assert dep["samples"] >= 3 and dep["first_seen"] < dep["last_seen"]
     assert dep["evidence"] == "observed"

@@ -7,22 +7,25 @@ tx_packets), which this module's network fixture creates; no other address is ev
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bench.rate_cap import measure_rate
-from tests.integration.network import find_tool, running_network, stop_process
+from tests.integration.network import PREFIX_LENGTH, find_tool, running_network, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
-CAPTURE_START_TIMEOUT = 10.0
+CAPTURE_START_TIMEOUT = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +48,30 @@ def estatemap(net, home, *argv, timeout=180):
                            timeout=timeout, cwd=ROOT, env={**env, "HOME": str(home)})
 
 
+MARKER = """
+import socket, sys
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    s.sendto(b"capture-marker", (sys.argv[1], 9))
+"""
+
+
 class Capture:
     """tcpdump inside one test host: every frame from the scanner's MAC that is meant for this host
     (unicast to it, or a broadcast asking for its address, e.g. an ARP who-has) — except ARP replies, which
-    answer the host's own question (its kernel refreshing a neighbour entry from the network's start-up)."""
+    answer the host's own question (its kernel refreshing a neighbour entry from the network's start-up).
+
+    `stop` has the host broadcast one marker datagram (to the discard port) and waits, bounded, until tcpdump
+    has printed it: every frame that reached the host before it has been printed too, however slowly tcpdump
+    runs. Only the frames before the marker are returned."""
 
     def __init__(self, host, scanner):
         self.host = host
-        expression = (f"ether src {scanner.mac} and (dst host {host.address} "
-                      "or not (ether broadcast or ether multicast)) and not (arp and arp[6:2] = 2)")
+        self.broadcast = str(ipaddress.ip_interface(f"{host.address}/{PREFIX_LENGTH}").network.broadcast_address)
+        self.marker = f"> {self.broadcast}.9: UDP"
+        expression = (f"(ether src {scanner.mac} and (dst host {host.address} "
+                      "or not (ether broadcast or ether multicast)) and not (arp and arp[6:2] = 2)) "
+                      f"or (ether src {host.mac} and udp dst port 9 and dst host {self.broadcast})")
         self.proc = host.popen([find_tool("tcpdump"), "-i", "eth0", "-n", "-l", "-p", "-e", expression],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + CAPTURE_START_TIMEOUT
@@ -61,11 +79,29 @@ class Capture:
         while "listening on" not in line and time.monotonic() < deadline and self.proc.poll() is None:
             line = self.proc.stderr.readline()
         assert "listening on" in line, f"tcpdump did not start in {host.name}: {line}"
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def _marked(self) -> int | None:
+        return next((i for i, line in enumerate(list(self.lines)) if self.marker in line), None)
 
     def stop(self) -> list[str]:
-        time.sleep(0.5)  # frames in flight
-        stop_process(self.proc, sig=2)
-        return [line for line in self.proc.stdout.read().splitlines() if line.strip()]
+        try:
+            self.host.run([sys.executable, "-c", MARKER, self.broadcast], check=True, timeout=60)
+            deadline = time.monotonic() + 60
+            while self._marked() is None and time.monotonic() < deadline and self.proc.poll() is None:
+                time.sleep(0.05)
+        finally:
+            stop_process(self.proc, sig=2)
+            self.reader.join(30)
+        marked = self._marked()
+        assert marked is not None, f"tcpdump in {self.host.name} never printed the marker frame: {self.lines[-5:]}"
+        return [line for line in self.lines[:marked] if line.strip()]
 
 
 def export_hosts(net, home, db: Path) -> list[str]:
@@ -240,7 +276,22 @@ def test_planted_secrets_reach_neither_the_store_nor_any_export(net, home, tmp_p
     stub = ws.popen([sys.executable, "-c", HTTP_STUB, ws.address, "8080"], stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1.0)
+        # Ready when every planted process has exec'd into its secret-bearing command line and the stub listens.
+        def execed(proc) -> bool:
+            try:
+                return proc.child_pid is not None and any("PLANT" in arg for arg in
+                                                          psutil.Process(proc.child_pid).cmdline())
+            except psutil.Error:
+                return False
+
+        def ready() -> bool:
+            planted = all(execed(proc) for proc in processes)
+            listening = ws.run(["ss", "-Hltn", "sport = :8080"], capture_output=True, text=True).stdout.strip()
+            return planted and bool(listening)
+        deadline = time.monotonic() + 60
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready(), "the planted processes or the HTTP stub did not start"
         # 1. SSH: process command lines and the raw `ps` output kept as evidence
         ssh = estatemap(net, home, "--db", store, "scan", "ssh", "root@app", "--key", net.ssh_client_key,
                         "--known-hosts", net.ssh_known_hosts)

@@ -536,25 +536,39 @@ def fake_report(host: str) -> HostReport:
 
 
 class FakeHosts:
-    """Replaces the per-host work: each host sleeps, then succeeds or fails; records how many ran at once."""
+    """Replaces the per-host work: each host sleeps (or waits for a threading.Event, up to 60 s), then succeeds or
+    fails; records how many ran at once, which hosts were released by their event and which were cancelled."""
 
-    def __init__(self, delays: dict[str, float], failing: dict[str, str] = ()):
+    def __init__(self, delays: dict[str, float | threading.Event], failing: dict[str, str] = ()):
         self.delays, self.failing = delays, dict(failing)
         self.running = self.most = 0
         self.started: list[str] = []
+        self.released: list[str] = []
+        self.cancelled: list[str] = []
 
     async def inventory(self, engine, target, state):
         self.running += 1
         self.most = max(self.most, self.running)
         self.started.append(target.host)
         try:
-            await asyncio.sleep(self.delays[target.host])
+            delay = self.delays[target.host]
+            if isinstance(delay, threading.Event):
+                deadline = time.monotonic() + 60
+                while not delay.is_set() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                if delay.is_set():
+                    self.released.append(target.host)
+            else:
+                await asyncio.sleep(delay)
             if target.host in self.failing:
                 raise HostFailed(self.failing[target.host])
             report = fake_report(target.host)
             inventory = ssh_host.Inventory(report=report, warnings=[], names={}, args={}, socket_tool=None,
                                            byteorder="little", uid=0)
             return None, inventory, report
+        except asyncio.CancelledError:
+            self.cancelled.append(target.host)
+            raise
         finally:
             self.running -= 1
 
@@ -570,16 +584,21 @@ def fake_hosts(monkeypatch):
 
 
 def test_scan_yields_each_host_as_it_finishes_within_the_concurrency_limit(fake_hosts):
-    fake = fake_hosts({"h1": 0.6, "h2": 0.05, "h3": 0.05, "h4": 0.05, "h5": 0.05}, failing={"h3": "connection refused"})
+    # h1 finishes only once this loop has received every other host: if reports were held back until the slow
+    # host is done, h1 would never be released (it gives up after 60 s) and the asserts below would fail.
+    others_received = threading.Event()
+    fake = fake_hosts({"h1": others_received, "h2": 0.05, "h3": 0.05, "h4": 0.05, "h5": 0.05},
+                      failing={"h3": "connection refused"})
     scanner = SshHostScanner(["h1", "h2", "h3", "h4", "h5"], concurrency=2)
     progress = []
     ctx = ScanContext(progress=lambda done, total, message: progress.append((done, total, message)))
-    started, arrivals = time.monotonic(), []
+    order = []
     for report in scanner.scan(ctx):
-        arrivals.append((report.host.hostname, time.monotonic() - started))
-    order = [name for name, _ in arrivals]
+        order.append(report.host.hostname)
+        if {"h2", "h4", "h5"} <= set(order):
+            others_received.set()
     assert order[-1] == "h1" and set(order) == {"h1", "h2", "h4", "h5"}
-    assert all(at < 0.5 for name, at in arrivals if name != "h1")  # not held back until the slow host is done
+    assert fake.released == ["h1"]  # not held back until the slow host is done
     assert fake.most == 2
     assert scanner.failed == ["h3"] and ctx.warnings == ["h3: connection refused"]
     assert (3, 5, "h3: failed") in progress or any(m == "h3: failed" for _, _, m in progress)
@@ -587,17 +606,22 @@ def test_scan_yields_each_host_as_it_finishes_within_the_concurrency_limit(fake_
 
 
 def test_scan_cancel_stops_outstanding_hosts_promptly_and_keeps_finished_ones(fake_hosts):
-    fake_hosts({"fast": 0.01, "slow": 30, "waiting": 0.01}, )
+    fake = fake_hosts({"fast": 0.01, "slow": 60, "waiting": 0.01}, )
     scanner = SshHostScanner(["fast", "slow", "waiting"], concurrency=2)
     ctx = ScanContext()
     got = []
-    started = time.monotonic()
     with pytest.raises(ScanCancelled):
         for report in scanner.scan(ctx):
             got.append(report.host.hostname)
             if len(got) == 2:
                 ctx.cancel()
-    assert sorted(got) == ["fast", "waiting"] and time.monotonic() - started < 5
+    assert sorted(got) == ["fast", "waiting"]
+    # Promptly means the outstanding host is cancelled, not waited for (its 60 s would otherwise run out). The
+    # cancellation is delivered on the collector's own loop: give it a bounded while to be recorded.
+    deadline = time.monotonic() + 30
+    while not fake.cancelled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.cancelled == ["slow"]
 
 
 def test_scan_asks_for_a_password_once_in_the_scanning_thread(monkeypatch):
@@ -628,20 +652,23 @@ def test_cancel_during_watch_keeps_what_was_sampled_and_stops_promptly(monkeypat
     async def fake_inventory(engine, target, state):
         return None, inventory, inventory.report
 
+    ctx = ScanContext()
+
     async def fake_command(conn, script):
         samples.append(script)
+        if len(samples) == 5:  # cancel once the watch has sampled five times, whatever time that took
+            ctx.cancel()
         return CommandResult(stdout=read("app", "ss-tcp"))
 
     monkeypatch.setattr(ssh_host._Engine, "_inventory", fake_inventory)
     monkeypatch.setattr(ssh_host, "get_command_result", fake_command)
     scanner = SshHostScanner(["app"], watch=600, every=0.1)
-    ctx = ScanContext()
-    threading.Timer(1.0, ctx.cancel).start()
     started, got = time.monotonic(), []
     with pytest.raises(ScanCancelled):
         for report in scanner.scan(ctx):
             got.append(report)
-    assert time.monotonic() - started < 4
+    # Uncancelled, the watch would run its 600 s: this bound only catches a watch that ignores the cancel.
+    assert time.monotonic() - started < 120
     (report,) = got
     assert set(samples) == {COMMANDS["ss-tcp"]} and len(samples) >= 5
     to_postgres = next(c for c in report.connections if c.remote_port == 5432)

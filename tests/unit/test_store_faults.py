@@ -68,11 +68,14 @@ def test_process_state_a_zombie_is_gone():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     identity = process_identity(proc.pid)
     try:
-        for _ in range(500):  # bounded: until it has exited and not yet been reaped
+        deadline = time.monotonic() + 60  # bounded: until it has exited and not yet been reaped
+        while True:
             with open(f"/proc/{proc.pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    break
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            if zombie or time.monotonic() > deadline:
+                break
             time.sleep(0.01)
+        assert zombie, "the child did not exit within 60 s"
         assert process_state(identity) == "gone"
     finally:
         proc.wait(timeout=30)
