@@ -9,11 +9,16 @@ from pathlib import Path
 
 from discovery.bundle import Bundle, looks_like_bundle, read_bundle, restamp_source
 from discovery.model import EstateError, HostReport, ScanContext
-from scanners.nmap_xml import HostDown, NmapXmlError, RunInfo, TaskProgress, check_nmap_xml_file, iter_nmap_xml
+from scanners.nmap_xml import (PROLOGUE_LIMIT, HostDown, NmapXmlError, RunInfo, TaskProgress, check_nmap_xml_file,
+                                iter_nmap_xml, leading_comments_end)
 
 SNIFF_BYTES = 4096
 # Control characters (C0, DEL, C1) in text from a file that is shown on a terminal or stored as a message.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What may stand before the document element, and where each ends: declaration and processing
+# instructions, comments, the doctype (with an internal subset, "]>").
+_PROLOG = ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<!DOCTYPE", b">"))
+_NAME = re.compile(rb"<([A-Za-z_][\w.:-]{0,200})")
 
 
 def printable(text: str, limit: int = 500) -> str:
@@ -23,23 +28,55 @@ def printable(text: str, limit: int = 500) -> str:
 
 
 def sniff_format(path: Path) -> str:
-    """Return the kind of file at `path` by its content ("nmap-xml", "bundle"); raises EstateError for anything else.
+    """Return the kind of file at `path` by its content ("nmap-xml", "bundle"); raises EstateError saying what it is instead.
 
     "bundle" means gzip data or a JSON object: read_bundle then says whether it really is one.
     """
     try:
         with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
+            head = f.read(PROLOGUE_LIMIT + SNIFF_BYTES)
     except OSError as error:
         raise EstateError(f"cannot read {path}: {error.strerror or error}") from None
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"<") and (b"<nmaprun" in head or b"<!DOCTYPE nmaprun" in head):
-        return "nmap-xml"
-    if text.startswith(b"<"):
-        raise EstateError(f"{path} is XML but not nmap's -oX output")
+    start = leading_comments_end(head)
+    if head.startswith(b"<", start):
+        root = _first_element(head, start)
+        if root == "nmaprun" or (root is None and b"<!DOCTYPE nmaprun" in head):
+            return "nmap-xml"
+        if root is None:
+            raise EstateError(f"{path} is XML, but no document element starts in its first "
+                              f"{len(head) // 1024} KiB (nmap's -oX output starts with <nmaprun>)")
+        raise EstateError(f"{path} is XML, but its document is <{printable(root, 60)}>, not nmap's <nmaprun> "
+                          "(-oX output)")
     if looks_like_bundle(head):
         return "bundle"
-    raise EstateError(f"{path} is not a file Estate Mapper can import (nmap XML from -oX, or a collector bundle)")
+    if (declaration := head.find(b"<?xml", start)) > 0:
+        line = head.count(b"\n", 0, declaration) + 1
+        raise EstateError(f"{path} is not a file Estate Mapper can import: it has text before its XML declaration "
+                          f"(line {line}); only whitespace and comments may come first")
+    shown = printable(head[start:start + 40].decode("utf-8", "replace").split("\n")[0], 40) if head.strip() else ""
+    raise EstateError(f"{path} is not a file Estate Mapper can import (nmap XML from -oX, or a collector bundle): "
+                      + (f"it starts with {shown!r}" if shown else "it is empty"))
+
+
+def _first_element(head: bytes, pos: int) -> str | None:
+    """Return the name of the first element in `head` after the prolog, or None if it does not start within `head`."""
+    while pos < len(head):
+        if head[pos] in b" \t\r\n":
+            pos += 1
+            continue
+        for opening, closing in _PROLOG:
+            if head.startswith(opening, pos):
+                if opening == b"<!DOCTYPE" and 0 <= head.find(b"[", pos) < head.find(b">", pos):
+                    closing = b"]>"
+                end = head.find(closing, pos + len(opening))
+                if end < 0:
+                    return None
+                pos = end + len(closing)
+                break
+        else:
+            found = _NAME.match(head, pos)
+            return found[1].decode("utf-8", "replace") if found else None
+    return None
 
 
 class FileImportScanner:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import pyexpat
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ MAX_DEPTH = 100
 # The largest integer SQLite stores; a bigger number in an attribute is treated as missing.
 _MAX_INT = 2**63 - 1
 CHECK_CHUNK = 1 << 20
+# How far into a file whitespace and comments before an XML declaration are looked through (licence headers).
+PROLOGUE_LIMIT = 64 * 1024
+_BOM = b"\xef\xbb\xbf"
 
 
 class NmapXmlError(EstateError):
@@ -254,6 +258,39 @@ def _boot_time(uptime: ET.Element | None) -> datetime | None:
         return None
 
 
+def leading_comments_end(head: bytes) -> int:
+    """Return where `head` goes on after a byte order mark, whitespace and comments (0 if none of them begins it).
+
+    A comment not closed within `head` ends the skip where it starts.
+    """
+    pos = len(_BOM) if head.startswith(_BOM) else 0
+    while True:
+        while pos < len(head) and head[pos] in b" \t\r\n":
+            pos += 1
+        if not head.startswith(b"<!--", pos) or (end := head.find(b"-->", pos + 4)) < 0:
+            return pos
+        pos = end + 3
+
+
+def skip_text_before_declaration(stream: BinaryIO) -> int:
+    """Move `stream` past whitespace and comments written before its XML declaration; return the lines skipped.
+
+    XML allows nothing before `<?xml ...?>`, yet files in public repositories carry a licence comment
+    there; such a file is read from its declaration. Without a declaration after them (comments are
+    then legal), or for a stream that cannot seek (nmap's own output), the stream is left as it was.
+    """
+    if not stream.seekable():
+        return 0
+    start = stream.tell()
+    head = stream.read(PROLOGUE_LIMIT)
+    offset = leading_comments_end(head)
+    if offset and head.startswith(b"<?xml", offset):
+        stream.seek(start + offset)
+        return head.count(b"\n", 0, offset)
+    stream.seek(start)
+    return 0
+
+
 def iter_nmap_xml(stream: BinaryIO, *, source: str = "nmap", run: RunInfo | None = None
                   ) -> Iterator[HostReport | HostDown | TaskProgress]:
     """Yield a HostReport for each finished <host> that is up, HostDown for one that is down, and
@@ -267,6 +304,7 @@ def iter_nmap_xml(stream: BinaryIO, *, source: str = "nmap", run: RunInfo | None
     depth = 0
     root = None
     seen_root = False
+    skipped = skip_text_before_declaration(stream)
     try:
         for event, element in SafeET.iterparse(stream, events=("start", "end")):
             if event == "start":
@@ -312,7 +350,8 @@ def iter_nmap_xml(stream: BinaryIO, *, source: str = "nmap", run: RunInfo | None
         if error.code in _CUT_SHORT and seen_root:
             run.complete = False  # cut short (an interrupted scan, a partial copy): every whole host is kept
         else:
-            raise _parse_error(str(error), error.position, seen_root) from None
+            line, column = error.position
+            raise _parse_error(_shift_line(str(error), skipped), (line + skipped, column), seen_root) from None
     except (LookupError, ValueError) as error:  # an encoding Python does not know, or expat cannot use
         raise _bad_encoding(error) from None
 
@@ -348,6 +387,7 @@ def check_nmap_xml(stream: BinaryIO) -> bool:
     parser.StartElementHandler, parser.EndElementHandler = start, end
     parser.EntityDeclHandler = parser.UnparsedEntityDeclHandler = forbidden
     parser.ExternalEntityRefHandler = forbidden
+    skipped = skip_text_before_declaration(stream)
     try:
         while chunk := stream.read(CHECK_CHUNK):
             parser.Parse(chunk, False)
@@ -355,8 +395,9 @@ def check_nmap_xml(stream: BinaryIO) -> bool:
     except pyexpat.ExpatError as error:
         if error.code in _CUT_SHORT and seen_root:
             return False
-        raise _parse_error(pyexpat.ErrorString(error.code) + f": line {error.lineno}, column {error.offset}",
-                           (error.lineno, error.offset), seen_root) from None
+        line = error.lineno + skipped
+        raise _parse_error(pyexpat.ErrorString(error.code) + f": line {line}, column {error.offset}",
+                           (line, error.offset), seen_root) from None
     except (LookupError, ValueError) as error:
         raise _bad_encoding(error) from None
     return True
@@ -385,11 +426,21 @@ def _unsafe(kind: str) -> NmapXmlError:
 
 
 def _parse_error(message: str, position: tuple[int, int], seen_root: bool) -> NmapXmlError:
+    line, column = position
+    if "declaration not at start" in message:
+        return NmapXmlError(f"text before the XML declaration on line {line}: only whitespace and comments may "
+                            "come before it")
     if not seen_root:
         return NmapXmlError(f"not nmap XML ({message})")
-    line, column = position
     return NmapXmlError(f"broken nmap XML at line {line}, column {column} ({message})")
 
 
 def _bad_encoding(error: Exception) -> NmapXmlError:
     return NmapXmlError(f"not nmap XML (its declared encoding cannot be read: {str(error)[:100]})")
+
+
+def _shift_line(message: str, lines: int) -> str:
+    """Return ElementTree's error message with its line number moved down by `lines` skipped before the parse."""
+    if not lines:
+        return message
+    return re.sub(r"line (\d+)", lambda m: f"line {int(m[1]) + lines}", message, count=1)

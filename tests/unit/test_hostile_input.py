@@ -110,8 +110,12 @@ def nmap_doc(*hosts: str, head: str = '<?xml version="1.0" encoding="UTF-8"?>\n'
                                    + "</table>" * 5000 + "</script></hostscript>")),
      "nested more than 100 elements deep"),
     ("control-char.xml", nmap_doc(host_xml("10.0.0.1", product="SSH\x01\x1b[2J")), "broken nmap XML at line 3"),
-    ("html.xml", b"<html><body>not a scan</body></html>", "is XML but not nmap's -oX output"),
-    ("empty.xml", b"", "is not a file Estate Mapper can import"),
+    ("html.xml", b"<html><body>not a scan</body></html>", "its document is <html>, not nmap's <nmaprun>"),
+    ("empty.xml", b"", "is not a file Estate Mapper can import (nmap XML from -oX, or a collector bundle): it is empty"),
+    ("text-first.xml", b"Nmap scan report\n" + nmap_doc(host_xml("10.0.0.1")),
+     "it has text before its XML declaration (line 2); only whitespace and comments may come first"),
+    ("pi-first.xml", b"<?xml-stylesheet href='x'?>\n" + nmap_doc(host_xml("10.0.0.1")),
+     "text before the XML declaration on line 2"),
 ])
 def test_import_refuses_hostile_nmap_xml_in_one_line_and_writes_nothing(db, tmp_path, name, data, message):
     assert_refused(db, [nmap_file(tmp_path, name, data)], message)

@@ -105,3 +105,33 @@ def test_python_nmap_loses_what_this_parser_keeps():
     services = {s.port: s for s in ours.services}
     assert len(services[22].cpes) == 2 and services[443].tunnel == "ssl" and services[22].os_type == "Linux"
     assert isinstance(services[443].scripts[0].data, dict)
+
+
+LICENCE = b"\n<!-- SPDX-License-Identifier: Apache-2.0\n     (a fixture's licence header) -->\n  <!-- -->\n"
+
+
+def test_whitespace_and_comments_before_the_declaration_are_skipped_by_both_readers():
+    from scanners.nmap_xml import check_nmap_xml
+    data = (DATA / "segment-handmade.xml").read_bytes()
+    assert data.startswith(b"<?xml")
+    run, reports, _ = parse(LICENCE + data)
+    assert run.complete and [r.host.addresses for r in reports] == [r.host.addresses for r in parse(data)[1]]
+    assert check_nmap_xml(io.BytesIO(LICENCE + data)) is True
+
+
+def test_a_broken_line_is_numbered_in_the_file_as_written_even_after_skipped_comments():
+    from scanners.nmap_xml import check_nmap_xml
+    data = LICENCE + (DATA / "segment-handmade.xml").read_bytes().replace(b"<ports>", b"<ports><<broken", 1)
+    line = data[: data.index(b"<<broken")].count(b"\n") + 1
+    with pytest.raises(NmapXmlError, match=f"broken nmap XML at line {line}[,: ]"):
+        parse(data)
+    with pytest.raises(NmapXmlError, match=f"broken nmap XML at line {line}[,: ]"):
+        check_nmap_xml(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("prefix", [b"Starting Nmap 7.94\n", b"<?xml-stylesheet href='nmap.xsl'?>\n",
+                                    b"<!-- an unclosed comment\n"])
+def test_anything_but_whitespace_and_comments_before_the_declaration_is_refused(prefix):
+    data = prefix + (DATA / "segment-handmade.xml").read_bytes()
+    with pytest.raises(NmapXmlError):
+        parse(data)
