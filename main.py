@@ -168,15 +168,16 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Add files collected elsewhere to the store: nmap XML (-oX output, from any nmap version,
     including files cut short by an interrupted scan) and collector bundles (estatemap collect).
-    Each file becomes a scan of kind import; its hosts merge with those already known. Every file
-    is checked before any is read into the store.
+    Each file becomes a scan of its own (kind import); its hosts merge with those already known. Every
+    file is checked whole before anything from it is stored: a refused file is one line saying why,
+    the other files are still imported, and the exit status is 1.
 
     An Excel workbook (.xlsx) written by `estatemap export --format xlsx` is read back instead: the
     owner, criticality, patient data and notes architects filled in on its Hosts sheet, and the waves on
     its Move groups sheet, matched by Host ID and Group ID. Rows it cannot use are listed and skipped;
     the exit status is 1 when rows were skipped and none could be used.
 
-    Example: estatemap import site-b-scan.xml
+    Example: estatemap import site-b-scan.xml site-c-scan.xml app01.estate
     """
     from discovery.service import run_scan
     from exports.workbook_import import is_workbook_path
@@ -186,8 +187,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     workbooks = [path for path in args.files if is_workbook_path(path)]
     if workbooks:
         return import_workbooks(args, workbooks, [path for path in args.files if not is_workbook_path(path)])
-    scanners = [FileImportScanner(path) for path in args.files]  # every file is checked before any is read
-    status = EXIT_OK
+    scanners = []
+    for path in args.files:
+        try:
+            scanners.append(FileImportScanner(path))  # reads the whole file: a bad one is refused before it is stored
+        except EstateError as error:
+            print(f"estatemap: error: {error}", file=sys.stderr)
+    status = EXIT_OK if len(scanners) == len(args.files) else EXIT_FAILURE
+    if not scanners:
+        return status
     with open_store(args) as store:
         for scanner in scanners:
             started = time.monotonic()

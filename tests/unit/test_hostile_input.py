@@ -129,10 +129,33 @@ def test_import_refuses_nmap_xml_broken_after_a_whole_host_before_storing_that_h
     assert_refused(db, [nmap_file(tmp_path, "broken.xml", data)], "broken nmap XML at line")
 
 
-def test_import_checks_every_file_before_storing_any(db, tmp_path):
-    good = nmap_file(tmp_path, "good.xml", nmap_doc(host_xml("10.0.0.1")))
-    bad = nmap_file(tmp_path, "bad.xml", nmap_doc(host_xml("10.0.0.2") + "<host><</host>"))
-    assert_refused(db, [good, bad], "bad.xml")  # good.xml comes first and is not stored either
+def test_import_of_several_files_imports_the_good_ones_and_refuses_each_bad_one_in_one_line(db, tmp_path):
+    """Each file is its own scan: a refused file stores nothing of its own and does not cancel the others."""
+    good = nmap_file(tmp_path, "good.xml", nmap_doc(host_xml("10.0.0.1", hostname="good1")))
+    bad = nmap_file(tmp_path, "bad.xml", nmap_doc(host_xml("10.0.0.2", hostname="bad2") + "<host><</host>"))
+    empty = nmap_file(tmp_path, "empty.xml", b"")
+    later = nmap_file(tmp_path, "later.xml", nmap_doc(host_xml("10.0.0.3", hostname="later3")))
+    scans_before = len(dump(db)["scans"])
+    code, out, err = run("--db", str(db), "import", str(good), str(bad), str(empty), str(later))
+    assert code == 1 and "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("estatemap: error: ") for line in lines), err
+    assert "bad.xml" in lines[0] and "broken nmap XML at line" in lines[0] and "empty.xml" in lines[1]
+    rows = dump(db)
+    assert len(rows["scans"]) == scans_before + 2  # one scan per imported file, none for a refused one
+    stored = repr(rows)
+    assert "good1" in stored and "later3" in stored and "bad2" not in stored and "10.0.0.2" not in stored
+    assert integrity(db) == "ok"
+
+
+def test_import_accepts_whitespace_and_comments_before_the_xml_declaration(db, tmp_path):
+    """Public nmap files carry a licence comment before `<?xml ...?>` (secureCodeBox's parser fixtures do)."""
+    head = ('\ufeff\n  <!-- SPDX-FileCopyrightText: the authors\n     SPDX-License-Identifier: Apache-2.0 -->\n'
+            '<!-- second comment --> \n<?xml version="1.0" encoding="UTF-8"?>\n')
+    path = nmap_file(tmp_path, "licensed.xml", nmap_doc(host_xml("10.0.0.7", hostname="licensed7"), head=head))
+    code, out, err = run("--db", str(db), "import", str(path))
+    assert (code, err) == (0, ""), err
+    assert "1 host " in out and "licensed7" in repr(dump(db))
 
 
 @pytest.mark.parametrize("cut", [0.4, 0.75, 0.98])
@@ -234,12 +257,19 @@ def test_import_refuses_bad_bundles_in_one_line_and_writes_nothing(db, tmp_path,
     assert "\x1b" not in err and len(err) < 600
 
 
-def test_import_of_a_bundle_then_a_bad_one_writes_neither(db, tmp_path):
+def test_import_of_a_bundle_then_a_bad_one_imports_the_good_one_only(db, tmp_path):
     good = tmp_path / "good.estate"
     good.write_bytes(targets.bundle_bytes(BUNDLE))
     bad = tmp_path / "bad.estate"
     bad.write_bytes(_forged(lambda d: d["reports"][0]["host"].update(memory_bytes=-2**70)))
-    assert_refused(db, [good, bad], "bad.estate")
+    scans_before = len(dump(db)["scans"])
+    code, out, err = run("--db", str(db), "import", str(good), str(bad))
+    assert code == 1 and "Traceback" not in out + err
+    errors = [line for line in err.splitlines() if line.startswith("estatemap: error: ")]
+    assert len(errors) == 1 and "bad.estate is not a valid bundle" in errors[0], err
+    assert len(dump(db)["scans"]) == scans_before + 1
+    assert "Scan" in out and "completed" in out
+    assert integrity(db) == "ok"
 
 
 def test_bundle_warnings_with_terminal_escapes_are_shown_escaped(db, tmp_path):
