@@ -11,6 +11,7 @@ import importlib
 import json
 import inspect
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -594,8 +595,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _help_of(func) -> tuple[str, str]:
+    """Return a command's summary (its docstring's first sentence, up to a colon) and its whole docstring."""
     doc = inspect.cleandoc(func.__doc__ or "")
-    return doc.split("\n", 1)[0], doc
+    first = " ".join(doc.split("\n\n", 1)[0].split())
+    return re.split(r"(?<=[\w)])[.:](?:\s|$)", first, maxsplit=1)[0], doc
 
 
 def _iso_date(text: str):
@@ -632,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
-    scan = commands.add_parser("scan", parents=[common], help="scan a source and add what it finds to the store",
+    scan = commands.add_parser("scan", parents=[common], help="Scan a source and add what it finds to the store",
                                description="Scan a source and add what it finds to the store.\n\n"
                                            "Example: estatemap scan host",
                                formatter_class=argparse.RawDescriptionHelpFormatter)

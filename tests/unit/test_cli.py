@@ -165,3 +165,21 @@ def test_export_keep_switches_a_noise_filter_off(tmp_path):
     assert run("export", "--db", str(path), "-f", "json", "-o", str(out), "--force", "--keep", "ephemeral")[0] == 0
     (dep,) = json.loads(out.read_text())["dependencies"]
     assert dep["source_process"] == "p2p" and dep["target_port"] == 60000
+
+
+def summaries(parser):
+    """Yield (name, summary) for every command as its parent's --help lists it."""
+    for action in parser._subparsers._group_actions:
+        for choice in action._choices_actions:
+            yield choice.dest, choice.help
+        for sub in action.choices.values():
+            if sub._subparsers is not None:
+                yield from summaries(sub)
+
+
+def test_every_command_summary_is_a_whole_phrase_not_cut_mid_sentence():
+    found = dict(summaries(main.build_parser()))
+    assert {"import", "analyze", "diff", "host", "ssh"} <= set(found)
+    for name, summary in found.items():
+        assert summary[0].isupper() and summary.count("(") == summary.count(")"), (name, summary)
+        assert not re.search(r"(,|\b(and|or|the|a|of|from|to|with))$", summary), (name, summary)
