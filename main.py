@@ -160,7 +160,7 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
         status = report_scan(args, store, result, time.monotonic() - started)
     for account in scanner.remembered:
         say(args, f"Remembered the password for {account} in the OS keyring.")
-    if scanner.failed:
+    if scanner.failed and result.status != "failed":  # a failed scan has said so already
         print(f"estatemap: {len(scanner.failed)} of {len(scanner.hosts)} hosts could not be collected: "
               f"{', '.join(scanner.failed)} (see the warnings above)", file=sys.stderr)
     return max(status, EXIT_FAILURE if scanner.failed else EXIT_OK)

@@ -1252,7 +1252,7 @@ class SshHostScanner:
         self.failed, self.remembered = [], []
         events: queue.Queue = queue.Queue()
         engine = _Engine(self, events)
-        total, done = len(self.hosts), 0
+        total, done, collected = len(self.hosts), 0, 0
         engine.start()
         try:
             ctx.report(0, total, f"connecting to {min(total, self.concurrency)} of {total} hosts")
@@ -1264,8 +1264,11 @@ class SshHostScanner:
                     continue
                 report, done = self._handle(event, ctx, engine, done, total)
                 if report is not None:
+                    collected += 1
                     yield report
                     ctx.report(done, total, f"{event[1]}: ok")
+            if self.failed and not collected:  # a scan where every host failed is not "completed"
+                raise EstateError(f"no host could be collected: {', '.join(self.failed)} (see the warnings above)")
         except (ScanCancelled, KeyboardInterrupt):
             ctx.cancel()
             yield from self._drain(engine, events, ctx, done, total)
