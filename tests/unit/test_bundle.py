@@ -410,16 +410,25 @@ def run(*argv):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def test_import_refuses_a_bad_bundle_in_one_line_and_writes_nothing(tmp_path):
+def test_import_refuses_a_bad_bundle_in_one_line_and_imports_the_good_one(tmp_path):
     good = tmp_path / "good.estate"
     good.write_bytes(encode_bundle(make_doc()))
     bad = tmp_path / "bad.estate"
     bad.write_bytes(plain_bytes(redigest({**make_doc(), "version": 7})))
     db = tmp_path / "estate.db"
     code, out, err = run("--db", str(db), "import", str(good), str(bad))
-    assert code == 1 and out == ""
-    assert err == ("estatemap: error: bad.estate was written by a newer Estate Mapper (bundle version 7; this version "
-                   "reads bundle versions up to 1); upgrade Estate Mapper to import it\n")
+    assert code == 1 and out.startswith("Scan 1 completed") and "1 host " in out
+    errors = [line for line in err.splitlines() if line.startswith("estatemap:")]
+    assert errors == ["estatemap: error: bad.estate was written by a newer Estate Mapper (bundle version 7; this "
+                      "version reads bundle versions up to 1); upgrade Estate Mapper to import it"], err
+
+
+def test_import_of_only_bad_files_does_not_create_the_store(tmp_path):
+    bad = tmp_path / "bad.estate"
+    bad.write_bytes(plain_bytes(redigest({**make_doc(), "version": 7})))
+    db = tmp_path / "estate.db"
+    code, out, err = run("--db", str(db), "import", str(bad), str(bad))
+    assert code == 1 and out == "" and err.count("estatemap: error: bad.estate") == 2
     assert not db.exists()  # every file is checked before the store is opened
 
 
