@@ -18,7 +18,7 @@ from pathlib import Path
 
 from discovery import __version__
 from discovery.dependencies import FILTERS as NOISE_FILTERS
-from discovery.model import EstateError
+from discovery.model import EstateError, counted
 from discovery.quiet import quiet_library_warnings
 
 log = logging.getLogger("estatemap")
@@ -382,19 +382,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     Example: estatemap export --format json --out estate.json
     """
+    from discovery.dependencies import ResolutionStats
     from discovery.service import export_inventory
     from exports.files import check_target
 
     exporter = load_exporter(args.format)
+    noise = ResolutionStats()
     path = Path(args.out)
     check_target(path, force=args.force)
     with open_store(args, create=False) as store:
-        inventory = export_inventory(store, exporter, path, scan_id=args.scan,
+        inventory = export_inventory(store, exporter, path, scan_id=args.scan, stats=noise,
                                      filters=[f for f in NOISE_FILTERS if f not in args.keep],
                                      hosts_pattern=args.hosts, min_severity=args.min_severity)
-    say(args, f"Wrote {path} ({args.format}): {len(inventory['hosts'])} hosts, "
-              f"{len(inventory['services'])} services, {len(inventory['software'])} software packages, "
-              f"{len(inventory['connections'])} connections.")
+    left_out = sum(noise.dropped.values())
+    say(args, f"Wrote {path} ({args.format}): {counted(len(inventory['hosts']), 'host')}, "
+              f"{counted(len(inventory['services']), 'service')}, "
+              f"{counted(len(inventory['software']), 'software package')}, "
+              f"{counted(len(inventory['connections']), 'connection')}"
+              + (f" ({counted(left_out, 'more')} left out as noise: "
+                 + ", ".join(f"{n} {name}" for name, n in sorted(noise.dropped.items()) if n)
+                 + "; --keep NOISE keeps them)" if left_out else "") + ".")
     for warning in getattr(exporter, "warnings", ()):
         print(f"estatemap: warning: {warning}", file=sys.stderr)
     return EXIT_OK
@@ -450,10 +457,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             summary = analyze(store, as_of=args.as_of, progress=progress.update)
     counts = summary["summary"]
     findings = ", ".join(f"{summary['findings'].get(s, 0)} {s}" for s in ("critical", "high", "medium", "low", "info"))
-    say(args, f"Analysis {summary['id']} as of {summary['as_of']}: {summary['hosts']} hosts; findings: {findings}.")
-    say(args, f"{counts.get('groups', 0)} move groups in {counts.get('waves', 0)} waves; "
-              f"{len(summary['shared'])} shared infrastructure; {len(summary['single_points_of_failure'])} single "
-              f"points of failure; {len(summary['cycles'])} cycles; {len(summary['splits'])} split suggestions.")
+    say(args, f"Analysis {summary['id']} as of {summary['as_of']}: {counted(summary['hosts'], 'host')}; "
+              f"findings: {findings}.")
+    say(args, f"{counted(counts.get('groups', 0), 'move group')} in {counted(counts.get('waves', 0), 'wave')}; "
+              f"{len(summary['shared'])} shared infrastructure; "
+              f"{counted(len(summary['single_points_of_failure']), 'single point', 'single points')} of failure; "
+              f"{counted(len(summary['cycles']), 'cycle')}; {counted(len(summary['splits']), 'split suggestion')}.")
     if summary["top_risk"]:
         say(args, "Highest migration risk: " + ", ".join(f"{host} ({score:.0f})" for score, host in summary["top_risk"]))
     return EXIT_OK
@@ -494,11 +503,17 @@ def open_store(args: argparse.Namespace, *, create: bool = True):
     return Store(path)
 
 
+# How a scan's counts are named: (singular, plural) where the plural is not just an s.
+COUNT_NOUNS = {"software": ("software package",), "processes": ("process", "processes")}
+for _name in ("services", "databases", "connections", "interfaces"):
+    COUNT_NOUNS[_name] = (_name[:-1],)
+
+
 def report_scan(args: argparse.Namespace, store, result, seconds: float) -> int:
     """Print what a scan found and return the exit status it deserves."""
-    counts = ", ".join(f"{n} {name}" for name, n in result.counts.items() if n)
+    counts = ", ".join(counted(n, *COUNT_NOUNS.get(name, (name,))) for name, n in result.counts.items() if n)
     hosts = len(result.host_ids)
-    say(args, f"Scan {result.scan_id} {result.status} in {seconds:.1f} s: {hosts} host{'s' * (hosts != 1)}"
+    say(args, f"Scan {result.scan_id} {result.status} in {seconds:.1f} s: {counted(hosts, 'host')}"
               f"{' (' + ', '.join(result.host_ids) + ')' if result.host_ids else ''}"
               f"{'; ' + counts if counts else ''}. Store: {store.path}")
     for warning in result.warnings:

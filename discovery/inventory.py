@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from discovery.dependencies import (FILTERS, aggregate_dependencies, coverage_gaps, external_endpoints,
-                                    parse_ssh_sessions, resolve_connections)
+from discovery.dependencies import (FILTERS, ResolutionStats, aggregate_dependencies, coverage_gaps,
+                                    external_endpoints, parse_ssh_sessions, resolve_connections)
 from discovery.model import utc_now
 from discovery.store import Store
 
@@ -52,10 +52,12 @@ def _pick(row: dict, fields: tuple[str, ...]) -> dict:
     return {f: row.get(f) for f in fields}
 
 
-def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS) -> dict:
+def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS,
+                    stats: ResolutionStats | None = None) -> dict:
     """Return the whole inventory as the JSON export's dict; `scan_id` limits it to what one scan saw.
 
-    `filters` are the dependency noise filters to apply (discovery.dependencies.FILTERS: all by default).
+    `filters` are the dependency noise filters to apply (discovery.dependencies.FILTERS: all by default);
+    `stats` (if given) counts the connections they left out.
     """
     observations = store.current_observations(scan_id)
     host_ids = {o["host_id"] for o in observations}
@@ -71,7 +73,7 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
     connections = resolve_connections(
         store.child_rows("connections", observations), hosts, services, filters=filters,
         ssh_sessions=parse_ssh_sessions(store.evidence_rows(observations, "ssh-session")),
-        scanner_addresses={a for s in all_scans for a in s.get("origin") or ()})
+        scanner_addresses={a for s in all_scans for a in s.get("origin") or ()}, stats=stats)
     observed_sources = defaultdict(set)
     for o in observations:
         observed_sources[o["host_id"]].add(o["source"])

@@ -35,6 +35,11 @@ class ScanCancelled(Exception):
     """Raised inside a scanner when the user asked to stop; results so far are kept."""
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """Return "1 host", "2 hosts", "1,200 hosts" (`plural` for nouns that do not just take an s)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def utc_now() -> datetime:
     """Return the current time, timezone-aware, in UTC, to the second."""
     return datetime.now(timezone.utc).replace(microsecond=0)

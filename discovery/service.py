@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
-from discovery.dependencies import FILTERS
+from discovery.dependencies import FILTERS, ResolutionStats
 from discovery.inventory import build_inventory, filter_inventory
 from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
 from discovery.store import Store
@@ -38,6 +38,12 @@ class Exporter(Protocol):
     format: str
 
     def write(self, inventory: dict, path: Path) -> None: ...
+
+
+def distinct_connections(connections) -> int:
+    """Return how many connections these are: one seen from both ends (a loopback one) is one, as in the inventory."""
+    return len({(c.protocol, *sorted([(c.local_address, c.local_port), (c.remote_address, c.remote_port)]))
+                for c in connections})
 
 
 @dataclass(slots=True)
@@ -80,8 +86,9 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
         for report in reports:
             host_id, match = store.write_host_report(scan_id, report)
             result.host_ids.append(host_id)
-            for name in ("software", "processes", "services", "databases", "connections", "interfaces"):
+            for name in ("software", "processes", "services", "databases", "interfaces"):
                 result.counts[name] = result.counts.get(name, 0) + len(getattr(report, name))
+            result.counts["connections"] = result.counts.get("connections", 0) + distinct_connections(report.connections)
             log.info("stored host %s%s", host_id, f" (matched on {match.reason})" if match else " (new)")
     except (ScanCancelled, KeyboardInterrupt):
         result.status = "interrupted"
@@ -137,12 +144,14 @@ def plan_resume(store: Store, scan_id: int) -> ResumePlan:
 
 
 def export_inventory(store: Store, exporter: Exporter, path: Path, *, scan_id: int | None = None,
-                     filters=FILTERS, hosts_pattern: str | None = None, min_severity: str | None = None) -> dict:
+                     filters=FILTERS, hosts_pattern: str | None = None, min_severity: str | None = None,
+                     stats: ResolutionStats | None = None) -> dict:
     """Build the inventory (with the given dependency noise filters) and write it with `exporter` to `path`;
-    return the inventory written. `hosts_pattern` and `min_severity` cut it down (inventory.filter_inventory)."""
+    return the inventory written. `hosts_pattern` and `min_severity` cut it down (inventory.filter_inventory);
+    `stats` (if given) counts what the noise filters left out."""
     if scan_id is not None and store.get_scan(scan_id) is None:
         raise EstateError(f"no scan with id {scan_id} (see: estatemap scans)")
-    inventory = build_inventory(store, scan_id=scan_id, filters=filters)
+    inventory = build_inventory(store, scan_id=scan_id, filters=filters, stats=stats)
     if hosts_pattern is not None or min_severity is not None:
         inventory = filter_inventory(inventory, hosts_pattern=hosts_pattern, min_severity=min_severity)
     exporter.write(inventory, path)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from discovery.dependencies import FILTERS as NOISE_FILTERS
-from discovery.model import SEVERITIES, StoreError
+from discovery.model import SEVERITIES, StoreError, counted
 from discovery.service import export_inventory
 from discovery.store import Store
 from gui.workers import TaskWorker, ask_yes_no, start_task
@@ -238,9 +238,11 @@ class ExportDialog(QDialog):
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
         self.status_label.setText(
-            f"Wrote {path}: {len(inventory['hosts'])} hosts, {len(inventory['services'])} services, "
-            f"{len(inventory['software'])} software packages, {len(inventory['connections'])} connections, "
-            f"{len(inventory.get('findings') or [])} findings.")
+            f"Wrote {path}: {counted(len(inventory['hosts']), 'host')}, "
+            f"{counted(len(inventory['services']), 'service')}, "
+            f"{counted(len(inventory['software']), 'software package')}, "
+            f"{counted(len(inventory['connections']), 'connection')}, "
+            f"{counted(len(inventory.get('findings') or []), 'finding')}.")
         self.export_finished.emit(str(path))
 
     @Slot(str)

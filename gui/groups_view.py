@@ -8,6 +8,7 @@ from html import escape
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
+from discovery.model import counted
 from gui.data import Snapshot
 from gui.models import Column
 from gui.table_view import DetailsPaneView, RecordTableView
@@ -70,7 +71,8 @@ def waves_html(snapshot: Snapshot | None) -> str:
         return "<p><i>Not analysed yet: run Analyze to find move groups and waves.</i></p>"
     waves = analysis.get("waves") or []
     rows = "".join(f"<tr><td><b>Wave {escape(str(w.get('number')))}</b>&nbsp;&nbsp;</td>"
-                   f"<td>{len(w.get('group_ids') or ())} groups, {len(w.get('host_ids') or ())} hosts&nbsp;&nbsp;</td>"
+                   f"<td>{counted(len(w.get('group_ids') or ()), 'group')}, "
+                   f"{counted(len(w.get('host_ids') or ()), 'host')}&nbsp;&nbsp;</td>"
                    f"<td>{escape(w.get('note') or '')}</td></tr>" for w in waves)
     overrides = sum(1 for g in snapshot.inventory.get("groups") or () if g.get("wave_override") is not None)
     note = f"<p>{overrides} group(s) have a wave set by the architects (shown in the Wave column).</p>" \

@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QSplitter,
                                QStackedWidget)
 
-from discovery.model import EstateError
+from discovery.model import EstateError, counted
 from gui.data import Snapshot, load_snapshot
 from gui.findings_view import FindingsView
 from gui.graph_view import GraphView
@@ -220,10 +220,10 @@ class MainWindow(QMainWindow):
         scan = snapshot.last_scan
         self.scan_label.setText(f"Last scan: #{scan['id']} {scan['kind']} {scan['status']} "
                                 f"{(scan['finished_at'] or scan['started_at'] or '')[:16]}" if scan else "No scans yet")
-        self.counts_label.setText(f"{len(inventory['hosts']):,} hosts · {len(inventory['services']):,} services · "
-                                  f"{len(inventory['dependencies']):,} dependencies · "
-                                  f"{len(inventory['findings']):,} findings")
-        self.statusBar().showMessage(f"Loaded {len(inventory['hosts']):,} hosts", 5000)
+        self.counts_label.setText(" · ".join(counted(len(inventory[key]), noun, plural) for key, noun, plural in (
+            ("hosts", "host", None), ("services", "service", None), ("dependencies", "dependency", "dependencies"),
+            ("findings", "finding", None))))
+        self.statusBar().showMessage(f"Loaded {counted(len(inventory['hosts']), 'host')}", 5000)
 
     def _remember_store(self, path: Path | None) -> None:
         if path is None:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPlainTextEdit,
                                QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
-from discovery.model import EstateError
+from discovery.model import EstateError, counted
 from discovery.service import ScanResult, plan_resume, run_scan
 from discovery.store import Store
 from discovery.targets import CONFIRM_ABOVE
@@ -459,8 +459,8 @@ class ScanDialog(QDialog):
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1 if result.status == "completed" else 0)
         self.progress_bar.setFormat(result.status)  # the warnings reached the log as they happened
-        summary = (f"Scan {result.scan_id} {result.status}: {hosts} host{'s' * (hosts != 1)} stored; "
-                   f"{len(result.warnings)} warning{'s' * (len(result.warnings) != 1)}.")
+        summary = (f"Scan {result.scan_id} {result.status}: {counted(hosts, 'host')} stored; "
+                   f"{counted(len(result.warnings), 'warning')}.")
         counts = ", ".join(f"{n} {name}" for name, n in result.counts.items() if n)
         if counts:
             summary += f" Found {counts}."

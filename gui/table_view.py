@@ -198,7 +198,8 @@ class RecordTableView(QWidget):
         self.columns_menu().popup(header.mapToGlobal(position))
 
     def _update_count(self, shown: int, total: int) -> None:
-        text = f"{total:,} {self.noun}" if shown == total else f"{shown:,} of {total:,} {self.noun}"
+        noun = self.noun.removesuffix("s") if total == 1 else self.noun  # every noun here is a plain plural
+        text = f"{total:,} {noun}" if shown == total else f"{shown:,} of {total:,} {noun}"
         self.count_label.setText(text)
 
     def _current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:

@@ -73,7 +73,7 @@ def test_export_dialog_existing_file_yes_replaces_it(qtbot, dialog, estate_db, t
         assert dialog.start()
     doc = json.loads(path.read_text())
     assert [h["hostname"] for h in doc["hosts"]] == ["db01"]
-    assert dialog.status_label.text().startswith(f"Wrote {path}: 1 hosts")
+    assert dialog.status_label.text().startswith(f"Wrote {path}: 1 host, ")
 
 
 def test_export_dialog_filters_by_severity_and_scan(qtbot, dialog, tmp_path):

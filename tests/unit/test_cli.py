@@ -112,7 +112,7 @@ def test_scans_lists_history(filled_db):
 def test_export_json_writes_the_inventory_and_refuses_to_overwrite(filled_db, tmp_path):
     out_path = tmp_path / "estate.json"
     code, out, _ = run("export", "--db", str(filled_db), "--format", "json", "--out", str(out_path))
-    assert code == 0 and "1 hosts" in out
+    assert code == 0 and ": 1 host, " in out
     data = json.loads(out_path.read_text())
     assert data["schema"] == "estatemap/1" and data["hosts"][0]["hostname"] == "app01"
     assert oct(out_path.stat().st_mode & 0o777) == oct(0o600)
@@ -183,3 +183,19 @@ def test_every_command_summary_is_a_whole_phrase_not_cut_mid_sentence():
     for name, summary in found.items():
         assert summary[0].isupper() and summary.count("(") == summary.count(")"), (name, summary)
         assert not re.search(r"(,|\b(and|or|the|a|of|from|to|with))$", summary), (name, summary)
+
+
+def test_export_says_how_many_connections_the_noise_filters_left_out(tmp_path):
+    db = tmp_path / "estate.db"
+    with Store(db) as s:
+        scan = s.start_scan(Scan(kind="host", started_at=T0, targets=("app01",)))
+        s.write_host_report(scan, make_report(hostname="app01", connections=(
+            ("10.9.0.1", 40000, "10.9.0.77", 5432, "outbound", "psql"),       # a dependency: kept
+            ("10.9.0.1", 50001, "10.9.0.78", 50002, "unknown", None))))       # port to port, nobody listens
+        s.finish_scan(scan, "completed")
+    out_path = tmp_path / "e.json"
+    code, out, err = run("--db", str(db), "export", "-f", "json", "-o", str(out_path))
+    assert code == 0, err
+    assert "1 connection (1 more left out as noise: 1 ephemeral; --keep NOISE keeps them)." in out
+    code, out, err = run("--db", str(db), "export", "-f", "json", "-o", str(out_path), "--force", "--keep", "ephemeral")
+    assert code == 0 and out.rstrip().endswith("2 connections."), out

@@ -88,3 +88,19 @@ def test_run_scan_tells_each_warning_as_it_happens(store):
     result = run_scan(store, Scanner(), on_warning=lambda message: heard.append((message, len(store.hosts()))))
     assert heard == [("first", 0), ("second", 1)] and stored_before == [1]
     assert result.warnings == ["first", "second"]
+
+
+def test_a_connection_seen_from_both_ends_counts_once_as_in_the_inventory(store):
+    from discovery.inventory import build_inventory
+    both_ends = (("127.0.0.1", 45000, "127.0.0.1", 5432, "outbound", "psql"),
+                 ("127.0.0.1", 5432, "127.0.0.1", 45000, "inbound", "postgres"),
+                 ("10.9.0.250", 46000, "10.9.0.9", 443, "outbound", "curl"))
+    result = run_scan(store, FakeScanner([make_report(connections=both_ends)]))
+    assert result.counts["connections"] == 2
+    assert len(build_inventory(store)["connections"]) == 2
+
+
+def test_counted_says_one_thing_in_the_singular():
+    from discovery.model import counted
+    assert [counted(n, "host") for n in (0, 1, 2, 1200)] == ["0 hosts", "1 host", "2 hosts", "1,200 hosts"]
+    assert counted(1, "process", "processes") == "1 process" and counted(3, "process", "processes") == "3 processes"
