@@ -724,7 +724,8 @@ def _result(G, H, core, *, fans, shared, shared_hosts, radius, waves, cycles, gr
                                       servers=sum(1 for v in H.succ[n] if is_host(H, v)))
                       for n, d in sorted(H.nodes(data=True)) if d["kind"] == "external")
     wave_list = [Wave(number=SHARED_WAVE, group_ids=(), host_ids=tuple(sorted(shared_hosts)),
-                      note="shared infrastructure: reachable from the target before anything that uses it moves")]
+                      note="shared infrastructure: reachable from the target before anything that uses it moves")
+                 ] if shared_hosts else []  # no shared infrastructure: no empty wave 0
     for number in sorted({g.wave for g in groups}):
         members = [g for g in groups if g.wave == number]
         wave_list.append(Wave(number=number, group_ids=tuple(g.id for g in members),

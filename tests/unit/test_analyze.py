@@ -59,7 +59,8 @@ def test_analyze_cli(tmp_path):
         fill(s)
     code, out, err = run("analyze", "--db", str(path), "--as-of", "2026-11-28")
     assert code == 0, err
-    assert out.startswith("Analysis 1 as of 2026-11-28: 2 hosts; findings: ") and "move groups" in out
+    assert out.startswith("Analysis 1 as of 2026-11-28: 2 hosts; findings: ")
+    assert "\n1 move group in 1 wave; 0 shared infrastructure;" in out  # no empty wave 0 without shared hosts
     assert "Highest migration risk: db01" in out
     code, _, err = run("analyze", "--db", str(path), "--as-of", "28/11/2026")
     assert code == 2 and "is not a date" in err
