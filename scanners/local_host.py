@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import ntpath
 import os
 import platform
@@ -35,6 +36,8 @@ from discovery.model import (
 )
 from discovery.sampling import watch_connections
 from scanners import platform_software
+
+log = logging.getLogger(__name__)
 
 SOURCE = "local"
 STAGES = ("hardware", "os", "interfaces", "software", "processes", "sockets", "databases")
@@ -253,9 +256,11 @@ def _collect_processes(c: _Collected, ctx: ScanContext) -> None:
     c.process_infos = {info["pid"]: info for info in infos}
     c.processes, denied = transform_processes(infos, c.observed_at)
     if denied:
-        if get_is_admin():
-            ctx.warn(f"processes: {_count(denied, 'process', 'processes')} had fields that could not be "
-                     "read even as root")
+        if get_is_admin():  # nothing the user can do (another container's process): said at -v, by name
+            for info in infos:
+                if info.get("denied") and info.get("status") != psutil.STATUS_ZOMBIE:
+                    log.info("processes: %s of %s (pid %s) could not be read even as root",
+                             ", ".join(info["denied"]), info.get("name") or UNKNOWN_PROCESS, info["pid"])
         else:
             ctx.warn(f"processes: {_count(denied, 'process', 'processes')} had fields this user may not "
                      "read (run as root to see them)")
