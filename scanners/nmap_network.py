@@ -8,6 +8,8 @@ nmap starts and passed as separate arguments after every option, never through a
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -26,6 +28,7 @@ from pathlib import Path
 import nmap
 import psutil
 
+from discovery.merge import normalise_address, normalise_mac
 from discovery.model import EstateError, HostReport, ScanContext
 from discovery.redact import redact_report
 from discovery.targets import Target, TargetError, parse_targets, total_addresses
@@ -216,6 +219,33 @@ def stop_process(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> N
         pass
 
 
+def this_machine() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return this machine's (addresses, MACs) as `scan host` identifies it: no loopback or link-local ones."""
+    found = [(a.family, a.address) for addrs in psutil.net_if_addrs().values() for a in addrs]
+    addresses = dict.fromkeys(filter(None, (normalise_address(address) for family, address in found
+                                            if family in (socket.AF_INET, socket.AF_INET6))))
+    macs = dict.fromkeys(filter(None, (normalise_mac(address) for family, address in found if family == psutil.AF_LINK)))
+    return tuple(addresses), tuple(macs)
+
+
+def as_this_machine(report: HostReport) -> HostReport:
+    """Return `report` as this machine's when nmap reached it only on loopback addresses.
+
+    127.0.0.1 answers from the machine running the scan: the report gets this machine's addresses, MACs and
+    host name (before the loopback address nmap reached, which is kept: `scan resume` skips it), so it merges
+    with the host `scan host` stored (and `scan host` later merges into it) instead of becoming a second host
+    called "localhost".
+    """
+    host = report.host
+    if not host.addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in host.addresses):
+        return report
+    addresses, macs = this_machine()
+    name = socket.gethostname() or host.hostname
+    return dataclasses.replace(report, host=dataclasses.replace(
+        host, hostname=name, hostnames=tuple(dict.fromkeys(filter(None, (name, *host.hostnames)))),
+        addresses=(*addresses, *host.addresses), macs=tuple(dict.fromkeys((*host.macs, *macs)))))
+
+
 class NmapNetworkScanner:
     """`estatemap scan network`: runs nmap on validated targets and yields a HostReport per host."""
 
@@ -280,7 +310,8 @@ class NmapNetworkScanner:
                         if isinstance(event, HostReport):
                             progress["up"] += 1
                             # NSE output can quote secrets (a page title, a header): redacted before it is stored.
-                            yield redact_report(probe_report(event) if self.probe_fhir else event)
+                            report = probe_report(event) if self.probe_fhir else event  # probes the address nmap used
+                            yield redact_report(as_this_machine(report))
                     ctx.report(min(progress["done"], progress["total"]), progress["total"],
                                f"{progress['up']} up; {phase}; {time.monotonic() - progress['started']:.0f} s")
                     ctx.check_cancelled()

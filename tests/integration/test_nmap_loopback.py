@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import psutil
 import pytest
 
 from discovery.store import Store
+from scanners.nmap_network import this_machine
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "nmap"
@@ -41,7 +43,10 @@ def test_scan_network_finds_redis_on_loopback(tmp_path, redis_server):
     assert "running: nmap -oX - " in result.stderr and "-sV" in result.stderr
     inventory = export(db, tmp_path)
     (host,) = inventory["hosts"]
-    assert host["addresses"] == ["127.0.0.1"] and host["sources"] == ["nmap"]
+    # 127.0.0.1 is the machine that ran the scan: its host carries that machine's name and addresses.
+    addresses, _ = this_machine()
+    assert host["addresses"] == [*addresses, "127.0.0.1"] and host["sources"] == ["nmap"]
+    assert host["hostname"] == socket.gethostname()
     (service,) = inventory["services"]
     assert (service["port"], service["name"], service["product"], service["category"], service["state"]) == (
         redis_server.port, "redis", "Redis key-value store", "database", "open")
@@ -49,6 +54,20 @@ def test_scan_network_finds_redis_on_loopback(tmp_path, redis_server):
     (scan,) = inventory["scans"]
     assert scan["kind"] == "network" and scan["status"] == "completed" and scan["targets"] == ["127.0.0.1"]
     assert scan["arguments"].startswith("nmap ") and f"-p {redis_server.port}" in scan["arguments"]
+
+
+@pytest.mark.parametrize("order", [("host", "network"), ("network", "host")])
+def test_loopback_scanned_by_nmap_is_the_host_scan_host_stored(tmp_path, redis_server, order):
+    """One machine, one host: nmap on 127.0.0.1 and `scan host` on the same machine merge, in either order."""
+    db = tmp_path / "estate.db"
+    commands = {"host": ("scan", "host"),
+                "network": ("scan", "network", "127.0.0.1", "--ports", str(redis_server.port), "--profile", "quick")}
+    for kind in order:
+        result = estatemap("--db", str(db), *commands[kind])
+        assert result.returncode == 0, result.stderr
+    (host,) = export(db, tmp_path)["hosts"]
+    assert host["sources"] == ["local", "nmap"] and host["hostname"] == socket.gethostname()
+    assert set(this_machine()[0]) <= set(host["addresses"])
 
 
 def test_ctrl_c_stops_nmap_by_pid_and_marks_the_scan_interrupted(tmp_path):
@@ -161,7 +180,9 @@ def test_ipv4_and_ipv6_targets_run_one_nmap_each(tmp_path):
     finally:
         stop(redis6)
     inventory = export(db, tmp_path)
-    assert sorted(h["addresses"][0] for h in inventory["hosts"]) == ["127.0.0.1", "::1"]
-    assert sorted(s["port"] for s in inventory["services"]) == [port, port]
+    # ::1 and 127.0.0.1 are both the machine that scanned: one host, and redis on both is one service.
+    (host,) = inventory["hosts"]
+    assert host["hostname"] == socket.gethostname() and host["sources"] == ["nmap"]
+    assert [s["port"] for s in inventory["services"]] == [port]
     v4, v6 = inventory["scans"][0]["arguments"].split(" ; ")
     assert v4.endswith(" 127.0.0.1") and " -6 " not in v4 and v6.endswith(" -6 ::1")
