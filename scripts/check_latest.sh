@@ -13,7 +13,7 @@ venv=$(mktemp -d)
 trap 'rm -rf "$venv"' EXIT
 python3 -m venv "$venv"
 quiet() { grep -v '^WARNING: Location' || true; }
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | quiet
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip setuptools 2>&1 | quiet  # setuptools: the locked build tool
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade ".[test]" 2>&1 | quiet
 
 echo "== Newest allowed versions that differ from requirements-test.lock =="
