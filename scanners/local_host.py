@@ -32,7 +32,7 @@ import psutil
 
 from discovery.model import (
     Connection, Database, Disk, Host, HostReport, Interface, Partition, Process, ScanCancelled,
-    ScanContext, Service, Software, utc_now,
+    ScanContext, Service, Software, counted, utc_now,
 )
 from discovery.sampling import watch_connections
 from scanners import platform_software
@@ -262,7 +262,7 @@ def _collect_processes(c: _Collected, ctx: ScanContext) -> None:
                     log.info("processes: %s of %s (pid %s) could not be read even as root",
                              ", ".join(info["denied"]), info.get("name") or UNKNOWN_PROCESS, info["pid"])
         else:
-            ctx.warn(f"processes: {_count(denied, 'process', 'processes')} had fields this user may not "
+            ctx.warn(f"processes: {counted(denied, 'process', 'processes')} had fields this user may not "
                      "read (run as root to see them)")
 
 
@@ -280,7 +280,7 @@ def _collect_sockets(c: _Collected, ctx: ScanContext) -> None:
                  f"processes only ({table['denied_processes']} processes denied; run as root)")
     unowned = count_unowned_sockets(sockets)
     if unowned and not get_is_admin():
-        ctx.warn(f"sockets: {_count(unowned, 'socket has', 'sockets have')} no owning process "
+        ctx.warn(f"sockets: {counted(unowned, 'socket has', 'sockets have')} no owning process "
                  "(other users'; run as root)")
 
 
@@ -311,10 +311,6 @@ def _collect_databases(c: _Collected, ctx: ScanContext) -> None:
                 version = (get_text_file(os.path.join(data_dir, "PG_VERSION")) or "").strip() or None
         identified[pid] = (engine, version)
     c.databases = transform_databases(c.services, identified, c.observed_at)
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def _describe(error: BaseException) -> str:
