@@ -239,7 +239,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     Example: estatemap collect --out app01.estate --watch 1h --every 5m
     """
-    from exports.files import check_target
+    from discovery.atomic_files import check_target
     from scanners.bundle_collector import collect_bundle, write_bundle
     from scanners.local_host import LocalHostScanner
 
@@ -384,7 +384,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """
     from discovery.dependencies import ResolutionStats
     from discovery.service import export_inventory
-    from exports.files import check_target
+    from discovery.atomic_files import check_target
 
     exporter = load_exporter(args.format)
     noise = ResolutionStats()

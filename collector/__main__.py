@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def collect(args: argparse.Namespace) -> int:
     """Collect this machine into args.out; return the exit status. Raises EstateError."""
-    from exports.files import check_target
+    from discovery.atomic_files import check_target
     from discovery.sampling import watch_settings
     from scanners.bundle_collector import collect_bundle, write_bundle
     try:

@@ -1,4 +1,4 @@
-"""Writing export files safely: to a temporary file beside the target, then renamed into place.
+"""Writing files safely (exports, collector bundles): to a temporary file beside the target, then renamed into place.
 
 While it is written, the temporary file (`.<name>.<random>.tmp`) is locked (flock); an export killed
 before its rename leaves it unlocked, and the next export to the same path removes it. A full disk

@@ -19,7 +19,7 @@ from discovery.inventory import (CONNECTION_EXTRA_FIELDS, CONNECTION_FIELDS, DAT
                                  FINDING_FIELDS, HOST_EXTRA_FIELDS, HOST_FIELDS, INTERFACE_FIELDS, PROCESS_FIELDS,
                                  SCAN_EXTRA_FIELDS, SCAN_FIELDS, SERVICE_EXTRA_FIELDS, SERVICE_FIELDS,
                                  SOFTWARE_FIELDS)
-from exports.files import atomic_output
+from discovery.atomic_files import atomic_output
 from exports.safe_cells import csv_value
 
 DEPENDENCY_FIELDS = ("source_host_id", "source_process", "target_host_id", "target_service_id", "target_port",

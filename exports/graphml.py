@@ -14,7 +14,7 @@ from pathlib import Path
 import networkx as nx
 
 from discovery.graph import build_graph
-from exports.files import atomic_output
+from discovery.atomic_files import atomic_output
 from exports.safe_cells import ILLEGAL_CHARACTERS_RE, REPLACEMENT, flatten
 
 

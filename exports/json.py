@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from exports.files import atomic_output
+from discovery.atomic_files import atomic_output
 
 
 class JsonExporter:

@@ -25,7 +25,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from exports.files import atomic_output
+from discovery.atomic_files import atomic_output
 from exports.safe_cells import flatten, parse_datetime, safe_text, xlsx_value
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")

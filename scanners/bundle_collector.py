@@ -18,7 +18,7 @@ from typing import Protocol
 from discovery import __version__
 from discovery.bundle import build_bundle, encode_bundle
 from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
-from exports.files import atomic_output
+from discovery.atomic_files import atomic_output
 from scanners.local_host import get_is_admin
 
 

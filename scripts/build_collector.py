@@ -23,13 +23,12 @@ DEFAULT_OUT = ROOT / "dist" / "estatemap-collector.pyz"
 # What the collector runs: LocalHostScanner and what it needs, the bundle writer, atomic file output.
 MODULES = (
     "discovery/__init__.py", "discovery/model.py", "discovery/redact.py", "discovery/sampling.py",
-    "discovery/bundle.py", "discovery/quiet.py",
+    "discovery/bundle.py", "discovery/quiet.py", "discovery/atomic_files.py",
     "scanners/__init__.py", "scanners/local_host.py", "scanners/platform_software.py", "scanners/bundle_collector.py",
-    "exports/__init__.py", "exports/files.py",
     "collector/__init__.py", "collector/__main__.py",
 )
 ALLOWED_THIRD_PARTY = {"psutil"}
-LOCAL_PACKAGES = {"discovery", "scanners", "exports", "collector"}
+LOCAL_PACKAGES = {"discovery", "scanners", "collector"}
 
 # The archive's entry point: a clear message on an old Python before any module that needs 3.11 loads.
 ENTRY_POINT = '''\

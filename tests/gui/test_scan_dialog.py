@@ -6,8 +6,6 @@ Network traffic goes to 127.0.0.1 only; every wait is bounded.
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -180,16 +178,6 @@ def test_scan_dialog_unexpected_factory_error_is_one_line(qtbot, dialog, store_p
     assert dialog.start() is False
     assert dialog.error_label.text() == "Unexpected error: RuntimeError: boom"
     assert scans_in(store_path) == []
-
-
-def test_gui_never_imports_scanners_nmap_or_psutil():
-    code = ("import sys, gui.scan_dialog, gui.export_dialog, gui.workers; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scanners', 'nmap', 'psutil')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parents[2], env={"QT_QPA_PLATFORM": "offscreen",
-                                                                       "PATH": "/usr/bin:/bin"})
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
 
 
 def test_scan_dialog_store_that_cannot_open_is_a_message(qtbot, tmp_path):

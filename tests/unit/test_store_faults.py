@@ -19,7 +19,7 @@ from discovery import store as store_module
 from discovery.model import EstateError, Scan, StoreError
 from discovery.service import plan_resume, run_scan
 from discovery.store import Store, process_identity, process_state
-from exports.files import atomic_output, remove_stale_temporaries
+from discovery.atomic_files import atomic_output, remove_stale_temporaries
 from tests.builders import T0, make_report
 
 
