@@ -18,7 +18,7 @@ from pathlib import Path
 
 from discovery import __version__
 from discovery.dependencies import FILTERS as NOISE_FILTERS
-from discovery.model import EstateError, counted
+from discovery.model import SEVERITIES, EstateError, counted
 from discovery.quiet import quiet_library_warnings
 
 log = logging.getLogger("estatemap")
@@ -456,7 +456,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         with Progress(args, "analyze") as progress:
             summary = analyze(store, as_of=args.as_of, progress=progress.update)
     counts = summary["summary"]
-    findings = ", ".join(f"{summary['findings'].get(s, 0)} {s}" for s in ("critical", "high", "medium", "low", "info"))
+    findings = ", ".join(f"{summary['findings'].get(s, 0)} {s}" for s in SEVERITIES)
     say(args, f"Analysis {summary['id']} as of {summary['as_of']}: {counted(summary['hosts'], 'host')}; "
               f"findings: {findings}.")
     say(args, f"{counted(counts.get('groups', 0), 'move group')} in {counted(counts.get('waves', 0), 'wave')}; "
@@ -715,7 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "sessions); may be repeated")
     export.add_argument("--hosts", metavar="PATTERN", help="only hosts whose name or an address matches PATTERN "
                                                            "(shell wildcards, e.g. 'db*' or '10.20.*'), with their rows")
-    export.add_argument("--min-severity", choices=("critical", "high", "medium", "low", "info"), metavar="SEV",
+    export.add_argument("--min-severity", choices=SEVERITIES, metavar="SEV",
                         help="only findings at or above SEV: critical, high, medium, low, info")
 
     add(commands, "gui", cmd_gui)

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from discovery.dependencies import (FILTERS, ResolutionStats, aggregate_dependencies, coverage_gaps,
                                     external_endpoints, parse_ssh_sessions, resolve_connections)
-from discovery.model import utc_now
+from discovery.model import severities_at_or_above, utc_now
 from discovery.store import Store
 
 SCHEMA = "estatemap/1"
@@ -139,9 +139,6 @@ def _combine(rows, *, key) -> list[dict]:
     return list(combined.values())
 
 
-SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
-
-
 def filter_inventory(inventory: dict, hosts_pattern: str | None = None, min_severity: str | None = None) -> dict:
     """Return a copy of `inventory` cut down for an export (the input is not changed).
 
@@ -175,8 +172,6 @@ def filter_inventory(inventory: dict, hosts_pattern: str | None = None, min_seve
                             for g in inventory.get("groups") or () if kept.intersection(g.get("host_ids") or ())]
         result["external_endpoints"] = external_endpoints(result["connections"])
     if min_severity is not None:
-        if min_severity not in SEVERITY_ORDER:
-            raise ValueError(f"unknown severity {min_severity!r}")
-        allowed = set(SEVERITY_ORDER[:SEVERITY_ORDER.index(min_severity) + 1])
+        allowed = severities_at_or_above(min_severity)
         result["findings"] = [f for f in result.get("findings") or () if f.get("severity") in allowed]
     return result

@@ -20,7 +20,25 @@ SERVICE_CATEGORIES = (
     "database", "web", "remote-access", "file-transfer", "directory",
     "messaging", "healthcare", "infrastructure", "other",
 )
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+# The shared vocabulary: every part imports these instead of writing its own copy.
+SEVERITIES = ("critical", "high", "medium", "low", "info")  # worst first
+# (background, foreground) of each severity, on the workbook's cells and in the desktop application.
+SEVERITY_COLOURS = {"critical": ("#7B0000", "#FFFFFF"), "high": ("#F8696B", "#000000"),
+                    "medium": ("#FFC000", "#000000"), "low": ("#FFEB84", "#000000"), "info": ("#DDEBF7", "#000000")}
+NO_SEVERITY_COLOURS = ("#FFFFFF", "#000000")
+# Risk score colour scale (score, colour): green at 0, yellow at 50, red at 100 (tables and the workbook).
+RISK_SCALE = ((0, "#63BE7B"), (50, "#FFEB84"), (100, "#F8696B"))
+# Risk score bands (lowest score of the band, name), worst first; the band names are severities.
+RISK_BANDS = ((75, "critical"), (50, "high"), (25, "medium"), (1, "low"), (0, "info"))
+CRITICALITIES = ("critical", "high", "medium", "low")  # an owner's rating of a host, worst first
+PATIENT_DATA = ("yes", "no", "unknown")
+
+
+def severities_at_or_above(minimum: str) -> frozenset[str]:
+    """Return the severities at or above `minimum` ("high": critical and high); raises ValueError for an unknown one."""
+    if minimum not in SEVERITIES:
+        raise ValueError(f"unknown severity {minimum!r}")
+    return frozenset(SEVERITIES[:SEVERITIES.index(minimum) + 1])
 
 
 class EstateError(Exception):

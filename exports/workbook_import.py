@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from discovery.model import EstateError
+from discovery.model import CRITICALITIES, PATIENT_DATA, EstateError
 
 SUFFIXES = (".xlsx", ".xlsm")
-CRITICALITIES = ("critical", "high", "medium", "low")
-PATIENT_DATA = ("yes", "no", "unknown")
 # Sheet header -> annotation field, on the Hosts sheet.
 HOST_HEADERS = {"Owner": "owner", "Criticality": "criticality", "Patient data": "patient_data", "Notes": "notes"}
 HOST_ID, GROUP_ID, WAVE = "Host ID", "Group ID", "Wave"

@@ -26,11 +26,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from discovery.atomic_files import atomic_output
+from discovery.model import RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
 from exports.safe_cells import flatten, parse_datetime, safe_text, xlsx_value
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-SEVERITY_COLOURS = {"critical": ("7B0000", "FFFFFF"), "high": ("F8696B", "000000"), "medium": ("FFC000", "000000"),
-                    "low": ("FFEB84", "000000"), "info": ("DDEBF7", "000000")}
 HEADER_FILL = PatternFill(start_color="1F4E78", end_color="1F4E78", fill_type="solid")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 LINK_FONT = Font(color="0563C1", underline="single")
@@ -342,9 +340,11 @@ def _write_table(ws, rows, columns: tuple[Column, ...], styles: _Styles, links: 
         if column.kind == "severity":
             _add_severity_rules(ws, cells, f"${letter}2")
         elif column.kind == "risk":
+            (start, start_colour), (mid, mid_colour), (end, end_colour) = RISK_SCALE
             ws.conditional_formatting.add(cells, ColorScaleRule(
-                start_type="num", start_value=0, start_color="63BE7B", mid_type="num", mid_value=50,
-                mid_color="FFEB84", end_type="num", end_value=100, end_color="F8696B"))
+                start_type="num", start_value=start, start_color=start_colour.lstrip("#"), mid_type="num",
+                mid_value=mid, mid_color=mid_colour.lstrip("#"), end_type="num", end_value=end,
+                end_color=end_colour.lstrip("#")))
         elif column.header == "Legacy":
             ws.conditional_formatting.add(cells, FormulaRule(
                 formula=[f"${letter}2=TRUE"], fill=_fill("F8CBAD"), font=Font(bold=True)))
@@ -357,7 +357,8 @@ def _fill(colour: str) -> PatternFill:
 def _add_severity_rules(ws, cells: str, first: str) -> None:
     for severity, (background, foreground) in SEVERITY_COLOURS.items():
         ws.conditional_formatting.add(cells, FormulaRule(
-            formula=[f'LOWER({first})="{severity}"'], fill=_fill(background), font=Font(color=foreground),
+            formula=[f'LOWER({first})="{severity}"'], fill=_fill(background.lstrip("#")),
+            font=Font(color=foreground.lstrip("#")),
             stopIfTrue=True))
 
 

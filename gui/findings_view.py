@@ -7,8 +7,9 @@ from html import escape
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QSplitter, QVBoxLayout, QWidget
 
+from discovery.model import NO_SEVERITY_COLOURS, SEVERITIES, SEVERITY_COLOURS
 from gui.data import Snapshot
-from gui.models import SEVERITIES, SEVERITY_COLOURS, Column, flatten, severity_rank
+from gui.models import Column, flatten, severity_rank
 from gui.table_view import DetailsPaneView, RecordTableView, host_link
 
 FINDING_COLUMNS = (
@@ -33,7 +34,7 @@ def finding_html(snapshot: Snapshot | None, finding: dict) -> str:
     def e(value) -> str:
         return escape("" if value is None else str(value))
 
-    background, foreground = SEVERITY_COLOURS.get(str(finding.get("severity")).lower(), ("#FFFFFF", "#000000"))
+    background, foreground = SEVERITY_COLOURS.get(str(finding.get("severity")).lower(), NO_SEVERITY_COLOURS)
     host_id = finding.get("host_id")
     host = host_link(host_id, snapshot.host_label(host_id) if snapshot and host_id else host_id or "(none)")
     data = finding.get("data") if isinstance(finding.get("data"), dict) else {}

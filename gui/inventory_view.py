@@ -15,13 +15,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from discovery.model import EstateError
+from discovery.model import CRITICALITIES, NO_SEVERITY_COLOURS, SEVERITY_COLOURS, EstateError
 from gui.data import Snapshot, save_host_annotation
-from gui.models import SEVERITY_COLOURS, Column, format_bytes, format_datetime, format_number, severity_rank
+from gui.models import Column, format_bytes, format_datetime, format_number, severity_rank
 from gui.table_view import DetailsPaneView, RecordTableView, host_link
 
-CRITICALITIES = ("critical", "high", "medium", "low")
-# Patient data as exports/workbook_import.py stores it: yes, no or unknown; unset (None) shows as unknown.
+# Patient data (discovery.model.PATIENT_DATA) in the order the form offers it: unset (None) shows as unknown.
 PATIENT_DATA = ("unknown", "yes", "no")
 ANNOTATION_FIELDS = ("owner", "criticality", "patient_data", "notes")
 # A host's details list at most this many packages, services or peers (the tabs have them all).
@@ -244,7 +243,7 @@ def _findings_html(findings: list[dict]) -> str:
         return _section("Findings (0)", "<p><i>None.</i></p>")
     parts = []
     for f in sorted(findings, key=lambda f: -severity_rank(f.get("severity"))):
-        background, foreground = SEVERITY_COLOURS.get(str(f.get("severity")).lower(), ("#FFFFFF", "#000000"))
+        background, foreground = SEVERITY_COLOURS.get(str(f.get("severity")).lower(), NO_SEVERITY_COLOURS)
         badge = (f"<span style='background-color:{background}; color:{foreground}'>"
                  f"&nbsp;{_e(f.get('severity'))}&nbsp;</span>")
         parts.append(f"<p>{badge} <b>{_e(f.get('title'))}</b><br>Evidence: {_e(f.get('evidence'))}"

@@ -16,16 +16,11 @@ from datetime import date, datetime, timezone
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+from discovery.model import RISK_BANDS, RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
+
 # Higher is worse: info 0 ... critical 4.
 SEVERITY_RANK = {s: len(SEVERITIES) - 1 - i for i, s in enumerate(SEVERITIES)}
-# (background, foreground), as on the Excel export's severity cells.
-SEVERITY_COLOURS = {"critical": ("#7B0000", "#FFFFFF"), "high": ("#F8696B", "#000000"),
-                    "medium": ("#FFC000", "#000000"), "low": ("#FFEB84", "#000000"), "info": ("#DDEBF7", "#000000")}
-# Risk score bands (lowest score of the band, name), worst first; the band names are severities.
-RISK_BANDS = ((75, "critical"), (50, "high"), (25, "medium"), (1, "low"), (0, "info"))
-# Risk colour scale (score, colour), as on the Excel export: green at 0, yellow at 50, red at 100.
-RISK_SCALE = ((0, (0x63, 0xBE, 0x7B)), (50, (0xFF, 0xEB, 0x84)), (100, (0xF8, 0x69, 0x6B)))
+_RISK_STOPS = tuple((score, QColor(colour)) for score, colour in RISK_SCALE)
 NUMERIC_KINDS = {"int", "float", "bytes", "risk"}
 KINDS = {"text", "int", "float", "bytes", "datetime", "list", "bool", "severity", "risk", "host", "json"}
 # Tool tips are cut here, so a huge value never makes a screen-sized tip.
@@ -73,9 +68,9 @@ def risk_band(score) -> str | None:
 def risk_colour(score: float) -> QColor:
     """Return the background colour of a risk score on the green-yellow-red scale."""
     score = max(0.0, min(100.0, float(score)))
-    (low, a), (high, b) = (RISK_SCALE[0], RISK_SCALE[1]) if score <= 50 else (RISK_SCALE[1], RISK_SCALE[2])
+    (low, a), (high, b) = _RISK_STOPS[:2] if score <= 50 else _RISK_STOPS[1:]
     t = (score - low) / (high - low)
-    return QColor(*(round(x + (y - x) * t) for x, y in zip(a, b)))
+    return QColor(*(round(x + (y - x) * t) for x, y in zip(a.getRgb()[:3], b.getRgb()[:3])))
 
 
 def format_bytes(value) -> str:
