@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import inspect
 import logging
@@ -20,6 +19,7 @@ from discovery import __version__
 from discovery.dependencies import FILTERS as NOISE_FILTERS
 from discovery.model import SEVERITIES, EstateError, counted
 from discovery.quiet import quiet_library_warnings
+from exports.registry import FORMATS as EXPORT_FORMATS, load_exporter
 
 log = logging.getLogger("estatemap")
 
@@ -418,7 +418,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from scanners.factory import make_scanner, resume_request
 
     return run_gui(store_path=Path(args.db) if args.db else None, scanner_factory=make_scanner,
-                   formats=EXPORT_LABELS, exporter_factory=load_exporter, resume_request=resume_request)
+                   formats=EXPORT_FORMATS, exporter_factory=load_exporter, resume_request=resume_request)
 
 
 def cmd_scans(args: argparse.Namespace) -> int:
@@ -581,24 +581,6 @@ class Progress:
             self.bar.close()
 
 
-# Export format → the exporter class, imported only when used.
-EXPORTERS = {"json": "exports.json:JsonExporter", "xlsx": "exports.xlsx:XlsxExporter",
-             "csv": "exports.csv:CsvExporter", "graphml": "exports.graphml:GraphmlExporter",
-             "gexf": "exports.graphml:GexfExporter",
-             "azure-migrate": "exports.migration_templates:AzureMigrateExporter",
-             "aws-migration-hub": "exports.migration_templates:AwsMigrationHubExporter"}
-
-
-EXPORT_LABELS = {"xlsx": "Excel workbook (.xlsx)", "csv": "CSV tables, zipped (.zip)", "json": "JSON (.json)",
-                 "graphml": "GraphML graph for yEd (.graphml)", "gexf": "GEXF graph for Gephi (.gexf)",
-                 "azure-migrate": "Azure Migrate import (.csv)", "aws-migration-hub": "AWS Migration Hub import (.csv)"}
-
-
-def load_exporter(fmt: str):
-    module, name = EXPORTERS[fmt].split(":")
-    return getattr(importlib.import_module(module), name)()
-
-
 # --- the parser --------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -705,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_password_memory_options(database)
 
     export = add(commands, "export", cmd_export)
-    export.add_argument("--format", "-f", required=True, choices=EXPORTERS, help="file format")
+    export.add_argument("--format", "-f", required=True, choices=[f.name for f in EXPORT_FORMATS], help="file format")
     export.add_argument("--out", "-o", required=True, metavar="PATH", help="file to write")
     export.add_argument("--force", action="store_true", help="replace PATH if it exists")
     export.add_argument("--scan", type=int, metavar="ID", help="only what scan ID saw (default: the current inventory)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from discovery.model import EstateError
@@ -47,7 +47,7 @@ def check_xcb_plugin() -> None:
                           f"({missing}); install what it needs with: bash scripts/setup.sh") from None
 
 
-def run_gui(*, store_path: Path | None, scanner_factory: Callable, formats: dict[str, str],
+def run_gui(*, store_path: Path | None, scanner_factory: Callable, formats: Iterable,
             exporter_factory: Callable, resume_request: Callable | None = None, argv: list[str] | None = None) -> int:
     """Show the main window (opening `store_path`, else the last store used) and return the exit status."""
     check_display()

@@ -9,7 +9,7 @@ rename into place, so a failure never leaves a half-written file.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -24,18 +24,6 @@ from gui.workers import TaskWorker, ask_yes_no, start_task
 
 log = logging.getLogger(__name__)
 
-# The file extension suggested for each format (csv is a zip of CSV files; migration templates are one CSV).
-EXTENSIONS = {"xlsx": "xlsx", "csv": "zip", "json": "json", "graphml": "graphml", "gexf": "gexf",
-              "azure-migrate": "csv", "aws-migration-hub": "csv"}
-FILE_TYPES = {"xlsx": "Excel workbook", "zip": "Zip of CSV files", "json": "JSON", "graphml": "GraphML",
-              "gexf": "GEXF", "csv": "CSV"}
-
-
-def suggested_extension(fmt: str) -> str:
-    """Return the file extension (without the dot) for an export format."""
-    return EXTENSIONS.get(fmt, fmt)
-
-
 class ExportDialog(QDialog):
     """Choose a format, a file and filters; export; show what was written.
 
@@ -45,20 +33,20 @@ class ExportDialog(QDialog):
     export_finished = Signal(str)
     export_failed = Signal(str)
 
-    def __init__(self, store_path: str | Path, formats: dict[str, str], exporter_factory: Callable[[str], object],
+    def __init__(self, store_path: str | Path, formats: Iterable, exporter_factory: Callable[[str], object],
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export inventory")
         self.store_path = Path(store_path)
-        self.formats = dict(formats)
+        self.formats = {f.name: f for f in formats}  # exports.registry's ExportFormat objects, from main.py
         self.exporter_factory = exporter_factory
         self.worker: TaskWorker | None = None
         self.written: Path | None = None
         self.inventory: dict | None = None
 
         self.format_combo = QComboBox()
-        for fmt, label in self.formats.items():
-            self.format_combo.addItem(label, fmt)
+        for fmt in self.formats.values():
+            self.format_combo.addItem(fmt.label, fmt.name)
         if "xlsx" in self.formats:  # what architects open first
             self.format_combo.setCurrentIndex(list(self.formats).index("xlsx"))
         self.path_edit = QLineEdit()
@@ -123,7 +111,7 @@ class ExportDialog(QDialog):
         layout.addWidget(self.buttons)
 
         self._format = self.current_format()
-        self.path_edit.setText(str(Path.home() / f"estate.{suggested_extension(self._format)}")
+        self.path_edit.setText(str(Path.home() / f"estate.{self.suggested_extension(self._format)}")
                                if self._format else "")
         self.format_combo.currentIndexChanged.connect(self._format_changed)
         self.resize(560, 300)
@@ -137,6 +125,10 @@ class ExportDialog(QDialog):
             return []
 
     # --- the form ------------------------------------------------------------------------------
+
+    def suggested_extension(self, fmt: str) -> str:
+        """Return the file name suffix (without the dot) suggested for format `fmt`."""
+        return self.formats[fmt].extension
 
     def current_format(self) -> str | None:
         return self.format_combo.currentData()
@@ -152,16 +144,15 @@ class ExportDialog(QDialog):
         text = self.path_edit.text().strip()
         if text and old and new:
             path = Path(text)
-            if path.suffix.lower() == "." + suggested_extension(old):
-                self.path_edit.setText(str(path.with_suffix("." + suggested_extension(new))))
+            if path.suffix.lower() == "." + self.suggested_extension(old):
+                self.path_edit.setText(str(path.with_suffix("." + self.suggested_extension(new))))
 
     @Slot()
     def choose_path(self) -> None:
-        fmt = self.current_format() or ""
-        ext = suggested_extension(fmt)
+        fmt = self.formats[self.current_format()]
+        ext = fmt.extension
         start = self.path_edit.text().strip() or str(Path.home() / f"estate.{ext}")
-        path, _ = QFileDialog.getSaveFileName(self, "Export to", start,
-                                              f"{FILE_TYPES.get(ext, ext.upper())} (*.{ext});;All files (*)",
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", start, fmt.file_filter,
                                               options=QFileDialog.DontConfirmOverwrite)
         if path:
             if not Path(path).suffix:

@@ -7,7 +7,7 @@ Everything slow (reading the store, analysing, scanning, exporting) runs on a wo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -36,7 +36,7 @@ class MainWindow(QMainWindow):
     load_failed = Signal(str)
     analysis_finished = Signal(object)
 
-    def __init__(self, *, scanner_factory: Callable, formats: dict[str, str], exporter_factory: Callable,
+    def __init__(self, *, scanner_factory: Callable, formats: Iterable, exporter_factory: Callable,
                  resume_request: Callable | None = None, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
         self.scanner_factory, self.formats, self.exporter_factory = scanner_factory, formats, exporter_factory

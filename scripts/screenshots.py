@@ -69,7 +69,7 @@ def render(store_path: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     settings_folder = tempfile.TemporaryDirectory()  # never the user's own settings
     settings = QSettings(str(Path(settings_folder.name) / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_LABELS,
+    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_FORMATS,
                         exporter_factory=main.load_exporter, settings=settings)
     window.resize(*SIZE)
     window.show()

@@ -9,14 +9,13 @@ import openpyxl
 import pytest
 
 import main
-from gui.export_dialog import ExportDialog, suggested_extension
-
-FORMATS = {fmt: fmt.upper() for fmt in main.EXPORTERS}
+from exports.registry import FORMATS, load_exporter
+from gui.export_dialog import ExportDialog
 
 
 @pytest.fixture
 def dialog(qtbot, estate_db):
-    dialog = ExportDialog(estate_db[0], FORMATS, main.load_exporter)
+    dialog = ExportDialog(estate_db[0], FORMATS, load_exporter)
     qtbot.addWidget(dialog)
     dialog.show()
     yield dialog
@@ -93,7 +92,7 @@ def test_export_dialog_filters_by_severity_and_scan(qtbot, dialog, tmp_path):
 
 
 def test_export_dialog_csv_suggests_zip_and_swaps_extension(qtbot, dialog, tmp_path):
-    assert suggested_extension("csv") == "zip" and suggested_extension("aws-migration-hub") == "csv"
+    assert dialog.suggested_extension("csv") == "zip" and dialog.suggested_extension("aws-migration-hub") == "csv"
     dialog.choose_format("json")
     dialog.path_edit.setText(str(tmp_path / "estate.json"))
     dialog.choose_format("csv")
@@ -136,7 +135,7 @@ def test_export_dialog_keeps_the_noise_when_asked(qtbot, tmp_path):
         store.finish_scan(scan, "completed")
     counts = []
     for keep in (False, True):
-        dialog = ExportDialog(db, FORMATS, main.load_exporter)
+        dialog = ExportDialog(db, FORMATS, load_exporter)
         qtbot.addWidget(dialog)
         path = tmp_path / f"keep-{keep}.json"
         dialog.choose_format("json")

@@ -31,7 +31,7 @@ def messages(monkeypatch):
 
 
 def make_window(qtbot, settings) -> MainWindow:
-    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_LABELS,
+    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_FORMATS,
                         exporter_factory=main.load_exporter, settings=settings)
     qtbot.addWidget(window)
     return window
@@ -159,7 +159,7 @@ def test_resume_from_the_scans_page_opens_the_dialog_on_that_scan(qtbot, setting
     path, _ = estate_db
     with Store(path) as store:
         store.finish_scan(1, "interrupted")
-    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_LABELS, exporter_factory=main.load_exporter,
+    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_FORMATS, exporter_factory=main.load_exporter,
                         resume_request=resume_request, settings=settings)
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.snapshot_loaded, timeout=30_000):

@@ -74,8 +74,15 @@ def test_gui_without_a_display_says_so_in_one_line(argv):
     assert "no display" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_every_export_format_has_a_label_for_the_gui():
-    assert list(main.EXPORT_LABELS) and set(main.EXPORT_LABELS) == set(main.EXPORTERS)
+def test_export_offers_every_registered_format_and_each_loads_its_own_exporter():
+    from exports.registry import FORMATS
+    (export,) = [sub for name, sub in commands(main.build_parser()) if name == "export"]
+    (choices,) = [a.choices for a in export._actions if "--format" in a.option_strings]
+    assert choices == [f.name for f in FORMATS] and "xlsx" in choices and "aws-migration-hub" in choices
+    for fmt in FORMATS:
+        assert fmt.load().format == fmt.name and not fmt.extension.startswith(".") and fmt.label
+        assert fmt.file_filter == f"{fmt.file_type} (*.{fmt.extension});;All files (*)"
+    assert {f.name: f.extension for f in FORMATS}["csv"] == "zip"  # a zip of CSV files
 
 
 def test_corrupt_db_exits_1_and_is_left_untouched(tmp_path):
