@@ -253,7 +253,7 @@ def target_workbook(store, path: Path) -> str:
 
 def ssh_transforms():
     """Return [(name, function of one text)] for every transform of SSH command output and the local parsers."""
-    from scanners import local_host, platform_software, ssh_host as s
+    from scanners import host_facts, platform_software, ssh_host as s
 
     def sections(text):
         return s.transform_sections(text, "@@estatemap-0123456789abcdef")
@@ -271,7 +271,7 @@ def ssh_transforms():
         ("proc-net", s.transform_proc_net), ("proc-net-big", lambda t: s.transform_proc_net(t, "big")),
         ("stat", s.transform_stat),
         ("sample-ss", lambda t: s.transform_sample("ss-tcp", t, {}, T0)),
-        ("os-release", local_host.transform_os_release), ("cpuinfo", local_host.transform_cpuinfo),
+        ("os-release", host_facts.transform_os_release), ("cpuinfo", host_facts.transform_cpuinfo),
         ("dpkg", lambda t: platform_software.transform_dpkg(t, T0)),
         ("rpm", lambda t: platform_software.transform_rpm(t, T0)),
     ]

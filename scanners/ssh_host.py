@@ -57,7 +57,7 @@ from discovery.sampling import watch_connections
 from discovery.secrets import SecretsError, ssh_account
 from discovery.targets import Target, TargetError, parse_target, parse_targets
 from scanners import platform_software
-from scanners.local_host import (
+from scanners.host_facts import (
     DMI_FILES, VERSION_PATTERNS, count_unowned_sockets, get_port_names, is_trusted_executable,
     transform_connections, transform_cpuinfo, transform_databases, transform_db_version, transform_engine,
     transform_hardware, transform_host_addresses, transform_mac, transform_os, transform_services,

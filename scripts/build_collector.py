@@ -24,7 +24,8 @@ DEFAULT_OUT = ROOT / "dist" / "estatemap-collector.pyz"
 MODULES = (
     "discovery/__init__.py", "discovery/model.py", "discovery/redact.py", "discovery/sampling.py",
     "discovery/bundle.py", "discovery/quiet.py", "discovery/atomic_files.py",
-    "scanners/__init__.py", "scanners/local_host.py", "scanners/platform_software.py", "scanners/bundle_collector.py",
+    "scanners/__init__.py", "scanners/host_facts.py", "scanners/local_host.py", "scanners/platform_software.py",
+    "scanners/bundle_collector.py",
     "collector/__init__.py", "collector/__main__.py",
 )
 ALLOWED_THIRD_PARTY = {"psutil"}

@@ -248,7 +248,7 @@ def test_build_collector_writes_dist_with_only_the_collector_modules():
     assert names == sorted(["__main__.py", "collector/__init__.py", "collector/__main__.py", "discovery/__init__.py",
                             "discovery/atomic_files.py", "discovery/bundle.py", "discovery/model.py",
                             "discovery/quiet.py", "discovery/redact.py", "discovery/sampling.py", "scanners/__init__.py",
-                            "scanners/bundle_collector.py", "scanners/local_host.py",
+                            "scanners/bundle_collector.py", "scanners/host_facts.py", "scanners/local_host.py",
                             "scanners/platform_software.py"])
 
 

@@ -18,7 +18,7 @@ from discovery.legacy import (EolDataError, assess_inventory, assess_observation
                               identify_service, identify_software, load_eol_table, load_protocol_rules)
 from discovery.model import SEVERITIES, Database, Host, HostReport, Scan, Software
 from discovery.store import Store
-from scanners.local_host import transform_os
+from scanners.host_facts import transform_os
 from scanners.nmap_xml import iter_nmap_xml
 from scanners.platform_software import transform_dpkg, transform_rpm
 

@@ -1,4 +1,4 @@
-"""Unit tests for scanners/local_host.py and scanners/platform_software.py.
+"""Unit tests for scanners/local_host.py, scanners/host_facts.py and scanners/platform_software.py.
 
 Transforms are tested from output recorded on a real machine (tests/data/local/); the scanner
 itself runs with every get_* function replaced by that recorded output, so these tests never
@@ -20,14 +20,16 @@ import psutil
 import pytest
 
 from discovery.model import ScanCancelled, ScanContext
-from scanners import local_host, platform_software
+from scanners import host_facts, local_host, platform_software
+from scanners.host_facts import (
+    count_unowned_sockets, is_trusted_executable, transform_address, transform_connections, transform_cpu_mhz,
+    transform_cpuinfo, transform_databases, transform_db_version, transform_dmi, transform_dmi_value,
+    transform_engine, transform_hardware, transform_host_addresses, transform_mac, transform_names, transform_os,
+    transform_os_release, transform_services, transform_virtualization,
+)
 from scanners.local_host import (
-    LocalHostScanner, count_unowned_sockets, is_trusted_executable, is_trusted_windows_path,
-    transform_address, transform_connections, transform_cpu_mhz, transform_cpuinfo,
-    transform_databases, transform_db_version, transform_dmi, transform_dmi_value, transform_engine,
-    transform_hardware, transform_host_addresses, transform_interfaces, transform_mac, transform_names,
-    transform_netmask, transform_os, transform_os_release, transform_pg_data_dir, transform_processes,
-    transform_services, transform_virtualization,
+    LocalHostScanner, is_trusted_windows_path, transform_interfaces, transform_netmask, transform_pg_data_dir,
+    transform_processes,
 )
 from scanners.platform_software import (
     transform_dpkg, transform_macos_apps, transform_rpm, transform_windows_software,
@@ -230,7 +232,7 @@ def test_get_block_devices_reads_sysfs_layout(tmp_path):
     write("sda/size", "3907029168\n")
     write("sda/queue/rotational", "1\n")
     write("loop0/size", "0\n")
-    disks = local_host.transform_disks(local_host.get_block_devices(str(tmp_path)))
+    disks = host_facts.transform_disks(local_host.get_block_devices(str(tmp_path)))
     assert [(d.name, d.size_bytes, d.model, d.serial, d.rotational) for d in disks] == [
         ("nvme0n1", 1000215216 * 512, "Samsung SSD 980 PRO 1TB", "S5GXNF0R123456", False),
         ("sda", 3907029168 * 512, None, None, True),

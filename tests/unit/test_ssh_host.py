@@ -25,7 +25,7 @@ import pytest
 from discovery.model import EstateError, HostReport, Host, ScanCancelled, ScanContext
 from discovery.targets import TargetError
 from scanners import ssh_host
-from scanners.local_host import transform_disks, transform_host_addresses
+from scanners.host_facts import transform_disks, transform_host_addresses
 from scanners.ssh_host import (
     COMMANDS, CommandResult, HostFailed, KeyPassphraseNeeded, KnownHosts, SshHostScanner, _HostKeyCheck,
     build_inventory_script, build_script, get_outputs, load_client_keys, load_hosts, new_marker, parse_hosts_file,
