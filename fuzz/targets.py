@@ -253,7 +253,7 @@ def target_workbook(store, path: Path) -> str:
 
 def ssh_transforms():
     """Return [(name, function of one text)] for every transform of SSH command output and the local parsers."""
-    from scanners import host_facts, platform_software, ssh_host as s
+    from scanners import host_facts, linux_commands as s, platform_software
 
     def sections(text):
         return s.transform_sections(text, "@@estatemap-0123456789abcdef")
@@ -291,7 +291,7 @@ def target_ssh_text(text: str) -> int:
 def target_ssh_inventory(texts: dict[str, str], statuses: dict[str, int | None]) -> object:
     """Run transform_inventory on outputs built from `texts` (section name -> stdout; sections may be missing,
     as when the output ends early); return the Inventory. Nothing may raise."""
-    from scanners import ssh_host as s
+    from scanners import linux_commands as s
 
     outputs = {name: s.CommandResult(stdout=text, status=statuses.get(name, 0)) for name, text in texts.items()}
     return s.transform_inventory(outputs, T0, port_names=lambda keys: {})
@@ -299,7 +299,7 @@ def target_ssh_inventory(texts: dict[str, str], statuses: dict[str, int | None])
 
 def ssh_section_names() -> tuple[str, ...]:
     """Return every section name the inventory script can print."""
-    from scanners import ssh_host as s
+    from scanners import linux_commands as s
 
     return tuple(s.INVENTORY) + ("ps",) + tuple(name for names in s.FALLBACKS.values() for name in names) + ("ip-addr",)
 

@@ -24,15 +24,18 @@ import pytest
 
 from discovery.model import EstateError, HostReport, Host, ScanCancelled, ScanContext
 from discovery.targets import TargetError
-from scanners import ssh_host
+from scanners import linux_commands, ssh_host
 from scanners.host_facts import transform_disks, transform_host_addresses
+from scanners.linux_commands import (
+    COMMANDS, CommandResult, HostFailed, build_inventory_script, build_script, get_outputs, new_marker,
+    transform_database_candidates, transform_df, transform_inventory, transform_ip, transform_lsblk,
+    transform_lscpu, transform_meminfo, transform_netstat, transform_proc_cpuinfo, transform_proc_net, transform_ps,
+    transform_sample, transform_sections, transform_session, transform_ss, transform_sys_block, transform_sys_net,
+    version_commands, wrap_command,
+)
 from scanners.ssh_host import (
-    COMMANDS, CommandResult, HostFailed, KeyPassphraseNeeded, KnownHosts, SshHostScanner, _HostKeyCheck,
-    build_inventory_script, build_script, get_outputs, load_client_keys, load_hosts, new_marker, parse_hosts_file,
-    parse_ssh_target, transform_database_candidates, transform_df, transform_inventory, transform_ip,
-    transform_lsblk, transform_lscpu, transform_meminfo, transform_netstat, transform_proc_cpuinfo,
-    transform_proc_net, transform_ps, transform_sample, transform_sections, transform_session, transform_ss,
-    transform_sys_block, transform_sys_net, version_commands, wrap_command,
+    KeyPassphraseNeeded, KnownHosts, SshHostScanner, _HostKeyCheck, load_client_keys, load_hosts, parse_hosts_file,
+    parse_ssh_target,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*bcrypt.kdf.. called with only:UserWarning")
@@ -296,7 +299,7 @@ def test_transform_ps_reads_names_with_spaces_kernel_threads_and_long_names():
     assert [(r["pid"], r["comm"], r["args"]) for r in rows] == [
         (2, "kthreadd", "[kthreadd]"), (4, "kworker/R-rcu_g", "[kworker/R-rcu_gp]"), (812, "tmux: server", "tmux new -s ops")]
     assert rows[2]["started_at"] == datetime(2025, 12, 1, 9, 5, 7, tzinfo=timezone.utc)
-    processes = ssh_host.transform_processes(rows, AT)
+    processes = linux_commands.transform_processes(rows, AT)
     assert processes[0].cmdline is None and processes[2].cmdline == "tmux new -s ops" and processes[0].source == "ssh"
 
 
@@ -563,7 +566,7 @@ class FakeHosts:
             if target.host in self.failing:
                 raise HostFailed(self.failing[target.host])
             report = fake_report(target.host)
-            inventory = ssh_host.Inventory(report=report, warnings=[], names={}, args={}, socket_tool=None,
+            inventory = linux_commands.Inventory(report=report, warnings=[], names={}, args={}, socket_tool=None,
                                            byteorder="little", uid=0)
             return None, inventory, report
         except asyncio.CancelledError:
@@ -630,7 +633,7 @@ def test_scan_asks_for_a_password_once_in_the_scanning_thread(monkeypatch):
     async def inventory(engine, target, state):
         password = await engine._password_for(target, state)
         report = fake_report(f"{target.host}:{password}")
-        return None, ssh_host.Inventory(report=report, warnings=[], names={}, args={}, socket_tool=None,
+        return None, linux_commands.Inventory(report=report, warnings=[], names={}, args={}, socket_tool=None,
                                         byteorder="little", uid=0), report
 
     monkeypatch.setattr(ssh_host._Engine, "_inventory", inventory)

@@ -1,9 +1,9 @@
-"""Re-record the outputs in this folder: the remote commands of scanners/ssh_host.py, run over real SSH on
+"""Re-record the outputs in this folder: the remote commands of scanners/linux_commands.py, run over real SSH on
 the namespace test network's db, web and app hosts (root; builds the network, about 2 seconds).
 
     .venv/bin/python tests/data/ssh/record.py
 
-Writes <host>/<command>.txt (stdout of each command in scanners.ssh_host.COMMANDS, as the inventory script
+Writes <host>/<command>.txt (stdout of each command in scanners.linux_commands.COMMANDS, as the inventory script
 runs it) and <host>/status.json ({command: [exit status, last stderr line]}). dpkg.txt keeps the first 150
 packages only. The whole inventory is recorded, plus the fallbacks it skips (netstat, /proc/net, cpuinfo,
 /sys/block, /sys/class/net), so the parsers of every alternative are tested on real output.
@@ -28,9 +28,8 @@ EXTRA = ("netstat", "proc-net", "cpuinfo", "sys-block", "sys-net", "ss-tcp", "ne
 async def record(key: str, known_hosts: str) -> None:
     import asyncssh
 
-    from scanners.ssh_host import (
-        COMMANDS, build_inventory_script, build_script, get_batch_result, new_marker, transform_sections,
-    )
+    from scanners.linux_commands import COMMANDS, build_inventory_script, build_script, new_marker, transform_sections
+    from scanners.ssh_host import get_batch_result
 
     for name in HOSTS:
         async with asyncssh.connect(name, username="root", client_keys=[key], known_hosts=known_hosts,
