@@ -42,12 +42,12 @@ def cmd_scan_host(args: argparse.Namespace) -> int:
     from discovery.service import run_scan
     from scanners.local_host import LocalHostScanner
 
-    scanner = LocalHostScanner(**watch_options(args))
+    watch = watch_options(args)
+    scanner = LocalHostScanner(**watch)
     with open_store(args) as store:
         started = time.monotonic()
         with Progress(args, "scan host") as progress:
-            result = run_scan(store, scanner, progress=progress.update,
-                              options={"watch": args.watch, "every": args.every})
+            result = run_scan(store, scanner, progress=progress.update, options=watch)  # seconds, as the GUI stores
         return report_scan(args, store, result, time.monotonic() - started)
 
 
@@ -135,11 +135,12 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.refresh()
 
+    watch = watch_options(args)
     options = dict(user=args.user, key=args.key, port=args.port, known_hosts=args.known_hosts,
                    accept_new=args.accept_new_host_keys, concurrency=args.concurrency, timeout=args.timeout,
                    hosts_file=args.hosts_file, password_prompt=ask if interactive else None,
                    excludes=getattr(args, "exclude", None) or (), keychain=keychain, remember_password=remember,
-                   **watch_options(args))
+                   **watch)
     try:
         scanner = SshHostScanner(args.hosts, **options)
     except KeyPassphraseNeeded as needed:
@@ -150,7 +151,7 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
     log.info("running: %s", scanner.arguments)
     options = {"user": args.user, "key": absolute_path(args.key), "port": args.port,
                "known_hosts": absolute_path(args.known_hosts), "accept_new_host_keys": args.accept_new_host_keys,
-               "concurrency": args.concurrency, "timeout": args.timeout, "watch": args.watch, "every": args.every,
+               "concurrency": args.concurrency, "timeout": args.timeout, **watch,
                "exclude": getattr(args, "exclude", None) or []}
     with open_store(args) as store:
         started = time.monotonic()
@@ -532,6 +533,8 @@ def watch_options(args: argparse.Namespace) -> dict:
     """Return the scanner's watch settings in seconds from --watch and --every (both None without --watch)."""
     from discovery.sampling import watch_settings
 
+    if args.every is not None and args.watch is None:
+        raise EstateError("--every needs --watch (for example: --watch 1h --every 5m)")
     return watch_settings(args.watch, args.every)
 
 

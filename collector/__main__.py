@@ -55,6 +55,8 @@ def collect(args: argparse.Namespace) -> int:
 
     path = Path(args.out)
     check_target(path, force=args.force)  # before a long watch, not after it
+    if args.every is not None and args.watch is None:
+        raise EstateError("--every needs --watch (for example: --watch 1h --every 5m)")
     scanner = LocalHostScanner(**watch_settings(args.watch, args.every))
     arguments = "collect" + (f" --watch {args.watch} --every {args.every or '5m'}" if args.watch else "")
     if scanner.watch and not args.quiet:

@@ -21,28 +21,36 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> float:
-    """Return seconds for `90`, `30s`, `5m`, `1h`, `2d`; raises EstateError for anything else."""
-    m = _DURATION.match(text or "")
+DEFAULT_EVERY = 300.0  # seconds between samples when only the watch is given (or the watch, if shorter)
+
+
+def parse_duration(value: str | float) -> float:
+    """Return seconds for `90`, `30s`, `5m`, `1h`, `2d`, or for a number of seconds; raises EstateError otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 0 < value < float("inf"):
+            raise EstateError(f"{value!r} is not a duration in seconds")
+        return float(value)
+    m = _DURATION.match(value if isinstance(value, str) else "")
     if not m or float(m[1]) <= 0:
-        raise EstateError(f"{text!r} is not a duration (examples: 30s, 5m, 1h)")
+        raise EstateError(f"{value!r} is not a duration (examples: 30s, 5m, 1h)")
     return float(m[1]) * _UNIT_SECONDS[m[2].lower()]
 
 
-def watch_settings(watch: str | None, every: str | None) -> dict:
-    """Return LocalHostScanner's watch and every in seconds from --watch/--every text; raises EstateError.
+def watch_settings(watch: str | float | None, every: str | float | None) -> dict:
+    """Return {"watch", "every"} in seconds from a watch and a sampling interval; raises EstateError.
 
-    The rules of every command with --watch: --every needs --watch, defaults to the shorter of
-    --watch and 5 minutes, and is never longer than --watch.
+    Each is text ("1h") or seconds; no watch (None, 0 or blank) means a single snapshot. The one set of
+    rules for every face that offers a watch (scan host, scan ssh, collect, the desktop application): an
+    interval needs a watch, defaults to the shorter of the watch and 5 minutes, and is never longer.
     """
-    if watch is None:
-        if every is not None:
-            raise EstateError("--every needs --watch (for example: --watch 1h --every 5m)")
+    if watch in (None, 0, "") or (isinstance(watch, str) and not watch.strip()):
+        if every not in (None, 0, ""):
+            raise EstateError("a sampling interval needs a watch duration (for example: watch 1h, sample every 5m)")
         return {"watch": None, "every": None}
     seconds = parse_duration(watch)
-    interval = parse_duration(every) if every else min(seconds, 300.0)
+    interval = parse_duration(every) if every not in (None, 0, "") else min(seconds, DEFAULT_EVERY)
     if interval > seconds:
-        raise EstateError("--every must not be longer than --watch")
+        raise EstateError("the sampling interval must not be longer than the watch")
     return {"watch": seconds, "every": interval}
 
 
@@ -94,7 +102,7 @@ def watch_connections(take_sample: Callable[[], Iterable[Connection]], ctx: Scan
     re-raised by the caller's next check, not lost: `ctx.cancel()` is called).
     """
     if every <= 0 or duration < every:
-        raise EstateError("--every must be positive and no longer than --watch")
+        raise EstateError("the sampling interval must be positive and no longer than the watch")
     sampler = ConnectionSampler(max_entries)
     sampler.add(first, now())
     total = int(duration // every) + 1

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from discovery.model import EstateError
+from discovery.sampling import watch_settings
 
 KINDS = ("network", "host", "ssh", "import")
-DEFAULT_EVERY = 300.0  # seconds between watch samples when only the watch's length is given
 
 _OPTIONS = {
     "network": {"targets", "profile", "ports", "excludes", "max_rate"},
@@ -62,7 +62,7 @@ def _build(kind: str, opts: dict):
         return _network_scanner(opts)
     if kind == "host":
         from scanners.local_host import LocalHostScanner
-        return LocalHostScanner(**_watch(opts.get("watch"), opts.get("every")))
+        return LocalHostScanner(**watch_settings(opts.get("watch"), opts.get("every")))
     if kind == "ssh":
         return _ssh_scanner(opts)
     from scanners.files import FileImportScanner
@@ -79,13 +79,13 @@ def stored_options(kind: str, opts: dict) -> dict:
         return {"profile": opts.get("profile") or "standard", "ports": opts.get("ports"),
                 "exclude": _words(opts.get("excludes")), "max_rate": opts.get("max_rate", DEFAULT_MAX_RATE)}
     if kind == "host":
-        return _watch(opts.get("watch"), opts.get("every"))
+        return watch_settings(opts.get("watch"), opts.get("every"))
     if kind == "ssh":
         return {"user": opts.get("user"), "key": absolute_path(opts.get("key")), "port": opts.get("port") or 22,
                 "known_hosts": absolute_path(opts.get("known_hosts")),
                 "accept_new_host_keys": bool(opts.get("accept_new_host_keys")),
                 "concurrency": opts.get("concurrency"), "timeout": opts.get("timeout"),
-                **_watch(opts.get("watch"), opts.get("every")), "exclude": _words(opts.get("excludes"))}
+                **watch_settings(opts.get("watch"), opts.get("every")), "exclude": _words(opts.get("excludes"))}
     return {"files": [absolute_path(opts.get("path"))]}
 
 
@@ -156,7 +156,7 @@ def _ssh_scanner(opts: dict):
     hosts = _words(opts.get("hosts"))
     if not hosts and opts.get("hosts_file") is None:
         raise EstateError("name at least one host ([user@]address or hostname)")
-    watch = _watch(opts.get("watch"), opts.get("every"))
+    watch = watch_settings(opts.get("watch"), opts.get("every"))
     if _words(opts.get("excludes")):
         watch["excludes"] = _words(opts["excludes"])
     from discovery.secrets import Keychain
@@ -176,21 +176,6 @@ def _ssh_scanner(opts: dict):
             hosts_file=opts.get("hosts_file"), **watch)
     except KeyPassphraseNeeded as needed:
         raise EstateError(f"the key {needed.path} is encrypted: enter its passphrase") from None
-
-
-def _watch(watch, every) -> dict:
-    """Return {"watch", "every"} in seconds, checked as the CLI's --watch/--every are; raises EstateError."""
-    if watch is None or watch == 0:
-        if every:
-            raise EstateError("a sampling interval needs a watch duration")
-        return {"watch": None, "every": None}
-    watch = _number(watch, "watch duration", float)
-    every = _number(every, "sampling interval", float) if every else min(watch, DEFAULT_EVERY)
-    if watch <= 0 or every <= 0:
-        raise EstateError("the watch duration and sampling interval must be positive")
-    if every > watch:
-        raise EstateError("the sampling interval must not be longer than the watch")
-    return {"watch": watch, "every": every}
 
 
 def _blank_to_none(value):

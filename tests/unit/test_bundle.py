@@ -377,7 +377,8 @@ def test_watch_settings_follow_scan_host_rules():
     assert watch_settings(None, None) == {"watch": None, "every": None}
     assert watch_settings("1h", None) == {"watch": 3600.0, "every": 300.0}
     assert watch_settings("30s", "5s") == {"watch": 30.0, "every": 5.0}
-    with pytest.raises(EstateError, match="--every needs --watch"):
+    assert watch_settings(3600, 60) == {"watch": 3600.0, "every": 60.0}  # seconds, as both faces store them
+    with pytest.raises(EstateError, match="needs a watch"):
         watch_settings(None, "5m")
     with pytest.raises(EstateError, match="must not be longer"):
         watch_settings("1m", "5m")

@@ -56,5 +56,5 @@ def test_watch_takes_the_planned_samples_and_stops_on_cancel():
 
 
 def test_watch_refuses_an_interval_longer_than_the_watch():
-    with pytest.raises(EstateError, match="--every"):
+    with pytest.raises(EstateError, match="sampling interval must be positive and no longer than the watch"):
         watch_connections(lambda: [], ScanContext(), duration=60, every=300)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from discovery.model import EstateError
+from discovery.model import EstateError, utc_now
 from discovery.targets import TargetError
-from scanners.factory import make_scanner
+from scanners.factory import make_scanner, stored_options
 from scanners.files import FileImportScanner
 from scanners.local_host import LocalHostScanner
 from scanners.nmap_network import NmapNetworkScanner
@@ -117,3 +117,34 @@ def test_resume_request_continues_each_kind_from_its_stored_options(tmp_path):
     imported = stored_options("import", {"path": str(path)})
     assert resume_request(ResumePlan(scan_id=6, kind="import", mode="rerun", targets=[], options=imported,
                                      finished=set())) == ("import", {"path": str(path)})
+
+
+@pytest.mark.parametrize("stored", [{"watch": 3600.0, "every": 60.0}, {"watch": "1h", "every": "1m"}])
+def test_a_watched_scan_resumes_in_the_gui_whichever_face_started_it(stored):
+    """Seconds (what both faces store now) and text (what the CLI stored before) resume alike."""
+    from discovery.service import ResumePlan
+    from scanners.factory import resume_request
+    plan = ResumePlan(scan_id=7, kind="host", mode="rerun", targets=[], options=stored, finished=set())
+    kind, options = resume_request(plan)
+    scanner = make_scanner(kind, options)
+    assert (scanner.watch, scanner.every) == (3600.0, 60.0)
+
+
+def test_a_watched_scan_started_in_the_gui_resumes_on_the_command_line(tmp_path):
+    """The GUI stores the watch in seconds; `estatemap scan resume` failed on them ('unexpected TypeError')."""
+    import json
+    import sqlite3
+
+    from discovery.model import Scan
+    from discovery.store import Store
+    from tests.unit.test_cli import run
+    db = tmp_path / "estate.db"
+    with Store(db) as store:
+        scan = store.start_scan(Scan(kind="host", started_at=utc_now(), targets=("this host",)),
+                                options=stored_options("host", {"watch": 2, "every": 1}))
+        store.finish_scan(scan, "interrupted")
+    code, out, err = run("--db", str(db), "scan", "resume", str(scan))
+    assert code == 0 and "Traceback" not in err and "unexpected" not in err, err
+    with sqlite3.connect(db) as conn:
+        (options,) = conn.execute("SELECT options FROM scans WHERE id > ?", (scan,)).fetchone()
+    assert json.loads(options) == {"watch": 2.0, "every": 1.0}  # the rerun keeps its watch, in seconds
