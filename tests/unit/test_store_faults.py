@@ -16,10 +16,11 @@ import pytest
 import sqlite_utils
 
 from discovery import store as store_module
+from discovery.atomic_files import atomic_output, remove_stale_temporaries
+from discovery.liveness import process_identity, process_state
 from discovery.model import EstateError, Scan, StoreError
 from discovery.service import plan_resume, run_scan
-from discovery.store import Store, process_identity, process_state
-from discovery.atomic_files import atomic_output, remove_stale_temporaries
+from discovery.store import Store
 from tests.builders import T0, make_report
 
 
