@@ -309,7 +309,7 @@ def cmd_scan_resume(args: argparse.Namespace) -> int:
 
     Example: estatemap scan resume 12
     """
-    from discovery.service import plan_resume
+    from discovery.service import complete_scan, plan_resume
     from scanners.factory import is_address, ssh_target_done
 
     with open_store(args, create=False) as store:
@@ -328,8 +328,7 @@ def cmd_scan_resume(args: argparse.Namespace) -> int:
             say(args, f"Resuming scan {plan.scan_id}: {len(plan.targets) - len(remaining)} of {len(plan.targets)} "
                       "hosts are already collected.")
             if not remaining:
-                warnings = store.reopen_scan(plan.scan_id, arguments="nothing left to collect")
-                store.finish_scan(plan.scan_id, "completed", warnings)
+                complete_scan(store, plan.scan_id)
                 say(args, f"Scan {plan.scan_id} completed.")
                 return EXIT_OK
             again.__dict__.update(hosts=remaining, hosts_file=None, resume=plan.scan_id,

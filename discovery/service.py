@@ -105,6 +105,14 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
     return result
 
 
+def complete_scan(store: Store, scan_id: int) -> ScanResult:
+    """Mark interrupted or failed scan `scan_id` completed with nothing left to do (every host of an SSH scan
+    is already collected); return its result. Raises StoreError if it cannot be resumed."""
+    warnings = store.reopen_scan(scan_id, arguments="nothing left to collect")
+    store.finish_scan(scan_id, "completed", warnings)
+    return ScanResult(scan_id=scan_id, status="completed", warnings=warnings)
+
+
 @dataclass(slots=True)
 class ResumePlan:
     """How to continue scan `scan_id`: `resume` runs what is left into the same scan (network: the same

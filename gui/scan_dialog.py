@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from discovery.model import EstateError, counted
-from discovery.service import ScanResult, plan_resume, run_scan
+from discovery.service import ScanResult, complete_scan, plan_resume, run_scan
 from discovery.store import Store
 from discovery.targets import CONFIRM_ABOVE
 from gui.workers import PromptBridge, TaskWorker, ask_yes_no, start_task
@@ -364,10 +364,16 @@ class ScanDialog(QDialog):
                 raise EstateError("resuming scans is not available here (use: estatemap scan resume ID)")
             with Store(self.store_path, create=False) as store:
                 plan = plan_resume(store, scan_id)
-            kind, options = self.resume_request(plan)
+                kind, options = self.resume_request(plan)
+                if options is None:  # every host already collected: completed as it is, as the CLI does
+                    result = complete_scan(store, scan_id)
         except EstateError as error:
             self.show_error(str(error))
             return False
+        if options is None:
+            self.append_log(f"Scan {scan_id} completed: nothing was left to collect")
+            self.on_finished(result)
+            return True
         if kind == "ssh":
             options["password_prompt"] = self.password_bridge.ask
         self.choose_kind(kind)

@@ -89,10 +89,10 @@ def stored_options(kind: str, opts: dict) -> dict:
     return {"files": [absolute_path(opts.get("path"))]}
 
 
-def resume_request(plan) -> tuple[str, dict]:
+def resume_request(plan) -> tuple[str, dict | None]:
     """Return (kind, make_scanner options) that continue `plan` (discovery.service.plan_resume's): a network scan
     without the addresses it finished, an SSH scan of the hosts it did not collect, a host scan or an import
-    again. Raises EstateError when nothing is left to do."""
+    again. The options are None when nothing is left to do: the scan is then completed as it is."""
     stored = plan.options
     if plan.kind == "network":
         finished = sorted(name for name in plan.finished if is_address(name))
@@ -101,7 +101,7 @@ def resume_request(plan) -> tuple[str, dict]:
     if plan.kind == "ssh":
         remaining = [t for t in plan.targets if not ssh_target_done(t, plan.finished)]
         if not remaining:
-            raise EstateError(f"scan {plan.scan_id} has collected every host it was given; nothing is left")
+            return "ssh", None
         keys = ("user", "key", "port", "known_hosts", "accept_new_host_keys", "concurrency", "timeout", "watch",
                 "every")
         return "ssh", {"hosts": remaining, **{k: stored.get(k) for k in keys}, "excludes": stored.get("exclude")}

@@ -399,6 +399,25 @@ def test_resuming_a_host_scan_runs_it_again_with_its_options(qtbot, store_path):
     assert scan_row(store_path, 1)["options"]["every"] == 1.0
 
 
+def test_resuming_an_ssh_scan_with_every_host_collected_completes_it_as_the_cli_does(qtbot, store_path):
+    """Nothing is left to collect: the scan is completed, no scan runs (it raised an error in the GUI)."""
+    from discovery.model import Scan, utc_now
+    from scanners.factory import resume_request, stored_options
+    from tests.builders import make_report
+    with Store(store_path) as store:
+        scan = store.start_scan(Scan(kind="ssh", started_at=utc_now(), targets=("db01",)),
+                                options=stored_options("ssh", {"hosts": ["db01"]}))
+        store.write_host_report(scan, make_report(hostname="db01", source="ssh"))
+        store.finish_scan(scan, "interrupted")
+    dialog = ScanDialog(store_path, make_scanner, resume_request=resume_request)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.scan_finished, timeout=10_000) as finished:
+        assert dialog.resume(scan) is True
+    assert finished.args[0].status == "completed" and dialog.error_label.text() == ""
+    assert "nothing was left to collect" in dialog.log_view.toPlainText() and not dialog.is_running()
+    assert [(s["id"], s["status"]) for s in scans_in(store_path)] == [(scan, "completed")]
+
+
 def test_scan_dialog_without_a_resume_request_says_how_to_resume(qtbot, dialog):
     assert dialog.resume(1) is False
     assert "estatemap scan resume" in dialog.error_label.text()
