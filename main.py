@@ -182,7 +182,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     Example: estatemap import site-b-scan.xml site-c-scan.xml app01.estate
     """
     from discovery.service import run_scan
-    from exports.workbook_import import is_workbook_path
+    from scanners.workbook_annotations import is_workbook_path
     from scanners.factory import absolute_path
     from scanners.files import FileImportScanner
 
@@ -210,7 +210,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def import_workbooks(args: argparse.Namespace, workbooks: list[str], others: list[str]) -> int:
     """Read architects' annotations back from exported workbooks; every file is checked before any is written."""
-    from exports.workbook_import import apply_workbook, describe_problems, read_workbook
+    from discovery.service import apply_annotations
+    from scanners.workbook_annotations import describe_problems, read_workbook
 
     if others:
         raise EstateError("import workbooks (.xlsx) on their own, not with scan files: "
@@ -219,7 +220,7 @@ def import_workbooks(args: argparse.Namespace, workbooks: list[str], others: lis
     with open_store(args, create=False) as store:
         plans = [read_workbook(store, path) for path in workbooks]
         for plan in plans:
-            changed = apply_workbook(store, plan)
+            changed = apply_annotations(store, plan)
             say(args, f"Imported {plan.path}: {plan.matched} rows matched, {changed} hosts and groups changed "
                       f"({len(plan.annotations)} host annotations, {len(plan.group_waves)} wave overrides).")
             if plan.problems:

@@ -105,6 +105,15 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
     return result
 
 
+def apply_annotations(store: Store, plan) -> int:
+    """Write what a workbook's annotations change (scanners.workbook_annotations.read_workbook's plan), in one
+    transaction; return the number of hosts and groups changed."""
+    if not plan.changes:
+        return 0
+    store.save_annotations(plan.annotations, group_waves=plan.group_waves)
+    return plan.changes
+
+
 def complete_scan(store: Store, scan_id: int) -> ScanResult:
     """Mark interrupted or failed scan `scan_id` completed with nothing left to do (every host of an SSH scan
     is already collected); return its result. Raises StoreError if it cannot be resumed."""

@@ -238,7 +238,8 @@ def target_workbook(store, path: Path) -> str:
 
     Problems must be one-line descriptions; whatever is applied must be storable.
     """
-    from exports.workbook_import import WorkbookError, apply_workbook, describe_problems, read_workbook
+    from discovery.service import apply_annotations
+    from scanners.workbook_annotations import WorkbookError, describe_problems, read_workbook
 
     try:
         plan = read_workbook(store, path)
@@ -247,7 +248,7 @@ def target_workbook(store, path: Path) -> str:
         return "refused"
     if plan.problems:
         describe_problems(plan)
-    apply_workbook(store, plan)
+    apply_annotations(store, plan)
     return "applied"
 
 

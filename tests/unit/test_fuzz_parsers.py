@@ -207,7 +207,7 @@ def test_workbook_wave_too_large_is_a_problem_not_a_crash(annotated_store, tmp_p
     store, host_id = annotated_store
     path = tmp_path / "book.xlsx"
     targets.write_workbook(path, [["Host ID"], [host_id]], [["Group ID", "Wave"], ["grp-1", 1e30]])
-    from exports.workbook_import import read_workbook
+    from scanners.workbook_annotations import read_workbook
     plan = read_workbook(store, path)
     assert plan.group_waves == {} and any("larger than" in p for p in plan.problems)
     assert targets.target_workbook(store, path) == "applied"

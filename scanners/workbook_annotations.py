@@ -4,10 +4,11 @@ The workbook is the one `estatemap export --format xlsx` wrote, filled in by peo
 Owner, Criticality, Patient data and Notes; on the Move groups sheet Wave. Rows are matched by their
 stable id (the Host ID and Group ID columns), never by name or position.
 
-The file is hostile input. It is opened with openpyxl in read-only mode with data_only (formulas are never
-evaluated; a formula cell gives its cached value, and text that looks like a formula is just text). The
-whole file is read and checked before anything is written, then everything is written in one
-transaction. Refused, with nothing written (WorkbookError): a file that is not a workbook, one without a
+An input like any scanner's: this module reads the file and works out what it would change (reading the
+store only to compare); discovery.service.apply_annotations writes it. The file is hostile input. It is
+opened with openpyxl in read-only mode with data_only (formulas are never evaluated; a formula cell gives
+its cached value, and text that looks like a formula is just text). The whole file is read and checked
+before anything is written, then everything is written in one transaction. Refused, with nothing written (WorkbookError): a file that is not a workbook, one without a
 Hosts sheet, a Hosts sheet whose header row lacks Host ID, a Move groups sheet whose header lacks Group ID.
 Rows that cannot be used are reported and skipped, the rest imported: an unknown or repeated id, or a bad
 value (criticality not critical/high/medium/low/blank; patient data not yes/no/unknown/blank; wave not a
@@ -128,14 +129,6 @@ def _read_groups(store, sheet, result: WorkbookImport) -> None:
         result.matched += 1
         if wave is not None and wave != computed[group_id] and wave != overrides.get(group_id):
             result.group_waves[group_id] = wave
-
-
-def apply_workbook(store, plan: WorkbookImport) -> int:
-    """Write what `plan` changes, in one transaction; return the number of hosts and groups changed."""
-    if not plan.changes:
-        return 0
-    store.save_annotations(plan.annotations, group_waves=plan.group_waves)
-    return plan.changes
 
 
 def describe_problems(plan: WorkbookImport) -> str:
