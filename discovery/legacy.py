@@ -3,8 +3,9 @@
 Data, not if-statements. discovery/data/eol.json (built by scripts/refresh_eol.py from endoflife.date
 and the vendors' own lifecycles) holds each product's release cycles and end-of-support dates with
 their sources, and the rules that lead from an nmap banner, a CPE, a package name, a database engine or
-an OS name to a product; discovery/data/protocols.json holds the cleartext-protocol rules.
-`assess_inventory(inventory, table, as_of)` is pure: the same inventory and date give the same findings.
+an OS name to a product. The insecure-protocol rules are discovery/protocol_rules.py's (with
+discovery/data/protocols.json); `assess_inventory(inventory, table, as_of)` gives both kinds of finding
+and is pure: the same inventory and date give the same findings.
 
 What a verdict rests on, best first (the finding's `confidence`):
   high    the host's own report: its package (dpkg, rpm, registry), a version its process or server gave;
@@ -37,19 +38,18 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from discovery.model import Finding, service_id
+from discovery.model import OPEN_STATES, Finding, service_row_id
+from discovery.protocol_rules import assess_protocols, load_protocol_rules
 from discovery.versions import Parts, Version, VersionSpec, compare_parts, parse_cycle, parse_version, parse_version_spec
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_TABLE = DATA_DIR / "eol.json"
-DEFAULT_PROTOCOLS = DATA_DIR / "protocols.json"
 
 EOL_SOON_DAYS = 180
 CRITICAL_AFTER_DAYS = 730
 OS_GUESS_MIN_ACCURACY = 85          # nmap OS matches below this accuracy are not used at all
 HOST_SOURCES = {"local", "ssh", "bundle", "postgresql"}  # services whose version the host or server itself gave
 PACKAGE_SOURCES = {"dpkg", "rpm"}
-OPEN_STATES = {"open", "listening"}
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 KIND_RANK = {"package": 0, "database": 1, "service": 2, "database-banner": 3, "cpe": 4,
              "os": 0, "banner-os": 1, "os-guess": 2}
@@ -239,26 +239,6 @@ def load_eol_table(path: Path | None = None) -> EolTable:
     return _load_table(str(Path(path or DEFAULT_TABLE).resolve()))
 
 
-@functools.lru_cache(maxsize=8)
-def _load_protocols(path: str) -> dict:
-    try:
-        rules = json.loads(Path(path).read_text(encoding="utf-8"))
-        for rule in rules["cleartext"]:
-            rule["_names"] = {n.lower() for n in rule["names"]}
-        http = rules["http_auth"]
-        http["_basic"] = [_rx(p) for p in http["basic_patterns"]]
-        http["_form"] = [_rx(p) for p in http["form_patterns"]]
-        http["_title"] = [_rx(p) for p in http["title_patterns"]]
-    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
-        raise EolDataError(f"cannot read the protocol rules {path}: {exc!r}") from exc
-    return rules
-
-
-def load_protocol_rules(path: Path | None = None) -> dict:
-    """Return the insecure-protocol rules (default: the shipped discovery/data/protocols.json), cached."""
-    return _load_protocols(str(Path(path or DEFAULT_PROTOCOLS).resolve()))
-
-
 # --- verdicts ----------------------------------------------------------------------------------------
 
 def _status(end: date | bool | None, as_of: date) -> str:
@@ -424,10 +404,6 @@ def _spec_confidence(spec: VersionSpec, exact: str) -> str:
     return exact if spec.kind == "exact" else "low"
 
 
-def _service_id(row: dict) -> str:
-    return row.get("id") or service_id(row["host_id"], row.get("protocol") or "tcp", row["port"])
-
-
 def _banner_text(row: dict) -> str:
     words = [row.get("product"), row.get("version")]
     text = " ".join(w for w in words if w)
@@ -439,7 +415,7 @@ def _banner_text(row: dict) -> str:
 def identify_service(row: dict, table: EolTable) -> list[Observation]:
     """Return the products a service row shows: its banner's product, products in its extra info, its CPEs."""
     host_id = row["host_id"]
-    sid = _service_id(row)
+    sid = service_row_id(row)
     where = f"{row.get('protocol') or 'tcp'}/{row['port']}"
     own = row.get("source") in HOST_SOURCES
     exact = "high" if own else "medium"
@@ -766,208 +742,6 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
 
 # --- insecure protocols --------------------------------------------------------------------------------
 
-def _scripts(row: dict) -> list[dict]:
-    return list(row.get("scripts") or [])
-
-
-def _script_text(script: dict) -> str:
-    parts = [script.get("output") or ""]
-    data = script.get("data")
-    if data not in (None, "", [], {}):
-        parts.append(json.dumps(data, sort_keys=True, ensure_ascii=False))
-    return "\n".join(parts)
-
-
-def _is_tls(row: dict) -> bool:
-    name = (row.get("name") or "").lower()
-    return row.get("tunnel") == "ssl" or name.startswith("ssl/") or name in ("https", "ftps", "dicom-tls")
-
-
-def _service_words(row: dict) -> str:
-    words = [row.get("name"), row.get("product"), row.get("version")]
-    text = " ".join(w for w in words if w) or "unnamed service"
-    if row.get("extra_info"):
-        text += f" ({row['extra_info']})"
-    if row.get("process"):
-        text += f", process {row['process']}"
-    return f"{row.get('protocol') or 'tcp'}/{row['port']} {row.get('state') or 'open'}: {text}"
-
-
-def _protocol_finding(rule_id, row_or_host, *, subject_type, severity, title, evidence, recommendation,
-                      confidence, data, category="insecure-protocol") -> Finding:
-    if subject_type == "service":
-        subject, host_id = _service_id(row_or_host), row_or_host["host_id"]
-    else:
-        subject, host_id = row_or_host["id"], row_or_host["id"]
-    return Finding(id=f"{rule_id}:{subject}", subject_type=subject_type, subject_id=subject, host_id=host_id,
-                   rule=rule_id, category=category, severity=severity, title=title, evidence=evidence,
-                   recommendation=recommendation, confidence=confidence, data=data)
-
-
-def assess_cleartext(row: dict, rules: dict) -> list[Finding]:
-    """Return telnet, FTP, HL7 MLLP and DICOM findings for one service row that is not inside TLS."""
-    if row.get("state", "open") not in OPEN_STATES or _is_tls(row):
-        return []
-    name = (row.get("name") or "").lower()
-    process = row.get("process")
-    findings = []
-    for rule in rules["cleartext"]:
-        if name and name in rule["_names"]:
-            how = "by its protocol" if row.get("method") != "table" else "by its port number only (nmap's table)"
-            confidence = "medium" if row.get("method") != "table" else "low"
-        elif process and process in rule["processes"]:
-            how, confidence = f"by its process {process}", "high"
-        elif row["port"] in rule["ports"] and (not name or name == "unknown" or row.get("method") == "table"):
-            how, confidence = "by its port number only", "low"
-        else:
-            continue
-        severity, note = rule["severity"], rule.get("note")
-        offered = [s["id"] for s in _scripts(row) if s.get("id") in rule.get("tls_scripts", ())]
-        if offered:
-            severity, note = rule["tls_offered_severity"], rule["tls_offered_note"]
-        findings.append(_protocol_finding(
-            rule["rule"], row, subject_type="service", severity=severity, title=rule["title"],
-            evidence=f"{_service_words(row)} — identified {how}" + (f"; {', '.join(offered)} saw TLS" if offered else ""),
-            recommendation=rule["recommendation"] + (f" Note: {note}." if note and not note.endswith(".") else
-                                                     f" Note: {note}" if note else ""),
-            confidence=confidence,
-            data={"protocol": rule["rule"], "port": row["port"], "service": row.get("name"), "tls": False,
-                  "tls_offered": bool(offered), "matched_by": how}))
-    return findings
-
-
-def assess_legacy_tls(row: dict, rules: dict) -> list[Finding]:
-    """Return SSLv2/SSLv3 and TLS 1.0/1.1 findings from ssl-enum-ciphers and sslv2 script results."""
-    spec = rules["legacy_tls"]
-    offered: dict[str, str] = {}
-    for script in _scripts(row):
-        if script.get("id") == spec["script"]:
-            data = script.get("data")
-            keys = set(data) if isinstance(data, dict) else set()
-            text = script.get("output") or ""
-            for version in ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"):
-                if version in keys or re.search(rf"(^|\n)\s*{re.escape(version)}:", text):
-                    ciphers = _ciphers(data.get(version) if isinstance(data, dict) else None)
-                    offered[version] = f"{spec['script']} lists {version}" + (f" ({ciphers})" if ciphers else "")
-        elif script.get("id") == spec["sslv2_script"] and (script.get("output") or script.get("data")):
-            lines = (script.get("output") or "").strip().splitlines()
-            offered["SSLv2"] = f"{spec['sslv2_script']}: {lines[0] if lines else 'SSLv2 supported'}"
-    findings = []
-    for rule in spec["rules"]:
-        hits = [v for v in rule["versions"] if v in offered]
-        if not hits:
-            continue
-        findings.append(_protocol_finding(
-            rule["rule"], row, subject_type="service", severity=rule["severity"],
-            title=f"{rule['title']} on {row.get('protocol') or 'tcp'}/{row['port']} ({', '.join(hits)})",
-            evidence=f"{_service_words(row)}; " + "; ".join(offered[v] for v in hits),
-            recommendation=rule["recommendation"], confidence="high",
-            data={"protocol_versions": hits, "port": row["port"], "service": row.get("name")}))
-    return findings
-
-
-def _ciphers(table) -> str | None:
-    if not isinstance(table, dict):
-        return None
-    names = [c.get("name") for c in table.get("ciphers", []) if isinstance(c, dict) and c.get("name")]
-    if not names:
-        return None
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-
-
-def _smbv1_line(script: dict, markers: list[str]) -> str | None:
-    data = script.get("data")
-    dialects = data.get("dialects") if isinstance(data, dict) else data if isinstance(data, list) else None
-    for dialect in dialects or []:
-        if isinstance(dialect, str) and any(m.lower() in dialect.lower() for m in markers):
-            return dialect
-    for line in (script.get("output") or "").splitlines():
-        if any(m.lower() in line.lower() for m in markers):
-            return line.strip()
-    return None
-
-
-def assess_smbv1(host: dict, services: list[dict], rules: dict) -> list[Finding]:
-    """Return an SMBv1 finding where smb-protocols (host or port script) lists the NT LM 0.12 dialect."""
-    spec = rules["smbv1"]
-    smb_services = [s for s in services if s["port"] in spec["ports"] and s.get("state", "open") in OPEN_STATES]
-    places = [(s, "service") for s in smb_services] + [(host, "host")]
-    for row, kind in places:
-        for script in _scripts(row):
-            if script.get("id") != spec["script"]:
-                continue
-            line = _smbv1_line(script, spec["markers"])
-            if line is None:
-                continue
-            subject = min(smb_services, key=lambda s: (s["port"] != 445, s["port"])) if smb_services else None
-            target, subject_type = (subject, "service") if subject else (host, "host")
-            where = "host script" if kind == "host" else f"tcp/{row['port']} script"
-            return [_protocol_finding(
-                spec["rule"], target, subject_type=subject_type, severity=spec["severity"], title=spec["title"],
-                evidence=f"{spec['script']} ({where}) lists dialect {line}", recommendation=spec["recommendation"],
-                confidence="high", data={"dialect": line, "script": spec["script"]})]
-    return []
-
-
-def assess_http_auth(row: dict, rules: dict) -> list[Finding]:
-    """Return a finding where an unencrypted HTTP service asks for credentials.
-
-    Chosen signals: Basic authentication (nmap's http-auth or any script showing "WWW-Authenticate: Basic"),
-    a login form (http-auth-finder's FORM) — both medium, high confidence; a page title that reads like a
-    login page (http-title) — low severity, low confidence. Digest and NTLM do not send the password itself.
-    """
-    spec = rules["http_auth"]
-    name = (row.get("name") or "").lower()
-    if row.get("state", "open") not in OPEN_STATES or _is_tls(row) or name not in spec["names"]:
-        return []
-    signal, severity, confidence = None, spec["severity"], "high"
-    for script in _scripts(row):
-        text = _script_text(script)
-        data = script.get("data")
-        if (isinstance(data, dict) and any(k in data for k in spec["basic_script_keys"])) or \
-                any(p.search(line) for p in spec["_basic"] for line in text.splitlines()):
-            line = next((ln.strip() for ln in text.splitlines() if "basic" in ln.lower()), "Basic")
-            signal = f"{script.get('id')}: {line} (Basic authentication: the password travels base64-encoded)"
-            break
-        if script.get("id") in spec["form_scripts"] and any(p.search(text) for p in spec["_form"]):
-            signal = f"{script.get('id')}: a login form ({(script.get('output') or '').strip().splitlines()[-1:]})"
-            break
-    if signal is None:
-        for script in _scripts(row):
-            title = (script.get("output") or "").strip()
-            if script.get("id") == spec["title_script"] and any(p.search(title) for p in spec["_title"]):
-                signal, severity, confidence = f"{script['id']}: {title!r} looks like a login page", \
-                    spec["title_severity"], "low"
-                break
-    if signal is None:
-        return []
-    return [_protocol_finding(
-        spec["rule"], row, subject_type="service", severity=severity,
-        title=f"{spec['title']} on {row.get('protocol') or 'tcp'}/{row['port']}",
-        evidence=f"{_service_words(row)}; {signal}", recommendation=spec["recommendation"], confidence=confidence,
-        data={"port": row["port"], "service": row.get("name"), "signal": signal})]
-
-
-def assess_unidentified(row: dict, rules: dict) -> list[Finding]:
-    """Return a finding for an open port nobody could name: low when nothing is known, info for a port-table guess."""
-    spec = rules["unidentified"]
-    if row.get("state", "open") not in OPEN_STATES or row.get("product") or row.get("process"):
-        return []
-    name = (row.get("name") or "").lower()
-    if not name or name in spec["unknown_names"] or name.endswith("?"):
-        severity, confidence, what = spec["unknown_severity"], "medium", "nothing identifies it"
-    elif row.get("method") == "table":
-        severity, confidence, what = spec["table_severity"], "low", f"{name!r} is only nmap's guess from the port number"
-    else:
-        return []
-    return [_protocol_finding(
-        spec["rule"], row, subject_type="service", severity=severity,
-        title=f"{spec['title']} on {row.get('protocol') or 'tcp'}/{row['port']}",
-        evidence=f"{_service_words(row)} — {what}" + (" (nmap kept a fingerprint)" if row.get("fingerprint") else ""),
-        recommendation=spec["recommendation"], confidence=confidence, category="unidentified",
-        data={"port": row["port"], "service": row.get("name"), "method": row.get("method"),
-              "nmap_confidence": row.get("confidence")})]
-
 
 # --- the whole inventory -------------------------------------------------------------------------------
 
@@ -1006,15 +780,7 @@ def assess_inventory(inventory: dict, table: EolTable, as_of: date, *, protocols
             observations.append(obs)
     judged = [(obs, assess_observation(obs, table, as_of)) for obs in observations]
     findings = [f for obs, verdict in _best(judged) if (f := _legacy_finding(obs, verdict, table, as_of))]
-    by_host: dict[str, list[dict]] = {}
-    for row in services:
-        by_host.setdefault(row["host_id"], []).append(row)
-        findings.extend(assess_cleartext(row, rules))
-        findings.extend(assess_legacy_tls(row, rules))
-        findings.extend(assess_http_auth(row, rules))
-        findings.extend(assess_unidentified(row, rules))
-    for host_id, host in hosts.items():
-        findings.extend(assess_smbv1(host, by_host.get(host_id, []), rules))
+    findings.extend(assess_protocols(inventory, rules))
     unique: dict[str, Finding] = {}
     for f in findings:
         unique.setdefault(f.id, f)

@@ -30,6 +30,7 @@ NO_SEVERITY_COLOURS = ("#FFFFFF", "#000000")
 RISK_SCALE = ((0, "#63BE7B"), (50, "#FFEB84"), (100, "#F8696B"))
 # Risk score bands (lowest score of the band, name), worst first; the band names are severities.
 RISK_BANDS = ((75, "critical"), (50, "high"), (25, "medium"), (1, "low"), (0, "info"))
+OPEN_STATES = frozenset(("open", "listening"))  # a service's states that mean it answers (nmap's, a host's own)
 CRITICALITIES = ("critical", "high", "medium", "low")  # an owner's rating of a host, worst first
 PATIENT_DATA = ("yes", "no", "unknown")
 
@@ -342,6 +343,11 @@ class HostReport:
 def service_id(host_id: str, protocol: str, port: int) -> str:
     """Return the stable id of the service on `port`: the graph node id and the store key."""
     return f"{host_id}:{protocol}/{port}"
+
+
+def service_row_id(row: dict) -> str:
+    """Return a service row's id: its own, or the one its host, protocol (tcp if unsaid) and port give it."""
+    return row.get("id") or service_id(row["host_id"], row.get("protocol") or "tcp", row["port"])
 
 
 ProgressCallback = Callable[[int, int | None, str], None]
