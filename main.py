@@ -400,7 +400,7 @@ def cmd_export(args: argparse.Namespace) -> int:
               f"{counted(len(inventory['services']), 'service')}, "
               f"{counted(len(inventory['software']), 'software package')}, "
               f"{counted(len(inventory['connections']), 'connection')}"
-              + (f" ({counted(left_out, 'more')} left out as noise: "
+              + (f" ({left_out:,} more left out as noise: "
                  + ", ".join(f"{n} {name}" for name, n in sorted(noise.dropped.items()) if n)
                  + "; --keep NOISE keeps them)" if left_out else "") + ".")
     for warning in getattr(exporter, "warnings", ()):

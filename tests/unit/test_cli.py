@@ -198,11 +198,12 @@ def test_export_says_how_many_connections_the_noise_filters_left_out(tmp_path):
         scan = s.start_scan(Scan(kind="host", started_at=T0, targets=("app01",)))
         s.write_host_report(scan, make_report(hostname="app01", connections=(
             ("10.9.0.1", 40000, "10.9.0.77", 5432, "outbound", "psql"),       # a dependency: kept
-            ("10.9.0.1", 50001, "10.9.0.78", 50002, "unknown", None))))       # port to port, nobody listens
+            ("10.9.0.1", 50001, "10.9.0.78", 50002, "unknown", None),         # port to port, nobody listens
+            ("10.9.0.1", 50003, "10.9.0.78", 50004, "unknown", None))))
         s.finish_scan(scan, "completed")
     out_path = tmp_path / "e.json"
     code, out, err = run("--db", str(db), "export", "-f", "json", "-o", str(out_path))
     assert code == 0, err
-    assert "1 connection (1 more left out as noise: 1 ephemeral; --keep NOISE keeps them)." in out
+    assert "1 connection (2 more left out as noise: 2 ephemeral; --keep NOISE keeps them)." in out
     code, out, err = run("--db", str(db), "export", "-f", "json", "-o", str(out_path), "--force", "--keep", "ephemeral")
-    assert code == 0 and out.rstrip().endswith("2 connections."), out
+    assert code == 0 and out.rstrip().endswith("3 connections."), out
