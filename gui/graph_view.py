@@ -1,11 +1,11 @@
 """The interactive dependency graph: `GraphView`, a toolbar over a zoomable, pannable QGraphicsView canvas.
 
 What is shown is a *display graph* (a networkx DiGraph, edges client → server) derived from a Snapshot by
-plain functions here — host or service level, filtered, collapsed by subnet or move group, or cut to the
-N-hop neighbourhood of a node — and laid out by gui.graph_layout. Deriving and laying out run together on
-a QThreadPool thread (`LayoutWorker`); its `layout_done` signal brings the result back to the GUI thread,
-where gui.graph_items draws it in a few batched items. A newer request cancels an older one, and a result
-that arrives late is dropped.
+the plain functions of gui.graph_model — host or service level, filtered, collapsed by subnet or move
+group, or cut to the N-hop neighbourhood of a node — and laid out by gui.graph_layout. Deriving and laying
+out run together on a QThreadPool thread (`LayoutWorker`); its `layout_done` signal brings the result back
+to the GUI thread, where gui.graph_items draws it in a few batched items. A newer request cancels an older
+one, and a result that arrives late is dropped.
 
 Selecting a node lights what it depends on (downstream, transitively) in blue and what depends on it
 (upstream: its blast radius) in orange, and dims the rest. Dependence follows discovery.analysis's blast
@@ -16,11 +16,9 @@ but pass nothing on (else, through monitoring or backup, everything would depend
 
 from __future__ import annotations
 
-import ipaddress
 import threading
-import time
-from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
@@ -31,298 +29,15 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsScene
                                QLabel, QLineEdit, QMenu, QPushButton, QSpinBox, QToolButton, QToolTip,
                                QVBoxLayout, QWidget)
 
-from discovery.graph import host_of
 from gui.data import Snapshot
 from gui.graph_items import DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, LEGACY_COLOUR, HEALTHCARE_COLOUR, GraphItems
-from gui.graph_layout import LAYOUTS, LayoutCancelled, compute_layout, find_hubs
+from gui.graph_layout import LAYOUTS, LayoutCancelled
+from gui.graph_model import (COLLAPSES, HOST_KINDS, LEVELS, SERVICE_KINDS, GraphOptions, LayoutResult, find_nodes,
+                             lay_out, reach)
 
-HOST_KINDS = ("host", "external")
-SERVICE_KINDS = ("host", "service", "database", "process", "external")
-LEVELS = ("host", "service")
-COLLAPSES = (None, "subnet", "group")
 ANTIALIAS_LIMIT = 2000     # antialiasing only up to this many nodes
 MIN_ZOOM, MAX_ZOOM = 0.005, 12.0
 EXPORT_MAX_PIXELS = 6000   # the longer side of a saved PNG
-
-
-# -- what is shown (plain functions, no Qt) ------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class GraphOptions:
-    """What the graph shows; every field has a toolbar control and a GraphView setter."""
-    level: str = "host"                       # "host" (host → host) or "service" (the full graph)
-    kinds: frozenset[str] = frozenset(SERVICE_KINDS)
-    min_risk: float = 0.0                     # hide nodes whose host's risk score is below this (0: hide none)
-    group: str | None = None                  # a move group id: only its hosts
-    hide_shared: bool = False                 # hide shared infrastructure and the dependencies on it
-    collapse: str | None = None               # None, "subnet" (/24 of the first address) or "group"
-    focus: str | None = None                  # show only the `hops`-neighbourhood of this node
-    hops: int = 1
-    layout: str = "layered"                   # "layered" or "force"
-    seed: int = 0
-
-
-@dataclass(slots=True)
-class LayoutResult:
-    """A display graph laid out, as the worker hands it back."""
-    generation: int
-    options: GraphOptions
-    graph: nx.DiGraph | None = None
-    impact: nx.DiGraph | None = None          # x → y: y is affected when x fails (None: graph's edges reversed)
-    stop_at: set = field(default_factory=set)  # shared infrastructure and hubs: lit, but passing nothing on
-    positions: dict = field(default_factory=dict)
-    bases: dict[str, nx.DiGraph] = field(default_factory=dict)  # base_graph by level, for the next request
-    seconds: float = 0.0
-    thread_ident: int = 0
-    error: str | None = None
-
-
-def shared_nodes(snapshot: Snapshot, D: nx.DiGraph) -> set[str]:
-    """Return the shared-infrastructure hosts and services: the analysis's list when analyze ran, else the
-    nodes of the host-level graph D every dependency on which is marked shared_infrastructure."""
-    analysis = snapshot.inventory.get("analysis") or {}
-    if analysis.get("shared") is not None:
-        return {s["id"] for s in analysis["shared"]} | {s["host_id"] for s in analysis["shared"] if s.get("host_id")}
-    return {n for n in D if D.in_degree(n) and all(d["shared"] for _, _, d in D.in_edges(n, data=True))}
-
-
-def node_facts(snapshot: Snapshot) -> tuple[dict[str, str], set[str], dict[str, tuple[str, str]]]:
-    """Return (the move group id of each host, the hosts offering a healthcare service, group id → (name,
-    wave label))."""
-    inventory = snapshot.inventory
-    group_of, groups = {}, {}
-    for g in inventory.get("groups") or ():
-        groups[g["id"]] = (g.get("name") or g["id"], g.get("wave"))
-        for h in g["host_ids"]:
-            group_of[h] = g["id"]
-    healthcare = {s["host_id"] for s in inventory.get("services") or () if s.get("category") == "healthcare"}
-    return group_of, healthcare, groups
-
-
-def base_graph(snapshot: Snapshot, level: str) -> nx.DiGraph:
-    """Return the unfiltered display graph of `level` with each node's kind, label, risk, legacy, healthcare,
-    host, group and search text, and each edge's kind, shared flag and count. The host level is
-    discovery.graph.host_graph's picture (hosts and externals, one edge per client → server pair, shared
-    when every dependency behind it is), built here without its per-edge lists. Raises ValueError for a bad
-    level."""
-    if level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)}")
-    G = snapshot.graph
-    D = nx.DiGraph()
-    group_of, healthcare_hosts, _ = node_facts(snapshot)
-    for n, data in G.nodes(data=True):
-        if level == "service" or data["kind"] in HOST_KINDS:
-            D.add_node(n, **_display_attrs(snapshot, n, data, G, group_of, healthcare_hosts))
-    if level == "host":
-        pairs: dict[tuple[str, str], list[int]] = {}
-        for _, nbrs in G.adjacency():
-            for keyed in nbrs.values():
-                for d in keyed.values():
-                    if d["kind"] == "depends_on" and d["source_host"] != d["target_host"]:
-                        pair = pairs.setdefault((d["source_host"], d["target_host"]), [0, 0])
-                        pair[0] += 1
-                        pair[1] += d["shared_infrastructure"]
-        D.add_edges_from((u, v, {"kind": "depends_on", "shared": shared == count, "count": count})
-                         for (u, v), (count, shared) in pairs.items())
-    else:
-        for u, nbrs in G.adjacency():
-            for v, keyed in nbrs.items():
-                kinds = {d["kind"] for d in keyed.values()}
-                kind = "depends_on" if "depends_on" in kinds else next(iter(kinds))
-                shared = all(d.get("shared_infrastructure", False) for d in keyed.values() if d["kind"] == kind)
-                D.add_edge(u, v, kind=kind, shared=kind == "depends_on" and shared, count=len(keyed))
-    return D
-
-
-def _display_attrs(snapshot, n, data, G, group_of, healthcare_hosts) -> dict:
-    kind = data["kind"]
-    host = host_of(G, n) if n in G else n
-    record = snapshot.hosts_by_id.get(host) or {}
-    addresses = tuple(record.get("addresses") or data.get("addresses") or
-                      ((data["address"],) if data.get("address") else ()))
-    healthcare = data.get("category") == "healthcare" if kind == "service" else (
-        kind == "host" and host in healthcare_hosts)
-    return {"kind": kind, "label": data.get("label") or n, "host": host, "risk": record.get("risk_score"),
-            "legacy": kind == "host" and bool(record.get("legacy")), "healthcare": healthcare,
-            "group": group_of.get(host), "addresses": addresses,
-            "search": "\n".join([str(data.get("label") or ""), n, *addresses]).lower()}
-
-
-def filter_graph(D: nx.DiGraph, options: GraphOptions, shared: set[str]) -> nx.DiGraph:
-    """Return D without the nodes and edges `options` hide (kind, minimum risk, move group, shared
-    infrastructure): a copy, or D itself when nothing is hidden."""
-    if (options.kinds >= {d for _, d in D.nodes(data="kind")} and options.min_risk <= 0 and options.group is None
-            and not options.hide_shared):
-        return D  # nothing to hide: no copy
-    keep = []
-    for n, d in D.nodes(data=True):
-        if d["kind"] not in options.kinds:
-            continue
-        if options.min_risk > 0 and (d["risk"] is None or d["risk"] < options.min_risk):
-            continue
-        if options.group is not None and d["group"] != options.group:
-            continue
-        if options.hide_shared and (n in shared or d["host"] in shared):
-            continue
-        keep.append(n)
-    F = D.subgraph(keep).copy()
-    if options.hide_shared:
-        F.remove_edges_from([(u, v) for u, v, s in F.edges(data="shared") if s])
-    return F
-
-
-def bucket_of(data: dict, collapse: str) -> tuple[str, str] | None:
-    """Return (bucket id, bucket name) a node collapses into — its first address's /24 (IPv6: /64) or its
-    host's move group — or None when it has no address or group (it then stays itself)."""
-    if collapse == "group":
-        return ("group:" + data["group"], data["group"]) if data.get("group") else None
-    for address in data.get("addresses") or ():
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            continue
-        network = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
-        return "subnet:" + str(network), str(network)
-    return None
-
-
-def collapse_graph(D: nx.DiGraph, collapse: str, group_names: dict[str, tuple[str, str]]) -> nx.DiGraph:
-    """Return D with the nodes of each subnet or move group merged into one node (kind "subnet" or "group",
-    risk the highest of its members, `members` its node ids) and one edge per pair of buckets."""
-    if collapse not in ("subnet", "group"):
-        raise ValueError(f"unknown collapse {collapse!r}: expected subnet or group")
-    where, buckets = {}, {}
-    for n, d in D.nodes(data=True):
-        found = bucket_of(d, collapse)
-        where[n] = found[0] if found else n
-        if found:
-            buckets.setdefault(found, []).append(n)
-    C = nx.DiGraph()
-    C.add_nodes_from((n, d) for n, d in D.nodes(data=True) if where[n] == n)
-    for (bucket, name), members in buckets.items():
-        risks = [D.nodes[m]["risk"] for m in members if D.nodes[m]["risk"] is not None]
-        if collapse == "group":
-            name = group_names.get(name, (name, None))[0]
-        label = f"{name} ({len(members)})"
-        C.add_node(bucket, kind=collapse, label=label, host=bucket, risk=max(risks) if risks else None,
-                   legacy=any(D.nodes[m]["legacy"] for m in members),
-                   healthcare=any(D.nodes[m]["healthcare"] for m in members), group=None, addresses=(),
-                   members=tuple(members), search="\n".join([label, bucket]).lower())
-    for u, v, d in D.edges(data=True):
-        a, b = where[u], where[v]
-        if a == b:
-            continue
-        if C.has_edge(a, b):
-            e = C.edges[a, b]
-            e["count"] += d.get("count", 1)
-            e["shared"] = e["shared"] and d["shared"]
-        else:
-            C.add_edge(a, b, kind="depends_on", shared=d["shared"], count=d.get("count", 1))
-    return C
-
-
-def neighbourhood(D: nx.DiGraph, node: str, hops: int) -> nx.DiGraph:
-    """Return the subgraph of the nodes at most `hops` edges (either way) from `node`. Raises KeyError when
-    `node` is not in D."""
-    if node not in D:
-        raise KeyError(node)
-    return D.subgraph(nx.single_source_shortest_path_length(D.to_undirected(as_view=True), node,
-                                                            cutoff=max(0, hops))).copy()
-
-
-def build_display_graph(snapshot: Snapshot, options: GraphOptions, base: nx.DiGraph | None = None,
-                        host_base: nx.DiGraph | None = None) -> nx.DiGraph:
-    """Return the graph `options` ask for: level (`base`: base_graph of that level, if already built), then
-    filters, then collapse, then the neighbourhood (a focus no longer shown is ignored). `base` is never
-    changed. Raises ValueError for a bad level or collapse."""
-    D = base if base is not None else base_graph(snapshot, options.level)
-    shared = set()
-    if options.hide_shared:
-        host_base = D if options.level == "host" else (host_base or base_graph(snapshot, "host"))
-        shared = shared_nodes(snapshot, host_base)
-    D = filter_graph(D, options, shared)
-    if options.collapse:
-        D = collapse_graph(D, options.collapse, node_facts(snapshot)[2])
-    if options.focus is not None and options.focus in D:
-        D = neighbourhood(D, options.focus, options.hops)
-    return D
-
-
-def impact_graph(D: nx.DiGraph) -> nx.DiGraph:
-    """Return the failure graph of a display graph: an edge x → y when y is affected if x fails (a client
-    when its server fails; what a host runs when the host fails; a host when its client process fails; a
-    service and its database each other)."""
-    I = nx.DiGraph()
-    I.add_nodes_from(D)
-    for u, v, kind in D.edges(data="kind"):
-        if kind == "runs":
-            I.add_edge(u, v)
-            if D.nodes[v]["kind"] == "process":
-                I.add_edge(v, u)
-        elif kind == "serves":
-            I.add_edge(u, v)
-            I.add_edge(v, u)
-        else:
-            I.add_edge(v, u)
-    return I
-
-
-def reach(adjacency, start: Hashable, kinds, stop_at: set = frozenset()) -> set:
-    """Return every node reachable from `start` through `adjacency` (not `start`); an external node, and a
-    node in `stop_at` (shared infrastructure), is reached but passes nothing on."""
-    seen, todo = {start}, [start]
-    while todo:
-        x = todo.pop()
-        if x != start and (kinds[x] == "external" or x in stop_at):
-            continue
-        for y in adjacency[x]:
-            if y not in seen:
-                seen.add(y)
-                todo.append(y)
-    seen.discard(start)
-    return seen
-
-
-def find_nodes(D: nx.DiGraph, text: str) -> list:
-    """Return the nodes matching `text` (case-insensitive): exact label, id or address first, then the
-    nodes whose label, id or an address contains it, each list in graph order."""
-    text = text.strip().lower()
-    if not text:
-        return []
-    exact, partial = [], []
-    for n, search in D.nodes(data="search"):
-        if text in (search or "").split("\n"):
-            exact.append(n)
-        elif text in (search or ""):
-            partial.append(n)
-    return exact + partial
-
-
-def lay_out(snapshot: Snapshot, options: GraphOptions, generation: int, bases: dict[str, nx.DiGraph],
-            cancelled: threading.Event) -> LayoutResult:
-    """Return the display graph `options` ask for, laid out (the worker's whole job; plain Python). `bases`
-    holds the base graphs already built for this snapshot, by level; the result's `bases` adds any built here.
-
-    Raises LayoutCancelled when `cancelled` is set.
-    """
-    started = time.perf_counter()
-    bases = dict(bases)
-    if options.level not in bases:
-        bases[options.level] = base_graph(snapshot, options.level)
-    if "host" not in bases:
-        bases["host"] = base_graph(snapshot, "host")
-    if cancelled.is_set():
-        raise LayoutCancelled
-    D = build_display_graph(snapshot, options, bases[options.level], bases.get("host"))
-    positions = compute_layout(options.layout, list(D), list(D.edges()), seed=options.seed,
-                               should_stop=cancelled.is_set)
-    impact = impact_graph(D) if options.level == "service" and not options.collapse else None
-    hosts = bases["host"].nodes
-    stop_at = {n for n in shared_nodes(snapshot, bases["host"]) if n in hosts and hosts[n]["kind"] == "host"}
-    stop_at |= find_hubs(D)
-    return LayoutResult(generation=generation, options=options, graph=D, impact=impact, stop_at=stop_at,
-                        positions=positions, bases=bases, seconds=time.perf_counter() - started,
-                        thread_ident=threading.get_ident())
 
 
 # -- Qt ------------------------------------------------------------------------------------------------------

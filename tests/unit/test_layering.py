@@ -87,3 +87,13 @@ def test_the_service_functions_annotations_resolve():
     import discovery.service as service
     for name in ("run_scan", "export_inventory", "analyze", "plan_resume"):
         typing.get_type_hints(getattr(service, name))
+
+
+def test_the_graph_model_is_plain_python_without_qt():
+    """gui/graph_model.py derives what the graph shows on a worker thread and in tests without a window."""
+    code = ("import sys, gui.graph_model; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
