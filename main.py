@@ -19,6 +19,7 @@ from discovery import __version__
 from discovery.dependencies import FILTERS as NOISE_FILTERS
 from discovery.model import SEVERITIES, EstateError, counted
 from discovery.quiet import quiet_library_warnings
+from discovery.scan_kinds import watch_options as declared_watch_options
 from exports.registry import FORMATS as EXPORT_FORMATS, load_exporter
 
 log = logging.getLogger("estatemap")
@@ -28,102 +29,31 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 # --- commands ----------------------------------------------------------------------------------
 
-def cmd_scan_host(args: argparse.Namespace) -> int:
-    """Inventory this machine: hardware, OS, installed software, processes, listening services,
-    established connections and databases.
-
-    Run it as root (or Administrator) to see every process and socket; without, it records what
-    it can and says what it could not. With --watch, connections are sampled for that long (every
-    --every) and each one keeps when it was first and last seen and how many samples saw it;
-    Ctrl-C during a watch keeps what was sampled so far.
-
-    Example: estatemap scan host --watch 1h --every 5m
-    """
-    from discovery.service import run_scan
-    from scanners.local_host import LocalHostScanner
-
-    watch = watch_options(args)
-    scanner = LocalHostScanner(**watch)
-    with open_store(args) as store:
-        started = time.monotonic()
-        with Progress(args, "scan host") as progress:
-            result = run_scan(store, scanner, progress=progress.update, options=watch)  # seconds, as the GUI stores
-        return report_scan(args, store, result, time.monotonic() - started)
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Run `estatemap scan KIND …`: the kind's options from the command line, as its declaration says."""
+    kind = args.kinds[args.scan_kind]
+    options = {o.name: getattr(args, o.name) for o in kind.options_for("cli")}
+    if options.get("forget_password") and kind.accounts:
+        return forget_passwords(args, kind.accounts(args.kinds.complete(kind.name, options)))
+    if kind.option("every"):
+        watch_options(args)  # --every without --watch: said in the command line's words
+    if options.get("ask_password") or options.get("password_stdin"):
+        options["password"] = read_secret(kind.password_prompt, from_stdin=options["password_stdin"],
+                                          ask=options["ask_password"])
+    from discovery.service import ScanRequest
+    return run_request(args, ScanRequest(kind.name, options))
 
 
-def cmd_scan_network(args: argparse.Namespace) -> int:
-    """Discover hosts and services on a network with nmap: addresses, MACs, OS guesses, open ports,
-    products and versions, databases and healthcare services (DICOM, HL7).
-
-    TARGET is an address, CIDR block, range (10.0.0.1-40 or 10.0.0.1-10.0.0.40) or hostname,
-    IPv4 or IPv6. Profiles: quick (top 100 ports), standard (top 1,000 ports plus healthcare and
-    database ports, versions, OS detection as root), deep (all ports, versions, OS, safe scripts).
-    Timing is gentle: nmap's normal template capped at 300 packets per second unless --max-rate
-    says otherwise. More than 1,024 addresses need --yes. Without root, a TCP connect scan
-    without OS detection is used. Ctrl-C stops nmap and keeps every host finished.
-
-    Example: estatemap scan network 10.20.0.0/24 --exclude 10.20.0.1 --profile quick
-    """
-    from discovery.service import run_scan
-    from discovery.targets import CONFIRM_ABOVE
-    from scanners.nmap_network import NmapNetworkScanner
-
-    scanner = NmapNetworkScanner(args.targets, profile=args.profile, ports=args.ports, excludes=args.exclude or [],
-                                 max_rate=args.max_rate)
-    if scanner.address_count > CONFIRM_ABOVE and not args.yes:
-        raise EstateError(f"the targets cover {scanner.address_count:,} addresses (more than a /22); "
-                          "check them, then add --yes to scan them")
-    log.info("running: %s", scanner.arguments)
-    options = {"profile": args.profile, "ports": args.ports, "exclude": list(args.exclude or []),
-               "max_rate": args.max_rate}
-    with open_store(args) as store:
-        started = time.monotonic()
-        with Progress(args, "scan network", unit="host") as progress:
-            result = run_scan(store, scanner, progress=progress.update, options=options,
-                              resume_id=getattr(args, "resume", None))
-        return report_scan(args, store, result, time.monotonic() - started)
-
-
-def cmd_scan_ssh(args: argparse.Namespace) -> int:
-    """Inventory Linux hosts over SSH, installing nothing on them: hardware, OS, installed software,
-    processes, listening services, connections and databases, from each host's standard tools.
-
-    HOST is an address or hostname, optionally user@host; --hosts-file FILE adds one per line
-    (# starts a comment). One SSH connection per host, at most --concurrency hosts at once, each
-    within --timeout seconds. Logs in with --key and/or ssh-agent (without --key: your ~/.ssh keys
-    and the agent). The passphrase of an encrypted key, or a password when no key is accepted, is
-    asked on the terminal, kept in memory only and never stored. Host keys are checked against
-    ~/.ssh/known_hosts (or --known-hosts FILE): an unknown key fails that host unless
-    --accept-new-host-keys, which trusts it and adds it to that file; a changed key always fails.
-    Log in as root to see which process owns every socket. With --watch, each host's TCP
-    connections are sampled every --every over the same connection after its inventory.
-    A host that fails is one warning and the others carry on; the exit status is 1 if any host
-    failed (the others are still stored). Ctrl-C stops and keeps every host finished.
-    --exclude TARGET... (addresses, blocks, ranges, hostnames) names hosts never to contact, even
-    when listed. --remember-password keeps a password that logged in in the OS keyring (Secret
-    Service, Keychain, Credential Locker; never a file), used next time without asking;
-    --forget-password removes the named hosts' remembered passwords and scans nothing.
-
-    Example: estatemap scan ssh db01 root@10.20.0.7 --key ~/.ssh/estate_ed25519 --concurrency 20
-    """
+def run_request(args: argparse.Namespace, request) -> int:
+    """Build the scanner a request names (asking for a key's passphrase on the terminal), run it into the store
+    with a progress bar, and report; what `scan KIND` and `scan resume` share with the GUI's Start and Resume."""
     import getpass
 
-    from discovery.secrets import Keychain
-    from discovery.service import run_scan
-    from scanners.factory import absolute_path
-    from scanners.ssh_host import KeyPassphraseNeeded, SshHostScanner, password_accounts
+    from discovery.scan_kinds import SecretNeeded
+    from discovery.service import large_scan, run_scan
 
-    if not args.hosts and not args.hosts_file:
-        print("estatemap scan ssh: error: name at least one HOST or give --hosts-file FILE", file=sys.stderr)
-        return EXIT_USAGE
-    remember = getattr(args, "remember_password", False)
-    if getattr(args, "forget_password", False):
-        return forget_passwords(args, password_accounts(args.hosts, args.hosts_file, user=args.user, port=args.port))
-    keychain = Keychain(required=remember)
-    if remember:
-        keychain.check()  # no usable keyring: say so before anything connects
-    interactive = sys.stdin.isatty()
-    progress = None
+    kinds, kind = args.kinds, args.kinds[request.kind]
+    options, interactive, progress = dict(request.options), sys.stdin.isatty(), None
 
     def ask(message: str) -> str:  # the scanner asks from this thread; the progress bar steps aside
         bar = progress.bar if progress is not None else None
@@ -135,36 +65,37 @@ def cmd_scan_ssh(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.refresh()
 
-    watch = watch_options(args)
-    options = dict(user=args.user, key=args.key, port=args.port, known_hosts=args.known_hosts,
-                   accept_new=args.accept_new_host_keys, concurrency=args.concurrency, timeout=args.timeout,
-                   hosts_file=args.hosts_file, password_prompt=ask if interactive else None,
-                   excludes=getattr(args, "exclude", None) or (), keychain=keychain, remember_password=remember,
-                   **watch)
-    try:
-        scanner = SshHostScanner(args.hosts, **options)
-    except KeyPassphraseNeeded as needed:
-        if not interactive:
-            raise EstateError(f"the key {needed.path} is encrypted and there is no terminal to ask for its "
-                              "passphrase (load it into ssh-agent, or run estatemap in a terminal)") from None
-        scanner = SshHostScanner(args.hosts, passphrase=getpass.getpass(f"Passphrase for {needed.path}: "), **options)
-    log.info("running: %s", scanner.arguments)
-    options = {"user": args.user, "key": absolute_path(args.key), "port": args.port,
-               "known_hosts": absolute_path(args.known_hosts), "accept_new_host_keys": args.accept_new_host_keys,
-               "concurrency": args.concurrency, "timeout": args.timeout, **watch,
-               "exclude": getattr(args, "exclude", None) or []}
+    for option in kind.options:
+        if option.kind == "prompt":
+            options[option.name] = ask if interactive else None
+    for _attempt in range(3):  # each answer can only reveal one more secret needed (a key's passphrase)
+        try:
+            scanner = kinds.make_scanner(kind.name, options)
+            break
+        except SecretNeeded as needed:
+            if not interactive or options.get(needed.option) is not None:
+                raise EstateError(needed.unattended if not interactive else str(needed)) from None
+            options[needed.option] = getpass.getpass(needed.prompt)
+    else:
+        raise EstateError(f"could not build the {kind.name} scanner")
+    count = large_scan(scanner)
+    if count is not None and request.resume_id is None and not options.get("yes"):
+        raise EstateError(f"the targets cover {count:,} addresses (more than a /22); check them, then add --yes to "
+                          "scan them")
+    log.info("running: %s", getattr(scanner, "arguments", kind.name))
     with open_store(args) as store:
         started = time.monotonic()
-        with Progress(args, "scan ssh", unit="host") as progress:
-            result = run_scan(store, scanner, progress=progress.update, options=options,
-                              resume_id=getattr(args, "resume", None))
+        with Progress(args, f"scan {kind.name}", unit=kind.unit) as progress:
+            result = run_scan(store, scanner, progress=progress.update, options=request.stored,
+                              resume_id=request.resume_id)
         status = report_scan(args, store, result, time.monotonic() - started)
-    for account in scanner.remembered:
+    for account in getattr(scanner, "remembered", ()):
         say(args, f"Remembered the password for {account} in the OS keyring.")
-    if scanner.failed and result.status != "failed":  # a failed scan has said so already
-        print(f"estatemap: {len(scanner.failed)} of {len(scanner.hosts)} hosts could not be collected: "
-              f"{', '.join(scanner.failed)} (see the warnings above)", file=sys.stderr)
-    return max(status, EXIT_FAILURE if scanner.failed else EXIT_OK)
+    failed = getattr(scanner, "failed", None) or []
+    if failed and result.status != "failed":  # a failed scan has said so already
+        print(f"estatemap: {len(failed)} of {len(scanner.targets())} {kind.noun[1]} could not be collected: "
+              f"{', '.join(failed)} (see the warnings above)", file=sys.stderr)
+    return max(status, EXIT_FAILURE if failed else EXIT_OK)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -183,8 +114,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     """
     from discovery.service import run_scan
     from scanners.workbook_annotations import is_workbook_path
-    from scanners.factory import absolute_path
-    from scanners.files import FileImportScanner
 
     workbooks = [path for path in args.files if is_workbook_path(path)]
     if workbooks:
@@ -192,7 +121,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     scanners = []
     for path in args.files:
         try:
-            scanners.append(FileImportScanner(path))  # reads the whole file: a bad one is refused before it is stored
+            # reads the whole file: a bad one is refused before it is stored
+            scanners.append(args.kinds.make_scanner("import", {"path": path}))
         except EstateError as error:
             print(f"estatemap: error: {error}", file=sys.stderr)
     status = EXIT_OK if len(scanners) == len(args.files) else EXIT_FAILURE
@@ -202,8 +132,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         for scanner in scanners:
             started = time.monotonic()
             with Progress(args, f"import {scanner.path.name}", unit="B") as progress:
-                result = run_scan(store, scanner, progress=progress.update,
-                                  options={"files": [absolute_path(scanner.path)]})
+                result = run_scan(store, scanner, progress=progress.update)
             status = max(status, report_scan(args, store, result, time.monotonic() - started))
     return status
 
@@ -260,44 +189,6 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_scan_database(args: argparse.Namespace) -> int:
-    """Ask database servers directly: version, databases and their sizes, and the clients connected now.
-
-    Each client a server reports becomes a dependency (evidence "reported"), even from hosts
-    nobody scanned. PostgreSQL today: URL is postgresql://[USER@]HOST[:PORT][/DBNAME]. The
-    password is asked for (or read from standard input with --password-stdin), used, and never
-    stored; servers that trust the workstation need none. With --remember-password a password that
-    connected is kept in the OS keyring (never a file) and used next time none is given;
-    --forget-password removes it and scans nothing. A role that is not superuser sees every
-    client only with pg_read_all_stats.
-
-    Example: estatemap scan database postgresql://monitor@db01.example.org/postgres
-    """
-    from discovery.secrets import Keychain
-    from discovery.service import run_scan
-    from scanners.db_clients import DatabaseClientScanner, parse_database_url
-
-    if args.forget_password:
-        return forget_passwords(args, [parse_database_url(url, user=args.user).account for url in args.urls])
-    keychain = Keychain(required=args.remember_password)
-    if args.remember_password:
-        keychain.check()  # no usable keyring: say so before asking for the password
-    password = read_secret("Database password (empty for none): ", from_stdin=args.password_stdin,
-                           ask=args.ask_password)
-    if args.remember_password and not password:
-        raise EstateError("--remember-password needs the password: add --ask-password or --password-stdin")
-    scanner = DatabaseClientScanner(args.urls, user=args.user, password=password or None, keychain=keychain,
-                                    remember_password=args.remember_password)
-    with open_store(args) as store:
-        started = time.monotonic()
-        with Progress(args, "scan database", unit="server") as progress:
-            result = run_scan(store, scanner, progress=progress.update)
-        status = report_scan(args, store, result, time.monotonic() - started)
-    for account in scanner.remembered:
-        say(args, f"Remembered the password for {account} in the OS keyring.")
-    return max(status, EXIT_FAILURE if len(result.host_ids) < len(scanner.targets_) else EXIT_OK)
-
-
 def cmd_scan_resume(args: argparse.Namespace) -> int:
     """Continue a scan that stopped part-way: Ctrl-C, a killed or crashed process, a failure.
 
@@ -310,43 +201,13 @@ def cmd_scan_resume(args: argparse.Namespace) -> int:
 
     Example: estatemap scan resume 12
     """
-    from discovery.service import complete_scan, plan_resume
-    from scanners.factory import is_address, ssh_target_done
+    from discovery.service import prepare_resume
 
     with open_store(args, create=False) as store:
-        plan = plan_resume(store, args.scan_id)
-        options = plan.options
-        again = argparse.Namespace(**{k: getattr(args, k) for k in ("db", "verbose", "quiet")})
-        if plan.kind == "network":
-            finished = sorted(name for name in plan.finished if is_address(name))
-            again.__dict__.update(targets=plan.targets, profile=options.get("profile", "standard"),
-                                  ports=options.get("ports"), exclude=[*options.get("exclude", ()), *finished],
-                                  max_rate=options.get("max_rate"), yes=True, resume=plan.scan_id)
-            say(args, f"Resuming scan {plan.scan_id}: {len(finished)} address(es) it finished are skipped.")
-            command = cmd_scan_network
-        elif plan.kind == "ssh":
-            remaining = [t for t in plan.targets if not ssh_target_done(t, plan.finished)]
-            say(args, f"Resuming scan {plan.scan_id}: {len(plan.targets) - len(remaining)} of {len(plan.targets)} "
-                      "hosts are already collected.")
-            if not remaining:
-                complete_scan(store, plan.scan_id)
-                say(args, f"Scan {plan.scan_id} completed.")
-                return EXIT_OK
-            again.__dict__.update(hosts=remaining, hosts_file=None, resume=plan.scan_id,
-                                  **{k: options.get(k) for k in ("user", "key", "known_hosts", "watch", "every",
-                                                                 "exclude")},
-                                  port=options.get("port", 22), accept_new_host_keys=options.get("accept_new_host_keys", False),
-                                  concurrency=options.get("concurrency", 10), timeout=options.get("timeout", 60.0))
-            command = cmd_scan_ssh
-        elif plan.kind == "host":
-            again.__dict__.update(watch=options.get("watch"), every=options.get("every"))
-            command = cmd_scan_host
-        else:
-            again.__dict__.update(files=options.get("files") or plan.targets)
-            command = cmd_import
-        if plan.mode == "rerun":
-            say(args, f"Scan {plan.scan_id} ({plan.kind}) is run again as a new scan.")
-    return command(again)
+        request = prepare_resume(store, args.scan_id, args.kinds)
+    for message in request.messages:
+        say(args, message)
+    return EXIT_OK if request.options is None else run_request(args, request)
 
 
 def forget_passwords(args: argparse.Namespace, accounts: list[str]) -> int:
@@ -416,10 +277,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
     Example: estatemap gui --db site-a.db
     """
     from gui.app import run_gui
-    from scanners.factory import make_scanner, resume_request
 
-    return run_gui(store_path=Path(args.db) if args.db else None, scanner_factory=make_scanner,
-                   formats=EXPORT_FORMATS, exporter_factory=load_exporter, resume_request=resume_request)
+    return run_gui(store_path=Path(args.db) if args.db else None, scan_kinds=args.kinds, formats=EXPORT_FORMATS,
+                   exporter_factory=load_exporter)
 
 
 def cmd_scans(args: argparse.Namespace) -> int:
@@ -538,19 +398,27 @@ def watch_options(args: argparse.Namespace) -> dict:
     return watch_settings(args.watch, args.every)
 
 
-def add_password_memory_options(parser: argparse.ArgumentParser) -> None:
-    memory = parser.add_mutually_exclusive_group()
-    memory.add_argument("--remember-password", action="store_true",
-                        help="keep a password that logged in in the OS keyring (never a file) and use it next time "
-                             "without asking")
-    memory.add_argument("--forget-password", action="store_true",
-                        help="remove the passwords remembered for these hosts from the OS keyring, and scan nothing")
-
-
-def add_watch_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--watch", metavar="DURATION",
-                        help="keep sampling connections for DURATION (e.g. 1h) to catch jobs and feeds a snapshot misses")
-    parser.add_argument("--every", metavar="INTERVAL", help="time between samples with --watch (default: 5m)")
+def add_option(parser: argparse.ArgumentParser, option, groups: dict) -> None:
+    """Add a scanner kind's option (discovery.scan_kinds.Option) to `parser`; options of one group exclude
+    each other. Defaults stay None here: the registry fills them in, as it does for the GUI."""
+    target = parser
+    if option.group:
+        target = groups.get(option.group) or groups.setdefault(option.group, parser.add_mutually_exclusive_group())
+    kwargs = {"help": option.help}
+    if option.metavar:
+        kwargs["metavar"] = option.metavar
+    if option.flag is None:
+        target.add_argument(option.name, nargs="+" if option.required else "*", **kwargs)
+    elif option.kind == "bool":
+        target.add_argument(option.flag, dest=option.name, action="store_true", **kwargs)
+    else:
+        if option.kind == "words":
+            kwargs["nargs"] = "+"
+        if option.kind == "choice":
+            kwargs["choices"] = option.values
+        if option.kind in ("int", "float"):
+            kwargs["type"] = int if option.kind == "int" else float
+        target.add_argument(option.flag, dest=option.name, default=None, **kwargs)
 
 
 def say(args: argparse.Namespace, message: str) -> None:
@@ -609,8 +477,11 @@ def _iso_date(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the command-line parser; each command's help is its function's docstring."""
+def build_parser(kinds=None) -> argparse.ArgumentParser:
+    """Return the command-line parser; each command's help is its function's docstring, each scan kind's its
+    declaration in `kinds` (default: scanners.kinds.REGISTRY)."""
+    if kinds is None:
+        from scanners.kinds import REGISTRY as kinds
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
                         help="the store to use (default: estate.db in your data directory)")
@@ -626,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "  estatemap import site-b.xml\n  estatemap scans\n"
                             "  estatemap export --format json --out estate.json")
     parser.add_argument("--version", action="version", version=f"estatemap {__version__}")
+    parser.set_defaults(kinds=kinds)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(subparsers, name: str, func, **kwargs):
@@ -640,34 +512,17 @@ def build_parser() -> argparse.ArgumentParser:
                                            "Example: estatemap scan host",
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     scan_kinds = scan.add_subparsers(dest="scan_kind", metavar="KIND", parser_class=_Parser, required=True)
-    add_watch_options(add(scan_kinds, "host", cmd_scan_host))
-    network = add(scan_kinds, "network", cmd_scan_network)
-    network.add_argument("targets", nargs="+", metavar="TARGET", help="address, CIDR block, range or hostname")
-    network.add_argument("--profile", choices=("quick", "standard", "deep"), default="standard",
-                         help="how much to look at (default: standard)")
-    network.add_argument("--ports", metavar="SPEC", help="ports to scan instead of the profile's, e.g. 22,80,8000-8100")
-    network.add_argument("--exclude", nargs="+", metavar="TARGET", help="targets never to touch")
-    network.add_argument("--max-rate", type=int, default=300, metavar="N",
-                         help="at most N packets per second (default: 300)")
-    network.add_argument("--yes", action="store_true", help="confirm a scan of more than 1,024 addresses")
-    ssh = add(scan_kinds, "ssh", cmd_scan_ssh)
-    ssh.add_argument("hosts", nargs="*", metavar="HOST", help="[user@]address or hostname")
-    ssh.add_argument("--user", metavar="U", help="log in as U (default: your login name; user@HOST overrides it)")
-    ssh.add_argument("--key", metavar="PATH", help="private key file (default: your ~/.ssh keys); ssh-agent is used too")
-    ssh.add_argument("--port", type=int, default=22, metavar="N", help="SSH port (default: 22)")
-    ssh.add_argument("--hosts-file", metavar="FILE", help="more hosts, one per line (# starts a comment)")
-    ssh.add_argument("--known-hosts", metavar="FILE",
-                     help="check host keys against FILE (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)")
-    ssh.add_argument("--accept-new-host-keys", action="store_true",
-                     help="trust hosts not seen before and add their keys to the known_hosts file; "
-                          "a changed key still fails")
-    ssh.add_argument("--concurrency", type=int, default=10, metavar="N", help="at most N hosts at once (default: 10)")
-    ssh.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                     help="per host, to connect, log in and collect (default: 60)")
-    ssh.add_argument("--exclude", nargs="+", metavar="TARGET",
-                     help="hosts never to contact: addresses, CIDR blocks, ranges or hostnames")
-    add_password_memory_options(ssh)
-    add_watch_options(ssh)
+    for kind in kinds:
+        if kind.cli:
+            sub = scan_kinds.add_parser(kind.name, parents=[common], help=kind.summary,
+                                        description=inspect.cleandoc(kind.doc),
+                                        formatter_class=argparse.RawDescriptionHelpFormatter)
+            sub.set_defaults(func=cmd_scan)
+            groups = {}
+            for option in kind.options_for("cli"):
+                add_option(sub, option, groups)
+    resume = add(scan_kinds, "resume", cmd_scan_resume)
+    resume.add_argument("scan_id", type=int, metavar="ID", help="the scan to continue (see: estatemap scans)")
 
     importer = add(commands, "import", cmd_import)
     importer.add_argument("files", nargs="+", metavar="FILE",
@@ -676,18 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     collect = add(commands, "collect", cmd_collect)
     collect.add_argument("--out", "-o", required=True, metavar="FILE", help="the bundle file to write")
     collect.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    add_watch_options(collect)
-
-    resume = add(scan_kinds, "resume", cmd_scan_resume)
-    resume.add_argument("scan_id", type=int, metavar="ID", help="the scan to continue (see: estatemap scans)")
-
-    database = add(scan_kinds, "database", cmd_scan_database)
-    database.add_argument("urls", nargs="+", metavar="URL", help="postgresql://[USER@]HOST[:PORT][/DBNAME]")
-    database.add_argument("--user", help="role to log in as (default: the URL's, else your login name)")
-    secret = database.add_mutually_exclusive_group()
-    secret.add_argument("--ask-password", action="store_true", help="ask for the password on the terminal")
-    secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    add_password_memory_options(database)
+    collect_groups: dict = {}
+    for option in declared_watch_options():
+        add_option(collect, option, collect_groups)
 
     export = add(commands, "export", cmd_export)
     export.add_argument("--format", "-f", required=True, choices=[f.name for f in EXPORT_FORMATS], help="file format")
@@ -715,9 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    parser = build_parser()
+def main(argv: list[str] | None = None, *, kinds=None) -> int:
+    """Run the command line (with the scanner kinds of `kinds`, default scanners.kinds.REGISTRY); return the
+    exit status."""
+    parser = build_parser(kinds)
     args = parser.parse_args(argv)
     for name, default in (("db", None), ("verbose", 0), ("quiet", False)):
         if not hasattr(args, name):

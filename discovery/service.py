@@ -20,6 +20,7 @@ from typing import Protocol
 from discovery.dependencies import FILTERS, ResolutionStats
 from discovery.inventory import build_inventory, filter_inventory
 from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
+from discovery.scan_kinds import ScanKinds
 from discovery.store import Store
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,9 @@ class ResumePlan:
     finished: set[str]                # addresses and names of the hosts the scan already stored
 
 
-RESUMABLE = {"network": "resume", "ssh": "resume", "host": "rerun", "import": "rerun"}
-
-
-def plan_resume(store: Store, scan_id: int) -> ResumePlan:
-    """Return how to continue an interrupted or failed scan; raises EstateError when it cannot be."""
+def plan_resume(store: Store, scan_id: int, kinds: ScanKinds) -> ResumePlan:
+    """Return how to continue an interrupted or failed scan (each kind says whether and how it resumes);
+    raises EstateError when it cannot be."""
     scan = store.get_scan(scan_id)  # marks it interrupted first if its process has ended
     if scan is None:
         raise EstateError(f"no scan with id {scan_id} (see: estatemap scans)")
@@ -149,7 +148,7 @@ def plan_resume(store: Store, scan_id: int) -> ResumePlan:
         owner = scan.get("runner") or {}
         raise EstateError(f"scan {scan_id} is still running (process {owner.get('pid', '?')} on "
                           f"{owner.get('host', '?')}); stop it first, or wait for it to finish")
-    mode = RESUMABLE.get(scan["kind"])
+    mode = kinds.resume_mode(scan["kind"])
     if mode is None:
         raise EstateError(f"scans of kind {scan['kind']} cannot be resumed; run the scan again "
                           f"({scan.get('arguments') or 'estatemap scan ' + scan['kind']})")
@@ -158,6 +157,44 @@ def plan_resume(store: Store, scan_id: int) -> ResumePlan:
                           "run the scan again")
     return ResumePlan(scan_id=scan_id, kind=scan["kind"], mode=mode, targets=list(scan["targets"] or ()),
                       options=dict(scan["options"]), finished=store.finished_names(scan_id))
+
+
+@dataclass(slots=True)
+class ScanRequest:
+    """A scan as both faces start it: its kind and the options for ScanKinds.make_scanner; when it continues an
+    interrupted scan, the scan it writes into (`resume_id`, None for a rerun) and the options kept on it.
+    `options` is None when nothing was left to do: the scan is then completed (`completed`)."""
+    kind: str
+    options: dict | None
+    resume_id: int | None = None
+    stored: dict | None = None        # what run_scan keeps on a rerun (a resumed scan keeps its own)
+    messages: list[str] = field(default_factory=list)
+    completed: ScanResult | None = None
+
+
+def prepare_resume(store: Store, scan_id: int, kinds: ScanKinds) -> ScanRequest:
+    """Return how to continue interrupted or failed scan `scan_id`: what `estatemap scan resume` and the GUI's
+    Resume run. An SSH scan with every host collected is completed here, as it is. Raises EstateError when the
+    scan cannot be resumed."""
+    plan = plan_resume(store, scan_id, kinds)
+    kind = kinds[plan.kind]
+    options = kind.remaining(plan)
+    note = kind.resume_note(plan, options) if kind.resume_note else None
+    messages = [f"Resuming scan {scan_id}" + (f": {note}" if note else "") if plan.mode == "resume" else
+                f"Scan {scan_id} ({plan.kind}) is run again as a new scan."]
+    if options is None:
+        messages.append(f"Scan {scan_id} completed: nothing was left to collect.")
+        return ScanRequest(plan.kind, None, messages=messages, completed=complete_scan(store, scan_id))
+    return ScanRequest(plan.kind, options, resume_id=scan_id if plan.mode == "resume" else None,
+                       stored=plan.options, messages=messages)
+
+
+def large_scan(scanner) -> int | None:
+    """Return how many addresses `scanner` covers when that is more than CONFIRM_ABOVE (a /22), which a user
+    confirms before it runs (--yes; a question in the GUI); else None."""
+    from discovery.targets import CONFIRM_ABOVE
+    count = getattr(scanner, "address_count", None)
+    return count if count is not None and count > CONFIRM_ABOVE else None
 
 
 def export_inventory(store: Store, exporter: Exporter, path: Path, *, scan_id: int | None = None,

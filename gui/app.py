@@ -1,7 +1,7 @@
 """Starting the desktop application: the QApplication, the settings it remembers, the main window.
 
-main.py calls `run_gui` with the things only it may know (how to build a scanner, the export formats and
-how to build an exporter), so gui/ never imports scanners/.
+main.py calls `run_gui` with the things only it may know (the registry of scanner kinds, which builds the
+scanners, the export formats and how to build an exporter), so gui/ never imports scanners/.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from discovery.model import EstateError
+from discovery.scan_kinds import ScanKinds
 
 ORGANIZATION, APPLICATION = "Estate Mapper", "estatemap"
 
@@ -47,9 +48,10 @@ def check_xcb_plugin() -> None:
                           f"({missing}); install what it needs with: bash scripts/setup.sh") from None
 
 
-def run_gui(*, store_path: Path | None, scanner_factory: Callable, formats: Iterable,
-            exporter_factory: Callable, resume_request: Callable | None = None, argv: list[str] | None = None) -> int:
-    """Show the main window (opening `store_path`, else the last store used) and return the exit status."""
+def run_gui(*, store_path: Path | None, scan_kinds: ScanKinds, formats: Iterable, exporter_factory: Callable,
+            argv: list[str] | None = None) -> int:
+    """Show the main window (opening `store_path`, else the last store used) and return the exit status.
+    `scan_kinds` (scanners.kinds.REGISTRY) gives the scan dialog its tabs and the Scan menu its actions."""
     check_display()
     from PySide6.QtWidgets import QApplication
 
@@ -58,8 +60,7 @@ def run_gui(*, store_path: Path | None, scanner_factory: Callable, formats: Iter
     app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
-    window = MainWindow(scanner_factory=scanner_factory, formats=formats, exporter_factory=exporter_factory,
-                        resume_request=resume_request)
+    window = MainWindow(scan_kinds=scan_kinds, formats=formats, exporter_factory=exporter_factory)
     window.show()
     window.open_initial_store(store_path)
     return app.exec()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QMainWindow, QM
                                QStackedWidget)
 
 from discovery.model import EstateError, counted
+from discovery.scan_kinds import ScanKinds
 from gui.data import Snapshot, load_snapshot
 from gui.findings_view import FindingsView
 from gui.graph_view import GraphView
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 MAX_RECENT = 8
 PAGES = ("Scans", "Inventory", "Graph", "Findings", "Move groups")
 STORE_FILTER = "Estate Mapper stores (*.db);;All files (*)"
+# The Scan menu's text and shortcut of the kinds that have one; any other kind is "<label>…" without a shortcut.
+SCAN_ACTIONS = {"network": ("&Network…", "Ctrl+Shift+N"), "host": ("This &host…", "Ctrl+Shift+H"),
+                "ssh": ("&SSH hosts…", "Ctrl+Shift+S")}
+MENU_OF_ITS_OWN = ("import",)  # File ▸ Import file…
 
 
 class MainWindow(QMainWindow):
@@ -36,11 +41,11 @@ class MainWindow(QMainWindow):
     load_failed = Signal(str)
     analysis_finished = Signal(object)
 
-    def __init__(self, *, scanner_factory: Callable, formats: Iterable, exporter_factory: Callable,
-                 resume_request: Callable | None = None, settings: QSettings | None = None, parent=None):
+    def __init__(self, *, scan_kinds: ScanKinds, formats: Iterable, exporter_factory: Callable,
+                 settings: QSettings | None = None, parent=None):
+        """`scan_kinds`: the registry of scanner kinds (scanners.kinds.REGISTRY, handed over by main.py)."""
         super().__init__(parent)
-        self.scanner_factory, self.formats, self.exporter_factory = scanner_factory, formats, exporter_factory
-        self.resume_request = resume_request
+        self.scan_kinds, self.formats, self.exporter_factory = scan_kinds, formats, exporter_factory
         self.settings = settings or QSettings()
         self.store_path: Path | None = None
         self.snapshot: Snapshot | None = None
@@ -102,9 +107,12 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         scan = bar.addMenu("&Scan")
-        self._action(scan, "&Network…", lambda: self.scan_dialog("network"), "Ctrl+Shift+N")
-        self._action(scan, "This &host…", lambda: self.scan_dialog("host"), "Ctrl+Shift+H")
-        self._action(scan, "&SSH hosts…", lambda: self.scan_dialog("ssh"), "Ctrl+Shift+S")
+        self.scan_actions: dict[str, QAction] = {}
+        for kind in self.scan_kinds:
+            if kind.gui and kind.name not in MENU_OF_ITS_OWN:
+                text, shortcut = SCAN_ACTIONS.get(kind.name, (f"{kind.label}…", None))
+                self.scan_actions[kind.name] = self._action(
+                    scan, text, lambda _=False, name=kind.name: self.scan_dialog(name), shortcut)
         scan.addSeparator()
         self.analyze_action = self._action(scan, "&Analyze", self.run_analysis, "Ctrl+R")
         view = bar.addMenu("&View")
@@ -247,21 +255,23 @@ class MainWindow(QMainWindow):
 
     # --- scans, analysis, exports ---------------------------------------------------------------
 
-    def scan_dialog(self, kind: str):
-        """Open the scan dialog on `kind` (network, host, ssh, import); the store reloads after each scan."""
+    def scan_dialog(self, kind: str | None):
+        """Open the scan dialog on `kind` (a kind's name: network, host, ssh, database, import; None: the first);
+        the store reloads after each scan."""
         from gui.scan_dialog import ScanDialog
         if self.store_path is None:
             self.show_error("Open or create a store first (File ▸ New store…)")
             return None
-        dialog = ScanDialog(self.store_path, self.scanner_factory, self, resume_request=self.resume_request)
-        dialog.choose_kind(kind)
+        dialog = ScanDialog(self.store_path, self.scan_kinds, self)
+        if kind is not None:
+            dialog.choose_kind(kind)
         dialog.scan_finished.connect(lambda _result: self.reload())
         dialog.show()
         return dialog
 
     def resume_scan(self, scan_id: int):
         """Open the scan dialog continuing scan `scan_id`; why it cannot be is shown there."""
-        dialog = self.scan_dialog("network")
+        dialog = self.scan_dialog(None)  # resume shows the scan's own kind
         if dialog is not None:
             dialog.resume(scan_id)
         return dialog

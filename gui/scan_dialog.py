@@ -1,10 +1,12 @@
-"""The scan dialog: one tab per kind of scan (network, this host, SSH hosts, import file), run on a worker thread.
+"""The scan dialog: one tab per kind of scan in the registry (network, this host, SSH hosts, database, import
+file, …), run on a worker thread.
 
-The dialog builds the scanner with the `scanner_factory` main.py hands it (gui/ never imports
-scanners/), then runs discovery.service.run_scan — the function `estatemap scan …` calls — on a
-TaskWorker with its own Store (SQLite connections belong to one thread). Progress, the live log and
-the summary change only in slots on the GUI thread. Cancel stops the scan at its next check; the
-hosts finished before are kept and the scan is marked interrupted.
+main.py hands the dialog the registry of scanner kinds (discovery.scan_kinds.ScanKinds; gui/ never imports
+scanners/). Each tab's form is built from its kind's declared options, and the scanner from the form's values
+with the registry's `make_scanner`; then discovery.service.run_scan — the function `estatemap scan …`
+calls — runs on a TaskWorker with its own Store (SQLite connections belong to one thread). Progress, the
+live log and the summary change only in slots on the GUI thread. Cancel stops the scan at its next check;
+the hosts finished before are kept and the scan is marked interrupted.
 """
 
 from __future__ import annotations
@@ -17,28 +19,26 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QFontDatabase
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+                               QFormLayout, QFrame, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
+                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from discovery.model import EstateError, counted
-from discovery.service import ScanResult, complete_scan, plan_resume, run_scan
+from discovery.scan_kinds import Option, ScanKinds, ScannerKind
+from discovery.service import ScanResult, large_scan, prepare_resume, run_scan
 from discovery.store import Store
 from discovery.targets import CONFIRM_ABOVE
 from gui.workers import PromptBridge, TaskWorker, ask_yes_no, start_task
 
 log = logging.getLogger(__name__)
 
-KINDS = ("network", "host", "ssh", "import")
-KIND_LABELS = {"network": "Network", "host": "This host", "ssh": "SSH hosts", "import": "Import file"}
-PROFILES = (("quick", "Quick: top 100 ports"),
-            ("standard", "Standard: top 1,000 ports, healthcare and database ports, versions"),
-            ("deep", "Deep: all ports, versions, OS, safe scripts"))
-DEFAULT_MAX_RATE = 300
 WATCH_UNITS = (("minutes", 60), ("hours", 3600), ("seconds", 1))
-IMPORT_FILTER = "nmap XML or collector bundle (*.xml *.estate *.json *.gz);;All files (*)"
+WORDS_HEIGHT = 68  # a targets box: three or four lines
+PERCENT_UNITS = ("step", "B")  # a kind counting these shows a percentage, not "3 of 10 hosts"
 _SEPARATORS = re.compile(r"[\s,]+")
 
 ScannerFactory = Callable[[str, dict], object]
+Reader = Callable[[], object]
 
 
 def split_words(text: str) -> list[str]:
@@ -49,37 +49,44 @@ def split_words(text: str) -> list[str]:
     return words
 
 
+def sentence(text: str) -> str:
+    """Return `text` with a capital first letter (an option's help as a check box's text)."""
+    return text[:1].upper() + text[1:]
+
+
 class ScanDialog(QDialog):
     """Start a scan of one kind, follow its progress and log, cancel it, and read its summary.
 
     Emits `scan_finished(ScanResult)` when a scan ends (completed, interrupted or failed) with its result, and
     `scan_failed(message)` when it could not run at all (e.g. the store cannot be opened; nothing was recorded).
+    The widgets of a kind's form are attributes named `<kind>_<option>` (e.g. `network_targets`, `ssh_port`).
     """
 
     scan_finished = Signal(object)
     scan_failed = Signal(str)
 
-    def __init__(self, store_path: str | Path, scanner_factory: ScannerFactory, parent: QWidget | None = None, *,
-                 resume_request: Callable | None = None):
+    def __init__(self, store_path: str | Path, kinds: ScanKinds, parent: QWidget | None = None):
         super().__init__(parent)
-        self.resume_request = resume_request  # scanners.factory.resume_request, handed over by main.py
         self.setWindowTitle("Scan")
         self.store_path = Path(store_path)
-        self.scanner_factory = scanner_factory
+        self.kinds = kinds
+        self.scanner_factory: ScannerFactory = kinds.make_scanner
         self.worker: TaskWorker | None = None
         self.result: ScanResult | None = None
         self.scanner = None
         self._kind_running: str | None = None
         self._last_message: str | None = None
         self._close_when_done = False
+        self._readers: dict[str, dict[str, Reader]] = {}  # kind → option → reads its value from the form
+        self._secrets: list[QLineEdit] = []               # cleared when a scan starts
         # A host that wants a password nobody gave: the scanner asks from its thread, the user answers here.
         self.password_bridge = PromptBridge(lambda message: self.ask_password(message), self)
 
         self.kind_tabs = QTabWidget()
-        self.kind_tabs.addTab(self._network_tab(), KIND_LABELS["network"])
-        self.kind_tabs.addTab(self._host_tab(), KIND_LABELS["host"])
-        self.kind_tabs.addTab(self._ssh_tab(), KIND_LABELS["ssh"])
-        self.kind_tabs.addTab(self._import_tab(), KIND_LABELS["import"])
+        self._tab_kinds = tuple(kind.name for kind in kinds if kind.gui)
+        for kind in kinds:
+            if kind.gui:
+                self.kind_tabs.addTab(self._kind_page(kind), kind.label)
 
         self.error_label = QLabel()
         self.error_label.setObjectName("error")
@@ -120,135 +127,139 @@ class ScanDialog(QDialog):
         layout.addWidget(self.log_view, 1)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.buttons)
-        self.resize(640, 620)
+        self.resize(680, 700)
 
-    # --- the form ------------------------------------------------------------------------------
+    # --- the forms, built from each kind's options ------------------------------------------------
 
-    def _network_tab(self) -> QWidget:
+    def _kind_page(self, kind: ScannerKind) -> QWidget:
+        """Return the tab of `kind`: its intro, then one row per option it asks the GUI for (scrolling when the
+        form is longer than the room the log leaves)."""
         page = QWidget()
-        form = QFormLayout(page)
-        self.network_targets = QPlainTextEdit()
-        self.network_targets.setPlaceholderText("10.20.0.0/24  10.20.1.1-40  pacs01.example.org")
-        self.network_targets.setFixedHeight(64)
-        self.network_profile = QComboBox()
-        for value, label in PROFILES:
-            self.network_profile.addItem(label, value)
-        self.network_profile.setCurrentIndex(1)
-        self.network_ports = QLineEdit()
-        self.network_ports.setPlaceholderText("the profile's ports (or e.g. 22,80,443,8000-8100)")
-        self.network_excludes = QLineEdit()
-        self.network_excludes.setPlaceholderText("targets never to touch, e.g. 10.20.0.1 10.20.0.250-254")
-        self.network_max_rate = QSpinBox()
-        self.network_max_rate.setRange(1, 100_000)
-        self.network_max_rate.setValue(DEFAULT_MAX_RATE)
-        self.network_max_rate.setSuffix(" packets/s")
-        form.addRow("Targets:", self.network_targets)
-        form.addRow("Profile:", self.network_profile)
-        form.addRow("Ports:", self.network_ports)
-        form.addRow("Exclude:", self.network_excludes)
-        form.addRow("Rate limit:", self.network_max_rate)
-        hint = QLabel(f"Targets are checked before anything runs; more than {CONFIRM_ABOVE:,} addresses "
-                      "asks for confirmation.")
-        hint.setWordWrap(True)
-        form.addRow(hint)
-        return page
+        column = QVBoxLayout(page)
+        form = QFormLayout()
+        column.addLayout(form)
+        column.addStretch(1)  # the rows stay together at the top of a short form
+        if kind.intro:
+            intro = QLabel(kind.intro)
+            intro.setWordWrap(True)
+            form.addRow(intro)
+        readers = self._readers[kind.name] = {}
+        options = kind.options_for("gui")
+        watched = {o.name for o in options if o.kind == "duration"} >= {"watch", "every"}
+        for option in options:
+            if option.kind == "prompt" or (watched and option.name == "every"):
+                continue  # a prompt has no widget (below); the interval is on the watch's row
+            if watched and option.name == "watch":
+                row, readers["watch"], readers["every"] = self._watch_row(kind, option, kind.option("every"))
+            else:
+                row, readers[option.name] = self._option_row(kind, option)
+            if option.label:
+                form.addRow(option.label, row)
+            else:
+                form.addRow(row)
+        for option in kind.options:
+            if option.kind == "prompt":  # asked mid-scan, on this thread, whatever face the option is for
+                readers[option.name] = lambda: self.password_bridge.ask
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # wide enough instead:
+        scroll.setMinimumWidth(page.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+        scroll.setWidget(page)
+        return scroll
 
-    def _watch_row(self, prefix: str) -> tuple[QCheckBox, QSpinBox, QComboBox, QSpinBox, QComboBox, QWidget]:
+    def _option_row(self, kind: ScannerKind, option: Option) -> tuple[QWidget, Reader]:
+        """Return the widget (or row) that asks for `option`, and how to read its value; the widget becomes
+        attribute `<kind>_<widget or name>`."""
+        name = f"{kind.name}_{option.widget or option.name}"
+        row = None
+        if option.kind == "words" and option.flag is None:  # the positional targets: a box of lines
+            widget = QPlainTextEdit()
+            widget.setFixedHeight(WORDS_HEIGHT)
+            read = lambda w=widget: split_words(w.toPlainText())  # noqa: E731
+        elif option.kind == "words":
+            widget = QLineEdit()
+            read = lambda w=widget: split_words(w.text())  # noqa: E731
+        elif option.kind == "int":
+            widget = QSpinBox()
+            widget.setRange(int(option.minimum if option.minimum is not None else 0),
+                            int(option.maximum if option.maximum is not None else 2**31 - 1))
+            read = widget.value
+        elif option.kind == "float":
+            widget = QDoubleSpinBox()
+            widget.setDecimals(0)
+            widget.setRange(option.minimum if option.minimum is not None else 0,
+                            option.maximum if option.maximum is not None else 1e9)
+            read = widget.value
+        elif option.kind == "bool":
+            widget = QCheckBox(sentence(option.help))
+            widget.setChecked(bool(option.default))
+            read = widget.isChecked
+        elif option.kind == "choice":
+            widget = QComboBox()
+            for value, label in option.choices:
+                widget.addItem(label, value)
+            widget.setCurrentIndex(max(widget.findData(option.default), 0))
+            read = widget.currentData
+        elif option.kind == "secret":
+            widget = QLineEdit()
+            widget.setEchoMode(QLineEdit.Password)
+            self._secrets.append(widget)
+            read = lambda w=widget: w.text() or None  # noqa: E731  (as typed: spaces are part of a password)
+        else:  # text, path, a duration on its own (text such as 5m)
+            widget = QLineEdit()
+            read = lambda w=widget: w.text().strip() or None  # noqa: E731
+            if option.kind == "path":
+                row, button = self._file_row(widget, lambda: self.choose_file(widget, option))
+                setattr(self, f"{name}_button", button)
+        if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+            if option.default is not None:
+                widget.setValue(option.default)
+            widget.setSuffix(option.suffix)
+        if option.placeholder and hasattr(widget, "setPlaceholderText"):
+            widget.setPlaceholderText(option.placeholder)
+        if option.help:
+            widget.setToolTip(option.help)
+        setattr(self, name, widget)
+        return row or widget, read
+
+    def _watch_row(self, kind: ScannerKind, watch: Option, every: Option) -> tuple[QWidget, Reader, Reader]:
+        """Return the row asking for a watch (check box, duration and unit, interval and unit) and how to read
+        each of the pair, in seconds (both None without a watch)."""
         enabled = QCheckBox("Keep sampling connections for")
         duration, duration_unit = QSpinBox(), QComboBox()
-        every, every_unit = QSpinBox(), QComboBox()
-        for box in (duration, every):
+        interval, interval_unit = QSpinBox(), QComboBox()
+        for box in (duration, interval):
             box.setRange(1, 100_000)
         duration.setValue(1)
-        every.setValue(5)
-        for combo, default in ((duration_unit, "hours"), (every_unit, "minutes")):
-            for name, seconds in WATCH_UNITS:
-                combo.addItem(name, seconds)
+        interval.setValue(5)
+        for combo, default in ((duration_unit, "hours"), (interval_unit, "minutes")):
+            for unit_name, unit_seconds in WATCH_UNITS:
+                combo.addItem(unit_name, unit_seconds)
             combo.setCurrentText(default)
         row = QWidget()
         line = QHBoxLayout(row)
         line.setContentsMargins(0, 0, 0, 0)
-        for widget in (enabled, duration, duration_unit, QLabel("every"), every, every_unit):
+        for widget in (enabled, duration, duration_unit, QLabel("every"), interval, interval_unit):
             line.addWidget(widget)
         line.addStretch(1)
-        for widget in (duration, duration_unit, every, every_unit):
+        for widget in (duration, duration_unit, interval, interval_unit):
             widget.setEnabled(False)
             enabled.toggled.connect(widget.setEnabled)
-        row.setObjectName(f"{prefix}_watch")
-        return enabled, duration, duration_unit, every, every_unit, row
+        enabled.setToolTip(watch.help)
+        interval.setToolTip(every.help)
+        row.setObjectName(f"{kind.name}_watch")
+        prefix = f"{kind.name}_{watch.widget or watch.name}"
+        setattr(self, prefix, enabled)
+        setattr(self, f"{prefix}_duration", duration)
+        setattr(self, f"{prefix}_unit", duration_unit)
+        setattr(self, f"{kind.name}_{every.widget or every.name}", interval)
+        setattr(self, f"{kind.name}_{every.widget or every.name}_unit", interval_unit)
 
-    def _host_tab(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        text = QLabel("Inventory this machine: hardware, OS, installed software, processes, listening services, "
-                      "connections and databases. Run Estate Mapper as root (or Administrator) to see every "
-                      "process and socket. With a watch, connections are sampled until the watch ends or you "
-                      "cancel; what was sampled is kept.")
-        text.setWordWrap(True)
-        form.addRow(text)
-        (self.host_watch, self.host_watch_duration, self.host_watch_unit, self.host_every, self.host_every_unit,
-         row) = self._watch_row("host")
-        form.addRow(row)
-        return page
+        def seconds(box: QSpinBox, unit: QComboBox) -> float | None:
+            return float(box.value() * unit.currentData()) if enabled.isChecked() else None
 
-    def _ssh_tab(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.ssh_hosts = QPlainTextEdit()
-        self.ssh_hosts.setPlaceholderText("one per line: db01  root@10.20.0.7  # comments allowed")
-        self.ssh_hosts.setFixedHeight(72)
-        self.ssh_user = QLineEdit()
-        self.ssh_user.setPlaceholderText("your login name (user@host overrides it)")
-        self.ssh_key = QLineEdit()
-        self.ssh_key.setPlaceholderText("your ~/.ssh keys and ssh-agent")
-        key_row, self.ssh_key_button = self._file_row(self.ssh_key, self.choose_key_file)
-        self.ssh_hosts_file = QLineEdit()
-        self.ssh_hosts_file.setPlaceholderText("more hosts, one per line (# starts a comment)")
-        hosts_file_row, self.ssh_hosts_file_button = self._file_row(self.ssh_hosts_file, self.choose_hosts_file)
-        self.ssh_excludes = QLineEdit()
-        self.ssh_excludes.setPlaceholderText("hosts never to log in to: addresses, blocks, ranges, names")
-        self.ssh_port = QSpinBox()
-        self.ssh_port.setRange(1, 65535)
-        self.ssh_port.setValue(22)
-        self.ssh_concurrency = QSpinBox()
-        self.ssh_concurrency.setRange(1, 500)
-        self.ssh_concurrency.setValue(10)
-        self.ssh_timeout = QDoubleSpinBox()
-        self.ssh_timeout.setRange(1, 86_400)
-        self.ssh_timeout.setDecimals(0)
-        self.ssh_timeout.setValue(60)
-        self.ssh_timeout.setSuffix(" s")
-        self.ssh_accept_new = QCheckBox("Trust hosts not seen before and add their keys to known_hosts "
-                                        "(a changed key still fails)")
-        self.ssh_password = QLineEdit()
-        self.ssh_password.setEchoMode(QLineEdit.Password)
-        self.ssh_password.setPlaceholderText("only if no key is accepted; used for this scan, never stored")
-        self.ssh_passphrase = QLineEdit()
-        self.ssh_passphrase.setEchoMode(QLineEdit.Password)
-        self.ssh_passphrase.setPlaceholderText("for an encrypted key; used for this scan, never stored")
-        self.ssh_remember = QCheckBox("Remember a password that logs in, in the OS keyring (never in the store)")
-        form.addRow("Hosts:", self.ssh_hosts)
-        form.addRow("Hosts file:", hosts_file_row)
-        form.addRow("Exclude:", self.ssh_excludes)
-        form.addRow("User:", self.ssh_user)
-        form.addRow("Key file:", key_row)
-        form.addRow("Port:", self.ssh_port)
-        form.addRow("Concurrency:", self.ssh_concurrency)
-        form.addRow("Timeout per host:", self.ssh_timeout)
-        form.addRow(self.ssh_accept_new)
-        form.addRow("Password:", self.ssh_password)
-        form.addRow("Key passphrase:", self.ssh_passphrase)
-        form.addRow(self.ssh_remember)
-        return page
-
-    def _import_tab(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.import_path = QLineEdit()
-        self.import_path.setPlaceholderText("nmap -oX output or a collector bundle (estatemap collect)")
-        row, self.import_button = self._file_row(self.import_path, self.choose_import_file)
-        form.addRow("File:", row)
-        return page
+        return row, lambda: seconds(duration, duration_unit), lambda: seconds(interval, interval_unit)
 
     @staticmethod
     def _file_row(edit: QLineEdit, choose) -> tuple[QWidget, QPushButton]:
@@ -262,60 +273,28 @@ class ScanDialog(QDialog):
         line.addWidget(button)
         return row, button
 
-    @Slot()
-    def choose_hosts_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Hosts file", str(Path.home()), "All files (*)")
+    def choose_file(self, edit: QLineEdit, option: Option) -> None:
+        """Ask for the file of a path option (starting where its current one is) and put it in `edit`."""
+        current = Path(edit.text().strip()).expanduser() if edit.text().strip() else None
+        start = str(current.parent if current is not None else Path.home())
+        title = (option.label or option.name).rstrip(": ")
+        path, _ = QFileDialog.getOpenFileName(self, title, start, option.file_filter)
         if path:
-            self.ssh_hosts_file.setText(path)
-
-    @Slot()
-    def choose_key_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "SSH private key", str(Path.home() / ".ssh"), "All files (*)")
-        if path:
-            self.ssh_key.setText(path)
-
-    @Slot()
-    def choose_import_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "File to import", str(Path.home()), IMPORT_FILTER)
-        if path:
-            self.import_path.setText(path)
+            edit.setText(path)
 
     # --- what the form says --------------------------------------------------------------------
 
     def choose_kind(self, kind: str) -> None:
-        """Show the tab for `kind` ("network", "host", "ssh", "import")."""
-        self.kind_tabs.setCurrentIndex(KINDS.index(kind))
+        """Show the tab for `kind` (a kind's name: "network", "host", "ssh", "database", "import", …)."""
+        self.kind_tabs.setCurrentIndex(self._tab_kinds.index(kind))
 
     def current_kind(self) -> str:
-        return KINDS[self.kind_tabs.currentIndex()]
+        return self._tab_kinds[self.kind_tabs.currentIndex()]
 
     def scanner_options(self, kind: str | None = None) -> dict:
         """Return the options the factory gets for `kind` (default: the tab shown), read from the form."""
         kind = kind or self.current_kind()
-        if kind == "network":
-            return {"targets": split_words(self.network_targets.toPlainText()),
-                    "profile": self.network_profile.currentData(), "ports": self.network_ports.text().strip() or None,
-                    "excludes": split_words(self.network_excludes.text()), "max_rate": self.network_max_rate.value()}
-        if kind == "host":
-            return self._watch_options(self.host_watch, self.host_watch_duration, self.host_watch_unit,
-                                       self.host_every, self.host_every_unit)
-        if kind == "ssh":
-            return {"hosts": split_words(self.ssh_hosts.toPlainText()), "user": self.ssh_user.text().strip() or None,
-                    "key": self.ssh_key.text().strip() or None, "port": self.ssh_port.value(),
-                    "concurrency": self.ssh_concurrency.value(), "timeout": self.ssh_timeout.value(),
-                    "accept_new_host_keys": self.ssh_accept_new.isChecked(),
-                    "password": self.ssh_password.text() or None, "passphrase": self.ssh_passphrase.text() or None,
-                    "hosts_file": self.ssh_hosts_file.text().strip() or None,
-                    "excludes": split_words(self.ssh_excludes.text()),
-                    "remember_password": self.ssh_remember.isChecked(), "password_prompt": self.password_bridge.ask}
-        return {"path": self.import_path.text().strip() or None}
-
-    @staticmethod
-    def _watch_options(enabled, duration, duration_unit, every, every_unit) -> dict:
-        if not enabled.isChecked():
-            return {"watch": None, "every": None}
-        return {"watch": float(duration.value() * duration_unit.currentData()),
-                "every": float(every.value() * every_unit.currentData())}
+        return {name: read() for name, read in self._readers[kind].items()}
 
     # --- questions (methods, so tests can answer them) ----------------------------------------------
 
@@ -354,55 +333,53 @@ class ScanDialog(QDialog):
     def resume(self, scan_id: int) -> bool:
         """Continue interrupted or failed scan `scan_id` (as `estatemap scan resume`); return whether it started.
 
-        A network or SSH scan carries on in the same scan without what it finished; a host scan or an import
-        runs again as a new scan. Why it cannot be resumed is shown in the dialog."""
+        Each kind says how it continues (a network or SSH scan in the same scan without what it finished; a host
+        scan or an import again as a new scan); a scan with nothing left is completed as it is. Why it cannot
+        be resumed is shown in the dialog. Its targets were confirmed when it first started: not asked again."""
         if self.is_running():
             return False
         self.show_error(None)
         try:
-            if self.resume_request is None:
-                raise EstateError("resuming scans is not available here (use: estatemap scan resume ID)")
             with Store(self.store_path, create=False) as store:
-                plan = plan_resume(store, scan_id)
-                kind, options = self.resume_request(plan)
-                if options is None:  # every host already collected: completed as it is, as the CLI does
-                    result = complete_scan(store, scan_id)
+                request = prepare_resume(store, scan_id, self.kinds)
         except EstateError as error:
             self.show_error(str(error))
             return False
-        if options is None:
-            self.append_log(f"Scan {scan_id} completed: nothing was left to collect")
-            self.on_finished(result)
+        for message in request.messages:
+            self.append_log(message)
+        if request.options is None:  # nothing was left to collect: completed as it is, as the CLI does
+            self.on_finished(request.completed)
             return True
-        if kind == "ssh":
-            options["password_prompt"] = self.password_bridge.ask
-        self.choose_kind(kind)
-        self.append_log(f"Resuming scan {scan_id}" if plan.mode == "resume" else
-                        f"Scan {scan_id} is run again as a new scan")
-        return self._start_scan(kind, options, resume_id=scan_id if plan.mode == "resume" else None,
-                                stored_options=plan.options)
+        if request.kind in self._tab_kinds:
+            self.choose_kind(request.kind)
+        options = dict(request.options)
+        for option in self.kinds[request.kind].options:
+            if option.kind == "prompt":
+                options[option.name] = self.password_bridge.ask
+        return self._start_scan(request.kind, options, resume_id=request.resume_id, stored_options=request.stored,
+                                confirmed=True)
 
     def _start_scan(self, kind: str, options: dict, *, resume_id: int | None = None,
-                    stored_options: dict | None = None) -> bool:
+                    stored_options: dict | None = None, confirmed: bool = False) -> bool:
         self.show_error(None)
         try:
             scanner = self.scanner_factory(kind, options)
-        except EstateError as error:
+        except EstateError as error:  # a SecretNeeded too: its message says what to type
             self.show_error(str(error))
             return False
         except Exception as error:  # a bug in the factory: one line for the user, the traceback in the log
             log.error("could not build the %s scanner", kind, exc_info=True)
             self.show_error(f"Unexpected error: {type(error).__name__}: {error}")
             return False
-        count = getattr(scanner, "address_count", None)
-        if count is not None and count > CONFIRM_ABOVE and not self.confirm_large_scan(count):
+        count = large_scan(scanner)
+        if count and not confirmed and not self.confirm_large_scan(count):
             self.status_label.setText("Not started: the targets were not confirmed.")
             return False
         self.scanner, self.result, self._kind_running, self._last_message = scanner, None, kind, None
         self.summary_label.clear()
         if resume_id is None and stored_options is None:
             self.log_view.clear()
-        self.append_log(f"Starting {KIND_LABELS[kind].lower()} scan: {', '.join(scanner.targets())}")
+        self.append_log(f"Starting {self.kinds[kind].label.lower()} scan: {', '.join(scanner.targets())}")
         arguments = getattr(scanner, "arguments", None)
         if arguments:
             self.append_log(f"running: {arguments}")
@@ -445,16 +422,19 @@ class ScanDialog(QDialog):
             self._last_message = message
             self.append_log(message)
 
+    def _running_kind(self) -> ScannerKind | None:
+        return self.kinds[self._kind_running] if self._kind_running in self.kinds else None
+
     def _progress_format(self) -> str:
-        if self._kind_running in ("network", "ssh"):
-            return "%v of %m " + ("addresses" if self._kind_running == "network" else "hosts")
+        kind = self._running_kind()
+        if kind is not None and kind.unit not in PERCENT_UNITS:
+            return "%v of %m " + kind.noun[1]
         return "%p%"
 
     def _progress_text(self, done: int, total: int) -> str:
-        if self._kind_running == "network":
-            return f"{done:,}/{total:,} addresses"
-        if self._kind_running == "ssh":
-            return f"{done}/{total} hosts"
+        kind = self._running_kind()
+        if kind is not None and kind.unit not in PERCENT_UNITS:
+            return f"{done:,}/{total:,} {kind.noun[1]}"
         return f"{100 * done // max(total, 1)}%"
 
     @Slot(object)
@@ -477,7 +457,9 @@ class ScanDialog(QDialog):
             self.show_error(f"The scan failed: {result.error}")
         failed = getattr(self.scanner, "failed", None)
         if failed:
-            summary += f" Could not collect {len(failed)} host(s): {', '.join(failed)} (see the warnings)."
+            kind = self._running_kind()
+            noun = kind.noun if kind is not None else ("host", "hosts")
+            summary += f" Could not collect {counted(len(failed), *noun)}: {', '.join(failed)} (see the warnings)."
         self.summary_label.setText(summary)
         self.status_label.setText(summary)
         self.append_log(summary)
@@ -512,9 +494,9 @@ class ScanDialog(QDialog):
         self.kind_tabs.setEnabled(not running)
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        if running:
-            self.ssh_password.clear()
-            self.ssh_passphrase.clear()
+        if running:  # the scanner holds what it needs: no password stays on the screen
+            for secret in self._secrets:
+                secret.clear()
 
     # --- closing -------------------------------------------------------------------------------
 

@@ -134,6 +134,7 @@ class DatabaseClientScanner:
             raise EstateError("remembering a password needs the OS keyring (keychain)")
         self.keychain, self.remember_password = keychain, remember_password
         self.remembered: list[str] = []
+        self.failed: list[str] = []  # the servers that could not be asked, after a scan
 
     @property
     def arguments(self) -> str:
@@ -143,6 +144,7 @@ class DatabaseClientScanner:
         return tuple(t.display for t in self.targets_)
 
     def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
+        self.failed = []
         for done, target in enumerate(self.targets_, 1):
             ctx.check_cancelled()
             password, remembered = self._password, False
@@ -155,6 +157,7 @@ class DatabaseClientScanner:
                 hint = (" (the password remembered in the OS keyring was used: forget it with --forget-password)"
                         if remembered and "password" in str(error).lower() else "")
                 ctx.warn(f"{error}{hint}")
+                self.failed.append(target.display)
             else:
                 if self.remember_password and self._password:
                     try:

@@ -33,13 +33,12 @@ from discovery.model import EstateError, HostReport, ScanContext
 from discovery.redact import redact_report
 from discovery.targets import Target, TargetError, parse_targets, total_addresses
 from scanners.fhir_probe import probe_report
+from scanners.kinds.network import DEFAULT_MAX_RATE, DEFAULT_PROFILE  # declared with the options
 from scanners.nmap_xml import RunInfo, TaskProgress, iter_nmap_xml
 
 log = logging.getLogger(__name__)
 
 PROFILES = ("quick", "standard", "deep")
-DEFAULT_PROFILE = "standard"
-DEFAULT_MAX_RATE = 300  # packets per second: gentle on fragile clinical devices
 # Ports the top-1,000 list misses that matter in hospitals: DICOM, HL7/MLLP, Orthanc, Mirth,
 # and databases and brokers that often sit on their own ports.
 EXTRA_PORTS = (104, 2575, 2761, 2762, 4242, 6379, 6661, 8042, 9042, 9200, 9300, 11112, 11211, 15672, 27017, 27018)

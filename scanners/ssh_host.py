@@ -52,6 +52,7 @@ from discovery.model import Connection, EstateError, HostReport, ScanCancelled, 
 from discovery.sampling import watch_connections
 from discovery.secrets import SecretsError, ssh_account
 from discovery.targets import Target, TargetError, parse_target, parse_targets
+from scanners.kinds.ssh import DEFAULT_CONCURRENCY, DEFAULT_PORT, DEFAULT_TIMEOUT  # declared with the options
 from scanners.linux_commands import (
     COMMANDS, CommandResult, HostFailed, Inventory, SAMPLE_COMMANDS, TOOL_NAMES, describe_result, get_databases,
     get_outputs, transform_inventory, transform_sample, wrap_command,
@@ -59,9 +60,6 @@ from scanners.linux_commands import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 22
-DEFAULT_CONCURRENCY = 10
-DEFAULT_TIMEOUT = 60.0      # seconds per host: connecting, logging in and the whole inventory (not the watch)
 KEEPALIVE_INTERVAL = 30     # seconds, while a connection idles between --watch samples
 STOP_GRACE = 5.0            # seconds the event loop gets to close connections when the scan stops
 DRAIN_SECONDS = 5.0         # on cancel: how long hosts in their watch get to hand in what they sampled

@@ -61,16 +61,16 @@ def render(store_path: Path, out: Path) -> list[Path]:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    import main
+    from exports.registry import FORMATS, load_exporter
     from gui.main_window import MainWindow
-    from scanners.factory import make_scanner
+    from scanners.kinds import REGISTRY
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     out.mkdir(parents=True, exist_ok=True)
     settings_folder = tempfile.TemporaryDirectory()  # never the user's own settings
     settings = QSettings(str(Path(settings_folder.name) / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_FORMATS,
-                        exporter_factory=main.load_exporter, settings=settings)
+    window = MainWindow(scan_kinds=REGISTRY, formats=FORMATS,
+                        exporter_factory=load_exporter, settings=settings)
     window.resize(*SIZE)
     window.show()
     loaded = []

@@ -9,9 +9,9 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-import main
+from exports.registry import FORMATS, load_exporter
 from gui.main_window import PAGES, MainWindow
-from scanners.factory import make_scanner
+from scanners.kinds import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,9 +30,8 @@ def messages(monkeypatch):
     return shown
 
 
-def make_window(qtbot, settings) -> MainWindow:
-    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_FORMATS,
-                        exporter_factory=main.load_exporter, settings=settings)
+def make_window(qtbot, settings, kinds=REGISTRY) -> MainWindow:
+    window = MainWindow(scan_kinds=kinds, formats=FORMATS, exporter_factory=load_exporter, settings=settings)
     qtbot.addWidget(window)
     return window
 
@@ -155,13 +154,10 @@ def test_a_saved_annotation_is_scored_in_the_host_risk(qtbot, settings, estate_d
 
 def test_resume_from_the_scans_page_opens_the_dialog_on_that_scan(qtbot, settings, estate_db, messages):
     from discovery.store import Store
-    from scanners.factory import resume_request
     path, _ = estate_db
     with Store(path) as store:
         store.finish_scan(1, "interrupted")
-    window = MainWindow(scanner_factory=make_scanner, formats=main.EXPORT_FORMATS, exporter_factory=main.load_exporter,
-                        resume_request=resume_request, settings=settings)
-    qtbot.addWidget(window)
+    window = make_window(qtbot, settings)
     with qtbot.waitSignal(window.snapshot_loaded, timeout=30_000):
         window.open_store(path)
     scans = window.scans_view
@@ -180,6 +176,38 @@ def test_resume_from_the_scans_page_opens_the_dialog_on_that_scan(qtbot, setting
     assert [(s["id"], s["kind"], s["status"]) for s in reloaded.args[0].inventory["scans"]] == [
         (1, "host", "interrupted"), (2, "host", "completed")]
     dialog.close()
+
+
+def menu_texts(window: MainWindow, title: str) -> list[str]:
+    """The texts of a menu's actions as a user reads them (no mnemonic ampersand, no separators)."""
+    (menu,) = [a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == title]
+    return [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()]
+
+
+def test_the_scan_menu_has_one_action_per_kind_of_the_registry(qtbot, settings):
+    from discovery.scan_kinds import ScanKinds
+    from tests import toy_kind
+    window = make_window(qtbot, settings)
+    assert menu_texts(window, "Scan") == ["Network…", "This host…", "SSH hosts…", "Database…", "Analyze"]
+    shortcuts = {name: action.shortcut().toString() for name, action in window.scan_actions.items()}
+    assert shortcuts == {"network": "Ctrl+Shift+N", "host": "Ctrl+Shift+H", "ssh": "Ctrl+Shift+S", "database": ""}
+    assert "Import file…" in menu_texts(window, "File") and window.import_action.shortcut().toString() == "Ctrl+I"
+    with_toy = make_window(qtbot, settings, ScanKinds((*REGISTRY.kinds, toy_kind.KIND)))
+    assert menu_texts(with_toy, "Scan") == ["Network…", "This host…", "SSH hosts…", "Database…", "Toy…",
+                                            "Analyze"]
+
+
+def test_a_scan_action_opens_the_dialog_on_its_kind(qtbot, settings, estate_db, messages):
+    path, _ = estate_db
+    window = make_window(qtbot, settings)
+    with qtbot.waitSignal(window.snapshot_loaded, timeout=30_000):
+        window.open_store(path)
+    from gui.scan_dialog import ScanDialog
+    window.scan_actions["database"].trigger()
+    (dialog,) = window.findChildren(ScanDialog)
+    assert dialog.isVisible() and dialog.current_kind() == "database"
+    dialog.close()
+    assert not messages
 
 
 def test_a_missing_x11_library_is_one_clear_line(monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 from discovery.model import EstateError
 from discovery.store import Store
 from gui.scan_dialog import ScanDialog
-from scanners.factory import make_scanner
+from scanners.kinds import REGISTRY, make_scanner
 
 NMAP_XML = Path(__file__).resolve().parents[1] / "data" / "nmap" / "localhost-sV-O.xml"
 
@@ -25,7 +25,7 @@ def store_path(tmp_path):
 
 @pytest.fixture
 def dialog(qtbot, store_path):
-    dialog = ScanDialog(store_path, make_scanner)
+    dialog = ScanDialog(store_path, REGISTRY)
     qtbot.addWidget(dialog)
     dialog.show()
     yield dialog
@@ -183,7 +183,7 @@ def test_scan_dialog_unexpected_factory_error_is_one_line(qtbot, dialog, store_p
 def test_scan_dialog_store_that_cannot_open_is_a_message(qtbot, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the store's folder should be")
-    dialog = ScanDialog(blocker / "estate.db", make_scanner)
+    dialog = ScanDialog(blocker / "estate.db", REGISTRY)
     qtbot.addWidget(dialog)
     dialog.choose_kind("import")
     dialog.import_path.setText(str(NMAP_XML))
@@ -357,8 +357,7 @@ def scan_row(path: Path, scan_id: int) -> dict:
 
 
 def test_resumed_network_scan_skips_what_it_finished_into_the_same_scan(qtbot, store_path, listener):
-    from scanners.factory import resume_request
-    dialog = ScanDialog(store_path, make_scanner, resume_request=resume_request)
+    dialog = ScanDialog(store_path, REGISTRY)
     qtbot.addWidget(dialog)
     dialog.choose_kind("network")
     dialog.network_targets.setPlainText("127.0.0.1")
@@ -380,8 +379,7 @@ def test_resumed_network_scan_skips_what_it_finished_into_the_same_scan(qtbot, s
 
 
 def test_resuming_a_host_scan_runs_it_again_with_its_options(qtbot, store_path):
-    from scanners.factory import resume_request
-    dialog = ScanDialog(store_path, make_scanner, resume_request=resume_request)
+    dialog = ScanDialog(store_path, REGISTRY)
     qtbot.addWidget(dialog)
     dialog.choose_kind("host")
     dialog.host_watch.setChecked(True)
@@ -402,14 +400,14 @@ def test_resuming_a_host_scan_runs_it_again_with_its_options(qtbot, store_path):
 def test_resuming_an_ssh_scan_with_every_host_collected_completes_it_as_the_cli_does(qtbot, store_path):
     """Nothing is left to collect: the scan is completed, no scan runs (it raised an error in the GUI)."""
     from discovery.model import Scan, utc_now
-    from scanners.factory import resume_request, stored_options
+    from scanners.kinds import stored_options
     from tests.builders import make_report
     with Store(store_path) as store:
         scan = store.start_scan(Scan(kind="ssh", started_at=utc_now(), targets=("db01",)),
                                 options=stored_options("ssh", {"hosts": ["db01"]}))
         store.write_host_report(scan, make_report(hostname="db01", source="ssh"))
         store.finish_scan(scan, "interrupted")
-    dialog = ScanDialog(store_path, make_scanner, resume_request=resume_request)
+    dialog = ScanDialog(store_path, REGISTRY)
     qtbot.addWidget(dialog)
     with qtbot.waitSignal(dialog.scan_finished, timeout=10_000) as finished:
         assert dialog.resume(scan) is True
@@ -418,6 +416,138 @@ def test_resuming_an_ssh_scan_with_every_host_collected_completes_it_as_the_cli_
     assert [(s["id"], s["status"]) for s in scans_in(store_path)] == [(scan, "completed")]
 
 
-def test_scan_dialog_without_a_resume_request_says_how_to_resume(qtbot, dialog):
-    assert dialog.resume(1) is False
-    assert "estatemap scan resume" in dialog.error_label.text()
+def test_resuming_a_scan_of_a_kind_that_cannot_resume_says_so(qtbot, dialog, store_path):
+    from discovery.model import Scan, utc_now
+    url = "postgresql://estate@127.0.0.1:1/postgres"
+    with Store(store_path) as store:
+        scan = store.start_scan(Scan(kind="database", started_at=utc_now(), targets=(url,)), options={"urls": [url]})
+        store.finish_scan(scan, "interrupted")
+    assert dialog.resume(scan) is False
+    assert "cannot be resumed" in dialog.error_label.text() and dialog.worker is None
+    assert [(s["id"], s["status"]) for s in scans_in(store_path)] == [(scan, "interrupted")]
+
+
+# --- the forms come from the registry: a new kind is a tab of its own --------------------------------------
+
+
+def test_scan_dialog_has_one_tab_per_kind_in_registry_order(dialog):
+    labels = [dialog.kind_tabs.tabText(i) for i in range(dialog.kind_tabs.count())]
+    assert labels == ["Network", "This host", "SSH hosts", "Database", "Import file"]
+    for name in ("network", "host", "ssh", "database", "import"):
+        dialog.choose_kind(name)
+        assert dialog.current_kind() == name
+
+
+def test_scan_dialog_forms_keep_their_widgets_and_defaults(dialog):
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QPlainTextEdit, QSpinBox
+    widgets = {"network_targets": QPlainTextEdit, "network_profile": QComboBox, "network_ports": QLineEdit,
+               "network_excludes": QLineEdit, "network_max_rate": QSpinBox, "host_watch": QCheckBox,
+               "host_watch_duration": QSpinBox, "host_watch_unit": QComboBox, "host_every": QSpinBox,
+               "host_every_unit": QComboBox, "ssh_hosts": QPlainTextEdit, "ssh_user": QLineEdit, "ssh_key": QLineEdit,
+               "ssh_hosts_file": QLineEdit, "ssh_excludes": QLineEdit, "ssh_port": QSpinBox,
+               "ssh_concurrency": QSpinBox, "ssh_timeout": QDoubleSpinBox, "ssh_accept_new": QCheckBox,
+               "ssh_password": QLineEdit, "ssh_passphrase": QLineEdit, "ssh_remember": QCheckBox,
+               "import_path": QLineEdit}
+    for name, kind in widgets.items():
+        assert isinstance(getattr(dialog, name), kind), name
+    assert dialog.network_profile.currentData() == "standard" and dialog.network_max_rate.value() == 300
+    assert (dialog.ssh_port.value(), dialog.ssh_concurrency.value(), dialog.ssh_timeout.value()) == (22, 10, 60)
+    assert not dialog.host_watch.isChecked() and not dialog.host_watch_duration.isEnabled()
+    assert (dialog.host_watch_duration.value(), dialog.host_watch_unit.currentText()) == (1, "hours")
+    assert (dialog.host_every.value(), dialog.host_every_unit.currentText()) == (5, "minutes")
+    assert dialog.ssh_password.echoMode() == QLineEdit.Password == dialog.ssh_passphrase.echoMode()
+    assert not dialog.ssh_accept_new.isChecked() and not dialog.ssh_remember.isChecked()
+    assert dialog.scanner_options("host") == {"watch": None, "every": None}
+    assert dialog.scanner_options("network") == {"targets": [], "profile": "standard", "ports": None, "excludes": [],
+                                                 "max_rate": 300}
+    assert dialog.import_path_button.text() == "Choose…" and dialog.ssh_key_button.text() == "Choose…"
+
+
+def test_a_choose_button_asks_for_a_file_with_its_options_filter(dialog, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda parent, title, folder, file_filter: asked.append(file_filter) or (str(NMAP_XML), ""))
+    dialog.choose_kind("import")
+    dialog.import_path_button.click()
+    assert asked == [REGISTRY["import"].option("path").file_filter] and "*.xml" in asked[0]
+    assert dialog.scanner_options() == {"path": str(NMAP_XML)}
+
+
+@pytest.fixture
+def toy_kinds():
+    """The registry with the test kind added (a registry of the test's own: REGISTRY is left as it is)."""
+    from discovery.scan_kinds import ScanKinds
+    from tests import toy_kind
+    return ScanKinds((*REGISTRY.kinds, toy_kind.KIND))
+
+
+def test_a_new_kind_gets_a_tab_whose_scan_runs_into_the_store(qtbot, store_path, toy_kinds):
+    from PySide6.QtWidgets import QCheckBox, QPlainTextEdit, QSpinBox
+    dialog = ScanDialog(store_path, toy_kinds)
+    qtbot.addWidget(dialog)
+    assert dialog.kind_tabs.tabText(dialog.kind_tabs.count() - 1) == "Toy"
+    dialog.choose_kind("toy")
+    assert isinstance(dialog.toy_targets, QPlainTextEdit) and dialog.toy_targets.toPlainText() == ""
+    assert isinstance(dialog.toy_depth, QSpinBox) and dialog.toy_depth.value() == 3
+    assert (dialog.toy_depth.minimum(), dialog.toy_depth.maximum()) == (1, 9)
+    assert isinstance(dialog.toy_loud, QCheckBox) and not dialog.toy_loud.isChecked()
+    assert dialog.toy_loud.text() == "Say each host aloud in the log"
+    built = []
+    dialog.scanner_factory = lambda kind, options: built.append(toy_kinds.make_scanner(kind, options)) or built[-1]
+    dialog.toy_targets.setPlainText("web01")
+    dialog.toy_depth.setValue(7)
+    dialog.toy_loud.setChecked(True)
+    with qtbot.waitSignal(dialog.scan_finished, timeout=30_000) as finished:
+        assert dialog.start()
+    result = finished.args[0]
+    assert result.status == "completed" and len(result.host_ids) == 1
+    assert built[0].options == {"targets": ["web01"], "depth": 7, "loud": True}
+    [scan] = scans_in(store_path)
+    assert (scan["kind"], scan["status"], scan["host_count"], scan["targets"]) == ("toy", "completed", 1, ["web01"])
+    with Store(store_path, create=False) as store:
+        assert [h["hostname"] for h in store.hosts()] == ["web01"]
+    assert "Starting toy scan: web01" in dialog.log_view.toPlainText()
+
+
+def test_the_database_tab_asks_for_servers_role_and_password(dialog):
+    from PySide6.QtWidgets import QCheckBox, QLineEdit, QPlainTextEdit
+    dialog.choose_kind("database")
+    assert isinstance(dialog.database_urls, QPlainTextEdit) and isinstance(dialog.database_user, QLineEdit)
+    assert isinstance(dialog.database_password, QLineEdit) and dialog.database_password.echoMode() == QLineEdit.Password
+    assert isinstance(dialog.database_remember, QCheckBox) and not dialog.database_remember.isChecked()
+    dialog.database_urls.setPlainText("postgresql://monitor@db01/postgres\npostgresql://db02")
+    dialog.database_password.setText(" pass word ")
+    assert dialog.scanner_options() == {"urls": ["postgresql://monitor@db01/postgres", "postgresql://db02"],
+                                        "user": None, "password": " pass word ", "remember_password": False}
+
+
+def test_a_database_scan_without_a_server_shows_an_error_and_starts_nothing(dialog, store_path):
+    dialog.choose_kind("database")
+    assert dialog.start() is False
+    assert dialog.worker is None and "name at least one server" in dialog.error_label.text()
+    assert scans_in(store_path) == []
+
+
+def test_a_database_server_that_refuses_is_a_warning_and_counted_as_not_collected(qtbot, dialog, store_path,
+                                                                                  monkeypatch):
+    """Port 1 of loopback: nothing listens there, so the connection is refused at once."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")  # never the user's keyring
+    import keyring.core
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    url = "postgresql://estate@127.0.0.1:1/postgres"
+    dialog.choose_kind("database")
+    dialog.database_urls.setPlainText(url)
+    dialog.database_password.setText("not-a-real-one")
+    with qtbot.waitSignal(dialog.scan_finished, timeout=60_000) as finished:
+        assert dialog.start()
+    assert dialog.database_password.text() == ""  # not left on the screen while the scan runs
+    result = finished.args[0]
+    assert result.status == "completed"  # a server that cannot be asked is a warning; the scan itself ran
+    [scan] = scans_in(store_path)
+    assert (scan["kind"], scan["status"]) == ("database", "completed")
+    assert result.host_ids == [] and len(result.warnings) == 1 and "cannot connect" in result.warnings[0]
+    assert f"warning: {result.warnings[0]}" in dialog.log_view.toPlainText()
+    assert f"Could not collect 1 server: {url}" in dialog.summary_label.text()
+    assert "Starting database scan" in dialog.log_view.toPlainText()

@@ -20,6 +20,7 @@ from discovery.atomic_files import atomic_output, remove_stale_temporaries
 from discovery.liveness import process_identity, process_state
 from discovery.model import EstateError, Scan, StoreError
 from discovery.service import plan_resume, run_scan
+from scanners.kinds import REGISTRY
 from discovery.store import Store
 from tests.builders import T0, make_report
 
@@ -113,7 +114,7 @@ def test_a_scan_whose_process_lives_stays_running(tmp_path):
         assert store.get_scan(scan_id)["status"] == "running"
         assert store.get_scan(scan_id)["runner"]["pid"] == os.getpid()
         with pytest.raises(EstateError, match="is still running"):
-            plan_resume(store, scan_id)
+            plan_resume(store, scan_id, REGISTRY)
 
 
 def test_a_read_only_store_is_read_without_marking(tmp_path):
@@ -152,7 +153,7 @@ def test_resume_continues_the_same_scan_and_only_once(tmp_path):
         store.db.execute("UPDATE scans SET status = 'running' WHERE id = ?", [first.scan_id])
     set_runner(path, first.scan_id, ended_process_identity())
     with Store(path) as store:
-        plan = plan_resume(store, first.scan_id)
+        plan = plan_resume(store, first.scan_id, REGISTRY)
         assert (plan.kind, plan.mode, plan.options) == ("network", "resume", {"profile": "quick"})
         assert {"10.9.0.1", "a"} <= plan.finished
         result = run_scan(store, ListScanner([make_report(hostname="b", address="10.9.0.2")]),
@@ -165,7 +166,7 @@ def test_resume_continues_the_same_scan_and_only_once(tmp_path):
         with pytest.raises(StoreError, match="completed"):
             store.reopen_scan(first.scan_id)
         with pytest.raises(EstateError, match="nothing to resume"):
-            plan_resume(store, first.scan_id)
+            plan_resume(store, first.scan_id, REGISTRY)
 
 
 def test_a_stale_temporary_file_is_removed_a_locked_one_is_kept(tmp_path):

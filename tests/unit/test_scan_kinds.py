@@ -1,4 +1,4 @@
-"""scanners.factory.make_scanner: the GUI's one door to the scanners, checking input as the CLI does."""
+"""scanners.kinds.make_scanner: the GUI's one door to the scanners, checking input as the CLI does."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from discovery.model import EstateError, utc_now
 from discovery.targets import TargetError
-from scanners.factory import make_scanner, stored_options
+from scanners.kinds import make_scanner, stored_options
 from scanners.files import FileImportScanner
 from scanners.local_host import LocalHostScanner
 from scanners.nmap_network import NmapNetworkScanner
@@ -96,7 +96,7 @@ def test_make_scanner_unknown_kind_or_option():
 
 def test_resume_request_continues_each_kind_from_its_stored_options(tmp_path):
     from discovery.service import ResumePlan
-    from scanners.factory import resume_request, stored_options
+    from scanners.kinds import resume_request, stored_options
 
     network = stored_options("network", {"targets": ["10.0.0.0/30"], "excludes": ["10.0.0.3"], "max_rate": 50})
     plan = ResumePlan(scan_id=4, kind="network", mode="resume", targets=["10.0.0.0/30"], options=network,
@@ -122,7 +122,7 @@ def test_resume_request_continues_each_kind_from_its_stored_options(tmp_path):
 def test_a_watched_scan_resumes_in_the_gui_whichever_face_started_it(stored):
     """Seconds (what both faces store now) and text (what the CLI stored before) resume alike."""
     from discovery.service import ResumePlan
-    from scanners.factory import resume_request
+    from scanners.kinds import resume_request
     plan = ResumePlan(scan_id=7, kind="host", mode="rerun", targets=[], options=stored, finished=set())
     kind, options = resume_request(plan)
     scanner = make_scanner(kind, options)
@@ -147,3 +147,65 @@ def test_a_watched_scan_started_in_the_gui_resumes_on_the_command_line(tmp_path)
     with sqlite3.connect(db) as conn:
         (options,) = conn.execute("SELECT options FROM scans WHERE id > ?", (scan,)).fetchone()
     assert json.loads(options) == {"watch": 2.0, "every": 1.0}  # the rerun keeps its watch, in seconds
+
+
+# --- the registry: a kind declared once reaches the command line --------------------------------------
+
+
+def test_a_kind_declared_once_gets_a_scan_command_with_its_options(tmp_path, capsys):
+    """A registry entry plus one module (tests/toy_kind.py) and nothing else: `scan --help` lists it, its
+    options parse with their declared defaults and types, and it scans into the store like any kind."""
+    import main
+    from discovery.scan_kinds import ScanKinds
+    from discovery.store import Store
+    from scanners.kinds import REGISTRY
+    from tests import toy_kind
+
+    kinds = ScanKinds((*REGISTRY.kinds, toy_kind.KIND))
+    with pytest.raises(SystemExit) as done:
+        main.main(["scan", "--help"], kinds=kinds)
+    listed = capsys.readouterr().out
+    assert done.value.code == 0 and "toy" in listed and "Pretend to inventory hosts" in listed
+    with pytest.raises(SystemExit):
+        main.main(["scan", "toy", "--help"], kinds=kinds)
+    usage = capsys.readouterr().out
+    assert "--depth N" in usage and "how deep to pretend to look (default: 3)" in usage and "--loud" in usage
+    db = tmp_path / "estate.db"
+    assert main.main(["--db", str(db), "-q", "scan", "toy", "web01", "db01", "--depth", "5"], kinds=kinds) == 0
+    with Store(db, create=False) as store:
+        [scan] = store.list_scans()
+        assert (scan["kind"], scan["status"], scan["host_count"], scan["targets"]) == ("toy", "completed", 2,
+                                                                                      ["web01", "db01"])
+    with pytest.raises(SystemExit) as bad:
+        main.main(["--db", str(db), "scan", "toy", "web01", "--depth", "deep"], kinds=kinds)
+    assert bad.value.code == 2 and "invalid int value" in capsys.readouterr().err
+    assert "toy" not in REGISTRY and "toy" not in main.build_parser().format_help()  # the global one is untouched
+
+
+def test_every_declared_kind_is_a_scan_command_or_has_its_own(capsys):
+    import main
+    from scanners.kinds import REGISTRY
+
+    with pytest.raises(SystemExit):
+        main.main(["scan", "--help"])
+    listed = capsys.readouterr().out
+    for kind in REGISTRY:
+        assert (f"    {kind.name} " in listed) == kind.cli, kind.name
+    assert [k.name for k in REGISTRY if not k.cli] == ["import"]  # `estatemap import FILE…`
+
+
+def test_options_are_declared_once_with_defaults_the_registry_fills_in():
+    from discovery.scan_kinds import Option, ScanKinds, ScannerKind
+    from scanners.kinds import REGISTRY
+
+    ssh = REGISTRY.complete("ssh", {"hosts": "db01", "port": None, "password": "  spaced  "})
+    assert (ssh["port"], ssh["concurrency"], ssh["timeout"]) == (22, 10, 60.0)
+    assert ssh["password"] == "  spaced  "  # a password is taken as typed
+    assert REGISTRY.complete("ssh", {"port": 0})["port"] == 0  # a value given is never replaced by the default
+    with pytest.raises(TypeError, match="unknown option"):
+        REGISTRY.complete("database", {"hosts": ["x"]})
+    with pytest.raises(ValueError, match="share a name"):
+        ScanKinds((REGISTRY["host"], REGISTRY["host"]))
+    with pytest.raises(ValueError, match="unknown kind"):
+        Option("x", kind="colour")
+    assert isinstance(REGISTRY["database"], ScannerKind) and REGISTRY["database"].summary.startswith("Ask database")
