@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from discovery import __version__
-from discovery.dependencies import FILTERS as NOISE_FILTERS
-from discovery.model import SEVERITIES, EstateError, counted
+from discovery.inventory.dependencies import FILTERS as NOISE_FILTERS
+from discovery.records.model import SEVERITIES, EstateError, counted
 from discovery.quiet import quiet_library_warnings
-from discovery.scan_kinds import watch_options as declared_watch_options
+from discovery.scanning.scan_kinds import watch_options as declared_watch_options
 from exports.registry import FORMATS as EXPORT_FORMATS, load_exporter
 
 log = logging.getLogger("estatemap")
@@ -49,7 +49,7 @@ def run_request(args: argparse.Namespace, request) -> int:
     with a progress bar, and report; what `scan KIND` and `scan resume` share with the GUI's Start and Resume."""
     import getpass
 
-    from discovery.scan_kinds import SecretNeeded
+    from discovery.scanning.scan_kinds import SecretNeeded
     from discovery.service import large_scan, run_scan
 
     kinds, kind = args.kinds, args.kinds[request.kind]
@@ -170,7 +170,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     Example: estatemap collect --out app01.estate --watch 1h --every 5m
     """
-    from discovery.atomic_files import check_target
+    from discovery.files.atomic_files import check_target
     from scanners.bundle_collector import collect_bundle, write_bundle
     from scanners.local_host import LocalHostScanner
 
@@ -212,7 +212,7 @@ def cmd_scan_resume(args: argparse.Namespace) -> int:
 
 def forget_passwords(args: argparse.Namespace, accounts: list[str]) -> int:
     """Remove the passwords remembered in the OS keyring for these accounts (ssh:root@db01, ...); scan nothing."""
-    from discovery.secrets import forget_password, get_backend
+    from discovery.scanning.secrets import forget_password, get_backend
 
     backend = get_backend()
     for account in dict.fromkeys(accounts):
@@ -244,9 +244,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     Example: estatemap export --format json --out estate.json
     """
-    from discovery.dependencies import ResolutionStats
+    from discovery.inventory.dependencies import ResolutionStats
     from discovery.service import export_inventory
-    from discovery.atomic_files import check_target
+    from discovery.files.atomic_files import check_target
 
     exporter = load_exporter(args.format)
     noise = ResolutionStats()
@@ -335,8 +335,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     Example: estatemap diff 3 7
     """
-    from discovery.diff import diff_inventories, format_diff
-    from discovery.inventory import build_inventory
+    from discovery.inventory.diff import diff_inventories, format_diff
+    from discovery.inventory.build import build_inventory
 
     with open_store(args, create=False) as store:
         for scan_id in (args.a, args.b):
@@ -355,7 +355,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def open_store(args: argparse.Namespace, *, create: bool = True):
     """Open the store named by --db (default: estate.db in the user's data directory)."""
-    from discovery.store import Store, default_path
+    from discovery.storage.store import Store, default_path
 
     path = Path(args.db) if args.db else default_path()
     if not create and not path.exists():
@@ -391,7 +391,7 @@ def report_scan(args: argparse.Namespace, store, result, seconds: float) -> int:
 
 def watch_options(args: argparse.Namespace) -> dict:
     """Return the scanner's watch settings in seconds from --watch and --every (both None without --watch)."""
-    from discovery.sampling import watch_settings
+    from discovery.scanning.sampling import watch_settings
 
     if args.every is not None and args.watch is None:
         raise EstateError("--every needs --watch (for example: --watch 1h --every 5m)")
@@ -399,7 +399,7 @@ def watch_options(args: argparse.Namespace) -> dict:
 
 
 def add_option(parser: argparse.ArgumentParser, option, groups: dict) -> None:
-    """Add a scanner kind's option (discovery.scan_kinds.Option) to `parser`; options of one group exclude
+    """Add a scanner kind's option (discovery.scanning.scan_kinds.Option) to `parser`; options of one group exclude
     each other. Defaults stay None here: the registry fills them in, as it does for the GUI."""
     target = parser
     if option.group:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from discovery.dependencies import aggregate_dependencies, resolve_connections  # noqa: E402
+from discovery.inventory.dependencies import aggregate_dependencies, resolve_connections  # noqa: E402
 
 T = "2026-11-01T09:00:00+00:00"
 PORTS = (5432, 3306, 6379, 443, 80, 22, 104, 2575, 1433, 8080)

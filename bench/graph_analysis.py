@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from discovery.analysis import analyze_graph  # noqa: E402
-from discovery.graph import build_graph  # noqa: E402
-from discovery.model import ScanContext  # noqa: E402
+from discovery.analyses.analysis import analyze_graph  # noqa: E402
+from discovery.analyses.graph import build_graph  # noqa: E402
+from discovery.records.model import ScanContext  # noqa: E402
 from synthetic_estate import generate_estate  # noqa: E402
 
 

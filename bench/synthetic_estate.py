@@ -1,4 +1,4 @@
-"""Synthetic estates: inventory dicts shaped like discovery.inventory.build_inventory's, for benchmarks and tests.
+"""Synthetic estates: inventory dicts shaped like discovery.inventory.build.build_inventory's, for benchmarks and tests.
 
 The shape of a real estate, deterministic for a seed:
 
@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from discovery.dependencies import SHARED_CATEGORIES  # noqa: E402
-from discovery.inventory import DATABASE_FIELDS, HOST_FIELDS, SCHEMA, SERVICE_FIELDS  # noqa: E402
-from discovery.model import service_id  # noqa: E402
+from discovery.inventory.dependencies import SHARED_CATEGORIES  # noqa: E402
+from discovery.inventory.build import DATABASE_FIELDS, HOST_FIELDS, SCHEMA, SERVICE_FIELDS  # noqa: E402
+from discovery.records.model import service_id  # noqa: E402
 
 T = "2026-11-01T09:00:00+00:00"
 # (protocol, port, process, name, product, category)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from discovery import __version__
-from discovery.model import EstateError
+from discovery.records.model import EstateError
 from discovery.quiet import quiet_library_warnings
 
 NAME = "estatemap-collector"
@@ -45,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def collect(args: argparse.Namespace) -> int:
     """Collect this machine into args.out; return the exit status. Raises EstateError."""
-    from discovery.atomic_files import check_target
-    from discovery.sampling import watch_settings
+    from discovery.files.atomic_files import check_target
+    from discovery.scanning.sampling import watch_settings
     from scanners.bundle_collector import collect_bundle, write_bundle
     try:
         from scanners.local_host import LocalHostScanner

@@ -17,11 +17,11 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
-from discovery.dependencies import FILTERS, ResolutionStats
-from discovery.inventory import build_inventory, filter_inventory
-from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
-from discovery.scan_kinds import ScanKinds
-from discovery.store import Store
+from discovery.inventory.dependencies import FILTERS, ResolutionStats
+from discovery.inventory.build import build_inventory, filter_inventory
+from discovery.records.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
+from discovery.scanning.scan_kinds import ScanKinds
+from discovery.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def prepare_resume(store: Store, scan_id: int, kinds: ScanKinds) -> ScanRequest:
 def large_scan(scanner) -> int | None:
     """Return how many addresses `scanner` covers when that is more than CONFIRM_ABOVE (a /22), which a user
     confirms before it runs (--yes; a question in the GUI); else None."""
-    from discovery.targets import CONFIRM_ABOVE
+    from discovery.records.targets import CONFIRM_ABOVE
     count = getattr(scanner, "address_count", None)
     return count if count is not None and count > CONFIRM_ABOVE else None
 
@@ -221,10 +221,10 @@ def analyze(store: Store, *, as_of: date | None = None, progress: ProgressCallba
     metrics, shared infrastructure, move groups and waves, single points of failure, cycles and
     split suggestions, and each host's migration risk. Returns the stored summary.
     """
-    from discovery.analysis import analyze_graph
-    from discovery.graph import build_graph
-    from discovery.legacy import assess_inventory, load_eol_table
-    from discovery.risk import score_hosts
+    from discovery.analyses.analysis import analyze_graph
+    from discovery.analyses.graph import build_graph
+    from discovery.analyses.legacy import assess_inventory, load_eol_table
+    from discovery.analyses.risk import score_hosts
 
     as_of = as_of or utc_now().date()
     ctx = ScanContext(progress=progress, cancel=cancel)

@@ -15,11 +15,11 @@ import io
 import zipfile
 from pathlib import Path
 
-from discovery.inventory import (CONNECTION_EXTRA_FIELDS, CONNECTION_FIELDS, DATABASE_EXTRA_FIELDS, DATABASE_FIELDS,
-                                 FINDING_FIELDS, HOST_EXTRA_FIELDS, HOST_FIELDS, INTERFACE_FIELDS, PROCESS_FIELDS,
-                                 SCAN_EXTRA_FIELDS, SCAN_FIELDS, SERVICE_EXTRA_FIELDS, SERVICE_FIELDS,
-                                 SOFTWARE_FIELDS)
-from discovery.atomic_files import atomic_output
+from discovery.inventory.build import (CONNECTION_EXTRA_FIELDS, CONNECTION_FIELDS, DATABASE_EXTRA_FIELDS,
+                                       DATABASE_FIELDS, FINDING_FIELDS, HOST_EXTRA_FIELDS, HOST_FIELDS,
+                                       INTERFACE_FIELDS, PROCESS_FIELDS, SCAN_EXTRA_FIELDS, SCAN_FIELDS,
+                                       SERVICE_EXTRA_FIELDS, SERVICE_FIELDS, SOFTWARE_FIELDS)
+from discovery.files.atomic_files import atomic_output
 from exports.safe_cells import csv_value
 
 DEPENDENCY_FIELDS = ("source_host_id", "source_process", "target_host_id", "target_service_id", "target_port",

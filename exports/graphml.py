@@ -1,4 +1,4 @@
-"""Graph exports: the dependency graph (discovery.graph.build_graph) as GraphML (yEd) and GEXF (Gephi).
+"""Graph exports: the dependency graph (discovery.analyses.graph.build_graph) as GraphML (yEd) and GEXF (Gephi).
 
 Both formats hold only scalar attributes of a declared type, so every attribute is made one: lists and
 tuples are joined with ", ", anything nested is compact JSON, None is left out, and each attribute name has
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import networkx as nx
 
-from discovery.graph import build_graph
-from discovery.atomic_files import atomic_output
+from discovery.analyses.graph import build_graph
+from discovery.files.atomic_files import atomic_output
 from exports.safe_cells import ILLEGAL_CHARACTERS_RE, REPLACEMENT, flatten
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from discovery.atomic_files import atomic_output
+from discovery.files.atomic_files import atomic_output
 
 
 class JsonExporter:

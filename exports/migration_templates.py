@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from discovery.atomic_files import atomic_output
+from discovery.files.atomic_files import atomic_output
 from exports.safe_cells import csv_value
 
 MIB, GIB = 1 << 20, 1 << 30

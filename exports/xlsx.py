@@ -25,8 +25,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from discovery.atomic_files import atomic_output
-from discovery.model import RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
+from discovery.files.atomic_files import atomic_output
+from discovery.records.model import RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
 from exports.safe_cells import flatten, parse_datetime, safe_text, xlsx_value
 
 HEADER_FILL = PatternFill(start_color="1F4E78", end_color="1F4E78", fill_type="solid")

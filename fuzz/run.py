@@ -55,8 +55,8 @@ def make_fuzzers(rng: random.Random, workdir: Path):
     for key, text in ssh.items():
         host, _, name = key.partition("/")
         by_host.setdefault(host, {})[name.removesuffix(".txt")] = text
-    from discovery.model import Scan
-    from discovery.store import Store
+    from discovery.records.model import Scan
+    from discovery.storage.store import Store
     from tests.builders import T0, make_report
 
     store = Store(workdir / "workbook.db")

@@ -113,7 +113,7 @@ def target_nmap_xml(data: bytes) -> str:
     Raises AssertionError if the pre-import check (check_nmap_xml, which runs before the store is opened)
     and the parser disagree: a file the check passes must never fail halfway through the import.
     """
-    from discovery.model import EstateError
+    from discovery.records.model import EstateError
     from scanners.nmap_xml import RunInfo, check_nmap_xml, iter_nmap_xml
 
     try:
@@ -136,7 +136,7 @@ def target_nmap_xml(data: bytes) -> str:
 
 def target_bundle(data: bytes, store_dir: str | None = None) -> str:
     """Read `data` as a bundle; a bundle that reads must also store without error. Return "stored" or "refused"."""
-    from discovery.bundle import BundleError, decode_bundle, restamp_source
+    from discovery.files.bundle import BundleError, decode_bundle, restamp_source
 
     try:
         bundle = decode_bundle(data, name="fuzz.estate")
@@ -149,7 +149,7 @@ def target_bundle(data: bytes, store_dir: str | None = None) -> str:
 
 def bundle_bytes(doc: dict, *, compress: bool = True) -> bytes:
     """Return a bundle file's bytes for `doc` with a freshly computed digest (as a forger would)."""
-    from discovery.bundle import digest, encode_bundle
+    from discovery.files.bundle import digest, encode_bundle
 
     doc = {**doc, "sha256": None}
     doc["sha256"] = digest(doc)
@@ -183,8 +183,8 @@ def _leaves(value, path):
 
 
 def _store_reports(reports, store_dir: str | None) -> None:
-    from discovery.model import Scan
-    from discovery.store import Store
+    from discovery.records.model import Scan
+    from discovery.storage.store import Store
 
     with tempfile.TemporaryDirectory(dir=store_dir) as folder, Store(Path(folder) / "fuzz.db") as store:
         scan = store.start_scan(Scan(kind="import", started_at=T0, targets=("fuzz",)))
@@ -195,7 +195,7 @@ def _store_reports(reports, store_dir: str | None) -> None:
 
 def target_nmap_store(data: bytes, store_dir: str | None = None) -> str:
     """Parse `data` as nmap XML and store every host it yields; return "stored" or "refused"."""
-    from discovery.model import EstateError
+    from discovery.records.model import EstateError
     from scanners.nmap_xml import iter_nmap_xml
 
     try:

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from discovery.model import EstateError
-from discovery.scan_kinds import ScanKinds
+from discovery.records.model import EstateError
+from discovery.scanning.scan_kinds import ScanKinds
 
 ORGANIZATION, APPLICATION = "Estate Mapper", "estatemap"
 

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import networkx as nx
 
-from discovery.graph import build_graph
-from discovery.inventory import build_inventory
-from discovery.model import utc_now
-from discovery.store import Store
+from discovery.analyses.graph import build_graph
+from discovery.inventory.build import build_inventory
+from discovery.records.model import utc_now
+from discovery.storage.store import Store
 
 
 @dataclass(slots=True)
 class Snapshot:
     path: Path | None                 # the store it came from (None for a synthetic estate)
-    inventory: dict                   # discovery.inventory.build_inventory's dict (DESIGN.md's JSON schema)
-    graph: nx.MultiDiGraph            # discovery.graph.build_graph(inventory)
+    inventory: dict                   # discovery.inventory.build.build_inventory's dict (DESIGN.md's JSON schema)
+    graph: nx.MultiDiGraph            # discovery.analyses.graph.build_graph(inventory)
     loaded_at: datetime = field(default_factory=utc_now)
     hosts_by_id: dict[str, dict] = field(default_factory=dict)
 

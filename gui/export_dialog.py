@@ -16,10 +16,10 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from discovery.dependencies import FILTERS as NOISE_FILTERS
-from discovery.model import SEVERITIES, StoreError, counted
+from discovery.inventory.dependencies import FILTERS as NOISE_FILTERS
+from discovery.records.model import SEVERITIES, StoreError, counted
 from discovery.service import export_inventory
-from discovery.store import Store
+from discovery.storage.store import Store
 from gui.workers import TaskWorker, ask_yes_no, start_task
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from html import escape
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QSplitter, QVBoxLayout, QWidget
 
-from discovery.model import NO_SEVERITY_COLOURS, SEVERITIES, SEVERITY_COLOURS
+from discovery.records.model import NO_SEVERITY_COLOURS, SEVERITIES, SEVERITY_COLOURS
 from gui.data import Snapshot
 from gui.models import Column, flatten, severity_rank
 from gui.table_view import DetailsPaneView, RecordTableView, host_link

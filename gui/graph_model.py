@@ -3,7 +3,7 @@
 A *display graph* is a networkx DiGraph, edges client -> server: host or service level, filtered, collapsed
 by subnet or move group, or cut to the N-hop neighbourhood of a node, then laid out by gui.graph_layout
 (`lay_out`, the whole job of gui.graph_view's LayoutWorker thread). `reach` follows dependence as
-discovery.analysis's blast radius does. Tested without a window.
+discovery.analyses.analysis's blast radius does. Tested without a window.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from discovery.graph import host_of
+from discovery.analyses.graph import host_of
 from gui.data import Snapshot
 from gui.graph_layout import LayoutCancelled, compute_layout, find_hubs
 
@@ -81,7 +81,7 @@ def node_facts(snapshot: Snapshot) -> tuple[dict[str, str], set[str], dict[str, 
 def base_graph(snapshot: Snapshot, level: str) -> nx.DiGraph:
     """Return the unfiltered display graph of `level` with each node's kind, label, risk, legacy, healthcare,
     host, group and search text, and each edge's kind, shared flag and count. The host level is
-    discovery.graph.host_graph's picture (hosts and externals, one edge per client → server pair, shared
+    discovery.analyses.graph.host_graph's picture (hosts and externals, one edge per client → server pair, shared
     when every dependency behind it is), built here without its per-edge lists. Raises ValueError for a bad
     level."""
     if level not in LEVELS:

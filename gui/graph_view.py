@@ -8,7 +8,7 @@ to the GUI thread, where gui.graph_items draws it in a few batched items. A newe
 one, and a result that arrives late is dropped.
 
 Selecting a node lights what it depends on (downstream, transitively) in blue and what depends on it
-(upstream: its blast radius) in orange, and dims the rest. Dependence follows discovery.analysis's blast
+(upstream: its blast radius) in orange, and dims the rest. Dependence follows discovery.analyses.analysis's blast
 radius: a client depends on the services it calls, a service on its host, a host on its client processes;
 an external peer, shared infrastructure (the analysis's list) and hubs (gui.graph_layout.find_hubs) are lit
 but pass nothing on (else, through monitoring or backup, everything would depend on everything).

@@ -8,7 +8,7 @@ from html import escape
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
-from discovery.model import counted
+from discovery.records.model import counted
 from gui.data import Snapshot
 from gui.models import Column
 from gui.table_view import DetailsPaneView, RecordTableView

@@ -15,12 +15,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from discovery.model import CRITICALITIES, NO_SEVERITY_COLOURS, SEVERITY_COLOURS, EstateError
+from discovery.records.model import CRITICALITIES, NO_SEVERITY_COLOURS, SEVERITY_COLOURS, EstateError
 from gui.data import Snapshot, save_host_annotation
 from gui.models import Column, format_bytes, format_datetime, format_number, severity_rank
 from gui.table_view import DetailsPaneView, RecordTableView, host_link
 
-# Patient data (discovery.model.PATIENT_DATA) in the order the form offers it: unset (None) shows as unknown.
+# Patient data (discovery.records.model.PATIENT_DATA) in the order the form offers it: unset (None) shows as unknown.
 PATIENT_DATA = ("unknown", "yes", "no")
 ANNOTATION_FIELDS = ("owner", "criticality", "patient_data", "notes")
 # A host's details list at most this many packages, services or peers (the tabs have them all).

@@ -15,8 +15,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QSplitter,
                                QStackedWidget)
 
-from discovery.model import EstateError, counted
-from discovery.scan_kinds import ScanKinds
+from discovery.records.model import EstateError, counted
+from discovery.scanning.scan_kinds import ScanKinds
 from gui.data import Snapshot, load_snapshot
 from gui.findings_view import FindingsView
 from gui.graph_view import GraphView
@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
 
     def create_store(self, path: Path) -> None:
         """Create an empty store at `path` and open it; errors are shown, not raised."""
-        from discovery.store import Store
+        from discovery.storage.store import Store
         if path.exists():
             self.show_error(f"{path} exists; open it instead, or choose another name")
             return
@@ -293,7 +293,7 @@ class MainWindow(QMainWindow):
 
         def analyze_store(progress, cancel):
             from discovery.service import analyze
-            from discovery.store import Store
+            from discovery.storage.store import Store
             with Store(path, create=False) as store:
                 return analyze(store, progress=progress, cancel=cancel)
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
-from discovery.model import RISK_BANDS, RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
+from discovery.records.model import RISK_BANDS, RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
 
 # Higher is worse: info 0 ... critical 4.
 SEVERITY_RANK = {s: len(SEVERITIES) - 1 - i for i, s in enumerate(SEVERITIES)}

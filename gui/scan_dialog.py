@@ -1,7 +1,7 @@
 """The scan dialog: one tab per kind of scan in the registry (network, this host, SSH hosts, database, import
 file, …), run on a worker thread.
 
-main.py hands the dialog the registry of scanner kinds (discovery.scan_kinds.ScanKinds; gui/ never imports
+main.py hands the dialog the registry of scanner kinds (discovery.scanning.scan_kinds.ScanKinds; gui/ never imports
 scanners/). Each tab's form is built from its kind's declared options, and the scanner from the form's values
 with the registry's `make_scanner`; then discovery.service.run_scan — the function `estatemap scan …`
 calls — runs on a TaskWorker with its own Store (SQLite connections belong to one thread). Progress, the
@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from discovery.model import EstateError, counted
-from discovery.scan_kinds import Option, ScanKinds, ScannerKind
+from discovery.records.model import EstateError, counted
+from discovery.scanning.scan_kinds import Option, ScanKinds, ScannerKind
 from discovery.service import ScanResult, large_scan, prepare_resume, run_scan
-from discovery.store import Store
-from discovery.targets import CONFIRM_ABOVE
+from discovery.storage.store import Store
+from discovery.records.targets import CONFIRM_ABOVE
 from gui.workers import PromptBridge, TaskWorker, ask_yes_no, start_task
 
 log = logging.getLogger(__name__)

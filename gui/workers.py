@@ -1,7 +1,7 @@
 """Long tasks off the GUI thread: a plain function runs on a QThread and reports through signals only.
 
 The task is any `fn(progress, cancel_event)`: `progress(done, total, message)` has the shape of
-discovery.model.ProgressCallback (so it can be handed straight to run_scan) and `progress.log(text)`
+discovery.records.model.ProgressCallback (so it can be handed straight to run_scan) and `progress.log(text)`
 adds a line to the task's log; `cancel_event` is a threading.Event the task checks (run_scan takes it
 as `cancel`). The worker never touches a widget: dialogs connect its signals to slots, which Qt runs
 on the GUI thread.
@@ -21,7 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from discovery.model import EstateError
+from discovery.records.model import EstateError
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Protocol
 
 from discovery import __version__
-from discovery.bundle import build_bundle, encode_bundle
-from discovery.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
-from discovery.atomic_files import atomic_output
+from discovery.files.bundle import build_bundle, encode_bundle
+from discovery.records.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
+from discovery.files.atomic_files import atomic_output
 from scanners.local_host import get_is_admin
 
 

@@ -3,8 +3,8 @@
 A server's own client list adds dependency edges even from clients nobody collected (evidence
 "reported"). PostgreSQL through psycopg: `SHOW server_version`, `pg_database`, `pg_stat_activity`.
 Credentials are used for the connection and kept in memory only: never stored, logged or exported. Where the
-user asks (--remember-password), a password that connected is kept in the OS keyring (discovery.secrets, account
-`postgresql:user@host:port`) and used next time no password is given.
+user asks (--remember-password), a password that connected is kept in the OS keyring
+(discovery.scanning.secrets, account `postgresql:user@host:port`) and used next time no password is given.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
-from discovery.model import Connection, Database, EstateError, Host, HostReport, ScanContext, Service
-from discovery.secrets import SecretsError, database_account
-from discovery.targets import parse_target
+from discovery.records.model import Connection, Database, EstateError, Host, HostReport, ScanContext, Service
+from discovery.scanning.secrets import SecretsError, database_account
+from discovery.records.targets import parse_target
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class DatabaseClientScanner:
 
     def __init__(self, urls: list[str], *, user: str | None = None, password: str | None = None,
                  keychain=None, remember_password: bool = False):
-        """`keychain` (discovery.secrets.Keychain) supplies a remembered password when none is given; with
+        """`keychain` (discovery.scanning.secrets.Keychain) supplies a remembered password when none is given; with
         `remember_password` the given password is stored in it for each server it connected to."""
         self.targets_ = [parse_database_url(u, user=user) for u in urls]
         self._password = password  # memory only

@@ -16,7 +16,7 @@ import ssl
 import urllib.error
 import urllib.request
 
-from discovery.model import HostReport, ScriptResult, Service
+from discovery.records.model import HostReport, ScriptResult, Service
 
 log = logging.getLogger(__name__)
 

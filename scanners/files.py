@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from discovery.bundle import Bundle, looks_like_bundle, read_bundle, restamp_source
-from discovery.model import EstateError, HostReport, ScanContext
+from discovery.files.bundle import Bundle, looks_like_bundle, read_bundle, restamp_source
+from discovery.records.model import EstateError, HostReport, ScanContext
 from scanners.nmap_xml import (PROLOGUE_LIMIT, HostDown, NmapXmlError, RunInfo, TaskProgress, check_nmap_xml_file,
                                 iter_nmap_xml, leading_comments_end)
 

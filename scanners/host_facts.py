@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from discovery.model import Connection, Database, Disk, Interface, Partition, Service
+from discovery.records.model import Connection, Database, Disk, Interface, Partition, Service
 
 SOURCE = "local"
 

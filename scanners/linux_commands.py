@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from discovery.model import Connection, Host, HostReport, Interface, Process
+from discovery.records.model import Connection, Host, HostReport, Interface, Process
 from scanners import platform_software
 from scanners.host_facts import (
     DMI_FILES, VERSION_PATTERNS, count_unowned_sockets, get_port_names, is_trusted_executable,

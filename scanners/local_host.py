@@ -28,11 +28,9 @@ from typing import Any
 
 import psutil
 
-from discovery.model import (
-    Connection, Database, Host, HostReport, Interface, Process, ScanCancelled, ScanContext, Service, Software,
-    counted, utc_now,
-)
-from discovery.sampling import watch_connections
+from discovery.records.model import (Connection, Database, Host, HostReport, Interface, Process, ScanCancelled,
+                                     ScanContext, Service, Software, counted, utc_now)
+from discovery.scanning.sampling import watch_connections
 from scanners import platform_software
 from scanners.host_facts import (
     CONTAINER_MARKERS, DMI_FILES, SOURCE, VERSION_PATTERNS, count_unowned_sockets, get_port_names, is_listener,

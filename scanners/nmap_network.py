@@ -2,7 +2,7 @@
 
 nmap runs as a child process writing XML to its stdout; each host is handed on (and stored) as
 soon as nmap finishes it. Cancel (or Ctrl-C) stops nmap by its PID — SIGINT, a short wait, then
-SIGKILL — and every host finished before is kept. Targets are validated (discovery.targets) before
+SIGKILL — and every host finished before is kept. Targets are validated (discovery.records.targets) before
 nmap starts and passed as separate arguments after every option, never through a shell.
 """
 
@@ -28,10 +28,10 @@ from pathlib import Path
 import nmap
 import psutil
 
-from discovery.merge import normalise_address, normalise_mac
-from discovery.model import EstateError, HostReport, ScanContext
-from discovery.redact import redact_report
-from discovery.targets import Target, TargetError, parse_targets, total_addresses
+from discovery.storage.merge import normalise_address, normalise_mac
+from discovery.records.model import EstateError, HostReport, ScanContext
+from discovery.records.redact import redact_report
+from discovery.records.targets import Target, TargetError, parse_targets, total_addresses
 from scanners.fhir_probe import probe_report
 from scanners.kinds.network import DEFAULT_MAX_RATE, DEFAULT_PROFILE  # declared with the options
 from scanners.nmap_xml import RunInfo, TaskProgress, iter_nmap_xml

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from discovery.model import Database, EstateError, Host, HostReport, OsClass, OsMatch, ScriptResult, Service
+from discovery.records.model import Database, EstateError, Host, HostReport, OsClass, OsMatch, ScriptResult, Service
 
 # nmap service names (and products) that are database engines.
 _DATABASE_ENGINES = {

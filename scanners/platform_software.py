@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from discovery.model import Software
+from discovery.records.model import Software
 
 PACKAGE_TIMEOUT = 60  # seconds for a package manager to list what is installed
 

@@ -48,10 +48,10 @@ from typing import Any
 
 import asyncssh
 
-from discovery.model import Connection, EstateError, HostReport, ScanCancelled, ScanContext, utc_now
-from discovery.sampling import watch_connections
-from discovery.secrets import SecretsError, ssh_account
-from discovery.targets import Target, TargetError, parse_target, parse_targets
+from discovery.records.model import Connection, EstateError, HostReport, ScanCancelled, ScanContext, utc_now
+from discovery.scanning.sampling import watch_connections
+from discovery.scanning.secrets import SecretsError, ssh_account
+from discovery.records.targets import Target, TargetError, parse_target, parse_targets
 from scanners.kinds.ssh import DEFAULT_CONCURRENCY, DEFAULT_PORT, DEFAULT_TIMEOUT  # declared with the options
 from scanners.linux_commands import (
     COMMANDS, CommandResult, HostFailed, Inventory, SAMPLE_COMMANDS, TOOL_NAMES, describe_result, get_databases,
@@ -309,7 +309,7 @@ class SshHostScanner:
         when a host wants a password and none was given (the CLI passes getpass when stdin is a terminal).
         `excludes` (addresses, blocks, ranges, hostnames, validated like scan network's) are never contacted:
         a host named by an address or name they cover, or whose name resolves into them, is skipped.
-        `keychain` (discovery.secrets.Keychain) is asked for a remembered password before the user is; with
+        `keychain` (discovery.scanning.secrets.Keychain) is asked for a remembered password before the user is; with
         `remember_password`, a password that logged in is stored in it (its accounts listed in `remembered`)."""
         if user is not None and not _USER.match(user):
             raise EstateError(f"{user[:40]!r} is not a user name")

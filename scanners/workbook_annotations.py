@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from discovery.model import CRITICALITIES, PATIENT_DATA, EstateError
+from discovery.records.model import CRITICALITIES, PATIENT_DATA, EstateError
 
 SUFFIXES = (".xlsx", ".xlsm")
 # Sheet header -> annotation field, on the Hosts sheet.

@@ -22,8 +22,10 @@ DEFAULT_OUT = ROOT / "dist" / "estatemap-collector.pyz"
 
 # What the collector runs: LocalHostScanner and what it needs, the bundle writer, atomic file output.
 MODULES = (
-    "discovery/__init__.py", "discovery/model.py", "discovery/redact.py", "discovery/sampling.py",
-    "discovery/bundle.py", "discovery/quiet.py", "discovery/atomic_files.py",
+    "discovery/__init__.py", "discovery/quiet.py",
+    "discovery/records/__init__.py", "discovery/records/model.py", "discovery/records/redact.py",
+    "discovery/scanning/__init__.py", "discovery/scanning/sampling.py",
+    "discovery/files/__init__.py", "discovery/files/bundle.py", "discovery/files/atomic_files.py",
     "scanners/__init__.py", "scanners/host_facts.py", "scanners/local_host.py", "scanners/platform_software.py",
     "scanners/bundle_collector.py",
     "collector/__init__.py", "collector/__main__.py",

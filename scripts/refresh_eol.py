@@ -258,7 +258,8 @@ def build_table(source: dict, matching: dict, vendor: dict) -> dict:
     return {
         "schema": SCHEMA,
         "generated_by": "scripts/refresh_eol.py",
-        "about": "End-of-life table for discovery/legacy.py: release cycles and end-of-support dates per product, "
+        "about": "End-of-life table for discovery/analyses/legacy.py: release cycles and end-of-support dates per "
+                 "product, "
                  "with where each came from (see SOURCE.md), and the rules that lead from banners, CPEs, "
                  "packages and OS names to a product. Generated: edit matching.json or vendor-lifecycles.json "
                  "and run scripts/refresh_eol.py.",

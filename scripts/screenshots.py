@@ -48,7 +48,7 @@ def settle(ms: int = 200) -> None:
 
 def demo_store(folder: Path) -> Path:
     """Write the demo estate into a new store in `folder` and return its path."""
-    from discovery.store import Store
+    from discovery.storage.store import Store
     from tests.gui.conftest import fill_estate
     path = folder / "demo-estate.db"
     with Store(path) as store:

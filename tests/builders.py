@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timezone
 
-from discovery.model import Connection, Database, Host, HostReport, Interface, Process, Service, Software
+from discovery.records.model import Connection, Database, Host, HostReport, Interface, Process, Service, Software
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 _macs = itertools.count(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from discovery.store import Store
+from discovery.storage.store import Store
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from discovery.model import EstateError, HostReport, ScanContext
-from discovery.scan_kinds import Option, ScannerKind, number, words
+from discovery.records.model import EstateError, HostReport, ScanContext
+from discovery.scanning.scan_kinds import Option, ScannerKind, number, words
 from tests.builders import make_report
 
 DOC = """Pretend to inventory hosts: one made-up host per target, nothing is contacted.

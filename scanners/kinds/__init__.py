@@ -1,4 +1,4 @@
-"""The scanner kinds, one module each, and the registry both faces read (discovery.scan_kinds's shapes).
+"""The scanner kinds, one module each, and the registry both faces read (discovery.scanning.scan_kinds's shapes).
 
 Adding a kind: write scanners/kinds/<name>.py declaring `KIND`, and add it to REGISTRY below.
 main.py builds `estatemap scan <name>` from it and hands REGISTRY to the GUI, whose scan dialog gets a
@@ -7,7 +7,7 @@ tab for it; `make_scanner` (the GUI's one door to the scanners) and `scan resume
 
 from __future__ import annotations
 
-from discovery.scan_kinds import ScanKinds
+from discovery.scanning.scan_kinds import ScanKinds
 from scanners.kinds import database, host, import_file, network, ssh
 
 REGISTRY = ScanKinds((network.KIND, host.KIND, ssh.KIND, database.KIND, import_file.KIND))

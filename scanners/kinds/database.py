@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from discovery.model import EstateError
-from discovery.scan_kinds import Option, ScannerKind, password_memory_options, words
+from discovery.records.model import EstateError
+from discovery.scanning.scan_kinds import Option, ScannerKind, password_memory_options, words
 
 DOC = """Ask database servers directly: version, databases and their sizes, and the clients connected now.
 
@@ -36,7 +36,7 @@ OPTIONS = (
 
 
 def build(opts: dict):
-    from discovery.secrets import Keychain
+    from discovery.scanning.secrets import Keychain
     from scanners.db_clients import DatabaseClientScanner
 
     urls = words(opts["urls"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from discovery.sampling import watch_settings
-from discovery.scan_kinds import ScannerKind, watch_options
+from discovery.scanning.sampling import watch_settings
+from discovery.scanning.scan_kinds import ScannerKind, watch_options
 
 DOC = """Inventory this machine: hardware, OS, installed software, processes, listening services,
 established connections and databases.

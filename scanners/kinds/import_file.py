@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from discovery.model import EstateError
-from discovery.scan_kinds import Option, ScannerKind, absolute_path
+from discovery.records.model import EstateError
+from discovery.scanning.scan_kinds import Option, ScannerKind, absolute_path
 
 FILE_FILTER = "nmap XML or collector bundle (*.xml *.estate *.json *.gz);;All files (*)"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from discovery.model import EstateError
-from discovery.scan_kinds import Option, ScannerKind, number, words
+from discovery.records.model import EstateError
+from discovery.scanning.scan_kinds import Option, ScannerKind, number, words
 
 PROFILES = (("quick", "Quick: top 100 ports"),
             ("standard", "Standard: top 1,000 ports, healthcare and database ports, versions"),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import socket
 
-from discovery.model import EstateError
-from discovery.sampling import watch_settings
-from discovery.scan_kinds import (Option, ScannerKind, SecretNeeded, absolute_path, number, password_memory_options,
-                                  watch_options, words)
+from discovery.records.model import EstateError
+from discovery.scanning.sampling import watch_settings
+from discovery.scanning.scan_kinds import (Option, ScannerKind, SecretNeeded, absolute_path, number,
+                                           password_memory_options, watch_options, words)
 
 DEFAULT_PORT = 22
 DEFAULT_CONCURRENCY = 10
@@ -75,7 +75,7 @@ OPTIONS = (
 
 
 def build(opts: dict):
-    from discovery.secrets import Keychain
+    from discovery.scanning.secrets import Keychain
     from scanners.ssh_host import KeyPassphraseNeeded, SshHostScanner
 
     hosts = words(opts["hosts"])

@@ -14,9 +14,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-from discovery.model import Scan  # noqa: E402
+from discovery.records.model import Scan  # noqa: E402
 from discovery.service import analyze  # noqa: E402
-from discovery.store import Store  # noqa: E402
+from discovery.storage.store import Store  # noqa: E402
 from tests.builders import T0, make_report  # noqa: E402
 
 AS_OF = date(2026, 11, 28)

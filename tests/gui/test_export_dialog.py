@@ -122,8 +122,8 @@ def test_export_dialog_errors_are_messages(qtbot, dialog, tmp_path):
 
 def test_export_dialog_keeps_the_noise_when_asked(qtbot, tmp_path):
     """Like `estatemap export --keep`: a port-to-port connection with no listener is left out, unless kept."""
-    from discovery.model import Scan
-    from discovery.store import Store
+    from discovery.records.model import Scan
+    from discovery.storage.store import Store
     from tests.builders import T0, make_report
 
     db = tmp_path / "noisy.db"

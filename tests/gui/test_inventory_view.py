@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QMessageBox
 
-from discovery.store import Store
+from discovery.storage.store import Store
 from gui.inventory_view import InventoryView
 from gui.table_view import RecordTableView
 

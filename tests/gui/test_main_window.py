@@ -95,7 +95,7 @@ def test_new_store_is_created_and_opened_empty(qtbot, settings, tmp_path, messag
 
 
 def test_analyze_from_the_menu_stores_a_new_analysis(qtbot, settings, estate_db, messages):
-    from discovery.store import Store
+    from discovery.storage.store import Store
     path, _ = estate_db
     window = make_window(qtbot, settings)
     with qtbot.waitSignal(window.snapshot_loaded, timeout=30_000):
@@ -153,7 +153,7 @@ def test_a_saved_annotation_is_scored_in_the_host_risk(qtbot, settings, estate_d
 
 
 def test_resume_from_the_scans_page_opens_the_dialog_on_that_scan(qtbot, settings, estate_db, messages):
-    from discovery.store import Store
+    from discovery.storage.store import Store
     path, _ = estate_db
     with Store(path) as store:
         store.finish_scan(1, "interrupted")
@@ -185,7 +185,7 @@ def menu_texts(window: MainWindow, title: str) -> list[str]:
 
 
 def test_the_scan_menu_has_one_action_per_kind_of_the_registry(qtbot, settings):
-    from discovery.scan_kinds import ScanKinds
+    from discovery.scanning.scan_kinds import ScanKinds
     from tests import toy_kind
     window = make_window(qtbot, settings)
     assert menu_texts(window, "Scan") == ["Network…", "This host…", "SSH hosts…", "Database…", "Analyze"]
@@ -214,7 +214,7 @@ def test_a_missing_x11_library_is_one_clear_line(monkeypatch):
     """Qt would abort with a page of advice when its xcb plugin cannot load; estatemap names the library."""
     import ctypes
 
-    from discovery.model import EstateError
+    from discovery.records.model import EstateError
     from gui.app import check_display
 
     def cdll(name, *args, **kwargs):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from discovery.model import EstateError
-from discovery.store import Store
+from discovery.records.model import EstateError
+from discovery.storage.store import Store
 from gui.scan_dialog import ScanDialog
 from scanners.kinds import REGISTRY, make_scanner
 
@@ -399,7 +399,7 @@ def test_resuming_a_host_scan_runs_it_again_with_its_options(qtbot, store_path):
 
 def test_resuming_an_ssh_scan_with_every_host_collected_completes_it_as_the_cli_does(qtbot, store_path):
     """Nothing is left to collect: the scan is completed, no scan runs (it raised an error in the GUI)."""
-    from discovery.model import Scan, utc_now
+    from discovery.records.model import Scan, utc_now
     from scanners.kinds import stored_options
     from tests.builders import make_report
     with Store(store_path) as store:
@@ -417,7 +417,7 @@ def test_resuming_an_ssh_scan_with_every_host_collected_completes_it_as_the_cli_
 
 
 def test_resuming_a_scan_of_a_kind_that_cannot_resume_says_so(qtbot, dialog, store_path):
-    from discovery.model import Scan, utc_now
+    from discovery.records.model import Scan, utc_now
     url = "postgresql://estate@127.0.0.1:1/postgres"
     with Store(store_path) as store:
         scan = store.start_scan(Scan(kind="database", started_at=utc_now(), targets=(url,)), options={"urls": [url]})
@@ -477,7 +477,7 @@ def test_a_choose_button_asks_for_a_file_with_its_options_filter(dialog, monkeyp
 @pytest.fixture
 def toy_kinds():
     """The registry with the test kind added (a registry of the test's own: REGISTRY is left as it is)."""
-    from discovery.scan_kinds import ScanKinds
+    from discovery.scanning.scan_kinds import ScanKinds
     from tests import toy_kind
     return ScanKinds((*REGISTRY.kinds, toy_kind.KIND))
 

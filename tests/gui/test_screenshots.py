@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtGui import QImage
 
-from discovery.store import Store
+from discovery.storage.store import Store
 from tests.gui.conftest import fill_estate
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "screenshots.py"

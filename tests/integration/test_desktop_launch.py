@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from discovery.store import Store
+from discovery.storage.store import Store
 from tests.builders import T0, make_report
 from tests.integration.network import stop_process
 
@@ -46,7 +46,7 @@ def window_names(display: str) -> str:
 def test_estatemap_opens_its_main_window_on_x11(display, tmp_path):
     db = tmp_path / "site.db"
     with Store(db) as store:
-        from discovery.model import Scan
+        from discovery.records.model import Scan
         scan = store.start_scan(Scan(kind="host", started_at=T0))
         store.write_host_report(scan, make_report(hostname="app01"))
         store.finish_scan(scan, "completed")

@@ -24,8 +24,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from discovery.model import Scan
-from discovery.store import Store
+from discovery.records.model import Scan
+from discovery.storage.store import Store
 from tests.builders import T0, make_report
 from tests.integration.network import running_network, stop_process
 
@@ -215,7 +215,7 @@ def test_killed_ssh_scan_keeps_finished_hosts_and_resume_collects_only_the_rest(
     assert all(after[name] == before[name] for name in before)
     assert scan_row(db)["status"] == "running"
     # Opened from here, the root PID namespace: the scan's process lived in the scanner host's namespace.
-    with caplog.at_level("WARNING", logger="discovery.store"), Store(db) as store:
+    with caplog.at_level("WARNING", logger="discovery.storage.store"), Store(db) as store:
         assert store.get_scan(1)["status"] == "interrupted"
     assert "scan 1 was left running by process" in caplog.text
     resume = ssh_net.scanner.run([sys.executable, str(ROOT / "main.py"), "--db", db, "scan", "resume", "1"],
@@ -288,7 +288,7 @@ WRITER = """
 import sys, time
 from pathlib import Path
 from discovery.service import run_scan
-from discovery.store import Store
+from discovery.storage.store import Store
 from tests.builders import make_report
 
 class Reports:

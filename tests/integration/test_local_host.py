@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from discovery.model import ScanContext
+from discovery.records.model import ScanContext
 from scanners.local_host import LocalHostScanner
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from discovery.store import Store
+from discovery.storage.store import Store
 from scanners.nmap_network import this_machine
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,10 +5,10 @@ import networkx as nx
 import pytest
 
 from bench.synthetic_estate import generate_estate
-from discovery.analysis import (STEPS, analyze, analyze_graph, articulation_points, betweenness, blast_radius,
-                                blast_radius_sizes, core_graph, fan_in_out, group_id, move_groups)
-from discovery.graph import build_graph, host_graph
-from discovery.model import ScanCancelled, ScanContext
+from discovery.analyses.analysis import (STEPS, analyze, analyze_graph, articulation_points, betweenness, blast_radius,
+                                         blast_radius_sizes, core_graph, fan_in_out, group_id, move_groups)
+from discovery.analyses.graph import build_graph, host_graph
+from discovery.records.model import ScanCancelled, ScanContext
 from tests.unit.test_graph import dep, estate, three_tier
 
 

@@ -3,8 +3,8 @@
 import json
 from datetime import date
 
-from discovery.inventory import build_inventory
-from discovery.model import Scan
+from discovery.inventory.build import build_inventory
+from discovery.records.model import Scan
 from discovery.service import analyze
 from tests.builders import T0, make_report
 from tests.unit.test_cli import run
@@ -53,7 +53,7 @@ def test_analyze_as_of_makes_results_reproducible(store):
 
 
 def test_analyze_cli(tmp_path):
-    from discovery.store import Store
+    from discovery.storage.store import Store
     path = tmp_path / "e.db"
     with Store(path) as s:
         fill(s)

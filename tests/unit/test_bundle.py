@@ -14,16 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from discovery import bundle as bundle_module
-from discovery.bundle import (
-    FORMAT, VERSION, BundleError, build_bundle, decode_bundle, encode_bundle, read_bundle, restamp_source, to_plain,
-)
-from discovery.model import (
-    Connection, Database, Disk, EstateError, Host, HostReport, Interface, OsClass, OsMatch, Partition, Process, Scan,
-    ScanCancelled, ScriptResult, Service, Software,
-)
+from discovery.files import bundle as bundle_module
+from discovery.files.bundle import (FORMAT, VERSION, BundleError, build_bundle, decode_bundle, encode_bundle,
+                                    read_bundle, restamp_source, to_plain)
+from discovery.records.model import (Connection, Database, Disk, EstateError, Host, HostReport, Interface, OsClass,
+                                     OsMatch, Partition, Process, Scan, ScanCancelled, ScriptResult, Service, Software)
 from discovery.service import run_scan
-from discovery.sampling import watch_settings
+from discovery.scanning.sampling import watch_settings
 from scanners.bundle_collector import collect_bundle
 from scanners.files import FileImportScanner, sniff_format
 
@@ -395,11 +392,11 @@ def test_build_collector_import_graph_is_stdlib_and_psutil_only(tmp_path):
     for module in build_collector.MODULES:
         (tmp_path / module).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / module).write_text((ROOT / module).read_text())
-    with open(tmp_path / "discovery" / "redact.py", "a") as f:
-        f.write("\nimport sqlite_utils\nfrom discovery.store import Store\n")
+    with open(tmp_path / "discovery" / "records" / "redact.py", "a") as f:
+        f.write("\nimport sqlite_utils\nfrom discovery.storage.store import Store\n")
     assert build_collector.check_imports(tmp_path) == [
-        "discovery/redact.py imports sqlite_utils, which is neither the standard library nor psutil",
-        "discovery/redact.py imports discovery.store, which is not in the collector",
+        "discovery/records/redact.py imports sqlite_utils, which is neither the standard library nor psutil",
+        "discovery/records/redact.py imports discovery.storage.store, which is not in the collector",
     ]
 
 

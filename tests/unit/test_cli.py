@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import main
-from discovery.model import Scan
-from discovery.store import Store
+from discovery.records.model import Scan
+from discovery.storage.store import Store
 from tests.builders import T0, make_report
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import zipfile
 import networkx as nx
 import pytest
 
-from discovery.graph import build_graph
+from discovery.analyses.graph import build_graph
 from exports.csv import TABLES, CsvExporter
 from exports.graphml import GexfExporter, GraphmlExporter, build_export_graph
 from exports.safe_cells import looks_like_formula

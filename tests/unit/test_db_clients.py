@@ -1,6 +1,6 @@
 import pytest
 
-from discovery.model import EstateError
+from discovery.records.model import EstateError
 from discovery.service import run_scan
 from scanners.db_clients import DatabaseClientScanner, parse_database_url, transform_activity
 from tests.builders import T0

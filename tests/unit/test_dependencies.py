@@ -1,5 +1,6 @@
-from discovery.dependencies import (ResolutionStats, aggregate_dependencies, build_address_index, coverage_gaps,
-                                    external_endpoints, parse_ssh_sessions, resolve_connections)
+from discovery.inventory.dependencies import (ResolutionStats, aggregate_dependencies, build_address_index,
+                                              coverage_gaps, external_endpoints, parse_ssh_sessions,
+                                              resolve_connections)
 
 T = "2026-11-01T09:00:00+00:00"
 HOSTS = [{"id": "app", "addresses": ["10.0.0.40"]}, {"id": "db", "addresses": ["10.0.0.10"]},

@@ -1,8 +1,8 @@
 import json
 
-from discovery.diff import diff_inventories, format_diff
-from discovery.inventory import build_inventory
-from discovery.model import Scan
+from discovery.inventory.diff import diff_inventories, format_diff
+from discovery.inventory.build import build_inventory
+from discovery.records.model import Scan
 from tests.builders import T0, make_report
 from tests.unit.test_cli import run
 
@@ -35,7 +35,7 @@ def test_diff_of_two_scans_with_known_changes(store):
 
 
 def test_diff_cli(tmp_path):
-    from discovery.store import Store
+    from discovery.storage.store import Store
     path = tmp_path / "e.db"
     with Store(path) as s:
         a = scan(s, make_report(hostname="a", mac="52:54:00:00:d2:01"))

@@ -5,9 +5,9 @@ import json
 import openpyxl
 import pytest
 
-from discovery.inventory import filter_inventory
-from discovery.model import Scan
-from discovery.store import Store
+from discovery.inventory.build import filter_inventory
+from discovery.records.model import Scan
+from discovery.storage.store import Store
 from tests.builders import T0, make_report
 from tests.unit.test_cli import run
 from tests.unit.test_workbook_roundtrip import finding

@@ -7,7 +7,7 @@ import openpyxl
 import pytest
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE as OPENPYXL_ILLEGAL
 
-from discovery.inventory import build_inventory
+from discovery.inventory.build import build_inventory
 from discovery.service import analyze
 from exports.safe_cells import (ILLEGAL_CHARACTERS_RE, MAX_CELL_CHARS, REPLACEMENT, csv_value, looks_like_formula,
                                 parse_datetime, safe_text, xlsx_text_cell, xlsx_value)

@@ -1,6 +1,6 @@
 import json
 
-from discovery.model import Service
+from discovery.records.model import Service
 from scanners.fhir_probe import _url, is_http, transform_capability
 from tests.builders import T0
 

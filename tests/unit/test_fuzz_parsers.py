@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from discovery.model import EstateError, Scan
-from discovery.store import Store
+from discovery.records.model import EstateError, Scan
+from discovery.storage.store import Store
 from fuzz import targets
 from scanners.nmap_xml import NmapXmlError, check_nmap_xml, iter_nmap_xml
 from tests.builders import T0, make_report
@@ -110,7 +110,7 @@ def test_bundle_seed_stores():
        compressed=st.booleans(), on_the_gzip=st.booleans())
 @example(ops=[("flip", 3, 1, 0, "")], compressed=True, on_the_gzip=True)   # gzip's FTEXT flag: content unchanged
 def test_bundle_byte_mutations_are_refused_unless_the_content_is_unchanged(ops, compressed, on_the_gzip):
-    from discovery.bundle import canonical_bytes
+    from discovery.files.bundle import canonical_bytes
     text = gzip.decompress(BUNDLE_BYTES)
     if compressed and on_the_gzip:
         mutated = targets.mutate(BUNDLE_BYTES, ops)
@@ -152,7 +152,7 @@ def test_bundle_random_bytes_are_refused(data):
 
 
 def test_bundle_error_names_no_control_characters_and_stay_short():
-    from discovery.bundle import BundleError, decode_bundle
+    from discovery.files.bundle import BundleError, decode_bundle
     doc = json.loads(json.dumps(BUNDLE))
     doc["format"] = "\x1b[2J" + "x" * 10_000
     with pytest.raises(BundleError) as error:

@@ -3,10 +3,10 @@ import json
 
 import networkx as nx
 
-from discovery.analysis import analyze
-from discovery.graph import build_graph, host_graph
-from discovery.inventory import build_inventory
-from discovery.model import Scan
+from discovery.analyses.analysis import analyze
+from discovery.analyses.graph import build_graph, host_graph
+from discovery.inventory.build import build_inventory
+from discovery.records.model import Scan
 from tests.builders import T0, make_report
 
 T = "2026-11-01T09:00:00+00:00"

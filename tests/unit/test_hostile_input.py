@@ -22,8 +22,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from discovery.bundle import encode_bundle
-from discovery.store import Store
+from discovery.files.bundle import encode_bundle
+from discovery.storage.store import Store
 from fuzz import targets
 from tests.builders import T0
 from tests.unit.test_cli import filled_db, run  # noqa: F401 (filled_db is a fixture)

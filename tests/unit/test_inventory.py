@@ -1,8 +1,8 @@
 import json
 
-from discovery.inventory import (CONNECTION_FIELDS, DATABASE_FIELDS, HOST_FIELDS, SCAN_FIELDS, SERVICE_FIELDS,
-                                 SOFTWARE_FIELDS, build_inventory)
-from discovery.model import Scan
+from discovery.inventory.build import (CONNECTION_FIELDS, DATABASE_FIELDS, HOST_FIELDS, SCAN_FIELDS, SERVICE_FIELDS,
+                                       SOFTWARE_FIELDS, build_inventory)
+from discovery.records.model import Scan
 from tests.builders import T0, make_report
 
 # The contract in DESIGN.md, written out again here so that a change to the code cannot change it unnoticed.

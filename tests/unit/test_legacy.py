@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from discovery.inventory import build_inventory
-from discovery.legacy import (EolDataError, assess_inventory, assess_observation, assess_version, identify_os,
-                              identify_service, identify_software, load_eol_table)
-from discovery.model import SEVERITIES, Database, Host, HostReport, Scan, Software
-from discovery.protocol_rules import load_protocol_rules
-from discovery.store import Store
+from discovery.inventory.build import build_inventory
+from discovery.analyses.legacy import (EolDataError, assess_inventory, assess_observation, assess_version, identify_os,
+                                       identify_service, identify_software, load_eol_table)
+from discovery.records.model import SEVERITIES, Database, Host, HostReport, Scan, Software
+from discovery.analyses.protocol_rules import load_protocol_rules
+from discovery.storage.store import Store
 from scanners.host_facts import transform_os
 from scanners.nmap_xml import iter_nmap_xml
 from scanners.platform_software import transform_dpkg, transform_rpm

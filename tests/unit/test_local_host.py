@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from discovery.model import ScanCancelled, ScanContext
+from discovery.records.model import ScanCancelled, ScanContext
 from scanners import host_facts, local_host, platform_software
 from scanners.host_facts import (
     count_unowned_sockets, is_trusted_executable, transform_address, transform_connections, transform_cpu_mhz,

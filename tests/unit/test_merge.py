@@ -1,5 +1,5 @@
-from discovery.merge import identity_keys, normalise_address, normalise_mac, normalise_serial
-from discovery.model import Host
+from discovery.storage.merge import identity_keys, normalise_address, normalise_mac, normalise_serial
+from discovery.records.model import Host
 from tests.builders import T0
 
 

@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from discovery.inventory import build_inventory
-from discovery.model import Disk, Partition, Scan
+from discovery.inventory.build import build_inventory
+from discovery.records.model import Disk, Partition, Scan
 from exports.migration_templates import (AWS_COLUMNS, AwsMigrationHubExporter, AzureMigrateExporter,
                                          azure_columns)
 from exports.safe_cells import looks_like_formula

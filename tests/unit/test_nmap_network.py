@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from discovery.targets import TargetError, parse_targets
+from discovery.records.targets import TargetError, parse_targets
 from scanners.nmap_network import EXTRA_PORTS, SAFE_SCRIPTS, _compress, build_plan, top_tcp_ports, validate_ports
 
 BASE = ["-oX", "-", "--stats-every", "2s", "-v", "-T3", "--max-retries", "2", "--max-hostgroup", "4"]

@@ -39,7 +39,8 @@ def test_cryptography_s_own_deprecation_category_is_hidden(filters):
     assert filters == []
 
 
-@pytest.mark.parametrize("module", ["discovery.store", "scanners.ssh_host", "main", "gui.app", "collector.__main__"])
+@pytest.mark.parametrize("module", ["discovery.storage.store", "scanners.ssh_host", "main", "gui.app",
+                                    "collector.__main__"])
 def test_our_own_deprecation_warnings_are_still_shown(filters, module):
     quiet_library_warnings(0)
     warn_from(module, DeprecationWarning, "ours")

@@ -1,6 +1,6 @@
 import pytest
 
-from discovery.redact import MASK, redact_command_line, redact_text
+from discovery.records.redact import MASK, redact_command_line, redact_text
 
 
 @pytest.mark.parametrize("cmdline, secret", [
@@ -134,15 +134,15 @@ def test_redact_text_leaves_harmless_text_alone(text):
     (["aws", "configure", "set", "aws_access_key_id", AWS_KEY_ID], AWS_KEY_ID),
 ])
 def test_redact_args_masks_common_forms(args, secret):
-    from discovery.redact import redact_args
+    from discovery.records.redact import redact_args
     assert secret not in " ".join(redact_args(args))
 
 
 def test_redact_report_masks_script_output_processes_and_raw_evidence():
     from datetime import datetime, timezone
 
-    from discovery.model import Host, HostReport, Process, ScriptResult, Service
-    from discovery.redact import redact_report
+    from discovery.records.model import Host, HostReport, Process, ScriptResult, Service
+    from discovery.records.redact import redact_report
 
     now = datetime.now(timezone.utc)
     report = HostReport(

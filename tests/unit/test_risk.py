@@ -1,4 +1,4 @@
-from discovery.risk import score_hosts
+from discovery.analyses.risk import score_hosts
 
 
 def test_every_point_of_the_score_is_explained():

@@ -3,8 +3,8 @@ from datetime import timedelta
 
 import pytest
 
-from discovery.model import Connection, EstateError, ScanContext
-from discovery.sampling import ConnectionSampler, parse_duration, watch_connections
+from discovery.records.model import Connection, EstateError, ScanContext
+from discovery.scanning.sampling import ConnectionSampler, parse_duration, watch_connections
 from tests.builders import T0
 
 

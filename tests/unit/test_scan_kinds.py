@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from discovery.model import EstateError, utc_now
-from discovery.targets import TargetError
+from discovery.records.model import EstateError, utc_now
+from discovery.records.targets import TargetError
 from scanners.kinds import make_scanner, stored_options
 from scanners.files import FileImportScanner
 from scanners.local_host import LocalHostScanner
@@ -134,8 +134,8 @@ def test_a_watched_scan_started_in_the_gui_resumes_on_the_command_line(tmp_path)
     import json
     import sqlite3
 
-    from discovery.model import Scan
-    from discovery.store import Store
+    from discovery.records.model import Scan
+    from discovery.storage.store import Store
     from tests.unit.test_cli import run
     db = tmp_path / "estate.db"
     with Store(db) as store:
@@ -156,8 +156,8 @@ def test_a_kind_declared_once_gets_a_scan_command_with_its_options(tmp_path, cap
     """A registry entry plus one module (tests/toy_kind.py) and nothing else: `scan --help` lists it, its
     options parse with their declared defaults and types, and it scans into the store like any kind."""
     import main
-    from discovery.scan_kinds import ScanKinds
-    from discovery.store import Store
+    from discovery.scanning.scan_kinds import ScanKinds
+    from discovery.storage.store import Store
     from scanners.kinds import REGISTRY
     from tests import toy_kind
 
@@ -195,7 +195,7 @@ def test_every_declared_kind_is_a_scan_command_or_has_its_own(capsys):
 
 
 def test_options_are_declared_once_with_defaults_the_registry_fills_in():
-    from discovery.scan_kinds import Option, ScanKinds, ScannerKind
+    from discovery.scanning.scan_kinds import Option, ScanKinds, ScannerKind
     from scanners.kinds import REGISTRY
 
     ssh = REGISTRY.complete("ssh", {"hosts": "db01", "port": None, "password": "  spaced  "})

@@ -1,4 +1,4 @@
-"""discovery.secrets against keyring's documented extension point: small KeyringBackend subclasses."""
+"""discovery.scanning.secrets against keyring's documented extension point: small KeyringBackend subclasses."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 
-from discovery.secrets import (
-    SERVICE, Keychain, SecretsError, database_account, forget_password, get_backend, recall_password,
-    remember_password, ssh_account,
-)
+from discovery.scanning.secrets import (SERVICE, Keychain, SecretsError, database_account, forget_password,
+                                        get_backend, recall_password, remember_password, ssh_account)
 
 
 class MemoryKeyring(KeyringBackend):

@@ -66,7 +66,7 @@ def test_run_scan_scanner_crash_is_failed_with_message_and_keeps_hosts(store):
 
 def test_run_scan_tells_each_warning_as_it_happens(store):
     """The GUI's live log hears a warning when the scanner raises it, not only when the scan ends."""
-    from discovery.model import utc_now
+    from discovery.records.model import utc_now
     from discovery.service import run_scan
     from tests.builders import make_report
 
@@ -91,7 +91,7 @@ def test_run_scan_tells_each_warning_as_it_happens(store):
 
 
 def test_a_connection_seen_from_both_ends_counts_once_as_in_the_inventory(store):
-    from discovery.inventory import build_inventory
+    from discovery.inventory.build import build_inventory
     both_ends = (("127.0.0.1", 45000, "127.0.0.1", 5432, "outbound", "psql"),
                  ("127.0.0.1", 5432, "127.0.0.1", 45000, "inbound", "postgres"),
                  ("10.9.0.250", 46000, "10.9.0.9", 443, "outbound", "curl"))
@@ -101,6 +101,6 @@ def test_a_connection_seen_from_both_ends_counts_once_as_in_the_inventory(store)
 
 
 def test_counted_says_one_thing_in_the_singular():
-    from discovery.model import counted
+    from discovery.records.model import counted
     assert [counted(n, "host") for n in (0, 1, 2, 1200)] == ["0 hosts", "1 host", "2 hosts", "1,200 hosts"]
     assert counted(1, "process", "processes") == "1 process" and counted(3, "process", "processes") == "3 processes"

@@ -22,8 +22,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from discovery.model import EstateError, HostReport, Host, ScanCancelled, ScanContext
-from discovery.targets import TargetError
+from discovery.records.model import EstateError, HostReport, Host, ScanCancelled, ScanContext
+from discovery.records.targets import TargetError
 from scanners import linux_commands, ssh_host
 from scanners.host_facts import transform_disks, transform_host_addresses
 from scanners.linux_commands import (
@@ -422,7 +422,7 @@ def test_transform_inventory_warns_about_missing_tools_and_non_root():
 
 @pytest.mark.parametrize("host", HOSTS)
 def test_watch_samples_recorded_with_ss_netstat_and_proc_net_give_the_same_dependencies(host):
-    from discovery.sampling import dependency_key
+    from discovery.scanning.sampling import dependency_key
     names = {row["pid"]: row["comm"] for row in transform_ps(read(host, "ps"))}
     keys = [sorted(map(dependency_key, transform_sample(tool, read(host, tool), dict(names), AT)), key=str)
             for tool in ("ss-tcp", "netstat-tcp", "proc-net-tcp")]

@@ -5,9 +5,9 @@ import stat
 import pytest
 import sqlite_utils
 
-from discovery import store as store_module
-from discovery.model import Scan, StoreError
-from discovery.store import SCHEMA_VERSION, Store
+from discovery.storage import store as store_module
+from discovery.records.model import Scan, StoreError
+from discovery.storage.store import SCHEMA_VERSION, Store
 from tests.builders import T0, make_report
 
 

@@ -15,13 +15,13 @@ import time
 import pytest
 import sqlite_utils
 
-from discovery import store as store_module
-from discovery.atomic_files import atomic_output, remove_stale_temporaries
-from discovery.liveness import process_identity, process_state
-from discovery.model import EstateError, Scan, StoreError
+from discovery.storage import store as store_module
+from discovery.files.atomic_files import atomic_output, remove_stale_temporaries
+from discovery.storage.liveness import process_identity, process_state
+from discovery.records.model import EstateError, Scan, StoreError
 from discovery.service import plan_resume, run_scan
 from scanners.kinds import REGISTRY
-from discovery.store import Store
+from discovery.storage.store import Store
 from tests.builders import T0, make_report
 
 
@@ -97,7 +97,7 @@ def test_opening_the_store_marks_a_scan_of_an_ended_process_interrupted_with_a_w
         scan_id = store.start_scan(Scan(kind="network", started_at=T0, targets=("10.9.0.0/24",)))
         store.write_host_report(scan_id, make_report(hostname="kept"))
     set_runner(path, scan_id, ended_process_identity())
-    with caplog.at_level(logging.WARNING, logger="discovery.store"), Store(path) as store:
+    with caplog.at_level(logging.WARNING, logger="discovery.storage.store"), Store(path) as store:
         scan = store.get_scan(scan_id)
         assert scan["status"] == "interrupted" and scan["finished_at"]
         assert "ended without finishing it" in scan["warnings"][-1]

@@ -1,6 +1,6 @@
 import pytest
 
-from discovery.targets import TargetError, parse_target, parse_targets, total_addresses
+from discovery.records.targets import TargetError, parse_target, parse_targets, total_addresses
 
 
 @pytest.mark.parametrize("text, kind, count, nmap_args", [

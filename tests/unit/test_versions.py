@@ -1,6 +1,6 @@
 import pytest
 
-from discovery.versions import compare_parts, parse_cycle, parse_version, parse_version_spec, split_banner
+from discovery.records.versions import compare_parts, parse_cycle, parse_version, parse_version_spec, split_banner
 
 
 @pytest.mark.parametrize("banner, product, version", [

@@ -1,4 +1,4 @@
-"""The shared vocabulary (discovery/model.py) is written once: every part imports it."""
+"""The shared vocabulary (discovery/records/model.py) is written once: every part imports it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from discovery.model import CRITICALITIES, SEVERITIES, severities_at_or_above
-from discovery.risk import CRITICALITY_POINTS, SEVERITY_POINTS
+from discovery.records.model import CRITICALITIES, SEVERITIES, severities_at_or_above
+from discovery.analyses.risk import CRITICALITY_POINTS, SEVERITY_POINTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [p for part in ("discovery", "scanners", "exports", "gui", "collector") for p in (ROOT / part).rglob("*.py")]
@@ -17,10 +17,10 @@ SOURCES.append(ROOT / "main.py")
 
 
 def literal_copies(values: tuple[str, ...]) -> list[str]:
-    """Return "path:line" of every tuple or list literal spelling `values` outside discovery/model.py."""
+    """Return "path:line" of every tuple or list literal spelling `values` outside discovery/records/model.py."""
     found = []
     for path in SOURCES:
-        if path == ROOT / "discovery" / "model.py":
+        if path == ROOT / "discovery" / "records" / "model.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) == len(values)

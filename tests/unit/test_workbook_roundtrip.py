@@ -6,8 +6,8 @@ import sqlite3
 import openpyxl
 import pytest
 
-from discovery.model import Scan
-from discovery.store import Store
+from discovery.records.model import Scan
+from discovery.storage.store import Store
 from tests.builders import T0, make_report
 from tests.unit.test_cli import run
 

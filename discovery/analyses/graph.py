@@ -37,8 +37,8 @@ import gc
 
 import networkx as nx
 
-from discovery.dependencies import SHARED_CATEGORIES
-from discovery.model import service_id
+from discovery.inventory.dependencies import SHARED_CATEGORIES
+from discovery.records.model import service_id
 
 EXTERNAL_PREFIX = "external:"
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from discovery.dependencies import (FILTERS, ResolutionStats, aggregate_dependencies, coverage_gaps,
-                                    external_endpoints, parse_ssh_sessions, resolve_connections)
-from discovery.model import severities_at_or_above, utc_now
-from discovery.store import Store
+from discovery.inventory.dependencies import (FILTERS, ResolutionStats, aggregate_dependencies, coverage_gaps,
+                                              external_endpoints, parse_ssh_sessions, resolve_connections)
+from discovery.records.model import severities_at_or_above, utc_now
+from discovery.storage.store import Store
 
 SCHEMA = "estatemap/1"
 
@@ -56,7 +56,7 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
                     stats: ResolutionStats | None = None) -> dict:
     """Return the whole inventory as the JSON export's dict; `scan_id` limits it to what one scan saw.
 
-    `filters` are the dependency noise filters to apply (discovery.dependencies.FILTERS: all by default);
+    `filters` are the dependency noise filters to apply (discovery.inventory.dependencies.FILTERS: all by default);
     `stats` (if given) counts the connections they left out.
     """
     observations = store.current_observations(scan_id)

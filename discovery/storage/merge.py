@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from discovery.model import Host
+from discovery.records.model import Host
 
 # Key kinds in the order they are trusted.
 STRONG_KINDS = ("uuid", "serial", "mac")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 
-from discovery.model import EstateError
+from discovery.records.model import EstateError
 
 log = logging.getLogger(__name__)
 

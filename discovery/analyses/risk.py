@@ -33,7 +33,7 @@ def _factor(name: str, points: float, detail: str) -> dict:
 def score_hosts(inventory: dict, findings: list[dict], analysis: dict) -> dict[str, dict]:
     """Return {host id: {"score", "factors": [{"factor", "points", "detail"}]}} for every host of the inventory.
 
-    `findings` are finding dicts (as exported); `analysis` is discovery.analysis.AnalysisResult.to_dict():
+    `findings` are finding dicts (as exported); `analysis` is discovery.analyses.analysis.AnalysisResult.to_dict():
     its `hosts` (fan_in, blast_radius, articulation_point per host) and `cycles` (host_ids) are used.
     """
     by_host = defaultdict(list)

@@ -3,7 +3,7 @@
 Data, not if-statements. discovery/data/eol.json (built by scripts/refresh_eol.py from endoflife.date
 and the vendors' own lifecycles) holds each product's release cycles and end-of-support dates with
 their sources, and the rules that lead from an nmap banner, a CPE, a package name, a database engine or
-an OS name to a product. The insecure-protocol rules are discovery/protocol_rules.py's (with
+an OS name to a product. The insecure-protocol rules are discovery/analyses/protocol_rules.py's (with
 discovery/data/protocols.json); `assess_inventory(inventory, table, as_of)` gives both kinds of finding
 and is pure: the same inventory and date give the same findings.
 
@@ -38,11 +38,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from discovery.model import OPEN_STATES, Finding, service_row_id
-from discovery.protocol_rules import assess_protocols, load_protocol_rules
-from discovery.versions import Parts, Version, VersionSpec, compare_parts, parse_cycle, parse_version, parse_version_spec
+from discovery.records.model import OPEN_STATES, Finding, service_row_id
+from discovery.analyses.protocol_rules import assess_protocols, load_protocol_rules
+from discovery.records.versions import (Parts, Version, VersionSpec, compare_parts, parse_cycle, parse_version,
+                                        parse_version_spec)
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_TABLE = DATA_DIR / "eol.json"
 
 EOL_SOON_DAYS = 180
@@ -747,7 +748,7 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
 
 def assess_inventory(inventory: dict, table: EolTable, as_of: date, *, protocols: dict | None = None) -> list[Finding]:
     """Return the legacy, insecure-protocol and unidentified-service findings for an inventory
-    (the JSON export's dict, as discovery.inventory.build_inventory returns it) at `as_of`;
+    (the JSON export's dict, as discovery.inventory.build.build_inventory returns it) at `as_of`;
     `protocols` are the insecure-protocol rules (default: load_protocol_rules()).
 
     Pure and deterministic: findings are sorted, and their ids are stable across runs.

@@ -17,8 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from discovery.merge import normalise_address
-from discovery.model import service_id
+from discovery.storage.merge import normalise_address
+from discovery.records.model import service_id
 
 EPHEMERAL_START = 32768  # Linux's default; Windows starts at 49152
 # Noise filters, each on by default and switchable.

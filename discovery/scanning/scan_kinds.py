@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from discovery.model import EstateError
+from discovery.records.model import EstateError
 
 # How an option is typed in: the CLI's argparse type and the GUI's widget follow from it.
 OPTION_KINDS = ("text", "words", "int", "float", "bool", "choice", "path", "duration", "secret", "prompt")

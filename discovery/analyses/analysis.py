@@ -1,5 +1,5 @@
 """Analyses of the dependency graph: fan-in/fan-out, blast radius, single points of failure, cycles, shared
-infrastructure, move groups, waves and suggested splits. Pure functions on the graphs of discovery.graph, and
+infrastructure, move groups, waves and suggested splits. Pure functions on the graphs of discovery.analyses.graph, and
 `analyze(inventory)` that runs them all and returns one JSON-serialisable AnalysisResult.
 
 The rules, in one place:
@@ -62,9 +62,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from discovery.dependencies import SHARED_CATEGORIES
-from discovery.graph import build_graph, host_graph, paused_gc
-from discovery.model import Group, ScanContext
+from discovery.inventory.dependencies import SHARED_CATEGORIES
+from discovery.analyses.graph import build_graph, host_graph, paused_gc
+from discovery.records.model import Group, ScanContext
 
 MAX_GROUP_SIZE = 25
 MIN_SHARED_CLIENTS = 3

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from discovery.model import EstateError
+from discovery.records.model import EstateError
 
 # Ranges larger than this need explicit confirmation (--yes on the CLI, a question in the GUI).
 CONFIRM_ABOVE = 1024  # a /22

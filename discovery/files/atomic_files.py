@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from discovery.model import EstateError
+from discovery.records.model import EstateError
 
 try:
     import fcntl

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from discovery.model import Connection, EstateError, ScanContext, utc_now
+from discovery.records.model import Connection, EstateError, ScanContext, utc_now
 
 DEFAULT_MAX_ENTRIES = 50_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)

@@ -22,7 +22,7 @@ Versions: fields may be added within a version (a reader ignores fields it does 
 which); anything an older reader would misread raises the version. A reader refuses a newer version,
 checks an older one's digest and then upgrades it one step at a time (UPGRADES) to the current one.
 
-Only the standard library and discovery.model/redact: the stand-alone collector carries this module.
+Only the standard library and discovery.records.model/redact: the stand-alone collector carries this module.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from discovery.model import SOURCES, EstateError, HostReport, Scan, utc_now
-from discovery.redact import redact_command_line, redact_text
+from discovery.records.model import SOURCES, EstateError, HostReport, Scan, utc_now
+from discovery.records.redact import redact_command_line, redact_text
 
 FORMAT = "estatemap-bundle"
 VERSION = 1                      # the version this code writes, and the newest it reads

@@ -3,7 +3,7 @@
 discovery/data/protocols.json holds the rules: telnet, SMBv1, SSLv2/3 (high); FTP, TLS 1.0/1.1, HL7 v2 over
 plain MLLP, DICOM without TLS, credentials over plain HTTP (medium); an open port nothing is known about (low,
 or info for a port-number guess). `assess_protocols(inventory, rules)` is pure. End-of-life verdicts are
-discovery/legacy.py's; legacy.assess_inventory gives both.
+discovery/analyses/legacy.py's; legacy.assess_inventory gives both.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import json
 import re
 from pathlib import Path
 
-from discovery.model import OPEN_STATES, Finding, service_row_id
+from discovery.records.model import OPEN_STATES, Finding, service_row_id
 
-DEFAULT_PROTOCOLS = Path(__file__).resolve().parent / "data" / "protocols.json"
+DEFAULT_PROTOCOLS = Path(__file__).resolve().parents[1] / "data" / "protocols.json"
 
 
 class ProtocolRulesError(ValueError):

@@ -22,11 +22,11 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from discovery.categories import categorise_service
-from discovery.liveness import process_identity, process_state
-from discovery.merge import KINDS, Match, find_match, identity_keys
-from discovery.model import HostReport, Scan, StoreError, utc_now
-from discovery.redact import redact_command_line, redact_report, redact_text
+from discovery.records.categories import categorise_service
+from discovery.storage.liveness import process_identity, process_state
+from discovery.storage.merge import KINDS, Match, find_match, identity_keys
+from discovery.records.model import HostReport, Scan, StoreError, utc_now
+from discovery.records.redact import redact_command_line, redact_report, redact_text
 
 APP_NAME = "estatemap"
 DB_FILENAME = "estate.db"

@@ -1,0 +1,1 @@
+"""Files discovery reads and writes itself: collector bundles, and writing any file atomically."""
