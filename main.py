@@ -25,6 +25,7 @@ from exports.registry import FORMATS as EXPORT_FORMATS, load_exporter
 log = logging.getLogger("estatemap")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+REPLACE_HINT = "use --force to replace it"  # an existing output file
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from scanners.local_host import LocalHostScanner
 
     path = Path(args.out)
-    check_target(path, force=args.force)  # before a long watch, not after it
+    check_target(path, force=args.force, how_to_replace=REPLACE_HINT)  # before a long watch, not after it
     scanner = LocalHostScanner(**watch_options(args))
     arguments = "collect" + (f" --watch {args.watch} --every {args.every or '5m'}" if args.watch else "")
     with Progress(args, "collect") as progress:
@@ -251,7 +252,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     exporter = load_exporter(args.format)
     noise = ResolutionStats()
     path = Path(args.out)
-    check_target(path, force=args.force)
+    check_target(path, force=args.force, how_to_replace=REPLACE_HINT)
     with open_store(args, create=False) as store:
         inventory = export_inventory(store, exporter, path, scan_id=args.scan, stats=noise,
                                      filters=[f for f in NOISE_FILTERS if f not in args.keep],

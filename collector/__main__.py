@@ -21,6 +21,7 @@ from discovery.quiet import quiet_library_warnings
 NAME = "estatemap-collector"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger(NAME)
+REPLACE_HINT = "use --force to replace it"  # an existing --out file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def collect(args: argparse.Namespace) -> int:
         raise EstateError(f"the collector needs psutil ({error}); install it with: python3 -m pip install psutil") from None
 
     path = Path(args.out)
-    check_target(path, force=args.force)  # before a long watch, not after it
+    check_target(path, force=args.force, how_to_replace=REPLACE_HINT)  # before a long watch, not after it
     if args.every is not None and args.watch is None:
         raise EstateError("--every needs --watch (for example: --watch 1h --every 5m)")
     scanner = LocalHostScanner(**watch_settings(args.watch, args.every))

@@ -22,6 +22,7 @@ wave and the override already stored becomes the group's wave override (table gr
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -72,21 +73,8 @@ def read_workbook(store, path: str | Path) -> WorkbookImport:
     host_ids = {h["id"] for h in store.hosts()}
     current = {a["host_id"]: a for a in store.rows("annotations")}
     header, rows = sheets["Hosts"]
-    seen: set[str] = set()
-    for number, row in rows:
-        values = dict(zip(header, row))
-        host_id = _text(values.get(HOST_ID))
-        if host_id is None:
-            if any(_text(values.get(h)) is not None for h in HOST_HEADERS if h in header):
-                result.problems.append(f"Hosts row {number}: no host id")
-            continue
-        if host_id not in host_ids:
-            result.problems.append(f"Hosts row {number}: unknown host id {host_id!r}")
-            continue
-        if host_id in seen:
-            result.problems.append(f"Hosts row {number}: host id {host_id!r} appears more than once")
-            continue
-        seen.add(host_id)
+    for number, host_id, values in _identified_rows("Hosts", "host id", HOST_ID, HOST_HEADERS, header, rows,
+                                                    host_ids, result):
         try:
             wanted = {name: _host_value(name, values.get(h)) for h, name in HOST_HEADERS.items() if h in header}
         except ValueError as error:
@@ -106,21 +94,8 @@ def _read_groups(store, sheet, result: WorkbookImport) -> None:
     header, rows = sheet
     computed = {g["id"]: g.get("wave") for g in store.rows("groups")}
     overrides = {a["group_id"]: a["wave"] for a in store.rows("group_annotations")}
-    seen: set[str] = set()
-    for number, row in rows:
-        values = dict(zip(header, row))
-        group_id = _text(values.get(GROUP_ID))
-        if group_id is None:
-            if WAVE in header and values.get(WAVE) not in (None, ""):
-                result.problems.append(f"Move groups row {number}: no group id")
-            continue
-        if group_id not in computed:
-            result.problems.append(f"Move groups row {number}: unknown group id {group_id!r}")
-            continue
-        if group_id in seen:
-            result.problems.append(f"Move groups row {number}: group id {group_id!r} appears more than once")
-            continue
-        seen.add(group_id)
+    for number, group_id, values in _identified_rows("Move groups", "group id", GROUP_ID, (WAVE,), header, rows,
+                                                     computed, result):
         try:
             wave = _wave(values.get(WAVE)) if WAVE in header else None
         except ValueError as error:
@@ -129,6 +104,26 @@ def _read_groups(store, sheet, result: WorkbookImport) -> None:
         result.matched += 1
         if wave is not None and wave != computed[group_id] and wave != overrides.get(group_id):
             result.group_waves[group_id] = wave
+
+
+def _identified_rows(sheet: str, noun: str, id_header: str, filled: Iterable[str], header: list, rows: list,
+                     known: Container[str], result: WorkbookImport) -> Iterator[tuple[int, str, dict]]:
+    """Yield (row number, id, {header: value}) for each row whose id names a known host or group, once; a row
+    with no id but a value under one of the `filled` headers, an unknown id or a repeated one is a problem."""
+    seen: set[str] = set()
+    for number, row in rows:
+        values = dict(zip(header, row))
+        row_id = _text(values.get(id_header))
+        if row_id is None:
+            if any(_text(values.get(h)) is not None for h in filled if h in header):
+                result.problems.append(f"{sheet} row {number}: no {noun}")
+        elif row_id not in known:
+            result.problems.append(f"{sheet} row {number}: unknown {noun} {row_id!r}")
+        elif row_id in seen:
+            result.problems.append(f"{sheet} row {number}: {noun} {row_id!r} appears more than once")
+        else:
+            seen.add(row_id)
+            yield number, row_id, values
 
 
 def describe_problems(plan: WorkbookImport) -> str:

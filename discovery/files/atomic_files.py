@@ -26,12 +26,13 @@ except ImportError:  # Windows: no flock; stale temporary files are left for the
 log = logging.getLogger(__name__)
 
 
-def check_target(path: Path, *, force: bool) -> None:
-    """Raise EstateError if `path` cannot be written: an existing file without `force`, a folder, no folder."""
+def check_target(path: Path, *, force: bool, how_to_replace: str) -> None:
+    """Raise EstateError if `path` cannot be written: an existing file without `force` (the message ends with
+    `how_to_replace`, in the words of the face that asks), a folder, no folder."""
     if path.is_dir():
         raise EstateError(f"{path} is a folder; give a file name to export to")
     if path.exists() and not force:
-        raise EstateError(f"{path} exists; use --force to replace it")
+        raise EstateError(f"{path} exists; {how_to_replace}")
     if not path.parent.is_dir():
         raise EstateError(f"folder {path.parent} does not exist")
 
