@@ -38,6 +38,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return forget_passwords(args, kind.accounts(args.kinds.complete(kind.name, options)))
     if kind.option("every"):
         watch_options(args)  # --every without --watch: said in the command line's words
+    for option in kind.options_for("cli"):
+        other = kind.option(option.required_unless) if option.required_unless else None
+        if other is not None and not options[option.name] and not options[other.name]:
+            print(f"estatemap scan {kind.name}: error: name at least one {option.metavar} or give {other.flag} "
+                  f"{other.metavar}", file=sys.stderr)
+            return EXIT_USAGE
     if options.get("ask_password") or options.get("password_stdin"):
         options["password"] = read_secret(kind.password_prompt, from_stdin=options["password_stdin"],
                                           ask=options["ask_password"])
@@ -94,7 +100,7 @@ def run_request(args: argparse.Namespace, request) -> int:
         say(args, f"Remembered the password for {account} in the OS keyring.")
     failed = getattr(scanner, "failed", None) or []
     if failed and result.status != "failed":  # a failed scan has said so already
-        print(f"estatemap: {len(failed)} of {len(scanner.targets())} {kind.noun[1]} could not be collected: "
+        print(f"estatemap: {len(failed)} of {counted(len(scanner.targets()), *kind.noun)} could not be collected: "
               f"{', '.join(failed)} (see the warnings above)", file=sys.stderr)
     return max(status, EXIT_FAILURE if failed else EXIT_OK)
 

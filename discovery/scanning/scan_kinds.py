@@ -41,6 +41,7 @@ class Option:
     flag: str | None = None
     metavar: str | None = None
     required: bool = False            # positional words: at least one (nargs "+"), else any number ("*")
+    required_unless: str | None = None  # ...or at least one unless this other option is given (a usage error)
     choices: tuple[tuple[str, str], ...] = ()
     label: str | None = None          # the GUI form's row label; None: a check box carries `help`, or no row
     placeholder: str = ""

@@ -37,7 +37,8 @@ Example: estatemap scan ssh db01 root@10.20.0.7 --key ~/.ssh/estate_ed25519 --co
 
 SECRET = "used for this scan, never stored"
 OPTIONS = (
-    Option("hosts", kind="words", metavar="HOST", label="Hosts:", help="[user@]address or hostname",
+    Option("hosts", kind="words", metavar="HOST", required_unless="hosts_file", label="Hosts:",
+           help="[user@]address or hostname",
            placeholder="one per line: db01  root@10.20.0.7  # comments allowed"),
     Option("user", flag="--user", metavar="U", label="User:",
            help="log in as U (default: your login name; user@HOST overrides it)",

@@ -209,3 +209,12 @@ def test_options_are_declared_once_with_defaults_the_registry_fills_in():
     with pytest.raises(ValueError, match="unknown kind"):
         Option("x", kind="colour")
     assert isinstance(REGISTRY["database"], ScannerKind) and REGISTRY["database"].summary.startswith("Ask database")
+
+
+def test_scan_ssh_without_a_host_or_hosts_file_is_a_usage_error(tmp_path, capsys):
+    import main
+
+    db = tmp_path / "estate.db"
+    assert main.main(["--db", str(db), "scan", "ssh", "--user", "audit"]) == 2
+    assert "name at least one HOST or give --hosts-file FILE" in capsys.readouterr().err
+    assert not db.exists()  # refused before the store is opened
