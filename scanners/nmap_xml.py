@@ -9,6 +9,7 @@ XML is parsed by defusedxml: entity declarations and external references are ref
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pyexpat
 import re
@@ -32,9 +33,13 @@ _DATABASE_ENGINES = {
     "elasticsearch": "elasticsearch", "db2": "db2", "ibm-db2": "db2", "sybase": "sybase", "firebird": "firebird",
     "cockroachdb": "cockroachdb", "neo4j": "neo4j", "influxdb": "influxdb", "clickhouse": "clickhouse",
 }
+# nmap's osfamily → ours (Cisco's IOS is told from Apple's iOS by the vendor: _family_of).
 _OS_FAMILIES = {"linux": "linux", "windows": "windows", "mac os x": "macos", "macos": "macos", "ios": "ios",
-                "freebsd": "bsd", "openbsd": "bsd", "netbsd": "bsd", "solaris": "solaris", "aix": "aix",
-                "hp-ux": "hp-ux", "embedded": "embedded", "android": "android"}
+                "freebsd": "bsd", "openbsd": "bsd", "netbsd": "bsd", "bsd/os": "bsd", "solaris": "solaris",
+                "sunos": "solaris", "aix": "aix", "hp-ux": "hp-ux", "irix": "irix", "tru64 unix": "tru64",
+                "ios xe": "cisco-ios", "ios xr": "cisco-ios", "nx-os": "cisco-nx-os", "pix os": "cisco-pix",
+                "asa os": "cisco-asa", "junos": "junos", "netware": "netware", "vxworks": "vxworks",
+                "embedded": "embedded", "android": "android"}
 
 
 # expat's errors for a document that simply stops: no element found, unclosed token, partial character.
@@ -182,29 +187,68 @@ def database_engine(service: Service) -> str | None:
 
 
 def transform_os(os_element: ET.Element | None) -> tuple[OsMatch, ...]:
-    """Return nmap's OS matches, best first."""
+    """Return nmap's OS matches, best first.
+
+    nmap 6 and later nest each match's <osclass> elements inside its <osmatch>; before nmap 6 they are
+    siblings of the <osmatch> elements, not tied to one. Those are given to the matches whose name carries
+    their vendor or family (else to the best match), and a host with classes but no match gets one made
+    from its best class ("Sun Solaris 9")."""
     if os_element is None:
         return ()
+    loose = [_os_class(c) for c in os_element.findall("osclass")]
     matches = []
     for m in os_element.findall("osmatch"):
-        classes = tuple(OsClass(type=_clean(c.get("type")), vendor=_clean(c.get("vendor")),
-                                family=_clean(c.get("osfamily")), generation=_clean(c.get("osgen")),
-                                accuracy=_int(c.get("accuracy")),
-                                cpes=tuple(p.text.strip() for p in c.findall("cpe") if p.text))
-                        for c in m.findall("osclass"))
-        matches.append(OsMatch(name=m.get("name", "unknown"), accuracy=_int(m.get("accuracy")) or 0, classes=classes))
-    return tuple(sorted(matches, key=lambda m: -m.accuracy))
+        name = m.get("name", "unknown")
+        classes = tuple(_os_class(c) for c in m.findall("osclass")) or tuple(c for c in loose if _names_class(name, c))
+        matches.append(OsMatch(name=name, accuracy=_int(m.get("accuracy")) or 0, classes=classes))
+    matches.sort(key=lambda m: -m.accuracy)
+    if loose and matches and not any(m.classes for m in matches):
+        matches[0] = dataclasses.replace(matches[0], classes=tuple(loose))
+    if loose and not matches:  # every class at the best accuracy is a candidate: "Microsoft Windows 2003 or ... XP"
+        top = max(c.accuracy or 0 for c in loose)
+        names = [" ".join(dict.fromkeys(w for w in (c.vendor, c.family, c.generation) if w))
+                 for c in loose if (c.accuracy or 0) == top]
+        matches.append(OsMatch(name=" or ".join(dict.fromkeys(n for n in names if n)) or "unknown", accuracy=top,
+                               classes=tuple(loose)))
+    return tuple(matches)
+
+
+def _os_class(element: ET.Element) -> OsClass:
+    return OsClass(type=_clean(element.get("type")), vendor=_clean(element.get("vendor")),
+                   family=_clean(element.get("osfamily")), generation=_clean(element.get("osgen")),
+                   accuracy=_int(element.get("accuracy")),
+                   cpes=tuple(p.text.strip() for p in element.findall("cpe") if p.text))
+
+
+def _names_class(name: str, cls: OsClass) -> bool:
+    """Whether an OS match's name names this (pre-nmap-6, unattached) class: its family, else its vendor."""
+    words = name.lower()
+    return any(w and w.lower() in words for w in (cls.family, cls.vendor))
 
 
 def _os_family(matches: tuple[OsMatch, ...], services: list[Service]) -> str | None:
     for match in matches[:1]:
-        for cls in match.classes:
-            if cls.family and cls.family.lower() in _OS_FAMILIES:
-                return _OS_FAMILIES[cls.family.lower()]
+        for cls in sorted(match.classes, key=lambda c: -(c.accuracy or 0)):
+            family = _family_of(cls.family, cls.vendor)
+            if family:
+                return family
+    if matches and matches[0].classes:
+        return None  # nmap named the OS's classes: a service's ostype (an FTP banner's) must not contradict them
     for service in services:  # a service's ostype ("Linux", "Windows") when OS detection did not run
-        if service.os_type and service.os_type.lower() in _OS_FAMILIES:
-            return _OS_FAMILIES[service.os_type.lower()]
+        family = _family_of(service.os_type, None)
+        if family:
+            return family
     return None
+
+
+def _family_of(family: str | None, vendor: str | None) -> str | None:
+    """Our OS family for nmap's osfamily (and vendor: Cisco's IOS is not Apple's iOS)."""
+    if not family:
+        return None
+    key = family.lower()
+    if key == "ios" and (vendor or "").lower() == "cisco":
+        return "cisco-ios"
+    return _OS_FAMILIES.get(key)
 
 
 def transform_host(element: ET.Element, *, source: str = "nmap", scan_time: datetime | None = None) -> HostReport:

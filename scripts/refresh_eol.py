@@ -235,6 +235,16 @@ def build_table(source: dict, matching: dict, vendor: dict) -> dict:
             key = _cpe_key(identifier.get("cpe", ""))
             if key and key not in cpes:
                 cpes[key] = slug
+    for slug, extra in sorted(vendor.get("supplements", {}).items()):
+        if slug not in products:
+            raise RefreshError(f"vendor-lifecycles.json supplements {slug!r}, which is not a kept endoflife.date "
+                               "product")
+        known = {c["cycle"] for c in products[slug]["cycles"]}
+        for cycle in extra:
+            if cycle["cycle"] in known:
+                raise RefreshError(f"vendor-lifecycles.json supplements {slug} {cycle['cycle']}, which endoflife.date "
+                                   "already has")
+            products[slug]["cycles"].append(dict(cycle))
     for slug, policy in sorted(matching["products"].items()):
         if not policy.get("vendor"):
             continue
@@ -249,6 +259,10 @@ def build_table(source: dict, matching: dict, vendor: dict) -> dict:
     match = {key: value for key, value in matching.items() if key not in ("about", "products")}
     match["cpes"] = {**cpes, **matching["cpes"]}
     _check_patterns(match, set(products))
+    for rule in match["os_names"]:  # every release an OS name leads to must exist
+        named = [rule.get("cycle"), *rule.get("cycles", ()), *rule.get("service_packs", {}).values()]
+        for name in filter(None, named):
+            _find_cycle(products, rule["product"], name, f"matching.json os_names {rule['pattern']!r}")
     source_meta = {
         "name": "endoflife.date", "url": "https://endoflife.date",
         "repository": "https://github.com/endoflife-date/endoflife.date",

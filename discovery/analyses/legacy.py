@@ -133,6 +133,7 @@ class Verdict:
     upstream_status: str | None = None
     maintained_by: str | None = None       # "Debian 12"
     candidates: tuple[str, ...] = ()
+    bound: bool = False                    # candidates ending on different dates: `end` is the latest of them
 
 
 class EolTable:
@@ -153,6 +154,7 @@ class EolTable:
             self.databases: dict[str, str] = match["databases"]
             self.os_ids: dict[str, str] = match["os_ids"]
             self.os_names = [dict(r, _re=_rx(r["pattern"])) for r in match["os_names"]]
+            self.os_banners = [_rx(r["pattern"]) for r in match.get("os_banners", ())]
             self.os_version_rewrites = {p: [(_rx(a), b) for a, b in rs] for p, rs in match["os_version_rewrites"].items()}
             self.distro_tags = [dict(r, _re=_rx(r["pattern"])) for r in match["distro_tags"]]
             self.third_party = [_rx(p) for p in match["third_party_versions"]]
@@ -379,7 +381,7 @@ def assess_version(table: EolTable, product: str, version: str | Version | Versi
     if len(judged) > 1:
         reason += f" (all of {', '.join(labels)} agree)"
     return Verdict(product=product, status=status, reason=reason, cycle=cycle.name if cycle else None,
-                   name=name, end=end, extended=extended, basis=basis,
+                   name=name, end=end, extended=extended, basis=basis, bound=status == "eol" and len(set(dates)) > 1,
                    source=table.source_of(p, cycle or found[0]), candidates=labels if len(judged) > 1 else ())
 
 
@@ -399,6 +401,7 @@ class Observation:
     cycles: tuple[str, ...] = ()           # cycles named outright (an OS name) instead of a version
     distro: tuple[str, str | None] | None = None  # the distribution release whose build this is
     distro_maintained: bool = False        # whether that distribution maintains this build
+    alternatives: tuple[tuple[str, tuple[str, ...]], ...] = ()  # other products an OS guess may be, with cycles
 
 
 def _spec_confidence(spec: VersionSpec, exact: str) -> str:
@@ -447,6 +450,18 @@ def identify_service(row: dict, table: EolTable) -> list[Observation]:
                 text = match.group("version")
             add(rule["product"], text, "service", f"{where} {_banner_text(row)} — {origin}")
             break
+    if product_text and not found and any(rx.search(product_text) for rx in table.os_banners):
+        releases = [_os_release(table, part) for part in _alternatives(_normalise_os_name(product_text))]
+        if releases and all(r is not None and r[1] for r in releases) and len({r[0] for r in releases}) == 1:
+            product = releases[0][0]
+            cycles = tuple(dict.fromkeys(c for r in releases for c in r[1]))
+            spec = VersionSpec(text=product_text, kind="range")
+            found.append(Observation(host_id=host_id, product=product, spec=spec,
+                                     confidence="medium" if len(cycles) == 1 else "low", kind="service",
+                                     subject_type="service", subject_id=sid, cycles=cycles,
+                                     evidence=f"{where} {_banner_text(row)} — nmap names the Windows release that "
+                                              "answers"))
+            seen.add(product)
     for rule in table.extra_info:
         match = rule["_re"].search(extra or "")
         if match and rule["product"] not in seen:
@@ -551,13 +566,68 @@ def identify_os(host: dict, table: EolTable) -> list[Observation]:
                               kind="os", subject_type="host", subject_id=host_id,
                               evidence=f"the host reports {shown or os_id} (os-release ID {os_id})")
         return [obs] if obs else []
-    if matches:
-        best = matches[0]
-        if (best.get("accuracy") or 0) >= OS_GUESS_MIN_ACCURACY:
-            obs = _os_from_name(table, host_id, best["name"], None, "low", "os-guess",
-                                f"nmap OS guess {best['name']} (accuracy {best.get('accuracy')}%)")
-            return [obs] if obs else []
+    guesses = [m for m in matches if (m.get("accuracy") or 0) >= OS_GUESS_MIN_ACCURACY]
+    if guesses:
+        return _os_from_guesses(table, host_id, guesses)
     return []
+
+
+def _os_from_guesses(table: EolTable, host_id: str, guesses: list[dict]) -> list[Observation]:
+    """nmap's OS guesses at or above OS_GUESS_MIN_ACCURACY as one observation: every release any of them names
+    (a guess may itself say "A or B"). One product: its cycles are candidates, judged together. Several
+    products: an observation with `alternatives`, judged eol only when every one of them is. Nothing, when
+    one of the guesses names no release the table knows (a verdict on part of the guesses would be a guess)."""
+    named: dict[str, list[str]] = {}
+    for guess in guesses:
+        for alternative in _alternatives(_normalise_os_name(guess["name"])):
+            hit = _os_release(table, alternative)
+            if hit is None:
+                return []
+            product, cycles, version = hit
+            if not cycles:
+                if len(guesses) > 1 or version is None:
+                    return []
+                obs = _os_from_name(table, host_id, guess["name"], None, "low", "os-guess",
+                                    f"nmap OS guess {guess['name']} (accuracy {guess.get('accuracy')}%)")
+                return [obs] if obs else []
+            named.setdefault(product, [])
+            named[product].extend(c for c in cycles if c not in named[product])
+    shown = " or ".join(dict.fromkeys(g["name"] for g in guesses))
+    lowest = min(g.get("accuracy") or 0 for g in guesses)
+    evidence = (f"nmap OS guess {shown} (accuracy {lowest}%" + (" or more" if len(guesses) > 1 else "") + ")")
+    (first, cycles), *others = named.items()
+    return [Observation(host_id=host_id, product=first, spec=VersionSpec(text=shown, kind="range"), confidence="low",
+                        kind="os-guess", subject_type="host", subject_id=host_id, evidence=evidence,
+                        cycles=tuple(cycles), alternatives=tuple((p, tuple(c)) for p, c in others))]
+
+
+_OR = re.compile(r"\s+or\s+(?!(?:sp|service pack)\s*\d)")
+_SERVICE_PACKS = re.compile(r"^\s*(?:sp|service pack)\s*(\d+)((?:\s*(?:or|and|,|/|-)\s*(?:sp\s*)?\d+)*)")
+
+
+def _alternatives(text: str) -> list[str]:
+    """"microsoft windows 2000 sp 4 or windows xp sp 2" → its two releases; "xp sp 2 or sp 3" stays one."""
+    return [part for part in _OR.split(text) if part.strip()]
+
+
+def _os_release(table: EolTable, text: str) -> tuple[str, tuple[str, ...], str | None] | None:
+    """(product, the cycles it names, a version it names) for one OS name, by the first os_names rule that matches;
+    a Windows name's service packs ("xp sp 2 or sp 3") pick its cycles, none named means all of them."""
+    for rule in table.os_names:
+        match = rule["_re"].search(text)
+        if not match:
+            continue
+        if "service_packs" in rule:
+            packs = _SERVICE_PACKS.match(text[match.end():])
+            if packs:
+                numbers = [packs.group(1), *re.findall(r"\d+", packs.group(2) or "")]
+                if any(n not in rule["service_packs"] for n in numbers):
+                    return None  # a service pack the table does not know: no date can be given for it
+                return rule["product"], tuple(dict.fromkeys(rule["service_packs"][n] for n in numbers)), None
+            return rule["product"], tuple(rule["cycles"]), None
+        cycles = tuple(rule.get("cycles") or ([rule["cycle"]] if rule.get("cycle") else []))
+        return rule["product"], cycles, match.groupdict().get("version")
+    return None
 
 
 def _normalise_os_name(text: str) -> str:
@@ -567,23 +637,15 @@ def _normalise_os_name(text: str) -> str:
 
 def _os_from_name(table: EolTable, host_id: str, shown: str, version: str | None, confidence: str, kind: str,
                   evidence: str) -> Observation | None:
-    """An OS observation from a name: every os_names rule that matches (a guess may name several releases)."""
-    text = _normalise_os_name(shown)
-    hits = []
-    for rule in table.os_names:
-        match = rule["_re"].search(text)
-        if match:
-            hits.append((rule, match))
-            if kind != "os-guess":
-                break
-    if not hits:
+    """An OS observation from a name (and the version the host reports, if any) by the first os_names rule that
+    matches. A name that leaves the service pack open names every release it may be, unless a build number
+    (`version`) tells them apart."""
+    hit = _os_release(table, _normalise_os_name(shown))
+    if hit is None:
         return None
-    products = {rule["product"] for rule, _ in hits}
-    if len(products) > 1:
-        return None  # a guess spanning products (Windows 7 or Server 2008 R2) is no verdict here
-    product = products.pop()
-    cycles = tuple(dict.fromkeys(rule["cycle"] for rule, _ in hits if rule.get("cycle")))
-    named_version = next((m.groupdict().get("version") for _, m in hits if m.groupdict().get("version")), None)
+    product, cycles, named_version = hit
+    if len(cycles) > 1 and version:
+        cycles = ()
     if cycles:
         spec = VersionSpec(text=shown, kind="exact" if len(cycles) == 1 else "range")
     else:
@@ -599,6 +661,8 @@ def _os_from_name(table: EolTable, host_id: str, shown: str, version: str | None
 
 def assess_observation(obs: Observation, table: EolTable, as_of: date) -> Verdict:
     """Return the verdict on one observation: upstream's, or the distribution's where it maintains the build."""
+    if obs.alternatives:
+        return _assess_alternatives(obs, table, as_of)
     upstream = assess_version(table, obs.product, obs.spec, as_of, cycles=obs.cycles)
     product = table.products[obs.product]
     distro = _resolve_distro(table, obs, upstream)
@@ -630,6 +694,24 @@ def assess_observation(obs: Observation, table: EolTable, as_of: date) -> Verdic
                    extended=d_verdict.extended, basis="distribution", source=d_verdict.source,
                    upstream_end=upstream.end, upstream_status=upstream.status, maintained_by=maintainer,
                    reason=f"{upstream.reason}; {maintainer} maintains its own build: {d_verdict.reason}")
+
+
+def _assess_alternatives(obs: Observation, table: EolTable, as_of: date) -> Verdict:
+    """An OS guess naming releases of several products (Windows 2000 or XP): past support only when every one
+    is, since the latest of their ends; otherwise unknown, saying which way each points."""
+    verdicts = [assess_version(table, product, None, as_of, cycles=cycles)
+                for product, cycles in ((obs.product, obs.cycles), *obs.alternatives)]
+    names = [v.name or table.products[v.product].title for v in verdicts]
+    statuses = {v.status for v in verdicts}
+    if statuses == {"eol"}:
+        ends = [v.end for v in verdicts if v.end is not None]
+        end = max(ends) if len(ends) == len(verdicts) else None
+        return Verdict(product=obs.product, status="eol", name=" or ".join(names), end=end, basis="candidates",
+                       candidates=tuple(names), source=verdicts[0].source, bound=len(set(ends)) > 1,
+                       reason="every release the guess names is past support ("
+                              + "; ".join(v.reason for v in verdicts) + ")")
+    return Verdict(product=obs.product, status="unknown", basis="candidates", candidates=tuple(names),
+                   reason="the releases the guess names disagree: " + "; ".join(v.reason for v in verdicts))
 
 
 def _resolve_distro(table: EolTable, obs: Observation, upstream: Verdict) -> tuple[str, str] | None:
@@ -685,11 +767,17 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
     prefix = "os-" if is_os else ""
     name = verdict.name or product.title
     end = verdict.end.isoformat() if verdict.end else None
+    upstream_only = _upstream_end(product, verdict)
     if verdict.status == "eol":
         rule = f"{prefix}eol"
         past = (as_of - verdict.end).days if verdict.end else None
         severity = "critical" if past is not None and past > CRITICAL_AFTER_DAYS else "high"
-        title = f"{name} is past end of support" + (f" (since {end})" if end else "")
+        if upstream_only is not None:  # an unknown build: upstream's end is a fact, the distributions' a bound
+            title = (f"{name} is past end of support (upstream since {upstream_only.isoformat()}; distributions "
+                     f"that shipped it patched it until {end} at the latest)")
+        else:
+            title = f"{name} is past end of support" + (f" (since {end}{' at the latest' if verdict.bound else ''})"
+                                                         if end else "")
     elif verdict.status == "eol-soon":
         rule, severity = f"{prefix}eol-soon", "medium"
         title = f"{name} reaches end of support on {end}"
@@ -698,6 +786,16 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
         until = f" until {end}" if end else ""
         upstream_end = verdict.upstream_end.isoformat() if verdict.upstream_end else "?"
         title = f"{name} is past upstream end of support ({upstream_end}); {verdict.maintained_by} maintains it{until}"
+    elif verdict.status == "unknown" and obs.kind == "os-guess" and verdict.basis == "candidates":
+        return Finding(id=f"os-guess-unclear:{obs.host_id}", subject_type="host", subject_id=obs.host_id,
+                       host_id=obs.host_id, rule="os-guess-unclear", category="legacy", severity="info",
+                       title=f"nmap's OS guesses disagree about support: {obs.spec.text}",
+                       evidence=f"{obs.evidence}; {verdict.reason}", confidence="low",
+                       recommendation="Find out which release the host runs (estatemap scan ssh, or ask its owner): "
+                                      "some of the releases nmap guessed are past support, others are not.",
+                       data={"product": obs.product, "status": "unknown", "candidates": list(verdict.candidates),
+                             "as_of": as_of.isoformat(), "basis": verdict.basis, "reason": verdict.reason,
+                             "evidence_kind": obs.kind})
     else:
         return None
     newest = _newest_supported(product, as_of)
@@ -734,11 +832,25 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
         data["upstream_eol"] = verdict.upstream_end.isoformat() if verdict.upstream_end else None
     if verdict.candidates:
         data["candidates"] = list(verdict.candidates)
+    if verdict.bound or upstream_only is not None:
+        data["eol_is_upper_bound"] = True  # support ended on `eol` at the latest (candidates, or distributions)
+    if upstream_only is not None:
+        data["upstream_eol"] = upstream_only.isoformat()
     cycle_key = verdict.cycle or obs.spec.text or "?"
     return Finding(id=f"{rule}:{obs.host_id}:{obs.product}/{cycle_key}", subject_type=obs.subject_type,
                    subject_id=obs.subject_id, host_id=obs.host_id, rule=rule, category="legacy", severity=severity,
                    title=title, evidence=f"{obs.evidence}; {verdict.reason}", recommendation=recommendation,
                    confidence=obs.confidence, data=data)
+
+
+def _upstream_end(product: Product, verdict: Verdict) -> date | None:
+    """Upstream's own end for a release only distributions kept patching (OpenSSH), when the build is not known
+    to be a distribution's and that end is earlier than the verdict's; else None."""
+    if product.upstream_support != "latest-release-only" or verdict.basis == "distribution" or not verdict.cycle:
+        return None
+    entry = product.cycle(verdict.cycle)
+    upstream = entry.upstream_eol if entry is not None else None
+    return upstream if isinstance(upstream, date) and verdict.end and upstream < verdict.end else None
 
 
 # --- insecure protocols --------------------------------------------------------------------------------
@@ -779,6 +891,10 @@ def assess_inventory(inventory: dict, table: EolTable, as_of: date, *, protocols
     for row in inventory.get("databases", []):
         if row.get("host_id") and (obs := identify_database(row, table)):
             observations.append(obs)
+    # A Windows release named in a file-sharing banner says what the OS guess says: judged once, on the host.
+    host_products = {(o.host_id, o.product) for o in observations if o.subject_type == "host"}
+    observations = [o for o in observations if not (o.subject_type == "service" and o.cycles
+                                                     and (o.host_id, o.product) in host_products)]
     judged = [(obs, assess_observation(obs, table, as_of)) for obs in observations]
     findings = [f for obs, verdict in _best(judged) if (f := _legacy_finding(obs, verdict, table, as_of))]
     findings.extend(assess_protocols(inventory, rules))

@@ -38,6 +38,7 @@ def _load_protocols(path: str) -> dict:
         http["_basic"] = [_pattern(p) for p in http["basic_patterns"]]
         http["_form"] = [_pattern(p) for p in http["form_patterns"]]
         http["_title"] = [_pattern(p) for p in http["title_patterns"]]
+        rules["sshv1"]["_re"] = _pattern(rules["sshv1"]["pattern"])
     except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
         raise ProtocolRulesError(f"cannot read the protocol rules {path}: {exc!r}") from exc
     return rules
@@ -123,7 +124,7 @@ def assess_legacy_tls(row: dict, rules: dict) -> list[Finding]:
     spec = rules["legacy_tls"]
     offered: dict[str, str] = {}
     for script in _scripts(row):
-        if script.get("id") == spec["script"]:
+        if (script.get("id") or "").lower() == spec["script"]:
             data = script.get("data")
             keys = set(data) if isinstance(data, dict) else set()
             text = script.get("output") or ""
@@ -131,7 +132,7 @@ def assess_legacy_tls(row: dict, rules: dict) -> list[Finding]:
                 if version in keys or re.search(rf"(^|\n)\s*{re.escape(version)}:", text):
                     ciphers = _ciphers(data.get(version) if isinstance(data, dict) else None)
                     offered[version] = f"{spec['script']} lists {version}" + (f" ({ciphers})" if ciphers else "")
-        elif script.get("id") == spec["sslv2_script"] and (script.get("output") or script.get("data")):
+        elif (script.get("id") or "").lower() == spec["sslv2_script"] and (script.get("output") or script.get("data")):
             lines = (script.get("output") or "").strip().splitlines()
             offered["SSLv2"] = f"{spec['sslv2_script']}: {lines[0] if lines else 'SSLv2 supported'}"
     findings = []
@@ -230,6 +231,26 @@ def assess_http_auth(row: dict, rules: dict) -> list[Finding]:
         data={"port": row["port"], "service": row.get("name"), "signal": signal})]
 
 
+def assess_sshv1(row: dict, rules: dict) -> list[Finding]:
+    """Return a finding for an SSH server whose version string says protocol 1.5 (only SSHv1) or 1.99 (both)."""
+    spec = rules["sshv1"]
+    if row.get("state", "open") not in OPEN_STATES or (row.get("name") or "").lower() not in spec["names"]:
+        return []
+    said = " ".join(w for w in (row.get("version"), row.get("extra_info")) if w)
+    match = spec["_re"].search(said)
+    script = next((s for s in _scripts(row) if (s.get("id") or "").lower() == spec["script"] and s.get("output")), None)
+    if match is None and script is None:
+        return []
+    version = match.group("version") if match else "1.99"  # nmap's sshv1 script: protocol 1 among others
+    return [_protocol_finding(
+        spec["rule"], row, subject_type="service", severity=spec["severity"][version],
+        title=f"{spec['title']} on {row.get('protocol') or 'tcp'}/{row['port']} (protocol {version})",
+        evidence=f"{_service_words(row)} — {spec['note'][version]}"
+                 + (f"; {spec['script']}: {script['output'].strip()}" if script else ""),
+        recommendation=spec["recommendation"],
+        confidence="high", data={"port": row["port"], "service": row.get("name"), "ssh_protocol": version})]
+
+
 def assess_unidentified(row: dict, rules: dict) -> list[Finding]:
     """Return a finding for an open port nobody could name: low when nothing is known, info for a port-table guess."""
     spec = rules["unidentified"]
@@ -263,6 +284,7 @@ def assess_protocols(inventory: dict, rules: dict) -> list[Finding]:
         findings.extend(assess_cleartext(row, rules))
         findings.extend(assess_legacy_tls(row, rules))
         findings.extend(assess_http_auth(row, rules))
+        findings.extend(assess_sshv1(row, rules))
         findings.extend(assess_unidentified(row, rules))
     for host in inventory.get("hosts", []):
         findings.extend(assess_smbv1(host, by_host.get(host["id"], []), rules))

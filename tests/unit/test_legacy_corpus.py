@@ -1,0 +1,174 @@
+"""Legacy verdicts on other people's nmap scans (tests/data/legacy_corpus, sources and licences in its SOURCES.md).
+
+Each test reads a real file (nmap 4.x to 7.x) the way `estatemap import` does and checks one class of
+mistake the corpus showed: old OS formats, service-pack dates, guesses naming several releases, vendor build
+numbers, OS names in file-sharing banners, old script ids, and dates that are only bounds.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from discovery.analyses.legacy import assess_inventory, identify_os, load_eol_table
+from discovery.analyses.protocol_rules import assess_sshv1, load_protocol_rules
+from discovery.inventory.build import build_inventory
+from discovery.service import run_scan
+from discovery.storage.store import Store
+from scanners.files import FileImportScanner
+from scanners.nmap_xml import iter_nmap_xml
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "legacy_corpus"
+AS_OF = date(2026, 12, 1)
+
+
+def hosts_of(name: str) -> dict:
+    """{first address: Host} as the nmap XML reader gives them."""
+    with open(CORPUS / name, "rb") as stream:
+        return {r.host.addresses[0]: r.host for r in iter_nmap_xml(stream) if hasattr(r, "host")}
+
+
+@pytest.fixture(scope="module")
+def findings(tmp_path_factory):
+    """{file: {(address, port or "os"): [Finding]}} for the corpus files these tests read, imported and judged."""
+    by_file = {}
+    for name in ("rubynmap-lan-468.xml", "libnmap-dionaea-791.xml", "ullaakut-sample03-453.xml"):
+        with Store(tmp_path_factory.mktemp("corpus") / "estate.db") as store:
+            assert run_scan(store, FileImportScanner(CORPUS / name)).status == "completed"
+            inventory = build_inventory(store)
+        hosts = {h["id"]: h for h in inventory["hosts"]}
+        services = {s["id"]: s for s in inventory["services"]}
+        found: dict = {}
+        for f in assess_inventory(inventory, load_eol_table(), AS_OF):
+            where = "os" if f.subject_type == "host" else services[f.subject_id]["port"]
+            found.setdefault((hosts[f.host_id]["addresses"][0], where), []).append(f)
+        by_file[name] = found
+    return by_file
+
+
+def only(found: list, rule: str):
+    (finding,) = [f for f in found if f.rule == rule]
+    return finding
+
+
+# --- 1. nmap before 6: <osclass> beside <osmatch>, not inside ----------------------------------------------
+
+
+def test_old_nmap_os_classes_are_kept_and_name_the_family():
+    hosts = hosts_of("rubynmap-lan-468.xml")  # nmap 4.68
+    mac = hosts["192.168.5.104"]
+    assert mac.os_family == "macos"
+    assert [c.family for c in mac.os_matches[0].classes] == ["Mac OS X"]
+    assert hosts["192.168.5.106"].os_family == "windows"  # Vista: no class inside its osmatch
+
+
+def test_a_host_with_classes_only_gets_every_best_class_as_its_guess():
+    host = hosts_of("rubynmap-lan-468.xml")["192.168.5.148"]  # <osclass> Windows 2003 and XP, no <osmatch>
+    (match,) = host.os_matches
+    assert (match.name, match.accuracy) == ("Microsoft Windows 2003 or Microsoft Windows XP", 100)
+    assert host.os_family == "windows"
+
+
+def test_nmap_4_netbsd_host_is_bsd():
+    assert hosts_of("ullaakut-sample03-453.xml")["204.152.190.12"].os_family == "bsd"  # nmap 4.53
+
+
+# --- 3, 4. guesses naming several releases; service packs and their own dates -------------------------------
+
+
+def test_every_release_of_a_guess_past_support_is_a_verdict_with_the_latest_date(findings):
+    found = findings["rubynmap-lan-468.xml"][("192.168.5.166", "os")]  # "Windows 2000 SP4 or Windows XP SP2"
+    f = only(found, "os-eol")
+    assert f.data["eol"] == "2010-07-13"  # XP SP2's end (not SP3's 2014-04-08) and Windows 2000's
+    assert "or" in f.data["name"] and f.confidence == "low"
+
+
+def test_a_release_without_its_service_pack_says_its_date_is_a_bound(findings):
+    f = only(findings["rubynmap-lan-468.xml"][("192.168.5.106", "os")], "os-eol")  # "Microsoft Windows Vista"
+    assert f.data["eol"] == "2017-04-11" and f.data["eol_is_upper_bound"] is True
+    assert "at the latest" in f.title
+
+
+def test_classes_only_host_is_judged_on_both_releases(findings):
+    f = only(findings["rubynmap-lan-468.xml"][("192.168.5.148", "os")], "os-eol")
+    assert f.data["eol"] == "2015-07-14" and "at the latest" in f.title  # Server 2003 SP2, the later of the two
+
+
+def test_mac_os_x_guess_is_judged(findings):
+    f = only(findings["rubynmap-lan-468.xml"][("192.168.5.104", "os")], "os-eol")
+    assert f.data["product"] == "macos" and f.data["eol"] == "2009-08-13"  # 10.5 Leopard
+
+
+@pytest.mark.parametrize("name, cycles", [
+    ("Microsoft Windows XP SP2", ("5-sp2",)),
+    ("Microsoft Windows XP SP2 or SP3", ("5-sp2", "5-sp3")),
+    ("Microsoft Windows Server 2003 SP0 or Windows XP SP2", ("2003",)),  # and XP SP2 as an alternative
+    ("Microsoft Windows Server 2008 Beta 3", ("2008", "2008-sp2")),     # no service pack named: either
+])
+def test_service_packs_in_nmap_names_pick_the_release(name, cycles):
+    (obs,) = identify_os({"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}, load_eol_table())
+    assert obs.cycles == cycles
+
+
+def test_guesses_that_disagree_about_support_say_so():
+    table = load_eol_table()
+    guess = "Microsoft Windows Server 2008 SP2 or Windows Server 2022"
+    host = {"id": "h", "os_matches": [{"name": guess, "accuracy": 93}]}
+    findings = assess_inventory({"hosts": [host], "services": []}, table, AS_OF)
+    (f,) = findings
+    assert (f.rule, f.severity) == ("os-guess-unclear", "info")
+    assert "2022" in f.evidence and "2008" in f.evidence
+
+
+def test_guesses_below_the_accuracy_threshold_give_no_verdict():
+    host = {"id": "h", "os_matches": [{"name": "Microsoft Windows XP SP2", "accuracy": 84}]}
+    assert identify_os(host, load_eol_table()) == []
+
+
+# --- 5. vendor build numbers; OS names in banners ---------------------------------------------------------
+
+
+def test_sql_server_build_with_nmaps_service_pack_reading_is_judged(findings):
+    f = only(findings["libnmap-dionaea-791.xml"][("172.28.1.3", 1433)], "eol")  # "8.00.528.00; SP1+"
+    assert f.data["product"] == "mssqlserver" and f.severity == "critical"
+
+
+def test_windows_release_in_a_file_sharing_banner_is_judged(findings):
+    f = only(findings["libnmap-dionaea-791.xml"][("172.28.1.3", 445)], "eol")  # "Windows XP microsoft-ds"
+    assert f.data["product"] == "windows" and f.data["eol"] == "2014-04-08" and f.data["eol_is_upper_bound"]
+
+
+# --- 4. a release only distributions patched: upstream's date is the fact ----------------------------------
+
+
+def test_openssh_without_a_distribution_states_upstreams_end_and_the_bound(findings):
+    f = only(findings["ullaakut-sample03-453.xml"][("64.13.134.48", 22)], "eol")  # OpenSSH 4.3
+    assert f.data["upstream_eol"] == "2006-09-27" and f.data["eol_is_upper_bound"]
+    assert "upstream since 2006-09-27" in f.title and "at the latest" in f.title
+
+
+# --- 6. weak crypto as old nmap writes it ------------------------------------------------------------------
+
+
+def test_nmap_4_sslv2_script_in_capitals_is_found(findings):
+    f = only(findings["ullaakut-sample03-453.xml"][("204.152.190.12", 443)], "ssl-legacy")
+    assert "SSLv2" in f.title
+
+
+@pytest.mark.parametrize("version, extra, scripts, expected", [
+    ("3.9p1", "protocol 1.99", [], ("medium", "1.99")),           # as nmap prints OpenSSH 3.9p1 with v1 enabled
+    ("2.9p2", "protocol 1.5", [], ("high", "1.5")),
+    ("4.3", "protocol 2.0", [{"id": "sshv1", "output": "Server supports SSHv1"}], ("medium", "1.99")),
+    ("9.6", "protocol 2.0", [], None),
+])
+def test_ssh_protocol_1(version, extra, scripts, expected):
+    row = {"id": "s", "host_id": "h", "port": 22, "protocol": "tcp", "name": "ssh", "product": "OpenSSH",
+           "version": version, "extra_info": extra, "scripts": scripts}
+    found = assess_sshv1(row, load_protocol_rules())
+    if expected is None:
+        assert found == []
+    else:
+        (f,) = found
+        assert (f.severity, f.data["ssh_protocol"]) == expected
