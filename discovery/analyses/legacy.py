@@ -134,6 +134,7 @@ class Verdict:
     maintained_by: str | None = None       # "Debian 12"
     candidates: tuple[str, ...] = ()
     bound: bool = False                    # candidates ending on different dates: `end` is the latest of them
+    older_than: str | None = None          # older than every tracked release: the oldest one's name ("PHP 4.3")
 
 
 class EolTable:
@@ -347,7 +348,7 @@ def assess_version(table: EolTable, product: str, version: str | Version | Versi
                 return Verdict(
                     product=product, status="eol", cycle=shown, name=f"{p.title} {shown}",
                     end=end if isinstance(end, date) else None, basis="older-than-tracked",
-                    source=table.source_of(p, oldest),
+                    source=table.source_of(p, oldest), older_than=p.name_of(oldest.name, oldest.label),
                     reason=f"older than {p.name_of(oldest.name, oldest.label)}, the oldest release the table "
                            f"tracks, whose support ended {end if isinstance(end, date) else 'long ago'}")
         what = "no version" if spec.kind == "unknown" else f"{spec.text!r}"
@@ -772,7 +773,10 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
         rule = f"{prefix}eol"
         past = (as_of - verdict.end).days if verdict.end else None
         severity = "critical" if past is not None and past > CRITICAL_AFTER_DAYS else "high"
-        if upstream_only is not None:  # an unknown build: upstream's end is a fact, the distributions' a bound
+        if verdict.older_than:  # its own date is not tracked: never give the oldest tracked release's as its own
+            title = (f"{name} is past end of support (older than {verdict.older_than}, the oldest release "
+                     f"tracked, which ended {end or 'long ago'})")
+        elif upstream_only is not None:  # an unknown build: upstream's end is a fact, the distributions' a bound
             title = (f"{name} is past end of support (upstream since {upstream_only.isoformat()}; distributions "
                      f"that shipped it patched it until {end} at the latest)")
         else:
@@ -832,6 +836,8 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
         data["upstream_eol"] = verdict.upstream_end.isoformat() if verdict.upstream_end else None
     if verdict.candidates:
         data["candidates"] = list(verdict.candidates)
+    if verdict.older_than:
+        data["eol"], data["oldest_tracked"], data["oldest_tracked_eol"] = None, verdict.older_than, end
     if verdict.bound or upstream_only is not None:
         data["eol_is_upper_bound"] = True  # support ended on `eol` at the latest (candidates, or distributions)
     if upstream_only is not None:

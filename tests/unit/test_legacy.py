@@ -94,7 +94,6 @@ def by_host(inventory, findings):
     ("openssh", "5.3", "eol", "5.3", ("rhel", "6", "eol")),            # shipped with RHEL/CentOS 6 only
     ("apache-http-server", "2.2.15", "eol", "2.2", ("apache-http-server", "2.2", "eol")),
     ("iis", "6.0", "eol", "6.0", ("windows-server", "2003-sp2", "eol")),  # IIS 6.0 follows Windows Server 2003
-    ("mysql", "5.1.73", "eol", "5.1", ("mysql", "5.5", "eol")),         # older than the oldest tracked (5.5)
     ("postgresql", "9.6.0 - 9.6.7", "eol", "9.6", ("postgresql", "9.6", "eol")),
     ("postgresql", "15.18", "supported", "15", ("postgresql", "15", "eol")),
     ("nginx", "1.22.1", "eol", "1.22", ("nginx", "1.22", "eol")),
@@ -111,6 +110,11 @@ def test_assess_version_real_banners(table, source, product, version, status, cy
 
 
 def test_assess_version_known_dates(table, source):
+    # MySQL 5.1 has its own date now (Oracle's lifetime support policy), not 5.5's (issue 14)
+    mysql = assess_version(table, "mysql", "5.1.73", AS_OF)
+    assert (mysql.status, mysql.cycle, mysql.end) == ("eol", "5.1", date(2013, 12, 31)) and "oracle.com" in mysql.source
+    older = assess_version(table, "mysql", "5.0.95", AS_OF)  # older than the oldest tracked (now 5.1)
+    assert (older.status, older.basis, older.older_than) == ("eol", "older-than-tracked", "MySQL 5.1")
     assert assess_version(table, "apache-http-server", "2.2.15", AS_OF).end == date(2017, 7, 11)
     assert assess_version(table, "iis", "6.0", AS_OF).end == date(2015, 7, 14)
     assert assess_version(table, "centos", "7", AS_OF).end == date(2024, 6, 30)
@@ -314,7 +318,8 @@ def test_assess_inventory_evidence_and_data(inventory, table, source):
     assert iis.data["eol"] == source_date(source, "windows-server", "2003-sp2").isoformat() == "2015-07-14"
     assert "learn.microsoft.com" in iis.data["eol_source"]
     mysql = findings[("lab-rhel6.example.org", "eol", "mysql")]
-    assert mysql.data["cycle"] == "5.1" and mysql.data["basis"] == "older-than-tracked"
+    assert mysql.data["cycle"] == "5.1" and mysql.data["eol"] == "2013-12-31"
+    assert "oracle.com" in mysql.data["eol_source"]
     nginx = findings[("deb12", "eol-upstream", "nginx")]
     assert nginx.data["maintained_by"] == "Debian 12" and nginx.data["upstream_eol"] == "2023-04-11"
     assert "1.22.1-9+deb12u11" in nginx.evidence

@@ -140,6 +140,28 @@ def test_windows_release_in_a_file_sharing_banner_is_judged(findings):
     assert f.data["product"] == "windows" and f.data["eol"] == "2014-04-08" and f.data["eol_is_upper_bound"]
 
 
+# --- 4. a release older than any the table tracks: no date of another release stated as its own ------------
+
+
+def test_older_than_tracked_names_the_oldest_tracked_release_not_its_date_as_its_own():
+    from discovery.analyses.legacy import _legacy_finding, assess_observation, identify_service
+    table = load_eol_table()
+    row = {"id": "s", "host_id": "h", "port": 80, "protocol": "tcp", "name": "http", "product": "Apache httpd",
+           "version": "1.3.39", "extra_info": "(Unix) PHP/4.2.3"}  # the corpus's freshmeat banner, with PHP 4.2
+    (php,) = [o for o in identify_service(row, table) if o.product == "php"]
+    verdict = assess_observation(php, table, AS_OF)
+    f = _legacy_finding(php, verdict, table, AS_OF)
+    assert f.data["eol"] is None and f.data["oldest_tracked"] == "PHP 4.3"
+    assert f.data["oldest_tracked_eol"] == "2005-03-31"
+    assert "older than PHP 4.3" in f.title and "since" not in f.title
+
+
+def test_php_4_4_has_its_own_date(findings):
+    hits = findings["ullaakut-sample03-453.xml"][("66.35.250.168", 80)]  # Apache 1.3.39 with PHP/4.4.7
+    php = [f for f in hits if f.data["product"] == "php"]
+    assert php and php[0].data["eol"] == "2008-08-07" and "php.net" in php[0].data["eol_source"]
+
+
 # --- 4. a release only distributions patched: upstream's date is the fact ----------------------------------
 
 
