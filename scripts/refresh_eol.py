@@ -295,7 +295,7 @@ def _product(slug, policy, *, title, category, source, url, origin, cycles, poli
     }
     if origin and origin != slug:
         product["from"] = origin
-    for key in ("note", "support_end_reason", "upstream_support"):
+    for key in ("note", "support_end_reason", "upstream_support", "label_style"):
         if policy.get(key):
             product[key] = policy[key]
     if policy_text:

@@ -100,6 +100,7 @@ class Product:
     origin: str | None = None              # the endoflife.date product it was copied from
     note: str | None = None
     upstream_support: str | None = None    # "latest-release-only": only distributions support older releases
+    label_style: str | None = None         # "prefix": the title before the label (XP SP3); "cycle": no label
 
     def end_of(self, cycle: Cycle) -> date | bool | None:
         """Return when `cycle`'s support ends under this product's policy."""
@@ -109,7 +110,9 @@ class Product:
 
     def name_of(self, cycle_name: str, label: str | None = None) -> str:
         """'PostgreSQL 9.6', 'Windows Server 2012 R2', 'Microsoft SQL Server 2016 SP3'."""
-        if label and not label[0].isdigit():
+        if self.label_style == "cycle":
+            return f"{self.title} {cycle_name}"
+        if label and not label[0].isdigit() and self.label_style != "prefix":
             return label
         return f"{self.title} {label or cycle_name}"
 
@@ -225,7 +228,7 @@ def _product(slug: str, raw: dict) -> Product:
     return Product(slug=slug, title=raw["title"], kind=raw["kind"], source=raw["source"], url=raw["url"],
                    match=raw["match"], support_end=raw["support_end"], distro_packaged=raw["distro_packaged"],
                    cycles=tuple(cycles), origin=raw.get("from"), note=raw.get("note"),
-                   upstream_support=raw.get("upstream_support"))
+                   upstream_support=raw.get("upstream_support"), label_style=raw.get("label_style"))
 
 
 @functools.lru_cache(maxsize=8)
@@ -382,7 +385,8 @@ def assess_version(table: EolTable, product: str, version: str | Version | Versi
     if len(judged) > 1:
         reason += f" (all of {', '.join(labels)} agree)"
     return Verdict(product=product, status=status, reason=reason, cycle=cycle.name if cycle else None,
-                   name=name, end=end, extended=extended, basis=basis, bound=status == "eol" and len(set(dates)) > 1,
+                   name=name, end=end, extended=extended, basis=basis,
+                   bound=status == "eol" and (len(set(dates)) > 1 or spec.kind == "wildcard"),
                    source=table.source_of(p, cycle or found[0]), candidates=labels if len(judged) > 1 else ())
 
 
@@ -627,7 +631,10 @@ def _os_release(table: EolTable, text: str) -> tuple[str, tuple[str, ...], str |
                 return rule["product"], tuple(dict.fromkeys(rule["service_packs"][n] for n in numbers)), None
             return rule["product"], tuple(rule["cycles"]), None
         cycles = tuple(rule.get("cycles") or ([rule["cycle"]] if rule.get("cycle") else []))
-        return rule["product"], cycles, match.groupdict().get("version")
+        version = match.groupdict().get("version")
+        if version and rule.get("series"):
+            version += ".x"  # "AIX 7.2" is the series: any of its technology levels
+        return rule["product"], cycles, version
     return None
 
 
@@ -650,8 +657,8 @@ def _os_from_name(table: EolTable, host_id: str, shown: str, version: str | None
     if cycles:
         spec = VersionSpec(text=shown, kind="exact" if len(cycles) == 1 else "range")
     else:
-        spec = parse_version_spec(named_version or (table.rewrite(product, version) if version else None),
-                                  scheme="banner")
+        text = named_version or version
+        spec = parse_version_spec(table.rewrite(product, text) if text else None, scheme="banner")
     if kind == "os" and not cycles and spec.kind != "exact":
         confidence = "low"
     return Observation(host_id=host_id, product=product, spec=spec, confidence=confidence, kind=kind,
@@ -793,7 +800,8 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
     elif verdict.status == "unknown" and obs.kind == "os-guess" and verdict.basis == "candidates":
         return Finding(id=f"os-guess-unclear:{obs.host_id}", subject_type="host", subject_id=obs.host_id,
                        host_id=obs.host_id, rule="os-guess-unclear", category="legacy", severity="info",
-                       title=f"nmap's OS guesses disagree about support: {obs.spec.text}",
+                       title="nmap's OS guesses disagree about support: "
+                             + " or ".join(verdict.candidates[:4]) + (" or …" if len(verdict.candidates) > 4 else ""),
                        evidence=f"{obs.evidence}; {verdict.reason}", confidence="low",
                        recommendation="Find out which release the host runs (estatemap scan ssh, or ask its owner): "
                                       "some of the releases nmap guessed are past support, others are not.",

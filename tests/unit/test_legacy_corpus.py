@@ -194,3 +194,49 @@ def test_ssh_protocol_1(version, extra, scripts, expected):
     else:
         (f,) = found
         assert (f.severity, f.data["ssh_protocol"]) == expected
+
+
+# --- 2. operating systems and products the table did not have (names as nmap prints them) -------------------
+
+
+@pytest.mark.parametrize("name, product, eol", [
+    ("Sun Solaris 9", "oracle-solaris", "2011-10-01"),
+    ("SunOS 5.8", "oracle-solaris", "2009-03-01"),                # SunOS 5.x is Solaris x
+    ("FreeBSD 6.2-RELEASE", "freebsd", "2008-05-31"),
+    ("OpenBSD 4.1", "openbsd", "2008-05-01"),
+    ("NetBSD 5.0", "netbsd", "2015-11-11"),
+    ("Cisco IOS XE 16.12", "cisco-ios-xe", "2023-07-31"),
+    ("Microsoft Windows XP Embedded", "windows-embedded", "2016-01-12"),  # not Windows XP's 2014 date
+    ("Microsoft Windows Embedded Standard 7", "windows-embedded", "2020-10-13"),
+    ("IBM AIX 7.1", "ibm-aix", "2023-04-30"),                     # the series: its last technology level's end, a bound
+])
+def test_more_operating_systems_are_judged(name, product, eol):
+    host = {"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}
+    (f,) = assess_inventory({"hosts": [host], "services": []}, load_eol_table(), AS_OF)
+    assert (f.rule, f.data["product"], f.data["eol"]) == ("os-eol", product, eol)
+
+
+@pytest.mark.parametrize("name", ["Sun Solaris 11.4", "OpenBSD 7.9", "NetBSD 10.0", "FreeBSD 15.1-RELEASE"])
+def test_supported_operating_systems_give_no_finding(name):
+    host = {"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}
+    findings = assess_inventory({"hosts": [host], "services": []}, load_eol_table(), date(2026, 6, 1))
+    assert [f for f in findings if f.rule in ("os-eol", "os-eol-soon")] == [], findings
+
+
+def test_an_aix_release_whose_technology_levels_disagree_says_so():
+    host = {"id": "h", "os_matches": [{"name": "IBM AIX 7.2", "accuracy": 95}]}
+    (f,) = assess_inventory({"hosts": [host], "services": []}, load_eol_table(), AS_OF)
+    assert f.rule == "os-guess-unclear" and "7.2" in f.title
+
+
+@pytest.mark.parametrize("product, version, expected", [
+    ("ProFTPD", "1.3.5e", ("eol", "proftpd", "2020-07-20")),
+    ("ProFTPD", "1.3.9", None),
+    ("Squid webproxy", "2.6.STABLE18", ("eol", "squid", "2010-03-26")),  # nmap 4.x's name for Squid
+])
+def test_more_service_products_are_judged(product, version, expected):
+    row = {"id": "s", "host_id": "h", "port": 21, "protocol": "tcp", "name": "ftp", "product": product,
+           "version": version}
+    found = [f for f in assess_inventory({"hosts": [{"id": "h"}], "services": [row]}, load_eol_table(), AS_OF)
+             if f.category == "legacy"]
+    assert [(f.rule, f.data["product"], f.data["eol"]) for f in found] == ([expected] if expected else [])
