@@ -39,6 +39,8 @@ def _load_protocols(path: str) -> dict:
         http["_form"] = [_pattern(p) for p in http["form_patterns"]]
         http["_title"] = [_pattern(p) for p in http["title_patterns"]]
         rules["sshv1"]["_re"] = _pattern(rules["sshv1"]["pattern"])
+        web = rules["cleartext_web"]["no_https"]
+        web["_redirect"] = [_pattern(p) for p in web["redirect_patterns"]]
     except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
         raise ProtocolRulesError(f"cannot read the protocol rules {path}: {exc!r}") from exc
     return rules
@@ -231,6 +233,52 @@ def assess_http_auth(row: dict, rules: dict) -> list[Finding]:
         data={"port": row["port"], "service": row.get("name"), "signal": signal})]
 
 
+def assess_fhir_cleartext(row: dict, rules: dict) -> list[Finding]:
+    """Return a finding for a FHIR server the probe found on a port without TLS: its CapabilityStatement is the
+    public evidence that patient data is served in clear text."""
+    spec = rules["cleartext_web"]["fhir"]
+    if row.get("state", "open") not in OPEN_STATES or _is_tls(row):
+        return []
+    script = next((s for s in _scripts(row) if s.get("id") == spec["script"]), None)
+    if script is None:
+        return []
+    return [_protocol_finding(
+        spec["rule"], row, subject_type="service", severity=spec["severity"],
+        title=f"{spec['title']} on {row.get('protocol') or 'tcp'}/{row['port']}",
+        evidence=f"{_service_words(row)}; {spec['script']}: {(script.get('output') or '').strip()} (no TLS)",
+        recommendation=spec["recommendation"], confidence="high",
+        data={"port": row["port"], "service": row.get("name"), "fhir": script.get("data")})]
+
+
+def assess_web_without_https(host: dict, rows: list[dict], rules: dict, already: set[str]) -> list[Finding]:
+    """Return a low finding for each plain HTTP port that does not redirect to HTTPS on a host serving clinical
+    systems (a healthcare service, or the host's patient data annotation says yes); a port another web finding
+    covers (`already`: service ids) is left to it."""
+    spec = rules["cleartext_web"]["no_https"]
+    clinical = [r for r in rows if r.get("category") == "healthcare" and r.get("state", "open") in OPEN_STATES]
+    if not clinical and host.get("patient_data") != "yes":
+        return []
+    served = sorted({f"{r.get('name') or 'a service'} on {r.get('protocol') or 'tcp'}/{r['port']}" for r in clinical})
+    why = (f"it serves {', '.join(served)} (healthcare)"
+           if clinical else "its patient data annotation says yes")
+    findings = []
+    for row in rows:
+        name = (row.get("name") or "").lower()
+        if row.get("state", "open") not in OPEN_STATES or _is_tls(row) or name not in spec["names"] \
+                or service_row_id(row) in already:
+            continue
+        said = "\n".join(_script_text(s) for s in _scripts(row))
+        if any(p.search(said) for p in spec["_redirect"]):
+            continue
+        findings.append(_protocol_finding(
+            spec["rule"], row, subject_type="service", severity=spec["severity"],
+            title=f"{spec['title']} (tcp/{row['port']})",
+            evidence=f"{_service_words(row)}; no redirect to HTTPS seen; the host is clinical: {why}",
+            recommendation=spec["recommendation"], confidence="medium",
+            data={"port": row["port"], "service": row.get("name"), "clinical": why}))
+    return findings
+
+
 def assess_sshv1(row: dict, rules: dict) -> list[Finding]:
     """Return a finding for an SSH server whose version string says protocol 1.5 (only SSHv1) or 1.99 (both)."""
     spec = rules["sshv1"]
@@ -284,8 +332,11 @@ def assess_protocols(inventory: dict, rules: dict) -> list[Finding]:
         findings.extend(assess_cleartext(row, rules))
         findings.extend(assess_legacy_tls(row, rules))
         findings.extend(assess_http_auth(row, rules))
+        findings.extend(assess_fhir_cleartext(row, rules))
         findings.extend(assess_sshv1(row, rules))
         findings.extend(assess_unidentified(row, rules))
+    web = {f.subject_id for f in findings if f.rule in ("http-cleartext-auth", "fhir-cleartext")}
     for host in inventory.get("hosts", []):
         findings.extend(assess_smbv1(host, by_host.get(host["id"], []), rules))
+        findings.extend(assess_web_without_https(host, by_host.get(host["id"], []), rules, web))
     return findings

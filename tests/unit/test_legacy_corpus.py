@@ -240,3 +240,51 @@ def test_more_service_products_are_judged(product, version, expected):
     found = [f for f in assess_inventory({"hosts": [{"id": "h"}], "services": [row]}, load_eol_table(), AS_OF)
              if f.category == "legacy"]
     assert [(f.rule, f.data["product"], f.data["eol"]) for f in found] == ([expected] if expected else [])
+
+
+# --- 7. clear-text web on clinical hosts, FHIR over HTTP ---------------------------------------------------
+
+
+def web_row(port, name="http", scripts=(), **extra):
+    return {"id": f"h:tcp/{port}", "host_id": "h", "port": port, "protocol": "tcp", "name": name, "state": "open",
+            "scripts": list(scripts), **extra}
+
+
+FHIR_SCRIPT = {"id": "fhir-metadata", "output": "FHIR 4.0.1 at /fhir (HAPI FHIR Server 6.4.0)",
+               "data": {"fhir_version": "4.0.1", "base": "/fhir"}}  # what scanners.fhir_probe records
+
+
+def protocol_findings(rows, host=None):
+    from discovery.analyses.protocol_rules import assess_protocols
+    return assess_protocols({"hosts": [host or {"id": "h"}], "services": rows}, load_protocol_rules())
+
+
+def test_fhir_over_plain_http_is_high_and_not_repeated_as_plain_web():
+    rows = [web_row(8080, "http-proxy", [FHIR_SCRIPT], category="healthcare"), web_row(80)]
+    by_rule = {}
+    for f in protocol_findings(rows):
+        by_rule.setdefault(f.rule, []).append(f)
+    (fhir,) = by_rule["fhir-cleartext"]
+    assert fhir.severity == "high" and "FHIR 4.0.1" in fhir.evidence and fhir.subject_id.endswith("tcp/8080")
+    (plain,) = by_rule["http-no-https"]  # port 80 on the same clinical host; the FHIR port is left to its finding
+    assert plain.severity == "low" and plain.subject_id.endswith("tcp/80")
+
+
+def test_fhir_over_tls_is_not_a_finding():
+    rows = [web_row(443, "https", [FHIR_SCRIPT], tunnel="ssl", category="healthcare")]
+    assert [f for f in protocol_findings(rows) if f.rule == "fhir-cleartext"] == []
+
+
+@pytest.mark.parametrize("rows, host, expected", [
+    ([web_row(104, "dicom", category="healthcare"), web_row(80)], None, ["h:tcp/80"]),
+    ([web_row(80)], {"id": "h", "patient_data": "yes"}, ["h:tcp/80"]),
+    ([web_row(80)], None, []),                                                        # not a clinical host
+    ([web_row(104, "dicom", category="healthcare"),
+      web_row(80, scripts=[{"id": "http-title", "output": "Did not follow redirect to https://pacs01/"}])], None, []),
+    ([web_row(104, "dicom", category="healthcare"),
+      web_row(80, scripts=[{"id": "http-auth", "output": "HTTP/1.1 401\n  Basic realm=pacs"}])],
+     None, []),                                                                       # the auth finding covers it
+])
+def test_plain_http_on_a_clinical_host(rows, host, expected):
+    found = [f.subject_id for f in protocol_findings(rows, host) if f.rule == "http-no-https"]
+    assert found == expected
