@@ -35,6 +35,9 @@ LINK_FONT = Font(color="0563C1", underline="single")
 DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
 # Rows whose widths are measured to size the columns; widths are capped.
 WIDTH_SAMPLE, MIN_WIDTH, MAX_WIDTH = 500, 8, 60
+WRAP_WIDTH = 50          # long prose (a finding's title, evidence, recommendation) wraps at this width
+WRAPPED = Alignment(vertical="top", wrap_text=True)
+ROLLED_UP_RULES = ("unidentified",)  # one Findings row per host for these; each finding stays in the JSON export
 # Each hyperlink is held in memory until its sheet is closed (~320 bytes): past this many per sheet, host
 # names are written as plain text, so memory stays bounded however large the estate.
 LINK_LIMIT = 100_000
@@ -47,7 +50,7 @@ class Column:
     """One column of a sheet: its header, how to get its value from a row, and what kind of value it is.
 
     kind: text (the default), number, bytes, date, bool, severity, risk, host (a host id shown as its name,
-    linked to its row on Hosts), short (nested data as short text).
+    linked to its row on Hosts), short (nested data as short text), wrap (prose, wrapped in a narrower column).
     """
     header: str
     get: Callable[[dict], object]
@@ -130,8 +133,9 @@ DEPENDENCY_COLUMNS = (
 )
 FINDING_COLUMNS = (
     col("Host", "host_id", "host"), col("Severity", "severity", "severity"), col("Confidence", "confidence"),
-    col("Category", "category"), col("Rule", "rule"), col("Title", "title"), col("Evidence", "evidence"),
-    col("Recommendation", "recommendation"), col("Subject type", "subject_type"), col("Subject ID", "subject_id"),
+    col("Category", "category"), col("Rule", "rule"), col("Title", "title", "wrap"),
+    col("Evidence", "evidence", "wrap"), col("Recommendation", "recommendation", "wrap"),
+    col("Subject type", "subject_type"), col("Subject ID", "subject_id"),
     Column("Data", lambda f: short(f.get("data"))), col("Host ID", "host_id"), col("Finding ID", "id"),
 )
 GROUP_COLUMNS = (
@@ -210,8 +214,35 @@ def build_workbook(inventory: dict, *, link_limit: int = LINK_LIMIT) -> Workbook
             rows = _hosts_with_groups(rows, inventory.get("groups") or [])
         elif name == "groups":
             rows = [{**g, "_host_names": [labels.get(h, h) for h in g.get("host_ids") or ()]} for g in rows]
+        elif name == "findings":
+            rows = findings_for_sheet(rows, labels)
         _write_table(wb.create_sheet(title), rows, columns, styles, links, link_limit)
     return wb
+
+
+def findings_for_sheet(findings: list[dict], labels: dict) -> list[dict]:
+    """The Findings sheet's rows: the most severe first, then by host name and title; a host's several
+    unidentified-service findings as one row naming their ports (each finding stays in the JSON export)."""
+    rows, rolled = [], {}
+    for f in findings:
+        if f.get("rule") in ROLLED_UP_RULES and f.get("host_id"):
+            rolled.setdefault((f["rule"], f["host_id"]), []).append(f)
+        else:
+            rows.append(f)
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    for (rule, host_id), group in rolled.items():
+        if len(group) == 1:
+            rows.extend(group)
+            continue
+        worst = min(group, key=lambda f: rank.get(f.get("severity"), len(rank)))
+        ports = sorted({(f.get("data") or {}).get("port") for f in group} - {None})
+        rows.append({**worst, "id": f"{rule}:{host_id}:rolled-up", "subject_type": "host", "subject_id": host_id,
+                     "title": f"{len(group)} unidentified services on ports {', '.join(map(str, ports))}",
+                     "evidence": "; ".join(f.get("evidence") or "" for f in group),
+                     "data": {"rolled_up": [f["id"] for f in group], "ports": ports}})
+    return sorted(rows, key=lambda f: (rank.get(f.get("severity"), len(rank)),
+                                       str(labels.get(f.get("host_id"), f.get("host_id") or "")).lower(),
+                                       f.get("title") or "", f.get("id") or ""))
 
 
 def _hosts_with_groups(hosts: list[dict], groups: list[dict]) -> Iterator[dict]:
@@ -288,6 +319,14 @@ def _cell(ws, column: Column, row: dict, styles: _Styles, links: _HostLinks, bud
             return styles.apply(WriteOnlyCell(ws, moment), styles.date)
     elif kind == "bytes" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return styles.apply(WriteOnlyCell(ws, value), styles.bytes)
+    elif kind == "wrap":
+        cell = xlsx_value(ws, value)
+        if isinstance(cell, str):
+            cell = WriteOnlyCell(ws, cell)
+            cell.data_type = "s"
+        if hasattr(cell, "alignment"):  # a text that looks like a formula keeps its quote prefix
+            cell.alignment = WRAPPED
+        return cell
     return xlsx_value(ws, value)
 
 
@@ -310,7 +349,7 @@ def _column_widths(rows: list[dict], columns: Iterable[Column], labels: dict) ->
             elif column.kind == "date":
                 value = "2026-01-01 00:00:00" if value else None
             width = max(width, _display_width(value) + 2)
-        widths.append(min(max(width, MIN_WIDTH), MAX_WIDTH))
+        widths.append(min(max(width, MIN_WIDTH), WRAP_WIDTH if column.kind == "wrap" else MAX_WIDTH))
     return widths
 
 

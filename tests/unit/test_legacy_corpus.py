@@ -288,3 +288,43 @@ def test_fhir_over_tls_is_not_a_finding():
 def test_plain_http_on_a_clinical_host(rows, host, expected):
     found = [f.subject_id for f in protocol_findings(rows, host) if f.rule == "http-no-https"]
     assert found == expected
+
+
+# --- 8. the Findings sheet as people read it ----------------------------------------------------------------
+
+
+def test_findings_sheet_is_sorted_by_severity_wrapped_and_rolls_up_unidentified_ports(tmp_path):
+    import json
+
+    import openpyxl
+
+    import main
+    from discovery.records.model import SEVERITIES
+
+    db = str(tmp_path / "estate.db")
+    assert main.main(["--db", db, "-q", "import", str(CORPUS / "ullaakut-sample03-453.xml")]) == 0
+    assert main.main(["--db", db, "-q", "analyze", "--as-of", "2026-12-01"]) == 0
+    for fmt in ("xlsx", "json"):
+        assert main.main(["--db", db, "-q", "export", "-f", fmt, "-o", str(tmp_path / f"estate.{fmt}")]) == 0
+    ws = openpyxl.load_workbook(tmp_path / "estate.xlsx")["Findings"]
+    header = [c.value for c in ws[1]]
+    rows = [dict(zip(header, (c.value for c in row))) for row in ws.iter_rows(min_row=2)]
+    ranks = [SEVERITIES.index(r["Severity"]) for r in rows]
+    assert ranks == sorted(ranks)  # most severe first
+    for severity in set(r["Severity"] for r in rows):  # then by host
+        hosts = [str(r["Host"]).lower() for r in rows if r["Severity"] == severity]
+        assert hosts == sorted(hosts)
+    evidence = header.index("Evidence") + 1
+    assert all(ws.cell(row=i, column=evidence).alignment.wrap_text for i in range(2, ws.max_row + 1))
+    findings = json.loads((tmp_path / "estate.json").read_text())["findings"]
+    unidentified = [f for f in findings if f["rule"] == "unidentified"]
+    per_host = {}
+    for f in unidentified:
+        per_host.setdefault(f["host_id"], []).append(f)
+    several = {h: fs for h, fs in per_host.items() if len(fs) > 1}
+    assert several  # the corpus has hosts with several unidentified ports: each stays in the JSON
+    sheet_unidentified = [r for r in rows if r["Rule"] == "unidentified"]
+    assert len(sheet_unidentified) == len(per_host)  # one row per host on the sheet
+    rolled = next(r for r in sheet_unidentified if r["Host ID"] in several)
+    ports = sorted(f["data"]["port"] for f in several[rolled["Host ID"]])
+    assert rolled["Title"] == f"{len(ports)} unidentified services on ports {', '.join(map(str, ports))}"
