@@ -231,6 +231,9 @@ def build_table(source: dict, matching: dict, vendor: dict) -> dict:
                                   category=item.get("category"), source="endoflife.date",
                                   url=f"https://endoflife.date/{origin}", origin=origin,
                                   cycles=transform_cycles(item["releases"]))
+        for cycle in products[slug]["cycles"]:  # names endoflife.date leaves bare ("2003": Windows Server 2003)
+            if "label" not in cycle and cycle["cycle"] in policy.get("labels", {}):
+                cycle["label"] = policy["labels"][cycle["cycle"]]
         for identifier in item.get("identifiers", []):
             key = _cpe_key(identifier.get("cpe", ""))
             if key and key not in cpes:

@@ -273,7 +273,9 @@ def _candidates(product: Product, spec: VersionSpec) -> tuple[list[Cycle], str]:
                            key=lambda c: c.latest_parts)
             for c in group:
                 if compare_parts(c.latest_parts, version.parts) >= 0:
-                    return [c], "cycle"
+                    # the lowest service pack the table tracks: the build may belong to an earlier, untracked one
+                    earlier = c is group[0] and re.search(r"-sp\d+$", c.name) is not None
+                    return [c], "cycle-or-earlier" if earlier else "cycle"
             return group[-1:], "cycle"
         numbered = [c for c in product.cycles if c.parts is not None]
         prefixed = [c for c in numbered if version.startswith(c.parts)]
@@ -377,6 +379,9 @@ def assess_version(table: EolTable, product: str, version: str | Version | Versi
     if cycle is not None and p.support_end == "eol" and isinstance(cycle.extended, date):
         extended = cycle.extended
     name = p.name_of(cycle.name, cycle.label) if cycle else _common_name(p, found, spec)
+    if basis == "cycle-or-earlier":  # "SQL Server 2000 (build 8.00.528)": its service pack is not known
+        release = re.sub(r"\s*SP\d+$", "", cycle.label or cycle.name)
+        name = f"{p.name_of(cycle.name, release)} (build {spec.text})"
     words = {"eol": "support ended", "eol-soon": "support ends", "supported": "supported until"}[status]
     if status == "supported" and end is None:
         reason = f"{name}: supported, no end date announced"
@@ -386,7 +391,8 @@ def assess_version(table: EolTable, product: str, version: str | Version | Versi
         reason += f" (all of {', '.join(labels)} agree)"
     return Verdict(product=product, status=status, reason=reason, cycle=cycle.name if cycle else None,
                    name=name, end=end, extended=extended, basis=basis,
-                   bound=status == "eol" and (len(set(dates)) > 1 or spec.kind == "wildcard"),
+                   bound=status == "eol" and (len(set(dates)) > 1 or spec.kind == "wildcard"
+                                              or basis == "cycle-or-earlier"),
                    source=table.source_of(p, cycle or found[0]), candidates=labels if len(judged) > 1 else ())
 
 

@@ -133,6 +133,8 @@ def test_guesses_below_the_accuracy_threshold_give_no_verdict():
 def test_sql_server_build_with_nmaps_service_pack_reading_is_judged(findings):
     f = only(findings["libnmap-dionaea-791.xml"][("172.28.1.3", 1433)], "eol")  # "8.00.528.00; SP1+"
     assert f.data["product"] == "mssqlserver" and f.severity == "critical"
+    # only SP4 of SQL Server 2000 is tracked: an SP1 build is not called SP4, and SP4's end is only a bound
+    assert "SP4" not in f.title and "build 8.00.528" in f.title and f.data["eol_is_upper_bound"]
 
 
 def test_windows_release_in_a_file_sharing_banner_is_judged(findings):
