@@ -276,7 +276,8 @@ class ScanDialog(QDialog):
     def choose_file(self, edit: QLineEdit, option: Option) -> None:
         """Ask for the file of a path option (starting where its current one is) and put it in `edit`."""
         current = Path(edit.text().strip()).expanduser() if edit.text().strip() else None
-        start = str(current.parent if current is not None else Path.home())
+        folder = Path(option.start_folder).expanduser() if option.start_folder else Path.home()
+        start = str(current.parent if current is not None else folder if folder.is_dir() else Path.home())
         title = (option.label or option.name).rstrip(": ")
         path, _ = QFileDialog.getOpenFileName(self, title, start, option.file_filter)
         if path:

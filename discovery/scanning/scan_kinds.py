@@ -49,6 +49,7 @@ class Option:
     maximum: float | None = None
     suffix: str = ""
     file_filter: str = "All files (*)"
+    start_folder: str | None = None   # where the GUI's Choose… opens when the field is empty ("~/.ssh")
     widget: str | None = None         # the GUI widget's attribute suffix when it is not `name`
     group: str | None = None          # options of one group exclude each other (CLI)
     faces: frozenset[str] = FACES

@@ -44,7 +44,7 @@ OPTIONS = (
            help="log in as U (default: your login name; user@HOST overrides it)",
            placeholder="your login name (user@host overrides it)"),
     Option("key", kind="path", flag="--key", metavar="PATH", label="Key file:",
-           help="private key file (default: your ~/.ssh keys); ssh-agent is used too",
+           help="private key file (default: your ~/.ssh keys); ssh-agent is used too", start_folder="~/.ssh",
            placeholder="your ~/.ssh keys and ssh-agent"),
     Option("port", kind="int", flag="--port", metavar="N", default=DEFAULT_PORT, label="Port:", minimum=1,
            maximum=65535, help=f"SSH port (default: {DEFAULT_PORT})"),

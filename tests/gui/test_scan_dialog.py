@@ -474,6 +474,19 @@ def test_a_choose_button_asks_for_a_file_with_its_options_filter(dialog, monkeyp
     assert dialog.scanner_options() == {"path": str(NMAP_XML)}
 
 
+def test_the_key_file_dialog_opens_in_the_ssh_folder(dialog, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+    (tmp_path / ".ssh").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folders = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda parent, title, folder, file_filter: folders.append(folder) or ("", ""))
+    dialog.choose_kind("ssh")
+    dialog.ssh_key_button.click()
+    dialog.ssh_hosts_file_button.click()
+    assert folders == [str(tmp_path / ".ssh"), str(tmp_path)]
+
+
 @pytest.fixture
 def toy_kinds():
     """The registry with the test kind added (a registry of the test's own: REGISTRY is left as it is)."""
