@@ -155,9 +155,9 @@ def build_plan(targets: list[Target], *, profile: str = DEFAULT_PROFILE, ports: 
             options += ["-O", "--osscan-limit"]
     if profile == "deep":
         options += ["--script", ",".join(SAFE_SCRIPTS)]
-    if max_rate:
+    if max_rate is not None:  # None: no cap, only ever asked for in code; 0 is refused, not read as "none"
         if max_rate < 1:
-            raise TargetError("--max-rate must be at least 1 packet per second")
+            raise TargetError("the rate limit must be at least 1 packet per second")
         options += ["--max-rate", str(int(max_rate))]
     if targets and all(t.ip_version == 6 for t in targets):
         options += ["-6"]

@@ -31,6 +31,8 @@ def check_target(path: Path, *, force: bool, how_to_replace: str) -> None:
     `how_to_replace`, in the words of the face that asks), a folder, no folder."""
     if path.is_dir():
         raise EstateError(f"{path} is a folder; give a file name to export to")
+    if path.exists() and not path.is_file():  # a device (/dev/null), a FIFO or a socket is never replaced
+        raise EstateError(f"{path} is not a regular file; give a file name to write to")
     if path.exists() and not force:
         raise EstateError(f"{path} exists; {how_to_replace}")
     if not path.parent.is_dir():

@@ -507,6 +507,8 @@ def _open_database(path: Path, *, create: bool) -> sqlite_utils.Database:
     """Open (or create) the store at `path`, migrate it forward and return it. Raises StoreError."""
     if path.is_dir():
         raise StoreError(f"cannot use {path} as a store: it is a directory")
+    if path.exists() and not path.is_file():  # /dev/null, a FIFO, a socket: SQLite would write beside it
+        raise StoreError(f"cannot use {path} as a store: it is not a regular file")
     exists = path.exists()
     if not exists:
         if not create:

@@ -386,3 +386,47 @@ def test_import_of_a_large_nmap_file_streams_in_bounded_memory(tmp_path):
     with Store(tmp_path / "big.db") as s:
         assert len(s.hosts()) == up
     assert time.monotonic() - started < 120
+
+
+# --- outputs and stores that are not regular files (issue 15) ----------------------------------------------
+
+
+def special_files(tmp_path: Path) -> list[Path]:
+    """A FIFO, a character device like /dev/null (made here, as root, so a regression replaces only it), and a
+    symbolic link to the FIFO — never the machine's own /dev/null."""
+    import stat
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link-to-fifo"
+    link.symlink_to(fifo)
+    made = [fifo, link]
+    if os.geteuid() == 0:
+        device = tmp_path / "null"
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        made.append(device)
+    return made
+
+
+def test_export_and_collect_never_replace_a_special_file_even_with_force(db, tmp_path):
+    for target in special_files(tmp_path):
+        kind = os.lstat(target).st_mode
+        for argv in (("--db", str(db), "export", "-f", "json", "-o", str(target), "--force"),
+                     ("collect", "--out", str(target), "--force")):
+            code, out, err = run(*argv)
+            assert code == 1 and "not a regular file" in err and len(err.strip().splitlines()) == 1, (argv, err)
+            assert os.lstat(target).st_mode == kind  # still a FIFO, a link or a device
+    left = {p.name for p in tmp_path.iterdir()} - {"estate.db", "estate.db-wal", "estate.db-shm"}
+    assert left == {"fifo", "link-to-fifo"} | ({"null"} if os.geteuid() == 0 else set())  # no file written beside
+
+
+def test_a_special_file_is_refused_as_a_store_and_nothing_is_written_beside_it(tmp_path):
+    for target in special_files(tmp_path):
+        code, out, err = run("--db", str(target), "scans")
+        assert code == 1 and "not a regular file" in err, err
+        assert not Path(f"{target}-journal").exists() and not Path(f"{target}-wal").exists()
+
+
+@pytest.mark.parametrize("rate", ["0", "-5"])
+def test_a_rate_cap_below_one_is_refused_not_read_as_no_cap(db, rate):
+    code, out, err = run("--db", str(db), "scan", "network", "127.0.0.1", "--max-rate", rate)
+    assert code == 1 and "at least 1 packet per second" in err and "Traceback" not in err
