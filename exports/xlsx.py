@@ -27,7 +27,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 
 from discovery.files.atomic_files import atomic_output
 from discovery.records.model import RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
-from exports.safe_cells import flatten, parse_datetime, safe_text, xlsx_value
+from exports.safe_cells import flatten, looks_like_formula, parse_datetime, safe_text, xlsx_value
 
 HEADER_FILL = PatternFill(start_color="1F4E78", end_color="1F4E78", fill_type="solid")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -271,6 +271,7 @@ class _Styles:
         self.bytes = self._proto(ws, number_format="#,##0")
         self.percent = self._proto(ws, number_format="0.0%")
         self.link = self._proto(ws, font=LINK_FONT)
+        self.quoted_link = self._proto(ws, font=LINK_FONT, quotePrefix=True)  # a link whose text looks like a formula
 
     @staticmethod
     def _proto(ws, **style):
@@ -301,9 +302,10 @@ class _HostLinks:
         if budget[0] <= 0:
             return xlsx_value(ws, label)
         budget[0] -= 1
-        cell = WriteOnlyCell(ws, safe_text(label))
+        text = safe_text(label)
+        cell = WriteOnlyCell(ws, text)
         cell.data_type = "s"
-        self.styles.apply(cell, self.styles.link)
+        self.styles.apply(cell, self.styles.quoted_link if looks_like_formula(text) else self.styles.link)
         cell.hyperlink = Hyperlink(ref="", location=f"'Hosts'!A{row}")
         return cell
 

@@ -85,6 +85,17 @@ def test_xlsx_hostile_values_are_plain_text_never_formulas(workbook):
     assert any(h["Hostname"] == LONG for h in hosts)
 
 
+def test_xlsx_every_formula_like_text_is_quote_prefixed_links_too(workbook):
+    """A string cell starting with = + - @ becomes a live formula once someone edits it in Excel or LibreOffice,
+    unless it carries the quote prefix: host names shown as links on Services, Findings, Databases... included."""
+    from exports.safe_cells import looks_like_formula
+    formula_like = [(ws.title, cell.coordinate, cell.quotePrefix, bool(cell.hyperlink))
+                    for ws in workbook for row in ws.iter_rows() for cell in row
+                    if cell.data_type == "s" and isinstance(cell.value, str) and looks_like_formula(cell.value)]
+    assert any(link for *_, link in formula_like)  # the hostile host names are links on other sheets
+    assert [c for c in formula_like if not c[2]] == []
+
+
 def test_xlsx_host_names_link_to_their_row_on_hosts(workbook):
     host_row = {row[1].value: row[0].row for row in workbook["Hosts"].iter_rows(min_row=2)}
     hostname = {row[1].value: row[0].value for row in workbook["Hosts"].iter_rows(min_row=2)}
