@@ -41,8 +41,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for option in kind.options_for("cli"):
         other = kind.option(option.required_unless) if option.required_unless else None
         if other is not None and not options[option.name] and not options[other.name]:
-            print(f"estatemap scan {kind.name}: error: name at least one {option.metavar} or give {other.flag} "
-                  f"{other.metavar}", file=sys.stderr)
+            emit(f"estatemap scan {kind.name}: error: name at least one {option.metavar} or give {other.flag} "
+                 f"{other.metavar}", error=True)
             return EXIT_USAGE
     if options.get("ask_password") or options.get("password_stdin"):
         options["password"] = read_secret(kind.password_prompt, from_stdin=options["password_stdin"],
@@ -100,8 +100,8 @@ def run_request(args: argparse.Namespace, request) -> int:
         say(args, f"Remembered the password for {account} in the OS keyring.")
     failed = getattr(scanner, "failed", None) or []
     if failed and result.status != "failed":  # a failed scan has said so already
-        print(f"estatemap: {len(failed)} of {counted(len(scanner.targets()), *kind.noun)} could not be collected: "
-              f"{', '.join(failed)} (see the warnings above)", file=sys.stderr)
+        emit(f"estatemap: {len(failed)} of {counted(len(scanner.targets()), *kind.noun)} could not be collected: "
+             f"{', '.join(failed)} (see the warnings above)", error=True)
     return max(status, EXIT_FAILURE if failed else EXIT_OK)
 
 
@@ -131,7 +131,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             # reads the whole file: a bad one is refused before it is stored
             scanners.append(args.kinds.make_scanner("import", {"path": path}))
         except EstateError as error:
-            print(f"estatemap: error: {error}", file=sys.stderr)
+            emit(f"estatemap: error: {error}", error=True)
     status = EXIT_OK if len(scanners) == len(args.files) else EXIT_FAILURE
     if not scanners:
         return status
@@ -160,7 +160,7 @@ def import_workbooks(args: argparse.Namespace, workbooks: list[str], others: lis
             say(args, f"Imported {plan.path}: {plan.matched} rows matched, {changed} hosts and groups changed "
                       f"({len(plan.annotations)} host annotations, {len(plan.group_waves)} wave overrides).")
             if plan.problems:
-                print(f"estatemap: warning: {plan.path}: {describe_problems(plan)}", file=sys.stderr)
+                emit(f"estatemap: warning: {plan.path}: {describe_problems(plan)}", error=True)
                 if not plan.matched:
                     status = EXIT_FAILURE
     return status
@@ -189,9 +189,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
         doc = collect_bundle(scanner, name="estatemap collect", arguments=arguments, progress=progress.update)
     say(args, write_bundle(doc, path))
     for warning in doc["scan"]["warnings"]:
-        print(f"warning: {warning}", file=sys.stderr)
+        emit(f"warning: {warning}", error=True)
     if doc["scan"]["status"] != "completed":
-        print(f"estatemap: collection interrupted; {path} holds what was sampled until then", file=sys.stderr)
+        emit(f"estatemap: collection interrupted; {path} holds what was sampled until then", error=True)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -272,7 +272,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                  + ", ".join(f"{n} {name}" for name, n in sorted(noise.dropped.items()) if n)
                  + "; --keep NOISE keeps them)" if left_out else "") + ".")
     for warning in getattr(exporter, "warnings", ()):
-        print(f"estatemap: warning: {warning}", file=sys.stderr)
+        emit(f"estatemap: warning: {warning}", error=True)
     return EXIT_OK
 
 
@@ -304,7 +304,7 @@ def cmd_scans(args: argparse.Namespace) -> int:
              str(s["host_count"]), " ".join(s["targets"] or [])) for s in scans]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        emit("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
     return EXIT_OK
 
 
@@ -354,7 +354,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(json.dumps({"a": args.a, "b": args.b, **diff}, indent=2))
     else:
         lines = format_diff(diff)
-        print("\n".join(lines) if lines else f"No differences between scan {args.a} and scan {args.b}.")
+        emit("\n".join(lines) if lines else f"No differences between scan {args.a} and scan {args.b}.")
     return EXIT_OK
 
 
@@ -385,13 +385,13 @@ def report_scan(args: argparse.Namespace, store, result, seconds: float) -> int:
               f"{' (' + ', '.join(result.host_ids) + ')' if result.host_ids else ''}"
               f"{'; ' + counts if counts else ''}. Store: {store.path}")
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        emit(f"warning: {warning}", error=True)
     if result.status == "interrupted":
-        print(f"estatemap: scan {result.scan_id} interrupted; the {hosts} host(s) finished before are kept",
-              file=sys.stderr)
+        emit(f"estatemap: scan {result.scan_id} interrupted; the {hosts} host(s) finished before are kept",
+             error=True)
         return EXIT_FAILURE
     if result.status == "failed":
-        print(f"estatemap: error: scan {result.scan_id} failed: {result.error}", file=sys.stderr)
+        emit(f"estatemap: error: scan {result.scan_id} failed: {result.error}", error=True)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -428,9 +428,30 @@ def add_option(parser: argparse.ArgumentParser, option, groups: dict) -> None:
         target.add_argument(option.flag, dest=option.name, default=None, **kwargs)
 
 
+# What must never reach a terminal raw: C0 controls but tab and new line, DEL, C1 (CSI), and bidirectional
+# overrides. Banners, host names and process names come from the network: ESC ] 0;…BEL retitles a window.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Return `text` with every control and bidi character shown as an escape (\\x1b) instead of acted on."""
+    return _TERMINAL_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                                else f"\\u{ord(m.group()):04x}", str(text))
+
+
+def emit(message: str, *, error: bool = False) -> None:
+    """Print one message for the user (stderr with `error`), through terminal_safe: the one way text leaves."""
+    print(terminal_safe(message), file=sys.stderr if error else sys.stdout)
+
+
+class _TerminalSafeFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
+
+
 def say(args: argparse.Namespace, message: str) -> None:
     if not args.quiet:
-        print(message)
+        emit(message)
 
 
 class Progress:
@@ -451,7 +472,7 @@ class Progress:
             if total is not None and self.bar.total != total:
                 self.bar.total = total
             self.bar.n = done
-            self.bar.set_postfix_str(message, refresh=True)
+            self.bar.set_postfix_str(terminal_safe(message), refresh=True)
         log.info("%s: %s/%s %s", self.title, done, total if total is not None else "?", message)
 
     def __exit__(self, *exc) -> None:
@@ -576,9 +597,11 @@ def main(argv: list[str] | None = None, *, kinds=None) -> int:
     for name, default in (("db", None), ("verbose", 0), ("quiet", False)):
         if not hasattr(args, name):
             setattr(args, name, default)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_TerminalSafeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.WARNING if args.quiet or not args.verbose else logging.INFO if args.verbose == 1 else logging.DEBUG,
-        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        handlers=[handler])
     quiet_library_warnings(args.verbose)  # before any command imports a library that warns at import
     if not getattr(args, "func", None):
         args.func = cmd_gui  # no command: the desktop application
@@ -588,15 +611,15 @@ def main(argv: list[str] | None = None, *, kinds=None) -> int:
     try:
         return args.func(args)
     except EstateError as error:
-        print(f"estatemap: error: {error}", file=sys.stderr)
+        emit(f"estatemap: error: {error}", error=True)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print("estatemap: interrupted", file=sys.stderr)
+        emit("estatemap: interrupted", error=True)
         return EXIT_FAILURE
     except Exception as error:  # never a traceback for the user; -vv shows it
         log.debug("unexpected error", exc_info=True)
-        print(f"estatemap: error: unexpected {type(error).__name__}: {error} (run with -vv for details)",
-              file=sys.stderr)
+        emit(f"estatemap: error: unexpected {type(error).__name__}: {error} (run with -vv for details)",
+             error=True)
         return EXIT_FAILURE
 
 

@@ -430,3 +430,34 @@ def test_a_special_file_is_refused_as_a_store_and_nothing_is_written_beside_it(t
 def test_a_rate_cap_below_one_is_refused_not_read_as_no_cap(db, rate):
     code, out, err = run("--db", str(db), "scan", "network", "127.0.0.1", "--max-rate", rate)
     assert code == 1 and "at least 1 packet per second" in err and "Traceback" not in err
+
+
+# --- terminal escapes in names from the network (issue 15) --------------------------------------------------
+
+TERMINAL_HOSTILE = "evil\x1b]0;pwned\x07\x1b[31mred\x1b[0m\u202ehost"
+
+
+def test_names_from_the_network_never_reach_the_terminal_as_escapes(tmp_path):
+    """A host name holding a window-title sequence (ESC ] 0; … BEL), colour codes and a bidi override: stored as
+    given, shown escaped by every command that prints it."""
+    from discovery.records.model import Scan
+    from tests.builders import make_report
+    db = tmp_path / "estate.db"
+    with Store(db) as store:
+        for n in (1, 2):
+            scan = store.start_scan(Scan(kind="import", started_at=T0, targets=(TERMINAL_HOSTILE,)))
+            store.write_host_report(scan, make_report(hostname=TERMINAL_HOSTILE, address="10.9.0.5",
+                                                      observed_at=T0))
+            store.finish_scan(scan, "completed")
+    outputs = []
+    for argv in (("scans",), ("-v", "analyze"), ("diff", "1", "2"),
+                 ("export", "-f", "azure-migrate", "-o", str(tmp_path / "azure.csv")),
+                 ("export", "-f", "json", "-o", str(tmp_path / "estate.json"))):
+        code, out, err = run("--db", str(db), *argv)
+        assert code == 0, (argv, err)
+        outputs.append((argv, out + err))
+    shown = "".join(text for _, text in outputs)
+    assert "evil" in shown  # the name was printed somewhere (the scans list, the risk line)
+    for argv, text in outputs:
+        assert not any(c in text for c in "\x1b\x07\u202e"), argv
+    assert "\\x1b]0;pwned\\x07" in shown
