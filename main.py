@@ -439,6 +439,11 @@ def terminal_safe(text: str) -> str:
                                 else f"\\u{ord(m.group()):04x}", str(text))
 
 
+def one_line(error: BaseException | str) -> str:
+    """An error as one line: a library's message may carry new lines (openpyxl's do), the user reads one."""
+    return " ".join(str(error).split())
+
+
 def emit(message: str, *, error: bool = False) -> None:
     """Print one message for the user (stderr with `error`), through terminal_safe: the one way text leaves."""
     print(terminal_safe(message), file=sys.stderr if error else sys.stdout)
@@ -611,14 +616,14 @@ def main(argv: list[str] | None = None, *, kinds=None) -> int:
     try:
         return args.func(args)
     except EstateError as error:
-        emit(f"estatemap: error: {error}", error=True)
+        emit(f"estatemap: error: {one_line(error)}", error=True)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         emit("estatemap: interrupted", error=True)
         return EXIT_FAILURE
     except Exception as error:  # never a traceback for the user; -vv shows it
         log.debug("unexpected error", exc_info=True)
-        emit(f"estatemap: error: unexpected {type(error).__name__}: {error} (run with -vv for details)",
+        emit(f"estatemap: error: unexpected {type(error).__name__}: {one_line(error)} (run with -vv for details)",
              error=True)
         return EXIT_FAILURE
 

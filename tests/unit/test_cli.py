@@ -207,3 +207,17 @@ def test_export_says_how_many_connections_the_noise_filters_left_out(tmp_path):
     assert "1 connection (2 more left out as noise: 2 ephemeral; --keep NOISE keeps them)." in out
     code, out, err = run("--db", str(db), "export", "-f", "json", "-o", str(out_path), "--force", "--keep", "ephemeral")
     assert code == 0 and out.rstrip().endswith("3 connections."), out
+
+
+@pytest.mark.parametrize("raised", ["EstateError", "ValueError"])
+def test_an_error_whose_message_spans_lines_is_printed_as_one_line(monkeypatch, capsys, raised):
+    """A library's message with new lines (openpyxl's are) reaches the user as one line, expected or not."""
+    import main
+    from discovery.records.model import EstateError
+
+    def fail(args):
+        raise (EstateError if raised == "EstateError" else ValueError)("cannot read x.xlsx:\n  line two\n  line three")
+    monkeypatch.setattr(main, "cmd_scans", fail)
+    assert main.main(["scans"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "cannot read x.xlsx: line two line three" in err
