@@ -19,7 +19,7 @@ from discovery import __version__
 from discovery.inventory.dependencies import FILTERS as NOISE_FILTERS
 from discovery.records.model import SEVERITIES, EstateError, counted
 from discovery.quiet import quiet_library_warnings
-from discovery.scanning.scan_kinds import watch_options as declared_watch_options
+from discovery.scanning.scan_kinds import summary_of, watch_options as declared_watch_options
 from exports.registry import FORMATS as EXPORT_FORMATS, load_exporter
 
 log = logging.getLogger("estatemap")
@@ -498,8 +498,7 @@ class _Parser(argparse.ArgumentParser):
 def _help_of(func) -> tuple[str, str]:
     """Return a command's summary (its docstring's first sentence, up to a colon) and its whole docstring."""
     doc = inspect.cleandoc(func.__doc__ or "")
-    first = " ".join(doc.split("\n\n", 1)[0].split())
-    return re.split(r"(?<=[\w)])[.:](?:\s|$)", first, maxsplit=1)[0], doc
+    return summary_of(doc), doc
 
 
 def _iso_date(text: str):

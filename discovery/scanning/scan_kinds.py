@@ -12,6 +12,7 @@ which import scanner code, live in scanners/kinds/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,10 +128,7 @@ class ScannerKind:
 
     @property
     def summary(self) -> str:
-        """The doc's first sentence (up to a colon or full stop), as `scan --help` lists it."""
-        import re
-        first = " ".join(self.doc.strip().split("\n\n", 1)[0].split())
-        return re.split(r"(?<=[\w)])[.:](?:\s|$)", first, maxsplit=1)[0]
+        return summary_of(self.doc)
 
 
 @dataclass(frozen=True)
@@ -192,6 +190,12 @@ class ScanKinds:
     def resume_request(self, plan) -> tuple[str, dict | None]:
         """Return (kind, options) that continue `plan`; the options are None when nothing is left to do."""
         return plan.kind, self[plan.kind].remaining(plan)
+
+
+def summary_of(doc: str) -> str:
+    """A command's help summary: its doc's first sentence (up to a colon or full stop), as `--help` lists it."""
+    first = " ".join(doc.strip().split("\n\n", 1)[0].split())
+    return re.split(r"(?<=[\w)])[.:](?:\s|$)", first, maxsplit=1)[0]
 
 
 def words(value) -> list[str]:
