@@ -248,6 +248,9 @@ def build_table(source: dict, matching: dict, vendor: dict) -> dict:
                 raise RefreshError(f"vendor-lifecycles.json supplements {slug} {cycle['cycle']}, which endoflife.date "
                                    "already has")
             products[slug]["cycles"].append(dict(cycle))
+    for slug, fixes in sorted(vendor.get("corrections", {}).items()):
+        for fix in fixes:
+            _correct(products, slug, fix)
     for slug, policy in sorted(matching["products"].items()):
         if not policy.get("vendor"):
             continue
@@ -287,6 +290,20 @@ def build_table(source: dict, matching: dict, vendor: dict) -> dict:
         "products": products,
         "match": match,
     }
+
+
+def _correct(products: dict, slug: str, fix: dict) -> None:
+    """Replace one value endoflife.date has wrong for a cycle, only while it still holds the value the correction
+    was written against (so a refresh after endoflife.date fixes it says so instead of hiding the change)."""
+    where = f"vendor-lifecycles.json corrects {slug} {fix['cycle']} {fix['field']}"
+    cycle = next((c for c in products.get(slug, {}).get("cycles", ()) if c["cycle"] == fix["cycle"]), None)
+    if cycle is None:
+        raise RefreshError(f"{where}, which endoflife.date does not have")
+    if cycle.get(fix["field"]) != fix["was"]:
+        raise RefreshError(f"{where} from {fix['was']!r}, but endoflife.date now says {cycle.get(fix['field'])!r}: "
+                           "check the correction and remove it if it is no longer needed")
+    cycle[fix["field"]] = fix["value"]
+    cycle["source"] = fix["source"]
 
 
 def _product(slug, policy, *, title, category, source, url, origin, cycles, policy_text=None) -> dict:

@@ -4,6 +4,7 @@ End-of-life dates are checked against endoflife.date's own data (the shared prod
 built from), not only against dates written here.
 """
 
+import copy
 import gzip
 import json
 import subprocess
@@ -187,6 +188,28 @@ def test_refresh_eol_offline_reproduces_the_shipped_table(source, tmp_path):
                              "--output", str(out)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == (REPO / "discovery" / "data" / "eol.json").read_bytes()
+
+
+def test_refresh_eol_stops_when_a_corrected_value_changed_upstream(source):
+    refresh_eol = _refresh_module()
+    vendor = json.loads((REPO / "discovery" / "data" / "vendor-lifecycles.json").read_text())
+    matching = json.loads((REPO / "discovery" / "data" / "matching.json").read_text())
+    source = copy.deepcopy(source)
+    release = next(r for r in source["products"]["ubuntu"]["releases"] if r["releaseCycle"] == "10.04")
+    table = refresh_eol.build_table(source, matching, vendor)
+    assert next(c for c in table["products"]["ubuntu"]["cycles"] if c["cycle"] == "10.04")["eol"] == "2015-04-30"
+    release["eol"] = "2015-04-30"  # endoflife.date fixed it: the correction must be looked at, not applied blindly
+    with pytest.raises(refresh_eol.RefreshError, match="ubuntu 10.04 eol"):
+        refresh_eol.build_table(source, matching, vendor)
+
+
+def _refresh_module():
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import refresh_eol
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    return refresh_eol
 
 
 def test_refresh_eol_converts_the_api_answer(tmp_path):

@@ -173,6 +173,18 @@ def test_openssh_without_a_distribution_states_upstreams_end_and_the_bound(findi
     assert "upstream since 2006-09-27" in f.title and "at the latest" in f.title
 
 
+def test_ubuntu_package_revision_judges_that_ubuntu_release_with_its_server_date(tmp_path):
+    # scanme.nmap.org in 2013: "OpenSSH 5.3p1 Debian 3ubuntu7" is Ubuntu 10.04's package, not Debian's
+    with Store(tmp_path / "estate.db") as store:
+        assert run_scan(store, FileImportScanner(CORPUS / "rubynmap-scanme-601.xml")).status == "completed"
+        inventory = build_inventory(store)
+    (ssh,) = [s for s in inventory["services"] if s["port"] == 22]
+    (f,) = [f for f in assess_inventory(inventory, load_eol_table(), AS_OF)
+            if f.subject_id == ssh["id"] and f.category == "legacy"]
+    assert (f.data["eol"], f.data["maintained_by"]) == ("2015-04-30", "Ubuntu 10.04")  # server end, not desktop
+    assert f.data["upstream_eol"] == "2010-03-08"
+
+
 # --- 6. weak crypto as old nmap writes it ------------------------------------------------------------------
 
 
