@@ -201,9 +201,9 @@ def _check_patterns(match: dict, kept: set[str]) -> None:
             check(product, None, f"{section} {key}")
     for pattern in match["third_party_versions"]:
         check(next(iter(kept)), pattern, "third_party_versions")
-    for product, rewrites in match["os_version_rewrites"].items():
+    for product, rewrites in match["version_rewrites"].items():
         for pattern, _ in rewrites:
-            check(product, pattern, "os_version_rewrites")
+            check(product, pattern, "version_rewrites")
 
 
 def _cpe_key(cpe: str) -> str | None:

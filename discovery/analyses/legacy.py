@@ -159,7 +159,7 @@ class EolTable:
             self.os_ids: dict[str, str] = match["os_ids"]
             self.os_names = [dict(r, _re=_rx(r["pattern"])) for r in match["os_names"]]
             self.os_banners = [_rx(r["pattern"]) for r in match.get("os_banners", ())]
-            self.os_version_rewrites = {p: [(_rx(a), b) for a, b in rs] for p, rs in match["os_version_rewrites"].items()}
+            self.version_rewrites = {p: [(_rx(a), b) for a, b in rs] for p, rs in match["version_rewrites"].items()}
             self.distro_tags = [dict(r, _re=_rx(r["pattern"])) for r in match["distro_tags"]]
             self.third_party = [_rx(p) for p in match["third_party_versions"]]
             self.el_family = set(match["el_family"])
@@ -186,7 +186,7 @@ class EolTable:
         return self._package_rules[key]
 
     def rewrite(self, product: str, text: str) -> str:
-        for pattern, replacement in self.os_version_rewrites.get(product, ()):
+        for pattern, replacement in self.version_rewrites.get(product, ()):
             text = pattern.sub(replacement, text, count=1)
         return text
 
@@ -440,7 +440,7 @@ def identify_service(row: dict, table: EolTable) -> list[Observation]:
     seen: set[str] = set()
 
     def add(product, text, kind, evidence):
-        spec = parse_version_spec(text, scheme="banner")
+        spec = parse_version_spec(table.rewrite(product, text) if text else text, scheme="banner")
         distro = table.distro_of(text, extra) if kind != "cpe" else None
         maintained = bool(distro) and table.products[product].distro_packaged and not table.is_third_party(text)
         found.append(Observation(host_id=host_id, product=product, spec=spec, kind=kind,

@@ -223,6 +223,9 @@ def test_ssh_protocol_1(version, extra, scripts, expected):
     ("Microsoft Windows XP Embedded", "windows-embedded", "2016-01-12"),  # not Windows XP's 2014 date
     ("Microsoft Windows Embedded Standard 7", "windows-embedded", "2020-10-13"),
     ("IBM AIX 7.1", "ibm-aix", "2023-04-30"),                     # the series: its last technology level's end, a bound
+    ("Apple iOS 5.0.1", "apple-ios", "2012-11-01"),
+    ("Apple iPhone mobile phone (iOS 4.3)", "apple-ios", None),    # older than the oldest tracked: ended, no date
+    ("Microsoft Windows Fundamentals for Legacy PCs", "windows-embedded", "2014-04-08"),
 ])
 def test_more_operating_systems_are_judged(name, product, eol):
     host = {"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}
@@ -247,6 +250,16 @@ def test_an_aix_release_whose_technology_levels_disagree_says_so():
     ("ProFTPD", "1.3.5e", ("eol", "proftpd", "2020-07-20")),
     ("ProFTPD", "1.3.9", None),
     ("Squid webproxy", "2.6.STABLE18", ("eol", "squid", "2010-03-26")),  # nmap 4.x's name for Squid
+    ("Samba smbd", "4.13.2", ("eol", "samba", "2022-03-21")),
+    ("Samba smbd", "4.5.16", ("eol", "samba", None)),           # ended before 4.9 did; its day is not known
+    ("Samba smbd", "3.0.28a", ("eol", "samba", None)),          # older than the oldest tracked series
+    ("Samba smbd", "4.21.1", None),                             # tracked without an end: no verdict
+    ("Samba smbd", "3.X - 4.X", None),                          # a range reaching series still supported
+    ("Microsoft Exchange imapd", "6.5.7638.1", ("eol", "msexchange", "2014-04-08")),  # build 6.5 = Exchange 2003
+    ("Microsoft Exchange smtpd", "15.2.1118.7", ("eol", "msexchange", "2025-10-14")),  # 15.2 below 2562 = 2019
+    ("Microsoft Exchange smtpd", "15.2.2562.17", None),         # Subscription Edition
+    ("Oracle TNS listener", "10.2.0.1.0", ("eol", "oracle-database", "2010-07-31")),
+    ("Oracle TNS listener", "19.3.0.0.0", None),
 ])
 def test_more_service_products_are_judged(product, version, expected):
     row = {"id": "s", "host_id": "h", "port": 21, "protocol": "tcp", "name": "ftp", "product": product,
