@@ -226,11 +226,20 @@ def test_ssh_protocol_1(version, extra, scripts, expected):
     ("Apple iOS 5.0.1", "apple-ios", "2012-11-01"),
     ("Apple iPhone mobile phone (iOS 4.3)", "apple-ios", None),    # older than the oldest tracked: ended, no date
     ("Microsoft Windows Fundamentals for Legacy PCs", "windows-embedded", "2014-04-08"),
+    ("Cisco PIX 501 firewall (PIX OS 6.3)", "cisco-pix", "2013-07-27"),
 ])
 def test_more_operating_systems_are_judged(name, product, eol):
     host = {"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}
     (f,) = assess_inventory({"hosts": [host], "services": []}, load_eol_table(), AS_OF)
     assert (f.rule, f.data["product"], f.data["eol"]) == ("os-eol", product, eol)
+
+
+@pytest.mark.parametrize("name", ["Cisco Adaptive Security Appliance (PIX OS 8.0)", "Cisco IOS 12.4",
+                                  "Apple iOS 11.0 - 12.0 (Darwin 17.0.0 - 18.0.0)"])
+def test_names_the_table_cannot_date_give_no_verdict(name):
+    # an ASA runs PIX OS but is not a PIX; classic IOS trains and Apple ranges are not dated here
+    host = {"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}
+    assert assess_inventory({"hosts": [host], "services": []}, load_eol_table(), AS_OF) == []
 
 
 @pytest.mark.parametrize("name", ["Sun Solaris 11.4", "OpenBSD 7.9", "NetBSD 10.0", "FreeBSD 15.1-RELEASE"])
