@@ -10,7 +10,6 @@ import argparse
 import json
 import inspect
 import logging
-import re
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from discovery import __version__
 from discovery.inventory.dependencies import FILTERS as NOISE_FILTERS
 from discovery.records.model import SEVERITIES, EstateError, counted
 from discovery.quiet import quiet_library_warnings
+from discovery.terminal import TerminalSafeFormatter, one_line, terminal_safe
 from discovery.scanning.scan_kinds import summary_of, watch_options as declared_watch_options
 from exports.registry import FORMATS as EXPORT_FORMATS, load_exporter
 
@@ -67,7 +67,7 @@ def run_request(args: argparse.Namespace, request) -> int:
         if bar is not None:
             bar.clear()
         try:
-            return getpass.getpass(message)
+            return getpass.getpass(terminal_safe(message))
         finally:
             if bar is not None:
                 bar.refresh()
@@ -82,7 +82,7 @@ def run_request(args: argparse.Namespace, request) -> int:
         except SecretNeeded as needed:
             if not interactive or options.get(needed.option) is not None:
                 raise EstateError(needed.unattended if not interactive else str(needed)) from None
-            options[needed.option] = getpass.getpass(needed.prompt)
+            options[needed.option] = getpass.getpass(terminal_safe(needed.prompt))
     else:
         raise EstateError(f"could not build the {kind.name} scanner")
     count = large_scan(scanner)
@@ -239,7 +239,7 @@ def read_secret(prompt: str, *, from_stdin: bool, ask: bool) -> str | None:
     if ask:
         if not sys.stdin.isatty():
             raise EstateError("cannot ask for a password without a terminal; use --password-stdin")
-        return getpass.getpass(prompt)
+        return getpass.getpass(terminal_safe(prompt))
     return None
 
 
@@ -428,30 +428,9 @@ def add_option(parser: argparse.ArgumentParser, option, groups: dict) -> None:
         target.add_argument(option.flag, dest=option.name, default=None, **kwargs)
 
 
-# What must never reach a terminal raw: C0 controls but tab and new line, DEL, C1 (CSI), and bidirectional
-# overrides. Banners, host names and process names come from the network: ESC ] 0;…BEL retitles a window.
-_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def terminal_safe(text: str) -> str:
-    """Return `text` with every control and bidi character shown as an escape (\\x1b) instead of acted on."""
-    return _TERMINAL_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                                else f"\\u{ord(m.group()):04x}", str(text))
-
-
-def one_line(error: BaseException | str) -> str:
-    """An error as one line: a library's message may carry new lines (openpyxl's do), the user reads one."""
-    return " ".join(str(error).split())
-
-
 def emit(message: str, *, error: bool = False) -> None:
     """Print one message for the user (stderr with `error`), through terminal_safe: the one way text leaves."""
     print(terminal_safe(message), file=sys.stderr if error else sys.stdout)
-
-
-class _TerminalSafeFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return terminal_safe(super().format(record))
 
 
 def say(args: argparse.Namespace, message: str) -> None:
@@ -602,7 +581,7 @@ def main(argv: list[str] | None = None, *, kinds=None) -> int:
         if not hasattr(args, name):
             setattr(args, name, default)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_TerminalSafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(TerminalSafeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.WARNING if args.quiet or not args.verbose else logging.INFO if args.verbose == 1 else logging.DEBUG,
         handlers=[handler])

@@ -17,6 +17,7 @@ from pathlib import Path
 from discovery import __version__
 from discovery.records.model import EstateError
 from discovery.quiet import quiet_library_warnings
+from discovery.terminal import TerminalSafeFormatter, one_line, terminal_safe
 
 NAME = "estatemap-collector"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -61,39 +62,46 @@ def collect(args: argparse.Namespace) -> int:
     scanner = LocalHostScanner(**watch_settings(args.watch, args.every))
     arguments = "collect" + (f" --watch {args.watch} --every {args.every or '5m'}" if args.watch else "")
     if scanner.watch and not args.quiet:
-        print(f"{NAME}: inventory, then connections sampled for {args.watch}; Ctrl-C stops early and keeps "
-              "what was sampled", file=sys.stderr)
+        say(f"{NAME}: inventory, then connections sampled for {args.watch}; Ctrl-C stops early and keeps "
+            "what was sampled", error=True)
     doc = collect_bundle(scanner, name=NAME, arguments=arguments,
                          progress=lambda done, total, message: log.info("%s/%s %s", done, total or "?", message))
     summary = write_bundle(doc, path)
     if not args.quiet:
-        print(summary)
+        say(summary)
     for warning in doc["scan"]["warnings"]:
-        print(f"warning: {warning}", file=sys.stderr)
+        say(f"warning: {warning}", error=True)
     if doc["scan"]["status"] != "completed":
-        print(f"{NAME}: the watch was interrupted; {path} holds what was sampled until then", file=sys.stderr)
+        say(f"{NAME}: the watch was interrupted; {path} holds what was sampled until then", error=True)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def say(message: str, *, error: bool = False) -> None:
+    """Print one message (stderr with `error`) through terminal_safe: warnings quote this machine's names."""
+    print(terminal_safe(message), file=sys.stderr if error else sys.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the collector's command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TerminalSafeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING if args.quiet or not args.verbose else
-                        logging.INFO if args.verbose == 1 else logging.DEBUG,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+                        logging.INFO if args.verbose == 1 else logging.DEBUG, handlers=[handler])
     quiet_library_warnings(args.verbose)
     try:
         return collect(args)
     except EstateError as error:
-        print(f"{NAME}: error: {error}", file=sys.stderr)
+        say(f"{NAME}: error: {one_line(error)}", error=True)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print(f"{NAME}: interrupted; nothing written", file=sys.stderr)
+        say(f"{NAME}: interrupted; nothing written", error=True)
         return EXIT_FAILURE
     except Exception as error:  # never a traceback for the user; -vv shows it
         log.debug("unexpected error", exc_info=True)
-        print(f"{NAME}: error: unexpected {type(error).__name__}: {error} (run with -vv for details)", file=sys.stderr)
+        say(f"{NAME}: error: unexpected {type(error).__name__}: {one_line(error)} (run with -vv for details)",
+            error=True)
         return EXIT_FAILURE
 
 

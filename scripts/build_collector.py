@@ -22,7 +22,7 @@ DEFAULT_OUT = ROOT / "dist" / "estatemap-collector.pyz"
 
 # What the collector runs: LocalHostScanner and what it needs, the bundle writer, atomic file output.
 MODULES = (
-    "discovery/__init__.py", "discovery/quiet.py",
+    "discovery/__init__.py", "discovery/quiet.py", "discovery/terminal.py",
     "discovery/records/__init__.py", "discovery/records/model.py", "discovery/records/redact.py",
     "discovery/scanning/__init__.py", "discovery/scanning/sampling.py",
     "discovery/files/__init__.py", "discovery/files/bundle.py", "discovery/files/atomic_files.py",

@@ -360,6 +360,28 @@ def test_collect_bundle_keeps_warnings_timing_and_collector():
     assert bundle.collector["privileged"] == (os.geteuid() == 0)
 
 
+def test_the_collector_prints_this_machines_names_escaped_not_acted_on(monkeypatch, tmp_path, capsys):
+    import collector.__main__ as collector_main
+    import scanners.local_host
+
+    hostile = "evil\x1b]0;owned\x07\x1b[31mred\u202e"
+
+    class HostileScanner(FakeScanner):
+        def __init__(self, **settings):
+            super().__init__()
+            self.watch = settings.get("watch")
+
+        def scan(self, ctx):
+            ctx.warn(f"processes: {hostile} could not be read")
+            yield full_report()
+
+    monkeypatch.setattr(scanners.local_host, "LocalHostScanner", HostileScanner)
+    assert collector_main.main(["--out", str(tmp_path / "h.estate"), "-v"]) == 0
+    out, err = capsys.readouterr()
+    assert "evil\\x1b]0;owned\\x07\\x1b[31mred\\u202e could not be read" in err
+    assert not any(c in out + err for c in "\x1b\x07\u202e")
+
+
 def test_collect_bundle_interrupted_watch_is_kept_and_marked():
     doc = collect_bundle(FakeScanner(stop_after_report=True), name="t")
     assert doc["scan"]["status"] == "interrupted" and len(doc["reports"]) == 1
