@@ -269,6 +269,10 @@ def test_an_aix_release_whose_technology_levels_disagree_says_so():
     ("Microsoft Exchange smtpd", "15.2.2562.17", None),         # Subscription Edition
     ("Oracle TNS listener", "10.2.0.1.0", ("eol", "oracle-database", "2010-07-31")),
     ("Oracle TNS listener", "19.3.0.0.0", None),
+    ("ISC BIND", "9.2.4", ("eol", "isc-bind", None)),            # ended; ISC gives no day
+    ("ISC BIND", "9.3.6-P1-RedHat-9.3.6-4.P1.el5_4.2", ("eol", "isc-bind", "2017-03-31")),  # RHEL 5's build
+    ("ISC BIND", "9.X", None),                                  # spans maintained branches
+    ("ISC BIND", "0.0 go away", None),                          # a version string the administrator chose
 ])
 def test_more_service_products_are_judged(product, version, expected):
     row = {"id": "s", "host_id": "h", "port": 21, "protocol": "tcp", "name": "ftp", "product": product,
