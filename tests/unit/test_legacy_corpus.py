@@ -278,7 +278,7 @@ def test_more_service_products_are_judged(product, version, expected):
     row = {"id": "s", "host_id": "h", "port": 21, "protocol": "tcp", "name": "ftp", "product": product,
            "version": version}
     found = [f for f in assess_inventory({"hosts": [{"id": "h"}], "services": [row]}, load_eol_table(), AS_OF)
-             if f.category == "legacy"]
+             if f.category == "legacy" and f.subject_type == "service"]
     assert [(f.rule, f.data["product"], f.data["eol"]) for f in found] == ([expected] if expected else [])
 
 
