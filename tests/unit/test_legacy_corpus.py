@@ -273,6 +273,8 @@ def test_an_aix_release_whose_technology_levels_disagree_says_so():
     ("ISC BIND", "9.3.6-P1-RedHat-9.3.6-4.P1.el5_4.2", ("eol", "isc-bind", "2017-03-31")),  # RHEL 5's build
     ("ISC BIND", "9.X", None),                                  # spans maintained branches
     ("ISC BIND", "0.0 go away", None),                          # a version string the administrator chose
+    ("Oracle WebLogic Server", "10.3.6.0", ("eol", "weblogic", None)),
+    ("Oracle WebLogic Server", "12.2.1.4", None),
 ])
 def test_more_service_products_are_judged(product, version, expected):
     row = {"id": "s", "host_id": "h", "port": 21, "protocol": "tcp", "name": "ftp", "product": product,
