@@ -590,14 +590,15 @@ def _os_from_guesses(table: EolTable, host_id: str, guesses: list[dict]) -> list
     one of the guesses names no release the table knows (a verdict on part of the guesses would be a guess)."""
     named: dict[str, list[str]] = {}
     for guess in guesses:
-        for alternative in _alternatives(_normalise_os_name(guess["name"])):
+        alternatives = _alternatives(_normalise_os_name(guess["name"]))
+        for alternative in alternatives:
             hit = _os_release(table, alternative)
             if hit is None:
                 return []
             product, cycles, version = hit
             if not cycles:
-                if len(guesses) > 1 or version is None:
-                    return []
+                if len(guesses) > 1 or len(alternatives) > 1 or version is None:
+                    return []  # a version, not releases: only one name can be judged by it
                 obs = _os_from_name(table, host_id, guess["name"], None, "low", "os-guess",
                                     f"nmap OS guess {guess['name']} (accuracy {guess.get('accuracy')}%)")
                 return [obs] if obs else []
@@ -803,7 +804,8 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
         until = f" until {end}" if end else ""
         upstream_end = verdict.upstream_end.isoformat() if verdict.upstream_end else "?"
         title = f"{name} is past upstream end of support ({upstream_end}); {verdict.maintained_by} maintains it{until}"
-    elif verdict.status == "unknown" and obs.kind == "os-guess" and verdict.basis == "candidates":
+    elif verdict.status == "unknown" and obs.kind == "os-guess" and verdict.basis == "candidates" \
+            and len(verdict.candidates) > 1:  # one release whose end is not known is not a disagreement
         return Finding(id=f"os-guess-unclear:{obs.host_id}", subject_type="host", subject_id=obs.host_id,
                        host_id=obs.host_id, rule="os-guess-unclear", category="legacy", severity="info",
                        title="nmap's OS guesses disagree about support: "

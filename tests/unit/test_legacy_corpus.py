@@ -227,6 +227,8 @@ def test_ssh_protocol_1(version, extra, scripts, expected):
     ("Apple iPhone mobile phone (iOS 4.3)", "apple-ios", None),    # older than the oldest tracked: ended, no date
     ("Microsoft Windows Fundamentals for Legacy PCs", "windows-embedded", "2014-04-08"),
     ("Cisco PIX 501 firewall (PIX OS 6.3)", "cisco-pix", "2013-07-27"),
+    ("HP HP-UX 11.11", "hp-ux", None),                            # ended; HP's day is not stated
+    ("HP HP-UX 11i v2", "hp-ux", None),
 ])
 def test_more_operating_systems_are_judged(name, product, eol):
     host = {"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}
@@ -235,7 +237,9 @@ def test_more_operating_systems_are_judged(name, product, eol):
 
 
 @pytest.mark.parametrize("name", ["Cisco Adaptive Security Appliance (PIX OS 8.0)", "Cisco IOS 12.4",
-                                  "Apple iOS 11.0 - 12.0 (Darwin 17.0.0 - 18.0.0)"])
+                                  "Apple iOS 11.0 - 12.0 (Darwin 17.0.0 - 18.0.0)",
+                                  "HP-UX B.11.31",                # listed without an end: not a disagreement
+                                  "HP HP-UX 11.00 or 11.11"])     # a version rule judges one name, not "A or B"
 def test_names_the_table_cannot_date_give_no_verdict(name):
     # an ASA runs PIX OS but is not a PIX; classic IOS trains and Apple ranges are not dated here
     host = {"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}
