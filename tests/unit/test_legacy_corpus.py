@@ -279,6 +279,8 @@ def test_an_aix_release_whose_technology_levels_disagree_says_so():
     ("ISC BIND", "0.0 go away", None),                          # a version string the administrator chose
     ("Oracle WebLogic Server", "10.3.6.0", ("eol", "weblogic", None)),
     ("Oracle WebLogic Server", "12.2.1.4", None),
+    ("Sendmail", "8.13.8/8.13.8", ("eol", "sendmail", None)),
+    ("Sendmail", "8.18.1/8.18.1", None),
 ])
 def test_more_service_products_are_judged(product, version, expected):
     row = {"id": "s", "host_id": "h", "port": 21, "protocol": "tcp", "name": "ftp", "product": product,
