@@ -229,6 +229,9 @@ def test_ssh_protocol_1(version, extra, scripts, expected):
     ("Cisco PIX 501 firewall (PIX OS 6.3)", "cisco-pix", "2013-07-27"),
     ("HP HP-UX 11.11", "hp-ux", None),                            # ended; HP's day is not stated
     ("HP HP-UX 11i v2", "hp-ux", None),
+    ("Cisco 2811 router (IOS 12.4)", "cisco-ios", None),          # classic IOS trains: ended, days differ per train
+    ("Cisco IOS 12.X", "cisco-ios", None),
+    ("Cisco Adaptive Security Appliance (PIX OS 8.0)", "cisco-asa", None),  # an ASA, not a PIX
 ])
 def test_more_operating_systems_are_judged(name, product, eol):
     host = {"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}
@@ -236,12 +239,12 @@ def test_more_operating_systems_are_judged(name, product, eol):
     assert (f.rule, f.data["product"], f.data["eol"]) == ("os-eol", product, eol)
 
 
-@pytest.mark.parametrize("name", ["Cisco Adaptive Security Appliance (PIX OS 8.0)", "Cisco IOS 12.4",
+@pytest.mark.parametrize("name", ["Cisco ASA 5510 (PIX OS 9.1)", "Cisco IOS 15.1",
                                   "Apple iOS 11.0 - 12.0 (Darwin 17.0.0 - 18.0.0)",
                                   "HP-UX B.11.31",                # listed without an end: not a disagreement
                                   "HP HP-UX 11.00 or 11.11"])     # a version rule judges one name, not "A or B"
 def test_names_the_table_cannot_date_give_no_verdict(name):
-    # an ASA runs PIX OS but is not a PIX; classic IOS trains and Apple ranges are not dated here
+    # trains whose end is not checked, and Apple ranges reaching supported releases
     host = {"id": "h", "os_matches": [{"name": name, "accuracy": 95}]}
     assert assess_inventory({"hosts": [host], "services": []}, load_eol_table(), AS_OF) == []
 
@@ -281,6 +284,8 @@ def test_an_aix_release_whose_technology_levels_disagree_says_so():
     ("Oracle WebLogic Server", "12.2.1.4", None),
     ("Sendmail", "8.13.8/8.13.8", ("eol", "sendmail", None)),
     ("Sendmail", "8.18.1/8.18.1", None),
+    ("WildFly", "10.1.0.Final", ("eol", "wildfly", None)),
+    ("JBoss WildFly Application Server", "37.0.1.Final", None),
 ])
 def test_more_service_products_are_judged(product, version, expected):
     row = {"id": "s", "host_id": "h", "port": 21, "protocol": "tcp", "name": "ftp", "product": product,
