@@ -246,8 +246,8 @@ def test_build_collector_writes_dist_with_only_the_collector_modules():
     with zipfile.ZipFile(ROOT / "dist" / "estatemap-collector.pyz") as archive:
         names = sorted(n for n in archive.namelist() if n.endswith(".py"))
     assert names == sorted(["__main__.py", "collector/__init__.py", "collector/__main__.py", "discovery/__init__.py",
-                            "discovery/quiet.py", "discovery/records/__init__.py", "discovery/records/model.py",
-                            "discovery/records/redact.py", "discovery/scanning/__init__.py",
+                            "discovery/quiet.py", "discovery/terminal.py", "discovery/records/__init__.py",
+                            "discovery/records/model.py", "discovery/records/redact.py", "discovery/scanning/__init__.py",
                             "discovery/scanning/sampling.py", "discovery/files/__init__.py",
                             "discovery/files/atomic_files.py", "discovery/files/bundle.py", "scanners/__init__.py",
                             "scanners/bundle_collector.py", "scanners/host_facts.py", "scanners/local_host.py",
