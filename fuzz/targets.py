@@ -5,8 +5,9 @@ A target takes one input and either returns (the parser coped) or raises what th
 (EstateError and its kinds: NmapXmlError, BundleError, WorkbookError). Anything else that escapes is a bug:
 in the CLI it would become "unexpected …" and, mid-import, a half-written store.
 
-Also here: the seeds (recorded tool output from tests/data/), the mutations both fuzzers apply to them, and
-write_big_nmap_xml, the generator of large nmap files for the streaming test and benchmark.
+Also here: the seeds (recorded tool output from tests/data/), the mutations both fuzzers apply to them,
+write_big_nmap_xml, the generator of large nmap files for the streaming test and benchmark, and
+write_workbook_bomb, the generator of small workbooks that inflate hugely (tests/unit/test_workbook_bombs.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from __future__ import annotations
 import io
 import json
 import re
+import struct
 import tempfile
+import zlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -334,6 +338,145 @@ def xlsx_round_trip(texts: list[str], path: Path) -> None:
         for cell in row:
             assert cell.data_type != "f", f"{cell.value!r} became a formula"
             assert cell.value is None or isinstance(cell.value, str)
+
+
+# --- workbook bombs ---------------------------------------------------------------------------------------
+
+SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml."
+BOMB_HEADER = ("Hostname", "Host ID", "Owner", "Notes")
+BOMBS = ("shared-strings", "huge-cell", "lying-size", "many-parts")
+
+
+@dataclass(frozen=True)
+class ZipPart:
+    """One member of a zip as written: `data` is what is stored (raw deflate for method 8); `size` and `crc`
+    are what the zip declares, which a bomb may make lie."""
+    name: str
+    data: bytes
+    size: int
+    crc: int
+    method: int = 8
+
+
+def zip_part(name: str, content: bytes, *, stored: bool = False) -> ZipPart:
+    """Return `content` as zip member `name`, deflated (or stored as it is)."""
+    if stored:
+        return ZipPart(name, content, len(content), zlib.crc32(content), method=0)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return ZipPart(name, packer.compress(content) + packer.flush(), len(content), zlib.crc32(content))
+
+
+def repeated_part(name: str, head: bytes, chunk: bytes, times: int, tail: bytes) -> ZipPart:
+    """Return the part head + chunk * times + tail, deflated in the time of one chunk: after a full flush the
+    compressor starts afresh, so every chunk compresses to the same bytes (a 1 GiB part takes a moment)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = packer.compress(head) + packer.flush(zlib.Z_FULL_FLUSH)
+    once = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+    again = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+    assert once == again
+    end = packer.compress(tail) + packer.flush()
+    crc = zlib.crc32(head)
+    for _ in range(times):
+        crc = zlib.crc32(chunk, crc)
+    crc = zlib.crc32(tail, crc)
+    return ZipPart(name, start + once * times + end, len(head) + len(chunk) * times + len(tail), crc)
+
+
+def write_zip(path: Path, parts: list[ZipPart]) -> None:
+    """Write `parts` as a zip at `path`, declaring each part's size and checksum as given."""
+    directory = []
+    with open(path, "wb") as f:
+        for p in parts:
+            name = p.name.encode()
+            offset = f.tell()
+            f.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, p.method, 0, 0x21, p.crc, len(p.data), p.size,
+                                len(name), 0) + name)
+            f.write(p.data)
+            directory.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, p.method, 0, 0x21, p.crc,
+                                         len(p.data), p.size, len(name), 0, 0, 0, 0, 0, offset) + name)
+        start = f.tell()
+        f.write(b"".join(directory))
+        count, size = len(parts), f.tell() - start
+        if count > 0xFFFF:  # zip64: the counts go in a record of their own
+            end = f.tell()
+            f.write(struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, start))
+            f.write(struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1))
+            count = 0xFFFF
+        f.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, size, start, 0))
+
+
+def workbook_parts(sheet: ZipPart, strings: ZipPart | None = None) -> list[ZipPart]:
+    """Return the parts of a minimal .xlsx whose one sheet, Hosts, is `sheet` (and shared strings `strings`)."""
+    overrides = (f'<Override PartName="/xl/workbook.xml" ContentType="{_TYPE}sheet.main+xml"/>'
+                 f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{_TYPE}worksheet+xml"/>'
+                 + (f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_TYPE}sharedStrings+xml"/>'
+                    if strings else ""))
+    relationships = '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{}</Relationships>'
+    relationship = '<Relationship Id="{}" Type="' + _REL_NS + '/{}" Target="{}"/>'
+    return [
+        zip_part("[Content_Types].xml", (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            f'<Default Extension="xml" ContentType="application/xml"/>{overrides}</Types>').encode()),
+        zip_part("_rels/.rels", relationships.format(relationship.format("rId1", "officeDocument",
+                                                                         "xl/workbook.xml")).encode()),
+        zip_part("xl/workbook.xml", (f'<workbook xmlns="{SHEET_NS}" xmlns:r="{_REL_NS}"><sheets>'
+                                     '<sheet name="Hosts" sheetId="1" r:id="rId1"/></sheets></workbook>').encode()),
+        zip_part("xl/_rels/workbook.xml.rels", relationships.format(
+            relationship.format("rId1", "worksheet", "worksheets/sheet1.xml")
+            + (relationship.format("rId2", "sharedStrings", "sharedStrings.xml") if strings else "")).encode()),
+        sheet, *([strings] if strings else [])]
+
+
+def _inline_row(number: int, values) -> str:
+    cells = "".join(f'<c r="{chr(65 + i)}{number}" t="inlineStr"><is><t>{v}</t></is></c>'
+                    for i, v in enumerate(values) if v is not None)
+    return f'<row r="{number}">{cells}</row>'
+
+
+def write_workbook_bomb(path: Path, kind: str, host_id: str = "h-000000000000", scale: float = 1.0) -> str:
+    """Write a small workbook at `path` that inflates hugely, of one of BOMBS; return what it is.
+
+    shared-strings: 30 million shared strings (480 MB inflated) in 1.3 MB, as in issue 15;
+    huge-cell: one Notes cell of 1.5 GB in 1.5 MB, as in issue 15;
+    lying-size: the shared strings again, each part declaring less than it inflates to (1 MiB), so that no
+        declared size or ratio gives it away;
+    many-parts: a valid Hosts sheet and 70,000 empty parts (past 65,535: the zip needs its zip64 record).
+    `scale` shrinks or grows the inflated sizes (the fuzzer's variations)."""
+    header_row = "".join(f'<c r="{chr(65 + i)}1" t="s"><v>{i}</v></c>' for i in range(len(BOMB_HEADER)))
+    sheet_head = f'<worksheet xmlns="{SHEET_NS}"><sheetData>'
+    sheet_tail = "</sheetData></worksheet>"
+    if kind in ("shared-strings", "lying-size"):
+        sheet = zip_part("xl/worksheets/sheet1.xml", (
+            f'{sheet_head}<row r="1">{header_row}</row>{_inline_row(2, ["app01", host_id, "x", "y"])}'
+            f'{sheet_tail}').encode())
+        chunk = b"<si><t>x</t></si>" * 65536  # 1 MiB
+        times = max(1, round(458 * scale))   # 30 million strings
+        head = (f'<sst xmlns="{SHEET_NS}">' + "".join(f"<si><t>{h}</t></si>" for h in BOMB_HEADER)).encode()
+        strings = repeated_part("xl/sharedStrings.xml", head, chunk, times, b"</sst>")
+        if kind == "lying-size":
+            strings = ZipPart(strings.name, strings.data, 1 << 20, strings.crc)
+        write_zip(path, workbook_parts(sheet, strings))
+        return f"{times * 65536:,} shared strings, {strings.size:,} bytes declared"
+    if kind == "huge-cell":
+        head = (f'{sheet_head}{_inline_row(1, BOMB_HEADER)}<row r="2"><c r="B2" t="inlineStr"><is><t>{host_id}'
+                '</t></is></c><c r="D2" t="inlineStr"><is><t>').encode()
+        times = max(1, round(1430 * scale))  # 1.5 GB
+        sheet = repeated_part("xl/worksheets/sheet1.xml", head, b"x" * (1 << 20), times,
+                              f"</t></is></c></row>{sheet_tail}".encode())
+        write_zip(path, workbook_parts(sheet))
+        return f"a cell of {times << 20:,} characters"
+    if kind == "many-parts":
+        sheet = zip_part("xl/worksheets/sheet1.xml", (
+            f'{sheet_head}{_inline_row(1, BOMB_HEADER)}{_inline_row(2, ["app01", host_id, "x", None])}'
+            f'{sheet_tail}').encode())
+        count = max(1, round(70_000 * scale))
+        empty = zip_part("x", b"")
+        write_zip(path, workbook_parts(sheet) + [ZipPart(f"junk/{n}", empty.data, 0, 0) for n in range(count)])
+        return f"{count:,} extra parts"
+    raise ValueError(f"unknown bomb {kind!r}")
 
 
 # --- a large nmap file ------------------------------------------------------------------------------------

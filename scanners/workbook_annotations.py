@@ -5,14 +5,15 @@ Owner, Criticality, Patient data and Notes; on the Move groups sheet Wave. Rows 
 stable id (the Host ID and Group ID columns), never by name or position.
 
 An input like any scanner's: this module reads the file and works out what it would change (reading the
-store only to compare); discovery.service.apply_annotations writes it. The file is hostile input. It is
-opened with openpyxl in read-only mode with data_only (formulas are never evaluated; a formula cell gives
-its cached value, and text that looks like a formula is just text). The whole file is read and checked
-before anything is written, then everything is written in one transaction. Refused, with nothing written (WorkbookError): a file that is not a workbook, one without a
-Hosts sheet, a Hosts sheet whose header row lacks Host ID, a Move groups sheet whose header lacks Group ID.
-Rows that cannot be used are reported and skipped, the rest imported: an unknown or repeated id, or a bad
-value (criticality not critical/high/medium/low/blank; patient data not yes/no/unknown/blank; wave not a
-whole number >= 0).
+store only to compare); discovery.service.apply_annotations writes it. The file is hostile input: it is read
+by scanners.workbook_reader, within the limits stated there (a zip bomb is refused before anything is
+inflated; only the Hosts and Move groups sheets are read, streamed; formulas are never evaluated, a formula
+cell gives its cached value, and text that looks like a formula is just text). The whole file is read and
+checked before anything is written, then everything is written in one transaction. Refused, with nothing
+written (WorkbookError): a file that is not a workbook or breaks a limit, one without a Hosts sheet, a Hosts
+sheet whose header row lacks Host ID, a Move groups sheet whose header lacks Group ID. Rows that cannot be
+used are reported and skipped, the rest imported: an unknown or repeated id, or a bad value (criticality not
+critical/high/medium/low/blank; patient data not yes/no/unknown/blank; wave not a whole number >= 0).
 
 What is written: for a host, only the annotation columns present on the sheet, and only when they differ
 from the store (a blank cell clears the value). For a group, a Wave that differs from both the analysis's
@@ -22,12 +23,13 @@ wave and the override already stored becomes the group's wave override (table gr
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Collection, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from discovery.records.model import CRITICALITIES, PATIENT_DATA, EstateError
+from discovery.records.model import CRITICALITIES, PATIENT_DATA
+from scanners.workbook_reader import WorkbookError, read_sheets
 
 SUFFIXES = (".xlsx", ".xlsm")
 # Sheet header -> annotation field, on the Hosts sheet.
@@ -37,10 +39,6 @@ HOST_ID, GROUP_ID, WAVE = "Host ID", "Group ID", "Wave"
 LIST_LIMIT = 20
 # The largest wave taken: a number beyond it is a typo (1E+30 would not even fit in the store).
 MAX_WAVE = 9999
-
-
-class WorkbookError(EstateError):
-    """The file cannot be used at all; nothing was written."""
 
 
 def is_workbook_path(path: str | Path) -> bool:
@@ -106,13 +104,12 @@ def _read_groups(store, sheet, result: WorkbookImport) -> None:
             result.group_waves[group_id] = wave
 
 
-def _identified_rows(sheet: str, noun: str, id_header: str, filled: Iterable[str], header: list, rows: list,
+def _identified_rows(sheet: str, noun: str, id_header: str, filled: Iterable[str], header: Collection, rows: list,
                      known: Container[str], result: WorkbookImport) -> Iterator[tuple[int, str, dict]]:
     """Yield (row number, id, {header: value}) for each row whose id names a known host or group, once; a row
     with no id but a value under one of the `filled` headers, an unknown id or a repeated one is a problem."""
     seen: set[str] = set()
-    for number, row in rows:
-        values = dict(zip(header, row))
+    for number, values in rows:
         row_id = _text(values.get(id_header))
         if row_id is None:
             if any(_text(values.get(h)) is not None for h in filled if h in header):
@@ -133,44 +130,17 @@ def describe_problems(plan: WorkbookImport) -> str:
     return f"{len(plan.problems)} rows skipped: {listed}" + (f"; and {more} more" if more > 0 else "")
 
 
-def _read_sheets(path: Path) -> dict[str, tuple[list, list]]:
-    """Return {sheet: (header, [(row number, values)])} for Hosts and Move groups; raises WorkbookError."""
-    import zipfile
-
-    import openpyxl
-
-    if not path.is_file():
-        raise WorkbookError(f"cannot read {path}: no such file")
-    if not zipfile.is_zipfile(path):
-        raise WorkbookError(f"{path} is not an Excel workbook (.xlsx)")
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    except Exception as error:  # a damaged or foreign zip: openpyxl raises many kinds
-        raise WorkbookError(f"{path} is not an Excel workbook openpyxl can read ({type(error).__name__}: "
-                            f"{str(error)[:200]})") from None
-    try:
-        if "Hosts" not in wb.sheetnames:
-            raise WorkbookError(f"{path} has no Hosts sheet: import reads a workbook written by "
-                                f"`estatemap export --format xlsx`")
-        sheets = {"Hosts": _read_sheet(wb["Hosts"], path, "Hosts", HOST_ID)}
-        if "Move groups" in wb.sheetnames:
-            sheets["Move groups"] = _read_sheet(wb["Move groups"], path, "Move groups", GROUP_ID)
-        return sheets
-    except WorkbookError:
-        raise
-    except Exception as error:
-        raise WorkbookError(f"cannot read {path}: {type(error).__name__}: {str(error)[:200]}") from None
-    finally:
-        wb.close()
-
-
-def _read_sheet(ws, path: Path, title: str, id_header: str) -> tuple[list, list]:
-    rows = ws.iter_rows(values_only=True)
-    first = next(rows, None)
-    header = [_text(h) for h in first or ()]
-    if id_header not in header:
-        raise WorkbookError(f"{path}: the {title} sheet's header row has no {id_header} column")
-    return header, [(number, row) for number, row in enumerate(rows, 2)]
+def _read_sheets(path: Path) -> dict[str, tuple[set, list]]:
+    """Return {sheet: (headers, [(row number, {header: value})])} for Hosts and Move groups; raises
+    WorkbookError."""
+    sheets = read_sheets(path, {"Hosts": (HOST_ID, *HOST_HEADERS), "Move groups": (GROUP_ID, WAVE)})
+    if "Hosts" not in sheets:
+        raise WorkbookError(f"{path} has no Hosts sheet: import reads a workbook written by "
+                            f"`estatemap export --format xlsx`")
+    for title, id_header in (("Hosts", HOST_ID), ("Move groups", GROUP_ID)):
+        if title in sheets and id_header not in sheets[title].headers:
+            raise WorkbookError(f"{path}: the {title} sheet's header row has no {id_header} column")
+    return {title: (sheet.headers, sheet.rows) for title, sheet in sheets.items()}
 
 
 def _text(value) -> str | None:
