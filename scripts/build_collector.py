@@ -30,6 +30,7 @@ MODULES = (
     "scanners/bundle_collector.py",
     "collector/__init__.py", "collector/__main__.py",
 )
+DATA = ("discovery/data/redaction.json",)  # read by discovery/records/redact.py through importlib.resources
 ALLOWED_THIRD_PARTY = {"psutil"}
 LOCAL_PACKAGES = {"discovery", "scanners", "collector"}
 
@@ -80,7 +81,7 @@ def build(out: Path = DEFAULT_OUT) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp)
-        for module in MODULES:
+        for module in MODULES + DATA:
             target = staging / module
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(ROOT / module, target)
