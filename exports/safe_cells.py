@@ -7,10 +7,16 @@ starting with =, +, -, @, tab or carriage return), so every text cell goes throu
 - control characters an .xlsx file cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE: C0 controls other
   than tab, line feed and carriage return) are replaced with U+FFFD, never crashed on, and so are C1
   controls and bidirectional overrides, which would make a cell read differently from what it holds;
-- text longer than Excel's cell limit (32,767 characters) is cut, with a marker saying so;
+- text longer than Excel's cell limit (32,767 characters as Excel counts them) is cut, with a marker saying
+  so (an annotation never is: discovery.records.annotations keeps them shorter);
 - in .xlsx, text is written as a string cell (data type "s", never "f") with the quote-prefix style
-  (Excel's leading apostrophe), so it stays text even when someone edits the cell;
+  (Excel's leading apostrophe), so it stays text even when someone edits the cell, and a literal _xHHHH_
+  is escaped as Excel escapes it (_x005F_xHHHH_), so Excel shows it as written instead of decoding it into
+  a character (a bidi override) that the replacement above would have removed;
 - in CSV, text that looks like a formula is prefixed with a single quote (OWASP's CSV-injection advice).
+
+That policy (which characters, the limit) lives in discovery.records.cell_text, so that the workbook import
+recognises what the export wrote.
 
 Numbers, booleans and dates are not text and are returned unchanged.
 """
@@ -22,26 +28,13 @@ import math
 import re
 from datetime import date, datetime, timezone
 
-# The same characters as openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE (a test keeps them equal); defined here so
-# that CSV export does not need openpyxl.
-ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
-# C1 controls and the bidirectional overrides and isolates, which can make text read differently from what
-# it is ("Trojan Source"); an .xlsx can hold them, but a hostile banner has no business using them.
-DECEPTIVE_CHARACTERS_RE = re.compile("[\u0080-\u009f\u202a-\u202e\u2066-\u2069]")
-REPLACEMENT = "\ufffd"
-# Excel's limit on the characters in one cell; longer text is cut and marked.
-MAX_CELL_CHARS = 32_767
-TRUNCATED = "… [truncated]"
+from discovery.records.cell_text import (DECEPTIVE_CHARACTERS_RE, ILLEGAL_CHARACTERS_RE, MAX_CELL_CHARS,  # noqa: F401
+                                         REPLACEMENT, TRUNCATED, clean_text)
+
+# An underscore that Excel would read as the start of one of its _xHHHH_ escapes (they may overlap).
+EXCEL_ESCAPE_RE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 # What makes a spreadsheet treat a cell as a formula (OWASP CSV injection), also after leading whitespace.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def clean_text(value: str) -> str:
-    """Return `value` with control characters replaced and cut to Excel's cell limit."""
-    text = DECEPTIVE_CHARACTERS_RE.sub(REPLACEMENT, ILLEGAL_CHARACTERS_RE.sub(REPLACEMENT, value))
-    if len(text) > MAX_CELL_CHARS:
-        text = text[:MAX_CELL_CHARS - len(TRUNCATED)] + TRUNCATED
-    return text
 
 
 def looks_like_formula(text: str) -> bool:
@@ -59,6 +52,12 @@ def safe_text(value, *, quote: bool = False) -> str:
     if quote and looks_like_formula(text):
         text = "'" + text
     return text
+
+
+def xlsx_text(value) -> str:
+    """Return `value` as the text to write into an .xlsx cell: safe_text's, with a literal _xHHHH_ escaped as
+    Excel escapes it (a reader that decodes Excel's escapes, as Excel does, gets safe_text's text back)."""
+    return EXCEL_ESCAPE_RE.sub("_x005F_", safe_text(value))
 
 
 def csv_value(value):
@@ -118,7 +117,7 @@ def xlsx_text_cell(ws, value):
     """
     from openpyxl.cell import WriteOnlyCell
 
-    text = safe_text(value)
+    text = xlsx_text(value)
     cell = WriteOnlyCell(ws, text)
     cell.data_type = "s"
     if looks_like_formula(text):
@@ -138,4 +137,4 @@ def xlsx_value(ws, value):
         return None
     if looks_like_formula(text):
         return xlsx_text_cell(ws, text)
-    return text
+    return EXCEL_ESCAPE_RE.sub("_x005F_", text)

@@ -27,7 +27,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 
 from discovery.files.atomic_files import atomic_output
 from discovery.records.model import RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
-from exports.safe_cells import flatten, looks_like_formula, parse_datetime, safe_text, xlsx_value
+from exports.safe_cells import flatten, looks_like_formula, parse_datetime, xlsx_text, xlsx_value
 
 HEADER_FILL = PatternFill(start_color="1F4E78", end_color="1F4E78", fill_type="solid")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -302,7 +302,7 @@ class _HostLinks:
         if budget[0] <= 0:
             return xlsx_value(ws, label)
         budget[0] -= 1
-        text = safe_text(label)
+        text = xlsx_text(label)
         cell = WriteOnlyCell(ws, text)
         cell.data_type = "s"
         self.styles.apply(cell, self.styles.quoted_link if looks_like_formula(text) else self.styles.link)

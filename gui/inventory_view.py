@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
+from discovery.records.annotations import annotation_problem
 from discovery.records.model import CRITICALITIES, NO_SEVERITY_COLOURS, SEVERITY_COLOURS, EstateError
 from gui.data import Snapshot, save_host_annotation
 from gui.models import Column, format_bytes, format_datetime, format_number, severity_rank
@@ -277,7 +278,9 @@ def host_details_html(snapshot: Snapshot, host: dict, related: dict[str, list]) 
 class HostAnnotationView(QGroupBox):
     """The annotation editor of one host: owner, criticality, patient data, notes, and Save.
 
-    Unsaved edits are kept per host (switching hosts does not lose them) and flagged. Signals:
+    Unsaved edits are kept per host (switching hosts does not lose them) and flagged. An owner or notes
+    longer than MAX_ANNOTATION_CHARS (so long that an Excel cell could not hold them) is named in the status
+    line as it is typed, and Save refuses it with a message, keeping the text in the editor. Signals:
     annotation_saved(host id) after a save; dirty_changed(bool) when the shown host's edits become
     (un)saved.
     """
@@ -374,6 +377,10 @@ class HostAnnotationView(QGroupBox):
         """Return the ids of every host with unsaved edits (the shown one and drafts of others)."""
         return list(self._drafts)
 
+    def problem(self) -> str | None:
+        """Return why the shown host's edits cannot be saved as they are (a text over the limit), or None."""
+        return next(filter(None, (annotation_problem(f, v) for f, v in self.changes().items())), None)
+
     def save(self) -> bool:
         """Write the shown host's changed fields to the store; return True if saved (errors are shown)."""
         changes = self.changes()
@@ -383,6 +390,11 @@ class HostAnnotationView(QGroupBox):
             self._show_error("This estate was not loaded from a store, so annotations cannot be saved.")
             return False
         host_id = self._host_id
+        problem = self.problem()
+        if problem:
+            self._show_error(f"The annotation of {self._snapshot.host_label(host_id)} was not saved: {problem} "
+                             f"(an annotation must fit in one Excel cell). Shorten it and save again.")
+            return False
         try:
             save_host_annotation(self._snapshot.path, host_id, **changes)
         except (EstateError, OSError, sqlite3.Error) as error:
@@ -434,7 +446,10 @@ class HostAnnotationView(QGroupBox):
         can_save = self._snapshot is not None and self._snapshot.path is not None
         self.save_button.setEnabled(dirty and can_save)
         self.revert_button.setEnabled(dirty)
-        if dirty:
+        problem = self.problem() if dirty else None
+        if problem:
+            self.status_label.setText(f"<b style='color:#B85C00'>Cannot be saved: {escape(problem)}</b>")
+        elif dirty:
             self.status_label.setText("<b style='color:#B85C00'>Unsaved changes</b>")
         elif self._host_id and not can_save:
             self.status_label.setText("Read-only: not loaded from a store")

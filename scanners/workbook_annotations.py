@@ -13,12 +13,19 @@ checked before anything is written, then everything is written in one transactio
 written (WorkbookError): a file that is not a workbook or breaks a limit, one without a Hosts sheet, a Hosts
 sheet whose header row lacks Host ID, a Move groups sheet whose header lacks Group ID. Rows that cannot be
 used are reported and skipped, the rest imported: an unknown or repeated id, or a bad value (criticality not
-critical/high/medium/low/blank; patient data not yes/no/unknown/blank; wave not a whole number >= 0).
+critical/high/medium/low/blank; patient data not yes/no/unknown/blank; an owner or notes longer than
+discovery.records.annotations.MAX_ANNOTATION_CHARS; wave not a whole number >= 0).
 
 What is written: for a host, only the annotation columns present on the sheet, and only when they differ
-from the store (a blank cell clears the value). For a group, a Wave that differs from both the analysis's
-wave and the override already stored becomes the group's wave override (table group_annotations, which
-`estatemap analyze` does not touch); a blank Wave, or the analysis's own wave, changes nothing.
+from the store (a blank cell clears the value). A cell that holds what the export wrote for the stored value
+(discovery.records.cell_text.as_read_back) is that value, unchanged: the export replaces control and bidi
+characters and XML turns carriage returns into line feeds, so an unedited workbook imports as "nothing
+changed". Notes are taken as typed (surrounding spaces and line breaks kept; only spaces is blank); an
+owner, criticality and patient data are trimmed, as the GUI's editor does.
+
+For a group, a Wave that differs from both the analysis's wave and the override already stored becomes the
+group's wave override (table group_annotations, which `estatemap analyze` does not touch); a blank Wave, or
+the analysis's own wave, changes nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from discovery.records.annotations import annotation_problem
+from discovery.records.cell_text import as_read_back
 from discovery.records.model import CRITICALITIES, PATIENT_DATA
 from scanners.workbook_reader import WorkbookError, read_sheets
 
@@ -73,13 +82,14 @@ def read_workbook(store, path: str | Path) -> WorkbookImport:
     header, rows = sheets["Hosts"]
     for number, host_id, values in _identified_rows("Hosts", "host id", HOST_ID, HOST_HEADERS, header, rows,
                                                     host_ids, result):
+        old = current.get(host_id, {})
         try:
-            wanted = {name: _host_value(name, values.get(h)) for h, name in HOST_HEADERS.items() if h in header}
+            wanted = {name: _host_value(name, values.get(h), old.get(name))
+                      for h, name in HOST_HEADERS.items() if h in header}
         except ValueError as error:
             result.problems.append(f"Hosts row {number} ({host_id}): {error}")
             continue
         result.matched += 1
-        old = current.get(host_id, {})
         changed = {name: v for name, v in wanted.items() if v != old.get(name)}
         if changed:
             result.annotations.append({"host_id": host_id, **changed})
@@ -158,7 +168,11 @@ def _text(value) -> str | None:
     return text.strip() or None
 
 
-def _host_value(name: str, value):
+def _host_value(name: str, value, stored):
+    """Return the annotation `name` a cell holding `value` asks for (`stored` when the cell holds what the
+    export wrote for it); raises ValueError naming what is wrong with it."""
+    if stored is not None and _cell_text(value) == as_read_back(stored):
+        return stored
     if name == "patient_data":
         if isinstance(value, bool):
             return "yes" if value else "no"
@@ -166,12 +180,25 @@ def _host_value(name: str, value):
         if text is not None and text.lower() not in PATIENT_DATA:
             raise ValueError(f"patient data {text[:40]!r} is not yes, no, unknown or blank")
         return text and text.lower()
-    text = _text(value)
+    if name == "notes":
+        text = value if isinstance(value, str) and value.strip() else _text(value)
+    else:
+        text = _text(value)
     if name == "criticality" and text is not None:
         if text.lower() not in CRITICALITIES:
             raise ValueError(f"criticality {text[:40]!r} is not critical, high, medium, low or blank")
         return text.lower()
+    problem = annotation_problem(name, text)
+    if problem:
+        raise ValueError(problem)
     return text
+
+
+def _cell_text(value) -> str | None:
+    """Return a cell as the text it shows, untrimmed (None when empty)."""
+    if isinstance(value, str):
+        return value or None
+    return _text(value)
 
 
 def _wave(value) -> int | None:

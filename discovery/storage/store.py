@@ -22,6 +22,7 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from discovery.records.annotations import check_annotation
 from discovery.records.categories import categorise_service
 from discovery.storage.liveness import process_identity, process_state
 from discovery.storage.merge import KINDS, Match, find_match, identity_keys
@@ -444,7 +445,10 @@ class Store:
 
         `rows`: dicts with host_id and any of owner, criticality, patient_data, notes (None clears a value;
         a field left out keeps the stored one). `group_waves`: group id -> wave override (None removes it).
+        Raises AnnotationError, writing nothing, when a text is longer than MAX_ANNOTATION_CHARS.
         """
+        for row in rows:
+            check_annotation(row)
         now = utc_now().isoformat()
         fields = ("owner", "criticality", "patient_data", "notes")
         written = 0

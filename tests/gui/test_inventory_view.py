@@ -198,6 +198,30 @@ def test_inventory_view_save_error_is_shown_not_raised(view, qtbot, estate_db):
     editor.error_box.close()
 
 
+def test_inventory_view_refuses_notes_too_long_for_a_cell_and_keeps_them(view, qtbot, estate_db):
+    """Notes of 32,001 characters: the status line says why as they are typed, Save refuses with a message
+    naming the limit, nothing is written and the text stays in the editor; shortened, they save."""
+    path, ids = estate_db
+    view.select_host(ids["web01"])
+    editor = view.details.annotation
+    received = []
+    view.annotation_saved.connect(received.append)
+    editor.notes_edit.setPlainText("n" * 32_001)
+    assert "Notes are 32,001 characters long; the limit is 32,000" in editor.status_label.text()
+    qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
+    assert isinstance(editor.error_box, QMessageBox) and editor.error_box.isVisible()
+    assert "not saved" in editor.error_box.text() and "the limit is 32,000" in editor.error_box.text()
+    editor.error_box.close()
+    with Store(path, create=False) as store:
+        assert store.rows("annotations") == []
+    assert received == [] and editor.is_dirty() and editor.notes_edit.toPlainText() == "n" * 32_001
+    editor.notes_edit.setPlainText("n" * 32_000)
+    assert editor.status_label.text() == "<b style='color:#B85C00'>Unsaved changes</b>"
+    assert editor.save() and received == [ids["web01"]]
+    with Store(path, create=False) as store:
+        assert store.rows("annotations")[0]["notes"] == "n" * 32_000
+
+
 def test_inventory_view_keeps_shown_host_on_new_snapshot(view, estate_db, snapshot):
     _, ids = estate_db
     view.select_host(ids["db01"])

@@ -8,9 +8,10 @@ import pytest
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE as OPENPYXL_ILLEGAL
 
 from discovery.inventory.build import build_inventory
+from discovery.records.cell_text import ILLEGAL_CHARACTERS_RE as CELL_TEXT_ILLEGAL, as_read_back, excel_length
 from discovery.service import analyze
 from exports.safe_cells import (ILLEGAL_CHARACTERS_RE, MAX_CELL_CHARS, REPLACEMENT, csv_value, looks_like_formula,
-                                parse_datetime, safe_text, xlsx_text_cell, xlsx_value)
+                                parse_datetime, safe_text, xlsx_text, xlsx_text_cell, xlsx_value)
 from tests.unit.test_analyze import fill
 
 # What a banner, hostname or command line could hold to attack whoever opens the export.
@@ -124,3 +125,36 @@ def test_xlsx_cells_of_hostile_text_read_back_as_strings_not_formulas(tmp_path):
     assert formula_like and all(c.quotePrefix for c in formula_like)
     with zipfile.ZipFile(tmp_path / "t.xlsx") as archive:
         assert "<f>" not in archive.read("xl/worksheets/sheet1.xml").decode()
+
+
+def test_safe_text_counts_excels_characters_when_cutting():
+    """Excel counts UTF-16 code units: 20,000 emoji are 40,000 of its characters, cut to 32,767."""
+    cut = safe_text("\U0001F642" * 20_000)
+    assert excel_length(cut) <= MAX_CELL_CHARS and cut.endswith("[truncated]")
+    assert cut.startswith("\U0001F642" * 16_000) and "\ud83d" not in cut
+    assert safe_text("\U0001F642" * 16_000) == "\U0001F642" * 16_000  # 32,000: fits, kept whole
+
+
+def test_xlsx_escapes_a_literal_that_excel_would_decode_into_a_character():
+    """Excel shows _x202E_ as a right-to-left override: written as _x005F_x202E_, it shows as typed, and our
+    reader (which decodes Excel's escapes as Excel does) reads back the text itself."""
+    from scanners.workbook_reader import unescape
+    for text in ("a_x202E_b", "_x0041_", "=_x0041_", "_X00e9_ and _x005F_x0041_"):
+        written = xlsx_text(text)
+        assert "_x202E_" not in written.replace("_x005F_x202E_", "")
+        assert unescape(written) == text
+    assert xlsx_text("no_escape_here") == "no_escape_here"
+
+
+def test_cell_text_policy_is_openpyxls_and_read_back_is_what_a_reader_gets(tmp_path):
+    from scanners.workbook_reader import read_sheets
+    assert CELL_TEXT_ILLEGAL.pattern == OPENPYXL_ILLEGAL.pattern
+    texts = ["  lead", "tail \n", "a\r\nb", "x\u202ey\x07z\u0085", "=1+1", "_x0041_", "\U0001F642", "x" * 40_000]
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("Hosts")
+    ws.append(["Host ID", "Notes"])
+    for n, text in enumerate(texts):
+        ws.append([f"h-{n}", xlsx_value(ws, text)])
+    wb.save(tmp_path / "t.xlsx")
+    rows = read_sheets(tmp_path / "t.xlsx", {"Hosts": ("Host ID", "Notes")})["Hosts"].rows
+    assert [row["Notes"] for _, row in rows] == [as_read_back(text) for text in texts]

@@ -200,3 +200,144 @@ def test_unusable_files_are_refused_with_one_line_and_nothing_written(estate, tm
     assert snapshot(db) == before
     with Store(db) as s:
         assert s.rows("annotations") == [] and s.rows("group_annotations") == []
+
+
+# --- an unedited workbook changes nothing (issue 15, item 5) ---------------------------------------------------
+
+LONGEST = "\U0001F642" * 100 + " notes of the longest length an annotation may have" + "x" * 31_749  # 32,000
+ANNOTATED = {
+    "app01": {"owner": "  Clinical apps team ", "criticality": "high", "patient_data": "yes",
+              "notes": "\n  indented, after a blank line\ttab\n" + LONGEST[35:]},
+    "db01": {"owner": "@ops", "criticality": None, "patient_data": "no",
+             "notes": "=cmd|' /C calc'!A0\r\nbidi x\u202ey, controls \x07\x1b\u0085, Excel's _x0041_ escape "},
+}
+
+
+def annotate(db, ids, annotations=ANNOTATED):
+    with Store(db) as s:
+        s.save_annotations([{"host_id": ids[name], **values} for name, values in annotations.items()])
+
+
+def stored_annotations(db):
+    with Store(db) as s:
+        return sorted(map(repr, s.rows("annotations")))
+
+
+def as_excel_saves_it(book):
+    """Rewrite `book` as Excel saves a workbook: every text in a shared-string table instead of inline."""
+    import re
+    import zipfile
+    inline = re.compile(r'<c ([^>]*?)t="inlineStr"([^>]*)><is><t(?: xml:space="preserve")?>(.*?)</t></is></c>', re.S)
+    with zipfile.ZipFile(book) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    strings: list[str] = []
+
+    def shared(match):
+        strings.append(match[3])
+        return f'<c {match[1]}t="s"{match[2]}><v>{len(strings) - 1}</v></c>'
+
+    for name in [n for n in parts if n.startswith("xl/worksheets/sheet")]:
+        parts[name] = inline.sub(shared, parts[name].decode()).encode()
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    parts["xl/sharedStrings.xml"] = (f'<sst xmlns="{ns}" count="{len(strings)}" uniqueCount="{len(strings)}">'
+                                     + "".join(f'<si><t xml:space="preserve">{s}</t></si>' for s in strings)
+                                     + "</sst>").encode()
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(b"</Types>", (
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        b'spreadsheetml.sharedStrings+xml"/></Types>'))
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(b"</Relationships>", (
+        b'<Relationship Id="rIdShared" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+        b'sharedStrings" Target="sharedStrings.xml"/></Relationships>'))
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return len(strings)
+
+
+@pytest.mark.parametrize("excel", [False, True], ids=["as exported", "as Excel saves it"])
+def test_unedited_workbook_imports_as_nothing_changed(estate, tmp_path, excel):
+    """The longest note, surrounding whitespace, a formula-like owner and note, bidi and control characters the
+    export replaced, a carriage return XML turned into a line feed, a literal Excel escape: none of it changes."""
+    db, ids = estate
+    annotate(db, ids)
+    before = stored_annotations(db)
+    book = tmp_path / "estate.xlsx"
+    export(db, book)
+    ws = openpyxl.load_workbook(book)["Hosts"]
+    notes = ws.cell(row_of(ws, "Host ID", ids["app01"]), column(ws, "Notes")).value
+    assert notes == ANNOTATED["app01"]["notes"], "the longest note is exported whole, never cut"
+    if excel:
+        assert as_excel_saves_it(book) > 10
+
+    code, out, err = run("--db", str(db), "import", str(book))
+
+    assert code == 0 and err == "", err
+    assert "3 rows matched, 0 hosts and groups changed" in out, out  # 2 hosts and a group
+    assert stored_annotations(db) == before
+
+
+def test_a_note_longer_than_a_cell_is_not_cut_by_a_round_trip(estate, tmp_path):
+    """A note stored before the limit existed (40,000 characters) is exported cut, with a marker; importing
+    that workbook unedited keeps the whole note."""
+    db, ids = estate
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("INSERT INTO annotations (host_id, notes, updated_at) VALUES (?, ?, ?)",
+                     (ids["db01"], "y" * 40_000, "2026-01-01T00:00:00+00:00"))
+    conn.close()
+    book = tmp_path / "estate.xlsx"
+    export(db, book)
+    ws = openpyxl.load_workbook(book)["Hosts"]
+    assert ws.cell(row_of(ws, "Host ID", ids["db01"]), column(ws, "Notes")).value.endswith("… [truncated]")
+    code, out, err = run("--db", str(db), "import", str(book))
+    assert code == 0 and "0 hosts and groups changed" in out, err
+    with Store(db) as s:
+        assert s.rows("annotations")[0]["notes"] == "y" * 40_000
+
+
+def test_an_annotation_over_the_limit_is_refused_for_its_row_and_the_others_imported(estate, tmp_path):
+    db, ids = estate
+    book = tmp_path / "estate.xlsx"
+    export(db, book)
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Hosts"]
+    app, dbrow = row_of(ws, "Host ID", ids["app01"]), row_of(ws, "Host ID", ids["db01"])
+    set_text(ws, app, "Notes", "n" * 32_001)
+    set_text(ws, dbrow, "Owner", "DBA team")
+    set_text(ws, dbrow, "Notes", "\U0001F642" * 16_000)  # 32,000 as Excel counts: fits
+    wb.save(book)
+    code, out, err = run("--db", str(db), "import", str(book))
+    assert code == 0 and "1 host annotations" in out, err
+    (line,) = err.strip().splitlines()
+    assert f"Hosts row {app} ({ids['app01']}): Notes are 32,001 characters long; the limit is 32,000" in line
+    with Store(db) as s:
+        (row,) = s.rows("annotations")
+    assert (row["host_id"], row["owner"], row["notes"]) == (ids["db01"], "DBA team", "\U0001F642" * 16_000)
+
+
+def test_edited_notes_keep_their_whitespace_and_an_owner_is_trimmed(estate, tmp_path):
+    db, ids = estate
+    book = tmp_path / "estate.xlsx"
+    export(db, book)
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Hosts"]
+    app, dbrow = row_of(ws, "Host ID", ids["app01"]), row_of(ws, "Host ID", ids["db01"])
+    set_text(ws, app, "Notes", "  - moves first\n  - then the database\n")
+    set_text(ws, app, "Owner", "  Clinical apps team  ")
+    set_text(ws, dbrow, "Notes", "   ")
+    wb.save(book)
+    assert run("--db", str(db), "import", str(book))[0] == 0
+    with Store(db) as s:
+        (row,) = s.rows("annotations")
+    assert (row["owner"], row["notes"]) == ("Clinical apps team", "  - moves first\n  - then the database\n")
+
+
+def test_the_store_refuses_an_annotation_over_the_limit(estate):
+    from discovery.records.annotations import MAX_ANNOTATION_CHARS, AnnotationError
+    from discovery.records.cell_text import MAX_CELL_CHARS
+    db, ids = estate
+    assert MAX_ANNOTATION_CHARS < MAX_CELL_CHARS
+    with Store(db) as s:
+        with pytest.raises(AnnotationError, match="Owner is 32,001 characters long; the limit is 32,000"):
+            s.save_annotations([{"host_id": ids["app01"], "notes": "fine", "owner": "o" * 32_001}])
+        assert s.rows("annotations") == []
