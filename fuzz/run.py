@@ -10,6 +10,10 @@ and prints time and peak memory.
     .venv/bin/python fuzz/run.py --examples 2000 --seed 7     # 2,000 inputs per target
     .venv/bin/python fuzz/run.py --only nmap-xml --seconds 600
     .venv/bin/python fuzz/run.py --seconds 0 --big-nmap-mb 1024   # only the 1 GB streamed import
+    .venv/bin/python fuzz/run.py --only workbook --examples 3000   # workbooks and workbook bombs
+
+Each target's line also gives its slowest input and the process's peak resident memory when it finished
+(targets run one after another in one process: run one with --only to see its own peak).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -91,7 +96,8 @@ def make_fuzzers(rng: random.Random, workdir: Path):
 
     def workbook():
         values = [None, True, 3, -1, 2.5, 1e30, float("nan"), "", "high", "HIGH", "yes", "No", host_id, "grp-1",
-                  "x" * 5000, "=1+1", "\u202e", _random_text(rng, 6), T0.replace(tzinfo=None)]
+                  "x" * 5000, "=1+1", "\u202e", _random_text(rng, 6), T0.replace(tzinfo=None),
+                  "n" * 32_000, "n" * 32_001, "\U0001F642" * 16_001, "  lead\r\n", "_x0041__x005F_x202E_", " "]
         header = ["Host ID", "Owner", "Criticality", "Patient data", "Notes"]
         rng.shuffle(header)
         rows = [[rng.choice(values) for _ in header] for _ in range(rng.randrange(4))]
@@ -102,6 +108,18 @@ def make_fuzzers(rng: random.Random, workdir: Path):
         if rng.random() < 0.2:  # damage the file itself
             path.write_bytes(targets.mutate_random(rng, path.read_bytes(), 2))
         return json.dumps([header, rows, groups], default=str).encode(), targets.target_workbook(store, path)
+
+    def workbook_bomb():
+        kind = rng.choice(targets.BOMBS)
+        scale = rng.choice((0.0005, 0.002, 0.01, 0.1, 1.0, 2.0))
+        path = workdir / "bomb.xlsx"
+        described = targets.write_workbook_bomb(path, kind, host_id, scale)
+        current["input"] = f"{kind} scale {scale}: {described}".encode()
+        if rng.random() < 0.3:  # damage it too (its directory, headers or data)
+            data = path.read_bytes()
+            at = rng.choice((0, max(0, len(data) - 4096), rng.randrange(len(data))))
+            path.write_bytes(data[:at] + targets.mutate_random(rng, data[at:at + 4096], 2) + data[at + 4096:])
+        return current["input"], targets.target_workbook(store, path)
 
     def ssh_text():
         if rng.random() < 0.5:
@@ -136,19 +154,23 @@ def make_fuzzers(rng: random.Random, workdir: Path):
         return text.encode("utf-8", "surrogatepass"), "ok"
 
     return {"nmap-xml": nmap_xml, "nmap-xml→store": nmap_store, "bundle (bytes)": bundle_bytes_,
-            "bundle (forged, re-digested)→store": bundle_forged, "workbook": workbook, "ssh-text": ssh_text,
+            "bundle (forged, re-digested)→store": bundle_forged, "workbook": workbook,
+            "workbook bombs": workbook_bomb, "ssh-text": ssh_text,
             "ssh-inventory": ssh_inventory, "safe-cells": safe_cells}
 
 
-def fuzz(name, one, *, seconds: float, examples: int | None, out: Path) -> tuple[int, int, dict]:
-    """Run `one` until the time or example budget is spent; return (inputs tried, failures, outcomes)."""
+def fuzz(name, one, *, seconds: float, examples: int | None, out: Path) -> tuple[int, int, dict, float]:
+    """Run `one` until the time or example budget is spent; return (inputs tried, failures, outcomes, the
+    slowest input's seconds)."""
     tried = failures = 0
+    slowest = 0.0
     outcomes: dict[str, int] = {}
     deadline = time.monotonic() + seconds
     limit = examples if examples is not None else 10**12
     while tried < limit and (examples is not None or time.monotonic() < deadline):
         tried += 1
         current.clear()
+        started = time.monotonic()
         try:
             data, outcome = one()
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -157,7 +179,8 @@ def fuzz(name, one, *, seconds: float, examples: int | None, out: Path) -> tuple
             stem = out / f"{re.sub(r'[^a-z0-9-]+', '_', name)}-{failures}"
             stem.with_suffix(".txt").write_text(traceback.format_exc())
             stem.with_suffix(".input").write_bytes(current.get("input", b""))
-    return tried, failures, outcomes
+        slowest = max(slowest, time.monotonic() - started)
+    return tried, failures, outcomes, slowest
 
 
 def big_nmap_import(megabytes: int) -> None:
@@ -202,16 +225,21 @@ def main(argv=None) -> int:
             if not args.examples and args.seconds <= 0:
                 continue
             started = time.monotonic()
-            tried, failures, outcomes = fuzz(name, one, seconds=args.seconds, examples=args.examples, out=out)
+            tried, failures, outcomes, slowest = fuzz(name, one, seconds=args.seconds, examples=args.examples,
+                                                      out=out)
             took = time.monotonic() - started
             total_failures += failures
-            rows.append((name, tried, failures, took, ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))))
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+            rows.append((name, tried, failures, took, slowest, peak,
+                         ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))))
             print(f"  {name}: {tried} inputs, {failures} failures", file=sys.stderr)
     if rows:
         width = max(len(r[0]) for r in rows)
-        print(f"{'parser'.ljust(width)}  {'inputs tried':>12}  {'failures':>8}  {'seconds':>7}  outcomes")
-        for name, tried, failures, took, outcomes in rows:
-            print(f"{name.ljust(width)}  {tried:>12,}  {failures:>8}  {took:>7.1f}  {outcomes}")
+        print(f"{'parser'.ljust(width)}  {'inputs tried':>12}  {'failures':>8}  {'seconds':>7}  {'slowest s':>9}  "
+              f"{'peak MiB':>8}  outcomes")
+        for name, tried, failures, took, slowest, peak, outcomes in rows:
+            print(f"{name.ljust(width)}  {tried:>12,}  {failures:>8}  {took:>7.1f}  {slowest:>9.2f}  {peak:>8,.0f}  "
+                  f"{outcomes}")
         print(f"(seed {args.seed}; failing inputs' tracebacks in {out})" if total_failures else f"(seed {args.seed})")
     if args.big_nmap_mb:
         big_nmap_import(args.big_nmap_mb)
