@@ -173,6 +173,20 @@ class _Archive(zipfile.ZipFile):
         return super().open(info, mode, pwd, force_zip64=force_zip64)
 
 
+def _workbook_part(package) -> str:
+    """The workbook part's name, as the content types say (an override, or a default some writers use)."""
+    from openpyxl.xml.constants import ARC_WORKBOOK, XLSM, XLSX, XLTM, XLTX
+
+    kinds = (XLTM, XLTX, XLSM, XLSX)
+    for kind in kinds:
+        part = package.find(kind)
+        if part is not None:
+            return part.PartName[1:]
+    if {d.ContentType for d in package.Default} & set(kinds):
+        return ARC_WORKBOOK
+    raise ValueError("it holds no workbook part")  # the caller names the file
+
+
 @dataclass
 class _Book:
     """What openpyxl reads whole: the sheets' titles and parts, the shared-string part, date styles."""
@@ -187,7 +201,6 @@ class _Book:
     @classmethod
     def load(cls, path: Path, archive: _Archive) -> _Book:
         from openpyxl.packaging.manifest import Manifest
-        from openpyxl.reader.excel import _find_workbook_part
         from openpyxl.reader.workbook import WorkbookParser
         from openpyxl.styles.stylesheet import Stylesheet
         from openpyxl.xml.constants import ARC_CONTENT_TYPES, ARC_STYLE, SHARED_STRINGS
@@ -195,7 +208,7 @@ class _Book:
 
         try:
             package = Manifest.from_tree(fromstring(archive.read(ARC_CONTENT_TYPES)))
-            workbook = WorkbookParser(archive, _find_workbook_part(package).PartName[1:], keep_links=False)
+            workbook = WorkbookParser(archive, _workbook_part(package), keep_links=False)
             workbook.parse()
             names = set(archive.namelist())
             sheets = {}
