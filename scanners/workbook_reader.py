@@ -552,4 +552,10 @@ def _size(n: int) -> str:
 
 
 def _said(error: Exception) -> str:
+    try:
+        from defusedxml import DefusedXmlException
+    except ImportError:  # openpyxl then parses without it; nothing of defusedxml's can be raised
+        DefusedXmlException = ()
+    if isinstance(error, DefusedXmlException):  # XXE or entity expansion ("billion laughs")
+        return "it declares an XML DTD or entity, which no workbook has; refused"
     return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"

@@ -315,6 +315,21 @@ def test_import_refuses_files_renamed_xlsx(db, tmp_path, make, message):
     assert_refused(db, [path], message)
 
 
+@pytest.mark.parametrize("member, doctype", [
+    ("xl/workbook.xml", b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'),       # XXE
+    ("xl/styles.xml", b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'),  # laughs
+    ("[Content_Types].xml", b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'),
+])
+def test_a_workbook_declaring_entities_is_refused_in_one_plain_line(db, tmp_path, member, doctype):
+    book, hostile = _exported(db, tmp_path), tmp_path / "hostile.xlsx"
+    with zipfile.ZipFile(book) as source, zipfile.ZipFile(hostile, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            out.writestr(info, doctype + data if info.filename == member else data)
+    err = assert_refused(db, [hostile], "declares an XML DTD or entity")
+    assert "EntitiesForbidden" not in err and "passwd" not in err
+
+
 def test_import_of_a_workbook_with_wrong_types_lists_them_and_keeps_the_store_sound(db, tmp_path):
     book = _exported(db, tmp_path)
     wb = openpyxl.load_workbook(book)
