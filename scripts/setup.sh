@@ -15,7 +15,7 @@ packages=(nmap iproute2 procps
           libx11-xcb1 libxcb-cursor0 libxcb-glx0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
           libxcb-render-util0 libxcb-shape0 libxcb-sync1 libxcb-xfixes0 libxcb-xkb1)
 if [ "$with_tests" -eq 1 ]; then
-    packages+=(redis-server postgresql nginx openssh-server openssh-client dcmtk openssl
+    packages+=(redis-server postgresql nginx openssh-server openssh-client dcmtk openssl snmpd
                dbus-daemon gnome-keyring libsecret-tools tcpdump xvfb xauth x11-utils)
 fi
 if ! command -v python3 >/dev/null || ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then

@@ -188,12 +188,13 @@ def test_the_scan_menu_has_one_action_per_kind_of_the_registry(qtbot, settings):
     from discovery.scanning.scan_kinds import ScanKinds
     from tests import toy_kind
     window = make_window(qtbot, settings)
-    assert menu_texts(window, "Scan") == ["Network…", "This host…", "SSH hosts…", "Database…", "Analyze"]
+    assert menu_texts(window, "Scan") == ["Network…", "This host…", "SSH hosts…", "SNMP…", "Database…", "Analyze"]
     shortcuts = {name: action.shortcut().toString() for name, action in window.scan_actions.items()}
-    assert shortcuts == {"network": "Ctrl+Shift+N", "host": "Ctrl+Shift+H", "ssh": "Ctrl+Shift+S", "database": ""}
+    assert shortcuts == {"network": "Ctrl+Shift+N", "host": "Ctrl+Shift+H", "ssh": "Ctrl+Shift+S", "snmp": "",
+                         "database": ""}
     assert "Import file…" in menu_texts(window, "File") and window.import_action.shortcut().toString() == "Ctrl+I"
     with_toy = make_window(qtbot, settings, ScanKinds((*REGISTRY.kinds, toy_kind.KIND)))
-    assert menu_texts(with_toy, "Scan") == ["Network…", "This host…", "SSH hosts…", "Database…", "Toy…",
+    assert menu_texts(with_toy, "Scan") == ["Network…", "This host…", "SSH hosts…", "SNMP…", "Database…", "Toy…",
                                             "Analyze"]
 
 

@@ -1,0 +1,83 @@
+"""`estatemap scan snmp` and the GUI's SNMP tab: SNMP agents asked for their inventory and sockets."""
+
+from __future__ import annotations
+
+from discovery.records.model import EstateError
+from discovery.scanning.scan_kinds import Option, ScannerKind, number, words
+
+DOC = """Ask SNMP agents (switches, printers, UPSes, servers with an SNMP service) what they know.
+
+Reads the system group (name, description, object ID, contact, location, uptime), interfaces and
+their addresses and MACs, installed software and running processes (HOST-RESOURCES-MIB), and TCP/UDP
+listeners and established connections (TCP-MIB, UDP-MIB), which become services and dependencies
+like those `scan host` sees. SNMP v1/v2c take a community, v3 a user and one passphrase (for
+authentication and privacy): asked for with --ask-community or read from standard input with
+--community-stdin, used, and never stored; the scan records which kind of credential answered, never
+its value. Targets are addresses, CIDR blocks, ranges or hostnames; only those are asked, at most
+--max-rate requests a second.
+
+Example: estatemap scan snmp 10.20.0.0/24 --community-stdin < community.txt
+"""
+
+CLI = frozenset({"cli"})
+VERSIONS = (("2c", "v2c (community)"), ("1", "v1 (community)"), ("3", "v3 (user and passphrase)"))
+AUTH = tuple((p, p) for p in ("SHA-256", "SHA-512", "SHA-384", "SHA-224", "SHA", "MD5"))
+PRIV = tuple((p, p) for p in ("AES", "AES-256", "AES-192", "DES", "none"))
+
+OPTIONS = (
+    Option("targets", kind="words", metavar="TARGET", required=True, label="Targets:",
+           help="addresses, CIDR blocks, ranges or hostnames",
+           placeholder="one per line or space-separated: 10.20.0.0/24  printer01"),
+    Option("snmp_version", kind="choice", flag="--snmp-version", default="2c", choices=VERSIONS, label="Version:",
+           help="SNMP version: 2c (default), 1 or 3"),
+    Option("user", flag="--user", metavar="U", label="v3 user:", help="the SNMP v3 user (with --snmp-version 3)",
+           placeholder="with version 3"),
+    Option("auth_protocol", kind="choice", flag="--auth-protocol", default="SHA-256", choices=AUTH,
+           label="v3 authentication:", help="v3 authentication protocol (default: SHA-256)"),
+    Option("priv_protocol", kind="choice", flag="--priv-protocol", default="AES", choices=PRIV,
+           label="v3 privacy:", help="v3 privacy (encryption) protocol, or none (default: AES)"),
+    Option("port", kind="int", flag="--port", metavar="N", default=161, label="Port:", minimum=1, maximum=65535,
+           help="UDP port of the agents (default: 161)"),
+    Option("concurrency", kind="int", flag="--concurrency", metavar="N", default=8, label="Concurrency:",
+           minimum=1, maximum=200, help="at most N agents at once (default: 8)"),
+    Option("timeout", kind="float", flag="--timeout", metavar="SECONDS", default=3.0, label="Timeout per request:",
+           minimum=0.1, maximum=60, suffix=" s", help="seconds to wait for each answer (default: 3)"),
+    Option("retries", kind="int", flag="--retries", metavar="N", default=1, label="Retries:", minimum=0, maximum=5,
+           help="times a request is sent again when no answer comes (default: 1, at most 5)"),
+    Option("max_rate", kind="float", flag="--max-rate", metavar="N", default=50.0, label="Requests per second:",
+           minimum=1, maximum=10_000, help="at most N requests a second over all agents (default: 50, at least 1)"),
+    Option("excludes", kind="words", flag="--exclude", metavar="TARGET", label="Exclude:",
+           help="never ask these: addresses, CIDR blocks, ranges or hostnames",
+           placeholder="never asked: addresses, blocks, ranges, names"),
+    Option("ask_password", kind="bool", flag="--ask-community", group="secret", faces=CLI,
+           help="ask for the community (or the v3 passphrase) on the terminal"),
+    Option("password_stdin", kind="bool", flag="--community-stdin", group="secret", faces=CLI,
+           help="read the community (or the v3 passphrase) from standard input's first line"),
+    Option("password", kind="secret", label="Community or v3 passphrase:", faces=frozenset({"gui"}),
+           help="the community (v1/v2c) or the v3 passphrase", placeholder="used for this scan, never stored"),
+)
+
+
+def build(opts: dict):
+    from scanners.snmp_agent import Credential, SnmpScanner
+
+    targets = words(opts["targets"])
+    if not targets:
+        raise EstateError("name at least one target: an address, CIDR block, range or hostname")
+    version = opts["snmp_version"] or "2c"
+    if opts["password"] is None:
+        raise EstateError("SNMP needs a community (v1/v2c) or a v3 passphrase: --ask-community or "
+                          "--community-stdin")
+    priv = opts["priv_protocol"]
+    credential = Credential(version=version, secret=opts["password"], user=opts["user"] or None,
+                            auth_protocol=opts["auth_protocol"] or "SHA-256",
+                            priv_protocol=None if priv == "none" else (priv or "AES"))
+    return SnmpScanner(targets, [credential], port=number(opts["port"], "port", int),
+                       excludes=words(opts["excludes"]), concurrency=number(opts["concurrency"], "concurrency", int),
+                       timeout=number(opts["timeout"], "timeout", float),
+                       retries=number(opts["retries"], "retries", int),
+                       max_rate=number(opts["max_rate"], "max-rate", float))
+
+
+KIND = ScannerKind(name="snmp", label="SNMP", doc=DOC, options=OPTIONS, build=build,
+                   password_prompt="SNMP community (or v3 passphrase): ", unit="agent", noun=("agent", "agents"))

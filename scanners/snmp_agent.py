@@ -1,0 +1,525 @@
+"""SNMP agents asked for what they know: the system group, interfaces and addresses, installed software,
+running processes, and TCP/UDP listeners and connections (so an SNMP-only host adds dependency evidence).
+
+pysnmp (asyncio) on an event loop in a thread of its own; at most `concurrency` agents at a time, every
+request through one rate cap. Numeric OIDs only (no MIB compiling). Walks are GETBULK with bounded
+repetitions, a row cap per column and a time limit per agent; a table an agent lacks is normal. The community
+or v3 passphrase is used for the requests and kept in memory only: never stored, logged or exported; which
+credential answered is recorded by its name ("v2c community", "v3 user monitor"), never its value.
+`get_*` talks to agents; `transform_agent` is pure and tested from recorded walks in tests/data/snmp/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from discovery.records.model import (Connection, EstateError, Host, HostReport, Interface, Process, ScanCancelled,
+                                     ScanContext, ScriptResult, Service, Software)
+from discovery.records.redact import redact_command_line
+from discovery.records.targets import parse_targets
+
+log = logging.getLogger(__name__)
+
+SOURCE = "snmp"
+DEFAULT_PORT = 161
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TIMEOUT = 3.0        # seconds per request
+DEFAULT_RETRIES = 1
+DEFAULT_MAX_RATE = 50        # requests per second, over all agents
+AGENT_SECONDS = 120.0        # the whole walk of one agent
+MAX_ROWS = 20_000            # rows read from one column
+MAX_REPETITIONS = 25         # GETBULK max-repetitions
+MAX_TEXT = 4096              # characters kept of one value
+POLL_SECONDS = 0.2
+MAX_ADDRESSES = 65_536       # addresses one scan may cover
+
+SYSTEM = {"descr": "1.3.6.1.2.1.1.1.0", "object_id": "1.3.6.1.2.1.1.2.0", "uptime": "1.3.6.1.2.1.1.3.0",
+          "contact": "1.3.6.1.2.1.1.4.0", "name": "1.3.6.1.2.1.1.5.0", "location": "1.3.6.1.2.1.1.6.0",
+          "memory_kb": "1.3.6.1.2.1.25.2.2.0"}
+COLUMNS = {
+    "if_descr": "1.3.6.1.2.1.2.2.1.2", "if_mtu": "1.3.6.1.2.1.2.2.1.4", "if_speed": "1.3.6.1.2.1.2.2.1.5",
+    "if_mac": "1.3.6.1.2.1.2.2.1.6", "if_oper": "1.3.6.1.2.1.2.2.1.8", "if_name": "1.3.6.1.2.1.31.1.1.1.1",
+    "if_high_speed": "1.3.6.1.2.1.31.1.1.1.15",
+    "ip_if": "1.3.6.1.2.1.4.20.1.2", "ip_mask": "1.3.6.1.2.1.4.20.1.3",
+    "sw_name": "1.3.6.1.2.1.25.6.3.1.2",
+    "run_name": "1.3.6.1.2.1.25.4.2.1.2", "run_path": "1.3.6.1.2.1.25.4.2.1.4", "run_args": "1.3.6.1.2.1.25.4.2.1.5",
+    "cpu_load": "1.3.6.1.2.1.25.3.3.1.2",
+    "tcp_conn_pid": "1.3.6.1.2.1.6.19.1.8", "tcp_conn_state": "1.3.6.1.2.1.6.19.1.7",
+    "tcp_listen_pid": "1.3.6.1.2.1.6.20.1.4", "udp_endpoint_pid": "1.3.6.1.2.1.7.7.1.8",
+    "tcp_old_state": "1.3.6.1.2.1.6.13.1.1", "udp_old": "1.3.6.1.2.1.7.5.1.1",
+}
+TCP_STATES = {1: "CLOSED", 2: "LISTEN", 3: "SYN_SENT", 4: "SYN_RECEIVED", 5: "ESTABLISHED", 6: "FIN_WAIT_1",
+              7: "FIN_WAIT_2", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "CLOSING", 11: "TIME_WAIT", 12: "DELETE_TCB"}
+AUTH_PROTOCOLS = ("MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512")
+PRIV_PROTOCOLS = ("DES", "AES", "AES-192", "AES-256")
+
+
+class SnmpError(EstateError):
+    """An agent could not be asked (no answer, refused credentials, a broken answer)."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One way to ask: SNMP v1/v2c with a community, or v3 with a user and one passphrase (auth, and priv)."""
+    version: str                         # "1", "2c", "3"
+    secret: str = ""                     # the community, or the v3 passphrase; memory only
+    user: str | None = None
+    auth_protocol: str = "SHA-256"
+    priv_protocol: str | None = "AES"    # None: authNoPriv
+
+    def __post_init__(self):
+        if self.version not in ("1", "2c", "3"):
+            raise EstateError(f"SNMP version {self.version!r} is not 1, 2c or 3")
+        if self.version == "3":
+            if not self.user:
+                raise EstateError("SNMP v3 needs --user")
+            if self.auth_protocol not in AUTH_PROTOCOLS:
+                raise EstateError(f"--auth-protocol must be one of {', '.join(AUTH_PROTOCOLS)}")
+            if self.priv_protocol is not None and self.priv_protocol not in PRIV_PROTOCOLS:
+                raise EstateError(f"--priv-protocol must be one of {', '.join(PRIV_PROTOCOLS)} or none")
+            if len(self.secret) < 8:
+                raise EstateError("an SNMP v3 passphrase has at least 8 characters (RFC 3414)")
+        elif not self.secret:
+            raise EstateError("SNMP v1/v2c needs a community: --ask-community or --community-stdin")
+
+    @property
+    def name(self) -> str:
+        """What the scan records about the credential that answered: never the secret."""
+        if self.version == "3":
+            level = f"{self.auth_protocol}/{self.priv_protocol}" if self.priv_protocol else self.auth_protocol
+            return f"v3 user {self.user} ({level})"
+        return f"v{self.version} community"
+
+    def __repr__(self) -> str:  # a traceback or log line never shows the secret
+        return f"Credential({self.name})"
+
+    def auth_data(self):
+        from pysnmp.hlapi.v3arch import asyncio as hl
+
+        if self.version != "3":
+            return hl.CommunityData(self.secret, mpModel=0 if self.version == "1" else 1)
+        auth = {"MD5": hl.usmHMACMD5AuthProtocol, "SHA": hl.usmHMACSHAAuthProtocol,
+                "SHA-224": hl.usmHMAC128SHA224AuthProtocol, "SHA-256": hl.usmHMAC192SHA256AuthProtocol,
+                "SHA-384": hl.usmHMAC256SHA384AuthProtocol, "SHA-512": hl.usmHMAC384SHA512AuthProtocol}
+        priv = {"DES": hl.usmDESPrivProtocol, "AES": hl.usmAesCfb128Protocol, "AES-192": hl.usmAesCfb192Protocol,
+                "AES-256": hl.usmAesCfb256Protocol}
+        if self.priv_protocol is None:
+            return hl.UsmUserData(self.user, self.secret, authProtocol=auth[self.auth_protocol])
+        return hl.UsmUserData(self.user, self.secret, self.secret, authProtocol=auth[self.auth_protocol],
+                              privProtocol=priv[self.priv_protocol])
+
+
+class RateCap:
+    """At most `rate` requests a second over every agent of a scan (requests are spaced, not burst)."""
+
+    def __init__(self, rate: float):
+        self.gap, self.next = 1.0 / rate, 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        start = max(now, self.next)
+        self.next = start + self.gap
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+# --- asking one agent -------------------------------------------------------------------------------------
+
+def _text(value) -> str:
+    raw = value.asOctets() if hasattr(value, "asOctets") else str(value).encode()
+    return raw.decode("utf-8", errors="replace")[:MAX_TEXT]
+
+
+def _plain(value):
+    """A value as Python: int for numbers, str for OIDs, bytes for OCTET STRINGs (text or MAC is the reader's call)."""
+    name = type(value).__name__
+    if name in ("Integer", "Integer32", "Gauge32", "Counter32", "Counter64", "Unsigned32", "TimeTicks"):
+        return int(value)
+    if name == "ObjectIdentifier":
+        return str(value)
+    if hasattr(value, "asOctets"):
+        return bytes(value.asOctets()[:MAX_TEXT])
+    return str(value)[:MAX_TEXT]
+
+
+async def get_agent_facts(address: str, port: int, credentials: Sequence[Credential], *, timeout: float,
+                          retries: int, cap: RateCap) -> dict:
+    """Ask one agent: the system group with each credential in turn until one answers, then every column.
+    Returns {"credential", "system": {key: value}, "columns": {key: [(index, value)]}, "warnings"}."""
+    from pysnmp.hlapi.v3arch import asyncio as hl
+
+    engine = hl.SnmpEngine()
+    try:
+        try:
+            target = await hl.UdpTransportTarget.create((address, port), timeout=timeout, retries=retries)
+        except Exception as error:  # an address pysnmp cannot use
+            raise SnmpError(f"cannot reach {address}:{port} ({' '.join(str(error).split())})") from None
+        answered, why = None, "no answer"
+        for credential in credentials:
+            await cap.wait()
+            error, status, _, binds = await hl.get_cmd(
+                engine, credential.auth_data(), target, hl.ContextData(),
+                *(hl.ObjectType(hl.ObjectIdentity(oid)) for oid in SYSTEM.values()), lookupMib=False)
+            if not error and not status:
+                answered = credential
+                break
+            why = str(error or status.prettyPrint())
+        if answered is None:
+            raise SnmpError(f"no SNMP answer from {address}:{port} with the credentials given ({why}); "
+                            "check the community or v3 user, and that the agent allows this workstation")
+        system = {key: _plain(value) for key, (_, value) in zip(SYSTEM, binds)
+                  if type(value).__name__ not in ("NoSuchObject", "NoSuchInstance", "EndOfMibView", "Null")}
+        columns, warnings = {}, []
+        for key, oid in COLUMNS.items():
+            columns[key] = await _walk(engine, answered, target, oid, cap, warnings, address)
+        return {"credential": answered.name, "system": system, "columns": columns, "warnings": warnings}
+    finally:
+        engine.close_dispatcher()
+
+
+async def _walk(engine, credential: Credential, target, oid: str, cap: RateCap, warnings: list,
+                address: str) -> list[tuple[tuple[int, ...], object]]:
+    """One column: [(index, value)], at most MAX_ROWS rows, indexes strictly increasing (an agent that loops
+    is cut off with a warning). A column the agent lacks is an empty list."""
+    from pysnmp.hlapi.v3arch import asyncio as hl
+
+    prefix = tuple(int(p) for p in oid.split("."))
+    rows: list = []
+    last: tuple[int, ...] | None = None
+    await cap.wait()
+    walk = hl.bulk_walk_cmd(engine, credential.auth_data(), target, hl.ContextData(), 0, MAX_REPETITIONS,
+                            hl.ObjectType(hl.ObjectIdentity(oid)), lookupMib=False, lexicographicMode=False)
+    try:
+        async for error, status, _, binds in walk:
+            if error or status:
+                if rows:
+                    warnings.append(f"{address}: {oid} cut short: {error or status.prettyPrint()}")
+                break
+            for name, value in binds:
+                full = tuple(name)
+                if full[:len(prefix)] != prefix or type(value).__name__ in ("EndOfMibView", "NoSuchObject"):
+                    return rows
+                index = full[len(prefix):]
+                if last is not None and index <= last:
+                    warnings.append(f"{address}: {oid} does not end (the agent repeats itself); "
+                                    f"kept {len(rows)} rows")
+                    return rows
+                last = index
+                rows.append((index, _plain(value)))
+                if len(rows) >= MAX_ROWS:
+                    warnings.append(f"{address}: {oid} has more than {MAX_ROWS:,} rows; kept the first {MAX_ROWS:,}")
+                    return rows
+            await cap.wait()
+    finally:
+        await walk.aclose()
+    return rows
+
+
+# --- from answers to records ------------------------------------------------------------------------------
+
+def transform_agent(facts: dict, address: str, observed_at: datetime) -> HostReport:
+    """The HostReport of one agent's answers (`facts` as get_agent_facts returns them, or as recorded)."""
+    system, col = facts["system"], {k: dict((tuple(i), v) for i, v in rows) for k, rows in facts["columns"].items()}
+    common = dict(source=SOURCE, observed_at=observed_at)
+    descr = _decode(system.get("descr"))
+    name = _decode(system.get("name")) or None
+    interfaces = _interfaces(col, common)
+    addresses = [address] + [a.split("/")[0] for i in interfaces for a in i.addresses]
+    addresses = [a for a in dict.fromkeys(addresses) if not ipaddress.ip_address(a).is_loopback]
+    macs = tuple(dict.fromkeys(i.mac for i in interfaces if i.mac))
+    processes = _processes(col, common)
+    names = {p.pid: p.name for p in processes}
+    family, kernel = _os_of(descr)
+    uptime = system.get("uptime")
+    memory = system.get("memory_kb")
+    host = Host(hostname=name.split(".")[0] if name else None, fqdn=name if name and "." in name else None,
+                addresses=tuple(addresses), macs=macs, os_family=family, kernel=kernel,
+                uptime_seconds=uptime // 100 if isinstance(uptime, int) else None,
+                boot_time=observed_at - timedelta(seconds=uptime // 100) if isinstance(uptime, int) else None,
+                memory_bytes=memory * 1024 if isinstance(memory, int) and memory > 0 else None,
+                cpu_logical_cores=len(col.get("cpu_load", {})) or None,
+                scripts=(ScriptResult(id="snmp-system", output=descr or None, data={
+                    "object_id": system.get("object_id"), "contact": _decode(system.get("contact")) or None,
+                    "location": _decode(system.get("location")) or None, "credential": facts.get("credential")}),),
+                **common)
+    services, connections = _sockets(col, names, common)
+    return HostReport(host=host, interfaces=interfaces, software=_software(col, common), processes=processes,
+                      services=services, connections=connections)
+
+
+def _decode(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace").replace("\x00", "").strip()
+    return "" if value is None else str(value)
+
+
+def _mac(value) -> str | None:
+    if not isinstance(value, bytes) or len(value) != 6 or not any(value):
+        return None
+    return ":".join(f"{b:02x}" for b in value)
+
+
+def _interfaces(col: dict, common: dict) -> tuple[Interface, ...]:
+    addresses: dict[int, list[str]] = {}
+    for index, if_index in col.get("ip_if", {}).items():
+        if len(index) == 4 and max(index) <= 255 and isinstance(if_index, int):
+            mask = col.get("ip_mask", {}).get(index)
+            prefix = bin(int.from_bytes(mask, "big")).count("1") if isinstance(mask, bytes) and len(mask) == 4 else 32
+            addresses.setdefault(if_index, []).append(f"{'.'.join(map(str, index))}/{prefix}")
+    found = []
+    for (number,), descr in sorted(col.get("if_descr", {}).items()):
+        key = (number,)
+        high, speed = col.get("if_high_speed", {}).get(key), col.get("if_speed", {}).get(key)
+        mbps = high if isinstance(high, int) and high else (speed // 1_000_000 if isinstance(speed, int) and speed
+                                                             else None)
+        oper = col.get("if_oper", {}).get(key)
+        found.append(Interface(name=_decode(col.get("if_name", {}).get(key)) or _decode(descr) or str(number),
+                               mac=_mac(col.get("if_mac", {}).get(key)), addresses=tuple(addresses.get(number, ())),
+                               is_up=oper == 1 if isinstance(oper, int) else None, speed_mbps=mbps or None,
+                               mtu=col.get("if_mtu", {}).get(key) or None, **common))
+    return tuple(found)
+
+
+def _software(col: dict, common: dict) -> tuple[Software, ...]:
+    """hrSWInstalledName: Debian's agent writes name_version_arch, RPM's name-version-release.arch, Windows the
+    display name; only the first is split (the others cannot be told apart reliably)."""
+    found = []
+    for _, value in sorted(col.get("sw_name", {}).items()):
+        text = _decode(value)
+        if not text:
+            continue
+        parts = text.split("_")
+        if len(parts) == 3 and parts[0] and parts[1][:1].isdigit():
+            found.append(Software(name=parts[0], version=parts[1], architecture=parts[2] or None, **common))
+        else:
+            found.append(Software(name=text, **common))
+    return tuple(found)
+
+
+def _processes(col: dict, common: dict) -> tuple[Process, ...]:
+    found = []
+    for (pid,), value in sorted(col.get("run_name", {}).items()):
+        path = _decode(col.get("run_path", {}).get((pid,)))
+        args = _decode(col.get("run_args", {}).get((pid,)))
+        line = " ".join(w for w in (path, args) if w) or None
+        found.append(Process(pid=pid, name=_decode(value) or path or str(pid), exe=path or None,
+                             cmdline=redact_command_line(line), **common))
+    return tuple(found)
+
+
+def _address(parts: Sequence[int]) -> tuple[str | None, tuple[int, ...]]:
+    """Read an InetAddressType, length-prefixed InetAddress from an index; return (address, the rest)."""
+    if len(parts) < 2 or len(parts) < 2 + parts[1] or any(p > 255 for p in parts[2:2 + parts[1]]):
+        return None, ()  # a truncated or impossible index (a broken or hostile agent)
+    kind, size = parts[0], parts[1]
+    raw, rest = bytes(parts[2:2 + size]), tuple(parts[2 + size:])
+    if kind in (1, 3) and size >= 4:
+        return str(ipaddress.IPv4Address(raw[:4])), rest
+    if kind in (2, 4) and size >= 16:
+        return str(ipaddress.IPv6Address(raw[:16])), rest
+    return None, rest
+
+
+def _sockets(col: dict, names: dict[int, str], common: dict) -> tuple[tuple[Service, ...], tuple[Connection, ...]]:
+    services: dict[tuple, Service] = {}
+    connections = []
+
+    def listen(protocol, address, port, pid):
+        pid = pid if isinstance(pid, int) and pid > 0 else None
+        services.setdefault((protocol, port, address), Service(
+            protocol=protocol, port=port, address=address, state="listening", process=names.get(pid), pid=pid,
+            **common))
+
+    for index, pid in col.get("tcp_listen_pid", {}).items():
+        address, rest = _address(index)
+        if address and rest:
+            listen("tcp", address, rest[0], pid)
+    for index, state in col.get("tcp_conn_state", {}).items():
+        local, rest = _address(index)
+        if not local or not rest:
+            continue
+        local_port, (remote, rest) = rest[0], _address(rest[1:])
+        if not remote or not rest or state != 5:
+            continue
+        pid = col.get("tcp_conn_pid", {}).get(index)
+        pid = pid if isinstance(pid, int) and pid > 0 else None
+        connections.append(Connection(protocol="tcp", local_address=local, local_port=local_port,
+                                      remote_address=remote, remote_port=rest[0], state="ESTABLISHED",
+                                      process=names.get(pid), pid=pid, **common))
+    for index, pid in col.get("udp_endpoint_pid", {}).items():
+        local, rest = _address(index)
+        if local and rest:
+            remote, tail = _address(rest[1:])
+            if not tail or tail[0] == 0:
+                listen("udp", local, rest[0], pid)
+    if not col.get("tcp_listen_pid") and not col.get("tcp_conn_state"):  # agents with only RFC 1213's tables
+        for index, state in col.get("tcp_old_state", {}).items():
+            if len(index) != 10 or max(index[:4] + index[5:9]) > 255:
+                continue
+            local, local_port = ".".join(map(str, index[:4])), index[4]
+            remote, remote_port = ".".join(map(str, index[5:9])), index[9]
+            if state == 2:
+                listen("tcp", local, local_port, None)
+            elif state == 5:
+                connections.append(Connection(protocol="tcp", local_address=local, local_port=local_port,
+                                              remote_address=remote, remote_port=remote_port, state="ESTABLISHED",
+                                              **common))
+    if not col.get("udp_endpoint_pid"):
+        for index in col.get("udp_old", {}):
+            if len(index) == 5 and max(index[:4]) <= 255:
+                listen("udp", ".".join(map(str, index[:4])), index[4], None)
+    listening = {(s.protocol, s.port) for s in services.values()}
+    connections = [dataclasses.replace(c, direction="inbound" if ("tcp", c.local_port) in listening else "outbound")
+                   for c in connections]
+    return tuple(sorted(services.values(), key=lambda s: (s.protocol, s.port, s.address or ""))), tuple(connections)
+
+
+def _os_of(descr: str) -> tuple[str | None, str | None]:
+    """(os_family, kernel) from sysDescr: "Linux db01 6.1.0-18-amd64 #1 SMP ..." or "Hardware: ... Software:
+    Windows Version 6.3 (Build 17763 Multiprocessor Free)"; devices keep their sysDescr only."""
+    words = descr.split()
+    if len(words) >= 3 and words[0] == "Linux":
+        return "linux", words[2]
+    if "Software: Windows" in descr:
+        return "windows", None
+    return None, None
+
+
+# --- the scanner ------------------------------------------------------------------------------------------
+
+class SnmpScanner:
+    """`estatemap scan snmp TARGET...`: ask every address's SNMP agent (see the module docstring)."""
+
+    kind = "snmp"
+
+    def __init__(self, targets: Sequence[str], credentials: Sequence[Credential], *, port: int = DEFAULT_PORT,
+                 excludes: Sequence[str] = (), concurrency: int = DEFAULT_CONCURRENCY,
+                 timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES, max_rate: float = DEFAULT_MAX_RATE):
+        from scanners.ssh_host import match_exclusion
+
+        if not credentials:
+            raise EstateError("no SNMP credential given")
+        for name, value, low in (("--port", port, 1), ("--concurrency", concurrency, 1), ("--max-rate", max_rate, 1),
+                                 ("--timeout", timeout, 0.1), ("--retries", retries, 0)):
+            if value is None or value < low:
+                raise EstateError(f"{name} must be at least {low:g}")
+        if port > 65535 or retries > 5:
+            raise EstateError("--port is at most 65535 and --retries at most 5")
+        self.parsed = parse_targets(list(targets))
+        self.excluded = parse_targets(list(excludes)) if excludes else []
+        self.credentials = tuple(credentials)
+        self.port, self.concurrency, self.timeout = int(port), int(concurrency), float(timeout)
+        self.retries, self.max_rate = int(retries), float(max_rate)
+        self.addresses, self.skipped = [], []
+        for address in self._expand():
+            (self.skipped if match_exclusion(address, self.excluded) else self.addresses).append(address)
+        self.failed: list[str] = []
+
+    @property
+    def address_count(self) -> int:
+        return len(self.addresses)
+
+    def _expand(self) -> list[str]:
+        found: list[str] = []
+        for target in self.parsed:
+            if target.kind in ("address", "hostname"):
+                found.append(target.text)
+                continue
+            for block in target.nmap_args:
+                network = ipaddress.ip_network(block, strict=False)
+                hosts = [network.network_address] if network.num_addresses == 1 else network.hosts()
+                for host in hosts:
+                    found.append(str(host))
+                    if len(found) > MAX_ADDRESSES:
+                        raise EstateError(f"the targets cover more than {MAX_ADDRESSES:,} addresses; "
+                                          "scan them in parts")
+        return list(dict.fromkeys(found))
+
+    @property
+    def arguments(self) -> str:
+        words = ["scan snmp", *(t.text for t in self.parsed)]
+        if self.excluded:
+            words += ["--exclude", *(t.text for t in self.excluded)]
+        versions = sorted({c.version for c in self.credentials})
+        words += ["--version", ",".join(versions), "--port", str(self.port), "--concurrency", str(self.concurrency),
+                  "--timeout", f"{self.timeout:g}", "--retries", str(self.retries), "--max-rate", f"{self.max_rate:g}"]
+        return " ".join(words)
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t.text for t in self.parsed)
+
+    def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
+        """Yield each agent's HostReport as it answers; a silent or refusing agent is one warning."""
+        if logging.getLogger("pysnmp").level == logging.NOTSET:
+            logging.getLogger("pysnmp").setLevel(logging.WARNING)
+        for address in self.skipped:
+            ctx.warn(f"{address}: excluded (--exclude), not contacted")
+        self.failed = []
+        total, done, answered = len(self.addresses), 0, 0
+        events: queue.Queue = queue.Queue()
+        stop = threading.Event()
+        worker = threading.Thread(target=asyncio.run, args=(self._run(events, stop, ctx.started_at),),
+                                  name="snmp", daemon=True)
+        worker.start()
+        try:
+            ctx.report(0, total, f"asking {min(total, self.concurrency)} of {total} agents")
+            while done < total:
+                ctx.check_cancelled()
+                try:
+                    kind, address, payload = events.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    if not worker.is_alive() and events.empty():
+                        raise EstateError("the SNMP scanner stopped unexpectedly; the agents finished before are kept")
+                    continue
+                done += 1
+                if kind == "report":
+                    report, warnings = payload
+                    for warning in warnings:
+                        ctx.warn(warning)
+                    answered += 1
+                    yield report
+                    ctx.report(done, total, f"{address}: ok")
+                else:
+                    self.failed.append(address)
+                    ctx.warn(f"{address}: {payload}")
+                    ctx.report(done, total, f"{address}: no answer")
+            if total and not answered:
+                raise EstateError(f"no SNMP agent answered ({total} asked; see the warnings above)")
+        except (ScanCancelled, KeyboardInterrupt):
+            ctx.cancel()
+            raise
+        finally:
+            stop.set()
+            worker.join(timeout=self.timeout * (self.retries + 1) + 5)
+
+    async def _run(self, events: queue.Queue, stop: threading.Event, observed_at: datetime) -> None:
+        cap, slots = RateCap(self.max_rate), asyncio.Semaphore(self.concurrency)
+
+        async def one(address: str) -> None:
+            async with slots:
+                if stop.is_set():
+                    return
+                try:
+                    facts = await asyncio.wait_for(
+                        get_agent_facts(address, self.port, self.credentials, timeout=self.timeout,
+                                        retries=self.retries, cap=cap), AGENT_SECONDS)
+                    events.put(("report", address, (transform_agent(facts, address, observed_at), facts["warnings"])))
+                except SnmpError as error:
+                    events.put(("failed", address, str(error)))
+                except asyncio.TimeoutError:
+                    events.put(("failed", address, f"the walk took longer than {AGENT_SECONDS:g} s; stopped"))
+                except Exception as error:  # a broken answer must not end the other agents' walks
+                    log.debug("agent %s", address, exc_info=True)
+                    events.put(("failed", address, f"unexpected {type(error).__name__}: "
+                                                   f"{' '.join(str(error).split())[:200]}"))
+
+        await asyncio.gather(*(one(a) for a in self.addresses))

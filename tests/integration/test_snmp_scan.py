@@ -1,0 +1,126 @@
+"""`estatemap scan snmp` run from the scanner host of the namespace test network against the real net-snmp
+`snmpd`, started by this module inside the db host (PostgreSQL 5432 and Redis 6379 listen there; app holds
+connections to both). The agent sees the db host's own /proc and sockets, so what it reports is checked
+against what the namespace really has. snmpd is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.network import stop_process
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+COMMUNITY = "wArd3-c0mmunity-x71"
+V3_USER, V3_PASSPHRASE = "monitor", "v3-Pass-phrase-5521"
+SNMPD = "/usr/sbin/snmpd"
+
+
+@pytest.fixture(scope="module")
+def agent(test_network):
+    """snmpd on db's 10.203.0.10:161: v2c COMMUNITY for the test subnet, v3 V3_USER with SHA-256/AES."""
+    if not Path(SNMPD).exists():
+        pytest.fail("snmpd is not installed (bash scripts/setup.sh --test installs it)")
+    db = test_network.hosts["db"]
+    folder = Path(tempfile.mkdtemp(prefix="emtest-snmp-"))
+    (folder / "snmpd.conf").write_text(
+        f"rocommunity {COMMUNITY} 10.203.0.0/24\n"
+        f'createUser {V3_USER} SHA-256 "{V3_PASSPHRASE}" AES\n'
+        f"rouser {V3_USER} priv\n"
+        "sysLocation Server room B\nsysContact it-desk@example.org\n")
+    log = open(folder / "snmpd.log", "w")
+    proc = db.popen([SNMPD, "-f", "-Lo", "-C", "-c", folder / "snmpd.conf", "-M", "/dev/null", "-m", "",
+                     "-p", folder / "snmpd.pid", f"udp:{db.address}:161"],
+                    env={"PATH": "/usr/sbin:/usr/bin:/bin", "SNMP_PERSISTENT_DIR": str(folder / "persist")},
+                    stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "NET-SNMP version" not in (folder / "snmpd.log").read_text():
+            if proc.poll() is not None:
+                raise RuntimeError(f"snmpd exited: {(folder / 'snmpd.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield db
+    finally:
+        stop_process(proc)
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def estatemap(net, *argv, input=None, timeout=180):
+    return net.scanner.run([sys.executable, str(ROOT / "main.py"), *map(str, argv)], capture_output=True,
+                           text=True, timeout=timeout, cwd=ROOT, input=input)
+
+
+def inventory(net, db: Path) -> dict:
+    out = db.with_suffix(".json")
+    result = estatemap(net, "--db", db, "export", "-f", "json", "-o", out, "--force")
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text())
+
+
+def test_v2c_reads_what_the_host_really_has(test_network, agent, tmp_path):
+    db = tmp_path / "estate.db"
+    result = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, "--community-stdin",
+                       input=COMMUNITY + "\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    estate = inventory(test_network, db)
+    (host,) = estate["hosts"]
+    assert host["hostname"] == "db" and agent.address in host["addresses"]
+    assert agent.mac in host["macs"]
+    eth0 = [i for i in estate["interfaces"] if i["mac"] == agent.mac]
+    assert eth0 and eth0[0]["addresses"] == [f"{agent.address}/24"] and eth0[0]["is_up"]
+    listening = {(s["port"], s["process"]) for s in estate["services"] if s["protocol"] == "tcp"}
+    assert (5432, "postgres") in listening and (6379, "redis-server") in listening, listening
+    # app (10.203.0.40) holds connections to db:5432 and db:6379: seen from the db end, they are dependencies
+    seen = {(c["source_address"], c["target_port"]) for c in estate["connections"] if "snmp" in c["observed_by"]}
+    assert {("10.203.0.40", 5432), ("10.203.0.40", 6379)} <= seen, seen
+    depends = {(d["source_host_id"], d["target_port"], d["evidence"]) for d in estate["dependencies"]}
+    assert {("external:10.203.0.40", 5432, "observed"), ("external:10.203.0.40", 6379, "observed")} <= depends
+    assert any(p["name"] == "postgres" for p in estate["processes"])
+    (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
+    assert system["output"].startswith("Linux db ") and system["data"]["location"] == "Server room B"
+    assert system["data"]["credential"] == "v2c community"
+
+
+def test_v3_auth_priv_answers_and_no_secret_is_kept(test_network, agent, tmp_path):
+    db = tmp_path / "estate.db"
+    result = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, "--snmp-version", "3",
+                       "--user", V3_USER, "--community-stdin", input=V3_PASSPHRASE + "\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    estate = inventory(test_network, db)
+    (host,) = estate["hosts"]
+    (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
+    assert system["data"]["credential"] == "v3 user monitor (SHA-256/AES)"
+    assert {s["port"] for s in estate["services"]} >= {5432, 6379}
+    for path in tmp_path.iterdir():
+        data = path.read_bytes()
+        assert V3_PASSPHRASE.encode() not in data and COMMUNITY.encode() not in data, path.name
+
+
+def test_a_wrong_community_is_one_warning_and_a_failed_scan(test_network, agent, tmp_path):
+    db = tmp_path / "estate.db"
+    result = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, "--community-stdin", "--timeout",
+                       "0.5", "--retries", "0", input="not-the-community\n")
+    assert result.returncode == 1
+    warnings = [line for line in result.stderr.splitlines() if "no SNMP answer" in line]
+    assert len(warnings) == 1 and agent.address in warnings[0], result.stderr
+    assert "Traceback" not in result.stderr and "not-the-community" not in result.stdout + result.stderr
+
+
+def test_excluded_and_silent_addresses_are_never_a_traceback(test_network, agent, tmp_path):
+    db = tmp_path / "estate.db"
+    # ws (10.203.0.50) runs no agent; db is excluded: nothing answers, both are named
+    result = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, "10.203.0.50", "--exclude",
+                       agent.address, "--community-stdin", "--timeout", "0.5", "--retries", "0",
+                       input=COMMUNITY + "\n")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{agent.address}: excluded" in result.stderr and "10.203.0.50" in result.stderr

@@ -1,0 +1,128 @@
+"""scan snmp's pure parts: answers to records (index decoding, software names, redaction), credentials, targets.
+The agent itself is tested against the real net-snmp snmpd in tests/integration/test_snmp_scan.py."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from discovery.records.model import EstateError
+from scanners.snmp_agent import Credential, SnmpScanner, transform_agent
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+V4 = (1, 4)
+
+
+def facts(**columns):
+    system = {"descr": b"Linux db01 6.1.0-18-amd64 #1 SMP Debian 6.1.76-1 x86_64", "object_id": "1.3.6.1.4.1.8072.3.2.10",
+              "uptime": 360_000, "contact": b"it@example.org", "name": b"db01.example.org", "location": b"Room 3",
+              "memory_kb": 2_048}
+    return {"credential": "v2c community", "system": system, "warnings": [],
+            "columns": {k: [(tuple(i), v) for i, v in rows] for k, rows in columns.items()}}
+
+
+def test_system_group_interfaces_and_addresses():
+    report = transform_agent(facts(
+        if_descr=[((1,), b"lo"), ((2,), b"eth0")], if_name=[((2,), b"eth0")],
+        if_mac=[((1,), b""), ((2,), bytes.fromhex("02cc0000000a"))], if_oper=[((1,), 1), ((2,), 2)],
+        if_speed=[((2,), 1_000_000_000)], if_mtu=[((2,), 1500)],
+        ip_if=[((127, 0, 0, 1), 1), ((10, 0, 0, 5), 2)], ip_mask=[((10, 0, 0, 5), bytes([255, 255, 254, 0]))],
+        cpu_load=[((196608,), 3), ((196609,), 5)]), "10.0.0.5", T0)
+    host = report.host
+    assert (host.hostname, host.fqdn, host.os_family, host.kernel) == ("db01", "db01.example.org", "linux",
+                                                                       "6.1.0-18-amd64")
+    assert host.addresses == ("10.0.0.5",) and host.macs == ("02:cc:00:00:00:0a",)
+    assert (host.uptime_seconds, host.memory_bytes, host.cpu_logical_cores) == (3600, 2_097_152, 2)
+    eth0 = next(i for i in report.interfaces if i.name == "eth0")
+    assert (eth0.addresses, eth0.is_up, eth0.speed_mbps, eth0.mtu) == (("10.0.0.5/23",), False, 1000, 1500)
+    (script,) = host.scripts
+    assert script.data["credential"] == "v2c community" and script.data["location"] == "Room 3"
+
+
+def test_sockets_from_the_tcp_and_udp_mibs_ipv4_and_ipv6():
+    v6 = (2, 16, *bytes(15), 1)  # ::1
+    report = transform_agent(facts(
+        run_name=[((812,), b"postgres"), ((900,), b"named")],
+        tcp_listen_pid=[((*V4, 0, 0, 0, 0, 5432), 812), ((*v6, 5432), 812)],
+        tcp_conn_state=[((*V4, 10, 0, 0, 5, 5432, *V4, 10, 0, 0, 40, 51000), 5),
+                        ((*V4, 10, 0, 0, 5, 40022, *V4, 10, 0, 0, 9, 443), 5),
+                        ((*V4, 10, 0, 0, 5, 40023, *V4, 10, 0, 0, 9, 443), 11)],   # TIME_WAIT: not kept
+        tcp_conn_pid=[((*V4, 10, 0, 0, 5, 5432, *V4, 10, 0, 0, 40, 51000), 812)],
+        udp_endpoint_pid=[((*V4, 0, 0, 0, 0, 53, *V4, 0, 0, 0, 0, 0, 7), 900)]), "10.0.0.5", T0)
+    assert {(s.protocol, s.address, s.port, s.process) for s in report.services} == {
+        ("tcp", "0.0.0.0", 5432, "postgres"), ("tcp", "::1", 5432, "postgres"), ("udp", "0.0.0.0", 53, "named")}
+    assert {(c.local_port, c.remote_address, c.remote_port, c.direction, c.process) for c in report.connections} == {
+        (5432, "10.0.0.40", 51000, "inbound", "postgres"), (40022, "10.0.0.9", 443, "outbound", None)}
+
+
+def test_agents_with_only_rfc1213_tables():
+    report = transform_agent(facts(
+        tcp_old_state=[((0, 0, 0, 0, 22, 0, 0, 0, 0, 0), 2), ((10, 0, 0, 5, 22, 10, 0, 0, 7, 50111), 5)],
+        udp_old=[((0, 0, 0, 0, 161), 0)]), "10.0.0.5", T0)
+    assert {(s.protocol, s.port) for s in report.services} == {("tcp", 22), ("udp", 161)}
+    (conn,) = report.connections
+    assert (conn.remote_address, conn.direction) == ("10.0.0.7", "inbound")
+
+
+def test_software_and_processes_with_their_secrets_redacted():
+    report = transform_agent(facts(
+        sw_name=[((1,), b"openssh-server_1:9.2p1-2+deb12u3_amd64"), ((2,), b"Microsoft Visual C++ 2019"),
+                 ((3,), b"")],
+        run_name=[((77,), b"mysql")], run_path=[((77,), b"/usr/bin/mysql")],
+        run_args=[((77,), b"-uroot -pHunter2secret clinic")]), "10.0.0.5", T0)
+    assert [(s.name, s.version, s.architecture) for s in report.software] == [
+        ("openssh-server", "1:9.2p1-2+deb12u3", "amd64"), ("Microsoft Visual C++ 2019", None, None)]
+    (proc,) = report.processes
+    assert proc.pid == 77 and proc.exe == "/usr/bin/mysql" and "Hunter2secret" not in proc.cmdline
+    assert "clinic" in proc.cmdline
+
+
+def test_hostile_values_do_not_break_the_report():
+    report = transform_agent(facts(
+        if_descr=[((1,), b"\xff\xfe bad \x1b]0;x\x07")], if_mac=[((1,), b"\x00\x01")],  # not 6 bytes: no MAC
+        tcp_listen_pid=[((1, 4, 10, 0), 5), ((9, 9), 1), ((1, 4, 300, 0, 0, 1, 80), 5)],  # truncated, impossible
+        ip_if=[((999, 0, 0, 1), 1)], udp_old=[((300, 1, 1, 1, 53), 0)],
+        run_name=[((5,), b"x" * 100_000)]), "10.0.0.5", T0)
+    assert report.interfaces[0].mac is None and report.services == ()
+    assert report.host.macs == () and report.host.addresses == ("10.0.0.5",)
+
+
+def test_a_credential_never_shows_its_secret():
+    credential = Credential(version="3", secret="a-long-passphrase", user="monitor")
+    assert "a-long-passphrase" not in repr(credential) and credential.name == "v3 user monitor (SHA-256/AES)"
+    assert Credential(version="2c", secret="public").name == "v2c community"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"version": "2c", "secret": ""}, "needs a community"),
+    ({"version": "3", "secret": "long-enough"}, "needs --user"),
+    ({"version": "3", "secret": "short", "user": "u"}, "at least 8 characters"),
+    ({"version": "3", "secret": "long-enough", "user": "u", "auth_protocol": "SHA-1024"}, "--auth-protocol"),
+    ({"version": "4", "secret": "x"}, "not 1, 2c or 3"),
+])
+def test_bad_credentials_are_refused_in_words(kwargs, message):
+    with pytest.raises(EstateError, match=message):
+        Credential(**kwargs)
+
+
+def test_targets_are_expanded_and_excludes_never_asked():
+    scanner = SnmpScanner(["10.0.0.0/30", "10.0.0.9", "10.0.0.2"], [Credential(version="2c", secret="c")],
+                          excludes=["10.0.0.2"])
+    assert scanner.addresses == ["10.0.0.1", "10.0.0.9"] and scanner.skipped == ["10.0.0.2"]
+    assert "c" not in scanner.arguments.split() and "--max-rate 50" in scanner.arguments
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_rate": 0}, "--max-rate must be at least 1"),
+    ({"concurrency": 0}, "--concurrency"),
+    ({"retries": 9}, "--retries at most 5"),
+])
+def test_bad_limits_are_refused(kwargs, message):
+    with pytest.raises(EstateError, match=message):
+        SnmpScanner(["10.0.0.1"], [Credential(version="2c", secret="c")], **kwargs)
+
+
+def test_too_many_addresses_are_refused_before_anything_is_sent():
+    with pytest.raises(EstateError, match="more than 65,536 addresses"):
+        SnmpScanner(["10.0.0.0/8"], [Credential(version="2c", secret="c")])
