@@ -41,7 +41,7 @@ OPTIONS = (
     Option("concurrency", kind="int", flag="--concurrency", metavar="N", default=8, label="Concurrency:",
            minimum=1, maximum=200, help="at most N agents at once (default: 8)"),
     Option("timeout", kind="float", flag="--timeout", metavar="SECONDS", default=3.0, label="Timeout per request:",
-           minimum=0.1, maximum=60, suffix=" s", help="seconds to wait for each answer (default: 3)"),
+           minimum=1, maximum=60, suffix=" s", help="seconds to wait for each answer (default: 3)"),
     Option("retries", kind="int", flag="--retries", metavar="N", default=1, label="Retries:", minimum=0, maximum=5,
            help="times a request is sent again when no answer comes (default: 1, at most 5)"),
     Option("max_rate", kind="float", flag="--max-rate", metavar="N", default=50.0, label="Requests per second:",

@@ -564,3 +564,33 @@ def test_a_database_server_that_refuses_is_a_warning_and_counted_as_not_collecte
     assert f"warning: {result.warnings[0]}" in dialog.log_view.toPlainText()
     assert f"Could not collect 1 server: {url}" in dialog.summary_label.text()
     assert "Starting database scan" in dialog.log_view.toPlainText()
+
+
+def test_the_snmp_tab_asks_for_targets_version_and_a_hidden_community(dialog):
+    from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit
+    dialog.choose_kind("snmp")
+    assert isinstance(dialog.snmp_targets, QPlainTextEdit) and isinstance(dialog.snmp_snmp_version, QComboBox)
+    assert isinstance(dialog.snmp_password, QLineEdit) and dialog.snmp_password.echoMode() == QLineEdit.Password
+    dialog.snmp_targets.setPlainText("10.20.0.0/30\nprinter01")
+    dialog.snmp_password.setText("c0mmunity")
+    options = dialog.scanner_options()
+    assert options["targets"] == ["10.20.0.0/30", "printer01"] and options["password"] == "c0mmunity"
+    assert options["snmp_version"] == "2c" and options["max_rate"] == 50.0
+
+
+def test_an_snmp_agent_that_does_not_answer_fails_the_scan_with_one_warning(qtbot, dialog, store_path):
+    """UDP port 1 of loopback: no agent there, so nothing answers."""
+    dialog.choose_kind("snmp")
+    dialog.snmp_targets.setPlainText("127.0.0.1")
+    dialog.snmp_port.setValue(1)
+    dialog.snmp_timeout.setValue(1)
+    dialog.snmp_retries.setValue(0)
+    dialog.snmp_password.setText("not-the-community")
+    with qtbot.waitSignal(dialog.scan_finished, timeout=60_000) as finished:
+        assert dialog.start()
+    assert dialog.snmp_password.text() == ""  # not left on the screen while the scan runs
+    result = finished.args[0]
+    [scan] = scans_in(store_path)
+    assert (scan["kind"], scan["status"]) == ("snmp", "failed") and result.host_ids == []
+    assert len(result.warnings) == 1 and "no SNMP answer from 127.0.0.1:1" in result.warnings[0]
+    assert "not-the-community" not in dialog.log_view.toPlainText()
