@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import ipaddress
+import json
 import logging
+import re
 import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from discovery.records.model import (Connection, EstateError, Host, HostReport, Interface, Process, ScanCancelled,
                                      ScanContext, ScriptResult, Service, Software)
@@ -41,6 +45,9 @@ MAX_REPETITIONS = 25         # GETBULK max-repetitions
 MAX_TEXT = 4096              # characters kept of one value
 POLL_SECONDS = 0.2
 MAX_ADDRESSES = 65_536       # addresses one scan may cover
+DEFAULT_COMMUNITIES = frozenset({"public", "private"})  # the well-known defaults: a finding of their own
+ENTERPRISES = Path(__file__).resolve().parents[1] / "discovery" / "data" / "snmp_enterprises.json"
+ENTERPRISE_PREFIX = "1.3.6.1.4.1."
 
 SYSTEM = {"descr": "1.3.6.1.2.1.1.1.0", "object_id": "1.3.6.1.2.1.1.2.0", "uptime": "1.3.6.1.2.1.1.3.0",
           "contact": "1.3.6.1.2.1.1.4.0", "name": "1.3.6.1.2.1.1.5.0", "location": "1.3.6.1.2.1.1.6.0",
@@ -181,7 +188,9 @@ async def get_agent_facts(address: str, port: int, credentials: Sequence[Credent
         columns, warnings = {}, []
         for key, oid in COLUMNS.items():
             columns[key] = await _walk(engine, answered, target, oid, cap, warnings, address)
-        return {"credential": answered.name, "system": system, "columns": columns, "warnings": warnings}
+        return {"credential": answered.name, "version": answered.version, "system": system, "columns": columns,
+                "default_community": answered.version != "3" and answered.secret in DEFAULT_COMMUNITIES,
+                "warnings": warnings}
     finally:
         engine.close_dispatcher()
 
@@ -226,8 +235,9 @@ async def _walk(engine, credential: Credential, target, oid: str, cap: RateCap, 
 
 # --- from answers to records ------------------------------------------------------------------------------
 
-def transform_agent(facts: dict, address: str, observed_at: datetime) -> HostReport:
-    """The HostReport of one agent's answers (`facts` as get_agent_facts returns them, or as recorded)."""
+def transform_agent(facts: dict, address: str, observed_at: datetime, port: int = DEFAULT_PORT) -> HostReport:
+    """The HostReport of one agent's answers (`facts` as get_agent_facts returns them, or as recorded); the agent
+    itself is the host's snmp service on udp/`port`, with which SNMP version answered (not the credential)."""
     system, col = facts["system"], {k: dict((tuple(i), v) for i, v in rows) for k, rows in facts["columns"].items()}
     common = dict(source=SOURCE, observed_at=observed_at)
     descr = _decode(system.get("descr"))
@@ -239,21 +249,71 @@ def transform_agent(facts: dict, address: str, observed_at: datetime) -> HostRep
     processes = _processes(col, common)
     names = {p.pid: p.name for p in processes}
     family, kernel = _os_of(descr)
+    os_name, os_version = _device_os(descr)
+    enterprise = enterprise_of(system.get("object_id"))
     uptime = system.get("uptime")
     memory = system.get("memory_kb")
     host = Host(hostname=name.split(".")[0] if name else None, fqdn=name if name and "." in name else None,
-                addresses=tuple(addresses), macs=macs, os_family=family, kernel=kernel,
+                addresses=tuple(addresses), macs=macs, os_family=family, kernel=kernel, os_name=os_name,
+                os_version=os_version,
+                vendor=enterprise["name"] if enterprise and enterprise["kind"] == "hardware" else None,
                 uptime_seconds=uptime // 100 if isinstance(uptime, int) else None,
                 boot_time=observed_at - timedelta(seconds=uptime // 100) if isinstance(uptime, int) else None,
                 memory_bytes=memory * 1024 if isinstance(memory, int) and memory > 0 else None,
                 cpu_logical_cores=len(col.get("cpu_load", {})) or None,
                 scripts=(ScriptResult(id="snmp-system", output=descr or None, data={
                     "object_id": system.get("object_id"), "contact": _decode(system.get("contact")) or None,
-                    "location": _decode(system.get("location")) or None, "credential": facts.get("credential")}),),
+                    "location": _decode(system.get("location")) or None, "credential": facts.get("credential"),
+                    "enterprise": enterprise["name"] if enterprise else None}),),
                 **common)
     services, connections = _sockets(col, names, common)
+    services = _with_agent(services, address, port, facts, common)
     return HostReport(host=host, interfaces=interfaces, software=_software(col, common), processes=processes,
                       services=services, connections=connections)
+
+
+def _with_agent(services: tuple[Service, ...], address: str, port: int, facts: dict,
+                common: dict) -> tuple[Service, ...]:
+    """The agent as the host's udp/`port` service (replacing UDP-MIB's listener rows for that port)."""
+    version = facts.get("version")
+    listener = next((s for s in services if (s.protocol, s.port) == ("udp", port)), None)
+    agent = Service(protocol="udp", port=port, address=listener.address if listener else address, state="open",
+                    name="snmp", product="SNMP agent", version=f"v{version}" if version else None,
+                    category="infrastructure", process=listener.process if listener else None,
+                    pid=listener.pid if listener else None, reason="snmp-response",
+                    scripts=(ScriptResult(id="snmp-access", data={
+                        "version": version, "default_community": bool(facts.get("default_community"))}),),
+                    **common)
+    others = tuple(s for s in services if (s.protocol, s.port) != ("udp", port))
+    return tuple(sorted((*others, agent), key=lambda s: (s.protocol, s.port, s.address or "")))
+
+
+@functools.cache
+def _enterprises() -> dict:
+    return json.loads(ENTERPRISES.read_text(encoding="utf-8"))["enterprises"]
+
+
+def enterprise_of(object_id) -> dict | None:
+    """{"name", "kind"} of the organisation a sysObjectID (1.3.6.1.4.1.N...) belongs to, if the table knows N."""
+    if not isinstance(object_id, str) or not object_id.startswith(ENTERPRISE_PREFIX):
+        return None
+    number = object_id[len(ENTERPRISE_PREFIX):].split(".")[0]
+    return _enterprises().get(number)
+
+
+_IOS = re.compile(r"\bCisco (IOS(?: XE)?) Software\b.*?\bVersion ([\w.()]+)|"
+                  r"\bIOS \(tm\) .*?\bVersion ([\w.()]+)", re.S)
+
+
+def _device_os(descr: str) -> tuple[str | None, str | None]:
+    """(os_name, os_version) where sysDescr names a network OS and its version (Cisco IOS, IOS XE), so the
+    end-of-life table judges it like any OS a host reports; other systems keep their sysDescr only."""
+    match = _IOS.search(descr)
+    if not match:
+        return None, None
+    if match.group(3):  # "Cisco Internetwork Operating System Software IOS (tm) ... Version 12.1(22)EA14"
+        return "Cisco IOS", match.group(3).rstrip(",")
+    return f"Cisco {match.group(1)}", match.group(2).rstrip(",")
 
 
 def _decode(value) -> str:
@@ -512,7 +572,8 @@ class SnmpScanner:
                     facts = await asyncio.wait_for(
                         get_agent_facts(address, self.port, self.credentials, timeout=self.timeout,
                                         retries=self.retries, cap=cap), AGENT_SECONDS)
-                    events.put(("report", address, (transform_agent(facts, address, observed_at), facts["warnings"])))
+                    events.put(("report", address, (transform_agent(facts, address, observed_at, self.port),
+                                                     facts["warnings"])))
                 except SnmpError as error:
                     events.put(("failed", address, str(error)))
                 except asyncio.TimeoutError:

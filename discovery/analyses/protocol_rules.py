@@ -299,6 +299,28 @@ def assess_sshv1(row: dict, rules: dict) -> list[Finding]:
         confidence="high", data={"port": row["port"], "service": row.get("name"), "ssh_protocol": version})]
 
 
+def assess_snmp_community(row: dict, rules: dict) -> list[Finding]:
+    """Return a finding where an SNMP agent answered a v1/v2c community (scan snmp's snmp-access script):
+    high when it was a well-known default. The community itself is never recorded, only whether it was one."""
+    spec = rules.get("snmp_community")
+    if not spec:
+        return []
+    for script in _scripts(row):
+        data = script.get("data") or {}
+        if script.get("id") != spec["script"] or data.get("version") not in spec["versions"]:
+            continue
+        default = bool(data.get("default_community"))
+        return [_protocol_finding(
+            spec["rule"], row, subject_type="service",
+            severity=spec["default_severity"] if default else spec["severity"],
+            title=(spec["default_title"] if default else spec["title"]).format(version=data["version"]),
+            evidence=f"udp/{row['port']} answered scan snmp's SNMP v{data['version']} requests"
+                     + (" with a well-known default community" if default else ""),
+            recommendation=spec["recommendation"], confidence="high",
+            data={"version": data["version"], "default_community": default})]
+    return []
+
+
 def assess_unidentified(row: dict, rules: dict) -> list[Finding]:
     """Return a finding for an open port nobody could name: low when nothing is known, info for a port-table guess."""
     spec = rules["unidentified"]
@@ -334,6 +356,7 @@ def assess_protocols(inventory: dict, rules: dict) -> list[Finding]:
         findings.extend(assess_http_auth(row, rules))
         findings.extend(assess_fhir_cleartext(row, rules))
         findings.extend(assess_sshv1(row, rules))
+        findings.extend(assess_snmp_community(row, rules))
         findings.extend(assess_unidentified(row, rules))
     web = {f.subject_id for f in findings if f.rule in ("http-cleartext-auth", "fhir-cleartext")}
     for host in inventory.get("hosts", []):

@@ -89,6 +89,13 @@ def test_v2c_reads_what_the_host_really_has(test_network, agent, tmp_path):
     (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
     assert system["output"].startswith("Linux db ") and system["data"]["location"] == "Server room B"
     assert system["data"]["credential"] == "v2c community"
+    assert system["data"]["enterprise"] == "Net-SNMP" and host["vendor"] is None  # an agent, not a maker
+    (agent_service,) = [s for s in estate["services"] if (s["protocol"], s["port"]) == ("udp", 161)]
+    assert (agent_service["name"], agent_service["version"], agent_service["process"]) == ("snmp", "v2c", "snmpd")
+    analyzed = estatemap(test_network, "--db", db, "analyze")
+    assert analyzed.returncode == 0, analyzed.stderr
+    (finding,) = [f for f in inventory(test_network, db)["findings"] if f["rule"] == "snmp-community"]
+    assert finding["severity"] == "medium" and COMMUNITY not in json.dumps(finding)  # not a default community
 
 
 def test_v3_auth_priv_answers_and_no_secret_is_kept(test_network, agent, tmp_path):

@@ -50,7 +50,7 @@ def test_sockets_from_the_tcp_and_udp_mibs_ipv4_and_ipv6():
                         ((*V4, 10, 0, 0, 5, 40023, *V4, 10, 0, 0, 9, 443), 11)],   # TIME_WAIT: not kept
         tcp_conn_pid=[((*V4, 10, 0, 0, 5, 5432, *V4, 10, 0, 0, 40, 51000), 812)],
         udp_endpoint_pid=[((*V4, 0, 0, 0, 0, 53, *V4, 0, 0, 0, 0, 0, 7), 900)]), "10.0.0.5", T0)
-    assert {(s.protocol, s.address, s.port, s.process) for s in report.services} == {
+    assert {(s.protocol, s.address, s.port, s.process) for s in report.services if s.name != "snmp"} == {
         ("tcp", "0.0.0.0", 5432, "postgres"), ("tcp", "::1", 5432, "postgres"), ("udp", "0.0.0.0", 53, "named")}
     assert {(c.local_port, c.remote_address, c.remote_port, c.direction, c.process) for c in report.connections} == {
         (5432, "10.0.0.40", 51000, "inbound", "postgres"), (40022, "10.0.0.9", 443, "outbound", None)}
@@ -60,7 +60,7 @@ def test_agents_with_only_rfc1213_tables():
     report = transform_agent(facts(
         tcp_old_state=[((0, 0, 0, 0, 22, 0, 0, 0, 0, 0), 2), ((10, 0, 0, 5, 22, 10, 0, 0, 7, 50111), 5)],
         udp_old=[((0, 0, 0, 0, 161), 0)]), "10.0.0.5", T0)
-    assert {(s.protocol, s.port) for s in report.services} == {("tcp", 22), ("udp", 161)}
+    assert {(s.protocol, s.port, s.name) for s in report.services} == {("tcp", 22, None), ("udp", 161, "snmp")}
     (conn,) = report.connections
     assert (conn.remote_address, conn.direction) == ("10.0.0.7", "inbound")
 
@@ -84,7 +84,7 @@ def test_hostile_values_do_not_break_the_report():
         tcp_listen_pid=[((1, 4, 10, 0), 5), ((9, 9), 1), ((1, 4, 300, 0, 0, 1, 80), 5)],  # truncated, impossible
         ip_if=[((999, 0, 0, 1), 1)], udp_old=[((300, 1, 1, 1, 53), 0)],
         run_name=[((5,), b"x" * 100_000)]), "10.0.0.5", T0)
-    assert report.interfaces[0].mac is None and report.services == ()
+    assert report.interfaces[0].mac is None and [s.port for s in report.services] == [161]  # the agent only
     assert report.host.macs == () and report.host.addresses == ("10.0.0.5",)
 
 
@@ -126,3 +126,54 @@ def test_bad_limits_are_refused(kwargs, message):
 def test_too_many_addresses_are_refused_before_anything_is_sent():
     with pytest.raises(EstateError, match="more than 65,536 addresses"):
         SnmpScanner(["10.0.0.0/8"], [Credential(version="2c", secret="c")])
+
+
+def test_the_agent_is_the_hosts_snmp_service_with_the_version_not_the_community():
+    facts_ = facts(udp_endpoint_pid=[((*V4, 0, 0, 0, 0, 161, *V4, 0, 0, 0, 0, 0, 1), 44)],
+                   run_name=[((44,), b"snmpd")])
+    report = transform_agent({**facts_, "version": "2c", "default_community": True}, "10.0.0.5", T0, 161)
+    (agent,) = [s for s in report.services if (s.protocol, s.port) == ("udp", 161)]
+    assert (agent.name, agent.version, agent.process, agent.state) == ("snmp", "v2c", "snmpd", "open")
+    assert agent.scripts[0].data == {"version": "2c", "default_community": True}
+
+
+@pytest.mark.parametrize("descr, os_name, os_version", [
+    ("Cisco IOS Software, C2960 Software (C2960-LANBASEK9-M), Version 12.2(55)SE7, RELEASE SOFTWARE (fc1)",
+     "Cisco IOS", "12.2(55)SE7"),
+    ("Cisco Internetwork Operating System Software \r\nIOS (tm) C2950 Software (C2950-I6Q4L2-M), Version "
+     "12.1(22)EA14, RELEASE SOFTWARE (fc1)", "Cisco IOS", "12.1(22)EA14"),
+    ("Cisco IOS XE Software, Version 16.12.04", "Cisco IOS XE", "16.12.04"),
+    ("Linux db01 6.1.0-18-amd64 #1 SMP", None, None),
+])
+def test_a_network_os_in_sysdescr_is_the_hosts_os(descr, os_name, os_version):
+    facts_ = facts()
+    facts_["system"] = {**facts_["system"], "descr": descr.encode(), "object_id": "1.3.6.1.4.1.9.1.1208"}
+    host = transform_agent(facts_, "10.0.0.5", T0).host
+    assert (host.os_name, host.os_version) == (os_name, os_version)
+    assert host.vendor == "Cisco" and host.scripts[0].data["enterprise"] == "Cisco"
+
+
+def test_an_agents_maker_is_the_vendor_only_for_hardware_makers():
+    host = transform_agent(facts(), "10.0.0.5", T0).host   # 1.3.6.1.4.1.8072: Net-SNMP, an agent, not a maker
+    assert host.vendor is None and host.scripts[0].data["enterprise"] == "Net-SNMP"
+
+
+def test_an_old_cisco_switch_is_judged_and_its_community_is_a_finding():
+    from discovery.analyses.legacy import assess_inventory, load_eol_table
+    from discovery.analyses.protocol_rules import assess_snmp_community, load_protocol_rules
+    facts_ = {**facts(), "version": "2c", "default_community": False}
+    facts_["system"] = {**facts_["system"], "descr": b"Cisco IOS Software, C2960 Software, Version 12.2(55)SE7"}
+    report = transform_agent(facts_, "10.0.0.5", T0)
+    host = {"id": "h", "os_name": report.host.os_name, "os_version": report.host.os_version}
+    (eol,) = [f for f in assess_inventory({"hosts": [host], "services": []}, load_eol_table(), T0.date())
+              if f.rule == "os-eol"]
+    assert eol.data["product"] == "cisco-ios"
+    (agent,) = [s for s in report.services if s.name == "snmp"]
+    row = {"id": "s", "host_id": "h", "port": 161, "protocol": "udp",
+           "scripts": [{"id": s.id, "data": s.data} for s in agent.scripts]}
+    (finding,) = assess_snmp_community(row, load_protocol_rules())
+    assert (finding.rule, finding.severity) == ("snmp-community", "medium")
+    row["scripts"][0]["data"] = {"version": "2c", "default_community": True}
+    assert assess_snmp_community(row, load_protocol_rules())[0].severity == "high"
+    row["scripts"][0]["data"] = {"version": "3", "default_community": False}
+    assert assess_snmp_community(row, load_protocol_rules()) == []
