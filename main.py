@@ -46,7 +46,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     if options.get("ask_password") or options.get("password_stdin"):
         options["password"] = read_secret(kind.password_prompt, from_stdin=options["password_stdin"],
-                                          ask=options["ask_password"])
+                                          ask=options["ask_password"], lines=kind.secret_lines)
     from discovery.service import ScanRequest
     return run_request(args, ScanRequest(kind.name, options))
 
@@ -230,12 +230,21 @@ def forget_passwords(args: argparse.Namespace, accounts: list[str]) -> int:
     return EXIT_OK
 
 
-def read_secret(prompt: str, *, from_stdin: bool, ask: bool) -> str | None:
-    """Return a password from standard input's first line, or asked for on the terminal; never echoed or kept."""
+SECRETS_MAX = 64 * 1024  # what standard input may hold for --password-stdin and the like
+
+
+def read_secret(prompt: str, *, from_stdin: bool, ask: bool, lines: bool = False) -> str | None:
+    """Return a password from standard input's first line (with `lines`: every non-empty line, joined by new
+    lines, for a kind that tries several in order), or asked for on the terminal; never echoed or kept."""
     import getpass
 
     if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        if not lines:
+            return sys.stdin.readline().rstrip("\n")
+        given = sys.stdin.read(SECRETS_MAX + 1)
+        if len(given) > SECRETS_MAX:
+            raise EstateError(f"standard input holds more than {SECRETS_MAX // 1024} KiB; give the secrets one a line")
+        return "\n".join(line.rstrip("\r") for line in given.splitlines() if line.strip())
     if ask:
         if not sys.stdin.isatty():
             raise EstateError("cannot ask for a password without a terminal; use --password-stdin")

@@ -63,7 +63,12 @@ COLUMNS = {
     "tcp_conn_pid": "1.3.6.1.2.1.6.19.1.8", "tcp_conn_state": "1.3.6.1.2.1.6.19.1.7",
     "tcp_listen_pid": "1.3.6.1.2.1.6.20.1.4", "udp_endpoint_pid": "1.3.6.1.2.1.7.7.1.8",
     "tcp_old_state": "1.3.6.1.2.1.6.13.1.1", "udp_old": "1.3.6.1.2.1.7.5.1.1",
+    "ent_descr": "1.3.6.1.2.1.47.1.1.1.1.2", "ent_class": "1.3.6.1.2.1.47.1.1.1.1.5",
+    "ent_hw_rev": "1.3.6.1.2.1.47.1.1.1.1.8", "ent_fw_rev": "1.3.6.1.2.1.47.1.1.1.1.9",
+    "ent_sw_rev": "1.3.6.1.2.1.47.1.1.1.1.10", "ent_serial": "1.3.6.1.2.1.47.1.1.1.1.11",
+    "ent_mfg": "1.3.6.1.2.1.47.1.1.1.1.12", "ent_model": "1.3.6.1.2.1.47.1.1.1.1.13",
 }
+CHASSIS, MODULE = 3, 9      # ENTITY-MIB's PhysicalClass values
 TCP_STATES = {1: "CLOSED", 2: "LISTEN", 3: "SYN_SENT", 4: "SYN_RECEIVED", 5: "ESTABLISHED", 6: "FIN_WAIT_1",
               7: "FIN_WAIT_2", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "CLOSING", 11: "TIME_WAIT", 12: "DELETE_TCB"}
 AUTH_PROTOCOLS = ("MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512")
@@ -82,6 +87,7 @@ class Credential:
     user: str | None = None
     auth_protocol: str = "SHA-256"
     priv_protocol: str | None = "AES"    # None: authNoPriv
+    label: str = ""                      # "#2": which of several given, when there are several
 
     def __post_init__(self):
         if self.version not in ("1", "2c", "3"):
@@ -103,8 +109,8 @@ class Credential:
         """What the scan records about the credential that answered: never the secret."""
         if self.version == "3":
             level = f"{self.auth_protocol}/{self.priv_protocol}" if self.priv_protocol else self.auth_protocol
-            return f"v3 user {self.user} ({level})"
-        return f"v{self.version} community"
+            return f"v3 user {self.user} ({level})" + (f" {self.label}" if self.label else "")
+        return f"v{self.version} community" + (f" {self.label}" if self.label else "")
 
     def __repr__(self) -> str:  # a traceback or log line never shows the secret
         return f"Credential({self.name})"
@@ -251,12 +257,15 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
     family, kernel = _os_of(descr)
     os_name, os_version = _device_os(descr)
     enterprise = enterprise_of(system.get("object_id"))
+    chassis = _chassis(col)
     uptime = system.get("uptime")
     memory = system.get("memory_kb")
     host = Host(hostname=name.split(".")[0] if name else None, fqdn=name if name and "." in name else None,
                 addresses=tuple(addresses), macs=macs, os_family=family, kernel=kernel, os_name=os_name,
                 os_version=os_version,
-                vendor=enterprise["name"] if enterprise and enterprise["kind"] == "hardware" else None,
+                vendor=chassis.get("maker") or (enterprise["name"] if enterprise and enterprise["kind"] == "hardware"
+                                                else None),
+                model=chassis.get("model"), serial=chassis.get("serial"),
                 uptime_seconds=uptime // 100 if isinstance(uptime, int) else None,
                 boot_time=observed_at - timedelta(seconds=uptime // 100) if isinstance(uptime, int) else None,
                 memory_bytes=memory * 1024 if isinstance(memory, int) and memory > 0 else None,
@@ -264,7 +273,8 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
                 scripts=(ScriptResult(id="snmp-system", output=descr or None, data={
                     "object_id": system.get("object_id"), "contact": _decode(system.get("contact")) or None,
                     "location": _decode(system.get("location")) or None, "credential": facts.get("credential"),
-                    "enterprise": enterprise["name"] if enterprise else None}),),
+                    "enterprise": enterprise["name"] if enterprise else None,
+                    **{k: v for k, v in chassis.items() if k not in ("maker", "model", "serial")}}),),
                 **common)
     services, connections = _sockets(col, names, common)
     services = _with_agent(services, address, port, facts, common)
@@ -286,6 +296,23 @@ def _with_agent(services: tuple[Service, ...], address: str, port: int, facts: d
                     **common)
     others = tuple(s for s in services if (s.protocol, s.port) != ("udp", port))
     return tuple(sorted((*others, agent), key=lambda s: (s.protocol, s.port, s.address or "")))
+
+
+def _chassis(col: dict) -> dict:
+    """ENTITY-MIB: the first chassis's maker, model, serial and revisions, and how many modules it holds."""
+    classes = col.get("ent_class", {})
+    chassis = sorted(i for i, c in classes.items() if c == CHASSIS)
+    if not chassis:
+        return {}
+    key = chassis[0]
+    found = {"maker": _decode(col.get("ent_mfg", {}).get(key)), "model": _decode(col.get("ent_model", {}).get(key)),
+             "serial": _decode(col.get("ent_serial", {}).get(key)),
+             "chassis": _decode(col.get("ent_descr", {}).get(key)),
+             "hardware_revision": _decode(col.get("ent_hw_rev", {}).get(key)),
+             "firmware_revision": _decode(col.get("ent_fw_rev", {}).get(key)),
+             "software_revision": _decode(col.get("ent_sw_rev", {}).get(key)),
+             "modules": sum(1 for c in classes.values() if c == MODULE) or None}
+    return {k: v for k, v in found.items() if v}
 
 
 @functools.cache

@@ -115,6 +115,7 @@ class ScannerKind:
     resume_note: Callable[[Any, dict | None], str] | None = None
     intro: str = ""                   # the GUI's words above (or below) the form
     password_prompt: str = "Password: "
+    secret_lines: bool = False        # standard input may hold several secrets, one a line, tried in order
     unit: str = "step"
     noun: tuple[str, str] = ("host", "hosts")
     cli: bool = True                  # False: the CLI reaches it through a command of its own (import)

@@ -12,8 +12,8 @@ their addresses and MACs, installed software and running processes (HOST-RESOURC
 listeners and established connections (TCP-MIB, UDP-MIB), which become services and dependencies
 like those `scan host` sees. SNMP v1/v2c take a community, v3 a user and one passphrase (for
 authentication and privacy): asked for with --ask-community or read from standard input with
---community-stdin, used, and never stored; the scan records which kind of credential answered, never
-its value. Targets are addresses, CIDR blocks, ranges or hostnames; only those are asked, at most
+--community-stdin (several, one a line: each agent is asked with them in order), used, and never
+stored; the scan records which credential answered ("v2c community #2 of 3"), never its value. Targets are addresses, CIDR blocks, ranges or hostnames; only those are asked, at most
 --max-rate requests a second.
 
 Example: estatemap scan snmp 10.20.0.0/24 --community-stdin < community.txt
@@ -52,7 +52,7 @@ OPTIONS = (
     Option("ask_password", kind="bool", flag="--ask-community", group="secret", faces=CLI,
            help="ask for the community (or the v3 passphrase) on the terminal"),
     Option("password_stdin", kind="bool", flag="--community-stdin", group="secret", faces=CLI,
-           help="read the community (or the v3 passphrase) from standard input's first line"),
+           help="read communities (or v3 passphrases) from standard input, one a line, tried in that order"),
     Option("password", kind="secret", label="Community or v3 passphrase:", faces=frozenset({"gui"}),
            help="the community (v1/v2c) or the v3 passphrase", placeholder="used for this scan, never stored"),
 )
@@ -69,10 +69,13 @@ def build(opts: dict):
         raise EstateError("SNMP needs a community (v1/v2c) or a v3 passphrase: --ask-community or "
                           "--community-stdin")
     priv = opts["priv_protocol"]
-    credential = Credential(version=version, secret=opts["password"], user=opts["user"] or None,
-                            auth_protocol=opts["auth_protocol"] or "SHA-256",
-                            priv_protocol=None if priv == "none" else (priv or "AES"))
-    return SnmpScanner(targets, [credential], port=number(opts["port"], "port", int),
+    secrets = [line for line in opts["password"].split("\n") if line] or [""]
+    credentials = [Credential(version=version, secret=secret, user=opts["user"] or None,
+                              auth_protocol=opts["auth_protocol"] or "SHA-256",
+                              priv_protocol=None if priv == "none" else (priv or "AES"),
+                              label=f"#{number_} of {len(secrets)}" if len(secrets) > 1 else "")
+                   for number_, secret in enumerate(secrets, 1)]
+    return SnmpScanner(targets, credentials, port=number(opts["port"], "port", int),
                        excludes=words(opts["excludes"]), concurrency=number(opts["concurrency"], "concurrency", int),
                        timeout=number(opts["timeout"], "timeout", float),
                        retries=number(opts["retries"], "retries", int),
@@ -80,4 +83,5 @@ def build(opts: dict):
 
 
 KIND = ScannerKind(name="snmp", label="SNMP", doc=DOC, options=OPTIONS, build=build,
-                   password_prompt="SNMP community (or v3 passphrase): ", unit="agent", noun=("agent", "agents"))
+                   password_prompt="SNMP community (or v3 passphrase): ", secret_lines=True, unit="agent",
+                   noun=("agent", "agents"))

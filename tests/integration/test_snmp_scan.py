@@ -131,3 +131,14 @@ def test_excluded_and_silent_addresses_are_never_a_traceback(test_network, agent
                        input=COMMUNITY + "\n")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"{agent.address}: excluded" in result.stderr and "10.203.0.50" in result.stderr
+
+
+def test_several_communities_are_tried_in_order_and_the_one_that_answered_is_named(test_network, agent, tmp_path):
+    db = tmp_path / "estate.db"
+    result = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, "--community-stdin", "--timeout",
+                       "0.5", "--retries", "0", input=f"public\n{COMMUNITY}\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (host,) = inventory(test_network, db)["hosts"]
+    (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
+    assert system["data"]["credential"] == "v2c community #2 of 2"
+    assert COMMUNITY.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())

@@ -177,3 +177,28 @@ def test_an_old_cisco_switch_is_judged_and_its_community_is_a_finding():
     assert assess_snmp_community(row, load_protocol_rules())[0].severity == "high"
     row["scripts"][0]["data"] = {"version": "3", "default_community": False}
     assert assess_snmp_community(row, load_protocol_rules()) == []
+
+
+def test_the_chassis_of_entity_mib_gives_maker_model_serial_and_revisions():
+    E = 1001
+    report = transform_agent(facts(
+        ent_class=[((1,), 3), ((2,), 9), ((3,), 9), ((E,), 10)],
+        ent_descr=[((1,), b"Catalyst 2960 chassis")], ent_mfg=[((1,), b"Cisco Systems")],
+        ent_model=[((1,), b"WS-C2960-24TT-L")], ent_serial=[((1,), b"FOC1234X0AB")],
+        ent_fw_rev=[((1,), b"12.2(44r)SE")], ent_sw_rev=[((1,), b"12.2(55)SE7")], ent_hw_rev=[((1,), b"V05")]),
+        "10.0.0.5", T0)
+    host = report.host
+    assert (host.vendor, host.model, host.serial) == ("Cisco Systems", "WS-C2960-24TT-L", "FOC1234X0AB")
+    data = host.scripts[0].data
+    assert (data["chassis"], data["firmware_revision"], data["software_revision"], data["hardware_revision"],
+            data["modules"]) == ("Catalyst 2960 chassis", "12.2(44r)SE", "12.2(55)SE7", "V05", 2)
+
+
+def test_several_credentials_are_named_by_their_place_never_their_value():
+    from scanners.kinds.snmp import build
+    options = {"targets": ["10.0.0.1"], "snmp_version": "2c", "password": "first-c\nsecond-c", "user": None,
+               "auth_protocol": "SHA-256", "priv_protocol": "AES", "port": 161, "excludes": [], "concurrency": 8,
+               "timeout": 3.0, "retries": 1, "max_rate": 50.0}
+    scanner = build(options)
+    assert [c.name for c in scanner.credentials] == ["v2c community #1 of 2", "v2c community #2 of 2"]
+    assert "first-c" not in scanner.arguments and "second-c" not in repr(scanner.credentials)
