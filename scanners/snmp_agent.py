@@ -176,8 +176,8 @@ async def get_agent_facts(address: str, port: int, credentials: Sequence[Credent
             target = await hl.UdpTransportTarget.create((address, port), timeout=timeout, retries=retries)
         except Exception as error:  # an address pysnmp cannot use
             raise SnmpError(f"cannot reach {address}:{port} ({' '.join(str(error).split())})") from None
-        answered, why = None, "no answer"
-        for credential in credentials:
+        answered, why, index = None, "no answer", None
+        for index, credential in enumerate(credentials):
             await cap.wait()
             error, status, _, binds = await hl.get_cmd(
                 engine, credential.auth_data(), target, hl.ContextData(),
@@ -194,7 +194,8 @@ async def get_agent_facts(address: str, port: int, credentials: Sequence[Credent
         columns, warnings = {}, []
         for key, oid in COLUMNS.items():
             columns[key] = await _walk(engine, answered, target, oid, cap, warnings, address)
-        return {"credential": answered.name, "version": answered.version, "system": system, "columns": columns,
+        return {"credential": answered.name, "answered": index, "version": answered.version, "system": system,
+                "columns": columns,
                 "default_community": answered.version != "3" and answered.secret in DEFAULT_COMMUNITIES,
                 "warnings": warnings}
     finally:
@@ -490,11 +491,17 @@ class SnmpScanner:
 
     def __init__(self, targets: Sequence[str], credentials: Sequence[Credential], *, port: int = DEFAULT_PORT,
                  excludes: Sequence[str] = (), concurrency: int = DEFAULT_CONCURRENCY,
-                 timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES, max_rate: float = DEFAULT_MAX_RATE):
+                 timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES, max_rate: float = DEFAULT_MAX_RATE,
+                 keychain=None, remember_password: bool = False, recall: dict | None = None):
+        """`credentials` are tried in order; with none, `recall` (Credential's fields but the secret: version,
+        user, protocols) says whose secret to look up per agent in `keychain` (discovery.scanning.secrets.Keychain).
+        With `remember_password` the credential that answered is kept in the keychain for that agent."""
         from scanners.ssh_host import match_exclusion
 
-        if not credentials:
+        if not credentials and (recall is None or keychain is None):
             raise EstateError("no SNMP credential given")
+        if remember_password and (keychain is None or not credentials):
+            raise EstateError("remembering a community needs the OS keyring and the community")
         for name, value, low in (("--port", port, 1), ("--concurrency", concurrency, 1), ("--max-rate", max_rate, 1),
                                  ("--timeout", timeout, 0.1), ("--retries", retries, 0)):
             if value is None or value < low:
@@ -504,6 +511,8 @@ class SnmpScanner:
         self.parsed = parse_targets(list(targets))
         self.excluded = parse_targets(list(excludes)) if excludes else []
         self.credentials = tuple(credentials)
+        self.keychain, self.remember_password, self.recall = keychain, remember_password, recall
+        self.remembered: list[str] = []
         self.port, self.concurrency, self.timeout = int(port), int(concurrency), float(timeout)
         self.retries, self.max_rate = int(retries), float(max_rate)
         self.addresses, self.skipped = [], []
@@ -536,7 +545,7 @@ class SnmpScanner:
         words = ["scan snmp", *(t.text for t in self.parsed)]
         if self.excluded:
             words += ["--exclude", *(t.text for t in self.excluded)]
-        versions = sorted({c.version for c in self.credentials})
+        versions = sorted({c.version for c in self.credentials} or {self.recall["version"]})
         words += ["--version", ",".join(versions), "--port", str(self.port), "--concurrency", str(self.concurrency),
                   "--timeout", f"{self.timeout:g}", "--retries", str(self.retries), "--max-rate", f"{self.max_rate:g}"]
         return " ".join(words)
@@ -544,17 +553,42 @@ class SnmpScanner:
     def targets(self) -> tuple[str, ...]:
         return tuple(t.text for t in self.parsed)
 
+    def account(self, address: str, version: str, user: str | None) -> str:
+        from discovery.scanning.secrets import snmp_account
+        return snmp_account(version, user, address, self.port)
+
+    def _recalled(self, ctx: ScanContext) -> dict[str, tuple[Credential, ...]]:
+        """Per agent, the credentials to try: those given, or the one remembered for it (looked up here, on the
+        scan's own thread, before anything is sent)."""
+        if self.credentials:
+            return {a: self.credentials for a in self.addresses}
+        found = {}
+        for address in self.addresses:
+            secret = self.keychain.recall(self.account(address, self.recall["version"], self.recall["user"]))
+            found[address] = (Credential(**self.recall, secret=secret, label="(remembered)"),) if secret else ()
+        return found
+
+    def _remember(self, ctx: ScanContext, address: str, index: int) -> None:
+        credential = self.credentials[index]
+        account = self.account(address, credential.version, credential.user)
+        try:
+            self.keychain.remember(account, credential.secret)
+            self.remembered.append(account)
+        except EstateError as error:
+            ctx.warn(f"{address}: community not remembered: {error}")
+
     def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
         """Yield each agent's HostReport as it answers; a silent or refusing agent is one warning."""
         if logging.getLogger("pysnmp").level == logging.NOTSET:
             logging.getLogger("pysnmp").setLevel(logging.WARNING)
         for address in self.skipped:
             ctx.warn(f"{address}: excluded (--exclude), not contacted")
-        self.failed = []
+        self.failed, self.remembered = [], []
         total, done, answered = len(self.addresses), 0, 0
         events: queue.Queue = queue.Queue()
         stop = threading.Event()
-        worker = threading.Thread(target=asyncio.run, args=(self._run(events, stop, ctx.started_at),),
+        credentials = self._recalled(ctx)
+        worker = threading.Thread(target=asyncio.run, args=(self._run(events, stop, ctx.started_at, credentials),),
                                   name="snmp", daemon=True)
         worker.start()
         try:
@@ -569,9 +603,11 @@ class SnmpScanner:
                     continue
                 done += 1
                 if kind == "report":
-                    report, warnings = payload
+                    report, warnings, index = payload
                     for warning in warnings:
                         ctx.warn(warning)
+                    if self.remember_password and index is not None:
+                        self._remember(ctx, address, index)
                     answered += 1
                     yield report
                     ctx.report(done, total, f"{address}: ok")
@@ -588,19 +624,24 @@ class SnmpScanner:
             stop.set()
             worker.join(timeout=self.timeout * (self.retries + 1) + 5)
 
-    async def _run(self, events: queue.Queue, stop: threading.Event, observed_at: datetime) -> None:
+    async def _run(self, events: queue.Queue, stop: threading.Event, observed_at: datetime,
+                   credentials: dict[str, tuple[Credential, ...]]) -> None:
         cap, slots = RateCap(self.max_rate), asyncio.Semaphore(self.concurrency)
 
         async def one(address: str) -> None:
             async with slots:
                 if stop.is_set():
                     return
+                if not credentials[address]:
+                    events.put(("failed", address, "no community was given and none is remembered for it"))
+                    return
                 try:
                     facts = await asyncio.wait_for(
-                        get_agent_facts(address, self.port, self.credentials, timeout=self.timeout,
+                        get_agent_facts(address, self.port, credentials[address], timeout=self.timeout,
                                         retries=self.retries, cap=cap), AGENT_SECONDS)
+                    index = facts["answered"] if credentials[address] is self.credentials else None
                     events.put(("report", address, (transform_agent(facts, address, observed_at, self.port),
-                                                     facts["warnings"])))
+                                                     facts["warnings"], index)))
                 except SnmpError as error:
                     events.put(("failed", address, str(error)))
                 except asyncio.TimeoutError:

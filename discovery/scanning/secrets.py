@@ -41,6 +41,12 @@ def database_account(engine: str, user: str, host: str, port: int) -> str:
     return f"{engine}:{user}@{_host(host)}:{int(port)}"
 
 
+def snmp_account(version: str, user: str | None, host: str, port: int) -> str:
+    """Return the keyring account name of an SNMP agent's credential: `snmp:v2c@host:161`, `snmp:v3:user@host:161`."""
+    who = f"v3:{user}" if version == "3" else f"v{version}"
+    return f"snmp:{who}@{_host(host)}:{int(port)}"
+
+
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from discovery.records.model import EstateError
-from discovery.scanning.scan_kinds import Option, ScannerKind, number, words
+from discovery.scanning.scan_kinds import Option, ScannerKind, number, password_memory_options, words
 
 DOC = """Ask SNMP agents (switches, printers, UPSes, servers with an SNMP service) what they know.
 
@@ -13,7 +13,9 @@ listeners and established connections (TCP-MIB, UDP-MIB), which become services 
 like those `scan host` sees. SNMP v1/v2c take a community, v3 a user and one passphrase (for
 authentication and privacy): asked for with --ask-community or read from standard input with
 --community-stdin (several, one a line: each agent is asked with them in order), used, and never
-stored; the scan records which credential answered ("v2c community #2 of 3"), never its value. Targets are addresses, CIDR blocks, ranges or hostnames; only those are asked, at most
+stored; the scan records which credential answered ("v2c community #2 of 3"), never its value.
+With --remember-password the one that answered is kept in the OS keyring for that agent (never a
+file) and used next time none is given; --forget-password removes them and scans nothing. Targets are addresses, CIDR blocks, ranges or hostnames; only those are asked, at most
 --max-rate requests a second.
 
 Example: estatemap scan snmp 10.20.0.0/24 --community-stdin < community.txt
@@ -54,7 +56,9 @@ OPTIONS = (
     Option("password_stdin", kind="bool", flag="--community-stdin", group="secret", faces=CLI,
            help="read communities (or v3 passphrases) from standard input, one a line, tried in that order"),
     Option("password", kind="secret", label="Community or v3 passphrase:", faces=frozenset({"gui"}),
-           help="the community (v1/v2c) or the v3 passphrase", placeholder="used for this scan, never stored"),
+           help="the community (v1/v2c) or the v3 passphrase",
+           placeholder="used for this scan, never stored (empty: the one remembered for each agent)"),
+    *password_memory_options(),
 )
 
 
@@ -64,24 +68,49 @@ def build(opts: dict):
     targets = words(opts["targets"])
     if not targets:
         raise EstateError("name at least one target: an address, CIDR block, range or hostname")
+    from discovery.scanning.secrets import Keychain
+
     version = opts["snmp_version"] or "2c"
-    if opts["password"] is None:
-        raise EstateError("SNMP needs a community (v1/v2c) or a v3 passphrase: --ask-community or "
-                          "--community-stdin")
-    priv = opts["priv_protocol"]
-    secrets = [line for line in opts["password"].split("\n") if line] or [""]
-    credentials = [Credential(version=version, secret=secret, user=opts["user"] or None,
-                              auth_protocol=opts["auth_protocol"] or "SHA-256",
-                              priv_protocol=None if priv == "none" else (priv or "AES"),
-                              label=f"#{number_} of {len(secrets)}" if len(secrets) > 1 else "")
-                   for number_, secret in enumerate(secrets, 1)]
-    return SnmpScanner(targets, credentials, port=number(opts["port"], "port", int),
+    remember = bool(opts["remember_password"])
+    keychain = Keychain(required=remember)
+    if remember:
+        keychain.check()  # no usable keyring: say so before anything is sent
+        if not opts["password"]:
+            raise EstateError("remembering a community needs the community: type it (on the command line: "
+                              "--ask-community or --community-stdin)")
+    shape = dict(version=version, user=opts["user"] or None, auth_protocol=opts["auth_protocol"] or "SHA-256",
+                 priv_protocol=None if opts["priv_protocol"] == "none" else (opts["priv_protocol"] or "AES"))
+    recall = None
+    if opts["password"] is None:  # none given: each agent's remembered one, if the keyring has it
+        if keychain.backend is None:
+            raise EstateError("SNMP needs a community (v1/v2c) or a v3 passphrase: --ask-community or "
+                              "--community-stdin")
+        Credential(**shape, secret="remembered")  # the version, user and protocols are checked all the same
+        recall = shape
+    secrets = [line for line in (opts["password"] or "").split("\n") if line]
+    credentials = [Credential(**shape, secret=secret, label=f"#{n} of {len(secrets)}" if len(secrets) > 1 else "")
+                   for n, secret in enumerate(secrets, 1)]
+    if opts["password"] is not None and not credentials:
+        Credential(**shape, secret="")  # says what is missing
+    return SnmpScanner(targets, credentials, keychain=keychain, remember_password=remember, recall=recall,
+                       port=number(opts["port"], "port", int),
                        excludes=words(opts["excludes"]), concurrency=number(opts["concurrency"], "concurrency", int),
                        timeout=number(opts["timeout"], "timeout", float),
                        retries=number(opts["retries"], "retries", int),
                        max_rate=number(opts["max_rate"], "max-rate", float))
 
 
-KIND = ScannerKind(name="snmp", label="SNMP", doc=DOC, options=OPTIONS, build=build,
+def accounts(opts: dict) -> list[str]:
+    """The keyring accounts of the agents these options name (--forget-password removes them)."""
+    from discovery.scanning.secrets import snmp_account
+    from scanners.snmp_agent import SnmpScanner, Credential
+
+    scanner = SnmpScanner(words(opts["targets"]), [Credential(version=opts["snmp_version"] or "2c", secret="x" * 8,
+                                                              user=opts["user"] or "x")],
+                          port=number(opts["port"], "port", int), excludes=words(opts["excludes"]))
+    return [snmp_account(opts["snmp_version"] or "2c", opts["user"], a, scanner.port) for a in scanner.addresses]
+
+
+KIND = ScannerKind(name="snmp", label="SNMP", doc=DOC, options=OPTIONS, build=build, accounts=accounts,
                    password_prompt="SNMP community (or v3 passphrase): ", secret_lines=True, unit="agent",
                    noun=("agent", "agents"))

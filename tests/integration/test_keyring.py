@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.network import find_tool, running_network, stop_process
+from tests.integration.test_snmp_scan import COMMUNITY, snmp_agent
 from tests.integration.test_ssh_scan import run_in_terminal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,6 +198,30 @@ def test_remembered_database_password_connects_without_asking(net, secret_servic
     assert [d["engine"] for d in inventory["databases"]] == ["postgresql"]
     assert files_holding(tmp_path, DB_PASSWORD) == []
     forget = estatemap(net, env, "scan", "database", url, "--forget-password")
+    assert forget.returncode == 0 and lookup(env, account) is None
+
+
+def test_remembered_snmp_community_is_used_per_agent_and_forgotten(net, secret_service, tmp_path):
+    env, db = secret_service, net.hosts["db"]
+    account = f"snmp:v2c@{db.address}:161"
+    with snmp_agent(db):
+        without = estatemap(net, env, "--db", tmp_path / "none.db", "scan", "snmp", db.address)
+        assert without.returncode == 1 and "none is remembered" in without.stderr, without.stderr
+        first = estatemap(net, env, "--db", tmp_path / "first.db", "scan", "snmp", db.address, "--community-stdin",
+                          "--remember-password", "--timeout", "0.5", "--retries", "0",
+                          input=f"public\n{COMMUNITY}\n")
+        assert first.returncode == 0, first.stderr
+        assert f"Remembered the password for {account} in the OS keyring." in first.stdout
+        assert lookup(env, account) == COMMUNITY  # the one that answered, not the first given
+        store = tmp_path / "again" / "estate.db"
+        store.parent.mkdir()
+        again = estatemap(net, env, "--db", store, "scan", "snmp", db.address)
+        assert again.returncode == 0, again.stderr
+        (host,) = export_all(net, env, store)["hosts"]
+        (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
+        assert system["data"]["credential"] == "v2c community (remembered)"
+    assert files_holding(tmp_path, COMMUNITY) == []
+    forget = estatemap(net, env, "scan", "snmp", db.address, "--forget-password")
     assert forget.returncode == 0 and lookup(env, account) is None
 
 

@@ -6,6 +6,7 @@ against what the namespace really has. snmpd is stopped by PID.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -25,12 +26,12 @@ V3_USER, V3_PASSPHRASE = "monitor", "v3-Pass-phrase-5521"
 SNMPD = "/usr/sbin/snmpd"
 
 
-@pytest.fixture(scope="module")
-def agent(test_network):
-    """snmpd on db's 10.203.0.10:161: v2c COMMUNITY for the test subnet, v3 V3_USER with SHA-256/AES."""
+@contextlib.contextmanager
+def snmp_agent(host):
+    """Run snmpd on `host`'s address, udp/161 (v2c COMMUNITY for the test subnet, v3 V3_USER with SHA-256/AES);
+    stop it by PID on exit."""
     if not Path(SNMPD).exists():
         pytest.fail("snmpd is not installed (bash scripts/setup.sh --test installs it)")
-    db = test_network.hosts["db"]
     folder = Path(tempfile.mkdtemp(prefix="emtest-snmp-"))
     (folder / "snmpd.conf").write_text(
         f"rocommunity {COMMUNITY} 10.203.0.0/24\n"
@@ -38,21 +39,28 @@ def agent(test_network):
         f"rouser {V3_USER} priv\n"
         "sysLocation Server room B\nsysContact it-desk@example.org\n")
     log = open(folder / "snmpd.log", "w")
-    proc = db.popen([SNMPD, "-f", "-Lo", "-C", "-c", folder / "snmpd.conf", "-M", "/dev/null", "-m", "",
-                     "-p", folder / "snmpd.pid", f"udp:{db.address}:161"],
-                    env={"PATH": "/usr/sbin:/usr/bin:/bin", "SNMP_PERSISTENT_DIR": str(folder / "persist")},
-                    stdout=log, stderr=log)
+    proc = host.popen([SNMPD, "-f", "-Lo", "-C", "-c", folder / "snmpd.conf", "-M", "/dev/null", "-m", "",
+                       "-p", folder / "snmpd.pid", f"udp:{host.address}:161"],
+                      env={"PATH": "/usr/sbin:/usr/bin:/bin", "SNMP_PERSISTENT_DIR": str(folder / "persist")},
+                      stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and "NET-SNMP version" not in (folder / "snmpd.log").read_text():
             if proc.poll() is not None:
                 raise RuntimeError(f"snmpd exited: {(folder / 'snmpd.log').read_text()[-2000:]}")
             time.sleep(0.2)
-        yield db
+        yield host
     finally:
         stop_process(proc)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def agent(test_network):
+    """snmpd on db's 10.203.0.10:161 (see snmp_agent)."""
+    with snmp_agent(test_network.hosts["db"]) as host:
+        yield host
 
 
 def estatemap(net, *argv, input=None, timeout=180):

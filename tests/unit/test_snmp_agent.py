@@ -198,7 +198,7 @@ def test_several_credentials_are_named_by_their_place_never_their_value():
     from scanners.kinds.snmp import build
     options = {"targets": ["10.0.0.1"], "snmp_version": "2c", "password": "first-c\nsecond-c", "user": None,
                "auth_protocol": "SHA-256", "priv_protocol": "AES", "port": 161, "excludes": [], "concurrency": 8,
-               "timeout": 3.0, "retries": 1, "max_rate": 50.0}
+               "timeout": 3.0, "retries": 1, "max_rate": 50.0, "remember_password": False, "forget_password": False}
     scanner = build(options)
     assert [c.name for c in scanner.credentials] == ["v2c community #1 of 2", "v2c community #2 of 2"]
     assert "first-c" not in scanner.arguments and "second-c" not in repr(scanner.credentials)
