@@ -50,8 +50,14 @@ ENTERPRISES = Path(__file__).resolve().parents[1] / "discovery" / "data" / "snmp
 ENTERPRISE_PREFIX = "1.3.6.1.4.1."
 
 SYSTEM = {"descr": "1.3.6.1.2.1.1.1.0", "object_id": "1.3.6.1.2.1.1.2.0", "uptime": "1.3.6.1.2.1.1.3.0",
-          "contact": "1.3.6.1.2.1.1.4.0", "name": "1.3.6.1.2.1.1.5.0", "location": "1.3.6.1.2.1.1.6.0",
-          "memory_kb": "1.3.6.1.2.1.25.2.2.0"}
+          "contact": "1.3.6.1.2.1.1.4.0", "name": "1.3.6.1.2.1.1.5.0", "location": "1.3.6.1.2.1.1.6.0"}
+# Asked one at a time after the system group: an SNMP v1 agent fails a whole request naming one it lacks.
+SCALARS = {"memory_kb": "1.3.6.1.2.1.25.2.2.0",
+          # UPS-MIB (RFC 1628) identity and battery
+          "ups_maker": "1.3.6.1.2.1.33.1.1.1.0", "ups_model": "1.3.6.1.2.1.33.1.1.2.0",
+          "ups_software": "1.3.6.1.2.1.33.1.1.3.0", "ups_battery_status": "1.3.6.1.2.1.33.1.2.1.0",
+          "ups_charge_percent": "1.3.6.1.2.1.33.1.2.4.0"}
+BATTERY_STATUS = {1: "unknown", 2: "normal", 3: "low", 4: "depleted"}
 COLUMNS = {
     "if_descr": "1.3.6.1.2.1.2.2.1.2", "if_mtu": "1.3.6.1.2.1.2.2.1.4", "if_speed": "1.3.6.1.2.1.2.2.1.5",
     "if_mac": "1.3.6.1.2.1.2.2.1.6", "if_oper": "1.3.6.1.2.1.2.2.1.8", "if_name": "1.3.6.1.2.1.31.1.1.1.1",
@@ -67,7 +73,16 @@ COLUMNS = {
     "ent_hw_rev": "1.3.6.1.2.1.47.1.1.1.1.8", "ent_fw_rev": "1.3.6.1.2.1.47.1.1.1.1.9",
     "ent_sw_rev": "1.3.6.1.2.1.47.1.1.1.1.10", "ent_serial": "1.3.6.1.2.1.47.1.1.1.1.11",
     "ent_mfg": "1.3.6.1.2.1.47.1.1.1.1.12", "ent_model": "1.3.6.1.2.1.47.1.1.1.1.13",
+    "printer_status": "1.3.6.1.2.1.25.3.5.1.1", "supply_descr": "1.3.6.1.2.1.43.11.1.1.6",
+    "supply_max": "1.3.6.1.2.1.43.11.1.1.8", "supply_level": "1.3.6.1.2.1.43.11.1.1.9",
 }
+PRINTER_STATUS = {1: "other", 2: "unknown", 3: "idle", 4: "printing", 5: "warmup"}
+PRINTER_MAKERS = {"Lexmark", "Canon", "Epson", "Brother", "Xerox", "Ricoh", "Kyocera"}
+UPS_MAKERS = {"APC (American Power Conversion)", "Eaton (Powerware)"}
+FIREWALL_MAKERS = {"Fortinet", "Palo Alto Networks", "Check Point", "SonicWall"}
+_SWITCH = re.compile(r"\b(?:switch|catalyst|procurve|nexus|aruba ?os-?cx|ex\d{4})\b", re.I)
+_ROUTER = re.compile(r"\b(?:router|isr\d*|asr\d*|routeros)\b", re.I)
+_FIREWALL = re.compile(r"\b(?:adaptive security appliance|firewall|fortigate|pan-os)\b", re.I)
 CHASSIS, MODULE = 3, 9      # ENTITY-MIB's PhysicalClass values
 TCP_STATES = {1: "CLOSED", 2: "LISTEN", 3: "SYN_SENT", 4: "SYN_RECEIVED", 5: "ESTABLISHED", 6: "FIN_WAIT_1",
               7: "FIN_WAIT_2", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "CLOSING", 11: "TIME_WAIT", 12: "DELETE_TCB"}
@@ -147,9 +162,8 @@ class RateCap:
 
 # --- asking one agent -------------------------------------------------------------------------------------
 
-def _text(value) -> str:
-    raw = value.asOctets() if hasattr(value, "asOctets") else str(value).encode()
-    return raw.decode("utf-8", errors="replace")[:MAX_TEXT]
+def _present(value) -> bool:
+    return type(value).__name__ not in ("NoSuchObject", "NoSuchInstance", "EndOfMibView", "Null")
 
 
 def _plain(value):
@@ -189,8 +203,13 @@ async def get_agent_facts(address: str, port: int, credentials: Sequence[Credent
         if answered is None:
             raise SnmpError(f"no SNMP answer from {address}:{port} with the credentials given ({why}); "
                             "check the community or v3 user, and that the agent allows this workstation")
-        system = {key: _plain(value) for key, (_, value) in zip(SYSTEM, binds)
-                  if type(value).__name__ not in ("NoSuchObject", "NoSuchInstance", "EndOfMibView", "Null")}
+        system = {key: _plain(value) for key, (_, value) in zip(SYSTEM, binds) if _present(value)}
+        for key, oid in SCALARS.items():
+            await cap.wait()
+            error, status, _, binds = await hl.get_cmd(engine, answered.auth_data(), target, hl.ContextData(),
+                                                       hl.ObjectType(hl.ObjectIdentity(oid)), lookupMib=False)
+            if not error and not status and binds and _present(binds[0][1]):
+                system[key] = _plain(binds[0][1])
         columns, warnings = {}, []
         for key, oid in COLUMNS.items():
             columns[key] = await _walk(engine, answered, target, oid, cap, warnings, address)
@@ -275,6 +294,8 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
                     "object_id": system.get("object_id"), "contact": _decode(system.get("contact")) or None,
                     "location": _decode(system.get("location")) or None, "credential": facts.get("credential"),
                     "enterprise": enterprise["name"] if enterprise else None,
+                    "device_type": device_type(descr, enterprise, col, system),
+                    **_printer(col), **_ups(system),
                     **{k: v for k, v in chassis.items() if k not in ("maker", "model", "serial")}}),),
                 **common)
     services, connections = _sockets(col, names, common)
@@ -297,6 +318,47 @@ def _with_agent(services: tuple[Service, ...], address: str, port: int, facts: d
                     **common)
     others = tuple(s for s in services if (s.protocol, s.port) != ("udp", port))
     return tuple(sorted((*others, agent), key=lambda s: (s.protocol, s.port, s.address or "")))
+
+
+def device_type(descr: str, enterprise: dict | None, col: dict, system: dict) -> str | None:
+    """What kind of device answered: ups, printer, firewall, router, switch, server or workstation, from the MIBs
+    it has, its enterprise number and its sysDescr; None when nothing says."""
+    maker = enterprise["name"] if enterprise else None
+    if "ups_maker" in system or "ups_battery_status" in system or maker in UPS_MAKERS:
+        return "ups"
+    if col.get("printer_status") or col.get("supply_descr") or maker in PRINTER_MAKERS:
+        return "printer"
+    if maker in FIREWALL_MAKERS or _FIREWALL.search(descr):
+        return "firewall"
+    if _ROUTER.search(descr):
+        return "router"
+    if _SWITCH.search(descr):
+        return "switch"
+    if col.get("run_name") or col.get("sw_name"):  # HOST-RESOURCES: a general-purpose computer
+        object_id = system.get("object_id") or ""
+        return "workstation" if object_id.startswith("1.3.6.1.4.1.311.1.1.3.1.1") else "server"
+    return None
+
+
+def _printer(col: dict) -> dict:
+    """Printer-MIB basics: the printer's status and each marker supply's level (percent where it says)."""
+    statuses = [PRINTER_STATUS.get(v, str(v)) for v in col.get("printer_status", {}).values()]
+    supplies = []
+    for key, descr in sorted(col.get("supply_descr", {}).items())[:32]:
+        level, most = col.get("supply_level", {}).get(key), col.get("supply_max", {}).get(key)
+        percent = round(100 * level / most) if isinstance(level, int) and isinstance(most, int) and most > 0 \
+            and level >= 0 else None
+        supplies.append({"supply": _decode(descr), "percent": percent})
+    return {k: v for k, v in (("printer_status", statuses[0] if statuses else None), ("supplies", supplies)) if v}
+
+
+def _ups(system: dict) -> dict:
+    """UPS-MIB basics: maker, model, software, battery status and charge."""
+    found = {"ups_maker": _decode(system.get("ups_maker")), "ups_model": _decode(system.get("ups_model")),
+             "ups_software": _decode(system.get("ups_software")),
+             "battery_status": BATTERY_STATUS.get(system.get("ups_battery_status")),
+             "battery_charge_percent": system.get("ups_charge_percent")}
+    return {k: v for k, v in found.items() if v not in (None, "")}
 
 
 def _chassis(col: dict) -> dict:

@@ -98,6 +98,7 @@ def test_v2c_reads_what_the_host_really_has(test_network, agent, tmp_path):
     assert system["output"].startswith("Linux db ") and system["data"]["location"] == "Server room B"
     assert system["data"]["credential"] == "v2c community"
     assert system["data"]["enterprise"] == "Net-SNMP" and host["vendor"] is None  # an agent, not a maker
+    assert system["data"]["device_type"] == "server" and host["memory_bytes"] > 0
     (agent_service,) = [s for s in estate["services"] if (s["protocol"], s["port"]) == ("udp", 161)]
     assert (agent_service["name"], agent_service["version"], agent_service["process"]) == ("snmp", "v2c", "snmpd")
     analyzed = estatemap(test_network, "--db", db, "analyze")
@@ -150,3 +151,14 @@ def test_several_communities_are_tried_in_order_and_the_one_that_answered_is_nam
     (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
     assert system["data"]["credential"] == "v2c community #2 of 2"
     assert COMMUNITY.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+
+
+def test_snmp_v1_answers_too(test_network, agent, tmp_path):
+    # v1 fails a whole request that names an object the agent lacks: optional objects are asked one at a time
+    db = tmp_path / "estate.db"
+    result = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, "--snmp-version", "1",
+                       "--community-stdin", input=COMMUNITY + "\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (host,) = inventory(test_network, db)["hosts"]
+    (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
+    assert system["data"]["credential"] == "v1 community" and host["memory_bytes"] > 0

@@ -202,3 +202,34 @@ def test_several_credentials_are_named_by_their_place_never_their_value():
     scanner = build(options)
     assert [c.name for c in scanner.credentials] == ["v2c community #1 of 2", "v2c community #2 of 2"]
     assert "first-c" not in scanner.arguments and "second-c" not in repr(scanner.credentials)
+
+
+@pytest.mark.parametrize("descr, object_id, columns, system, expected", [
+    (b"APC Web/SNMP Management Card", "1.3.6.1.4.1.318.1.3.27", {}, {}, "ups"),
+    (b"Some UPS", "1.3.6.1.4.1.99999.1", {}, {"ups_battery_status": 2}, "ups"),
+    (b"Lexmark MS610de", "1.3.6.1.4.1.641.6.1", {}, {}, "printer"),
+    (b"HP LaserJet", "1.3.6.1.4.1.11.2.3.9.1", {"printer_status": [((1,), 3)]}, {}, "printer"),
+    (b"Cisco Adaptive Security Appliance Version 9.8(4)", "1.3.6.1.4.1.9.1.2114", {}, {}, "firewall"),
+    (b"Cisco IOS Software, ISR4300 Software, Version 16.9.4", "1.3.6.1.4.1.9.1.2068", {}, {}, "router"),
+    (b"Cisco IOS Software, C2960 Software, Catalyst 2960", "1.3.6.1.4.1.9.1.694", {}, {}, "switch"),
+    (b"Linux db01 6.1.0", "1.3.6.1.4.1.8072.3.2.10", {"run_name": [((1,), b"init")]}, {}, "server"),
+    (b"Hardware: Intel64 - Software: Windows Version 6.3", "1.3.6.1.4.1.311.1.1.3.1.1",
+     {"sw_name": [((1,), b"Office")]}, {}, "workstation"),
+    (b"Something", "1.3.6.1.4.1.99999.1", {}, {}, None),
+])
+def test_the_device_type_comes_from_its_mibs_maker_and_description(descr, object_id, columns, system, expected):
+    facts_ = facts(**columns)
+    facts_["system"] = {**facts_["system"], "descr": descr, "object_id": object_id, **system}
+    assert transform_agent(facts_, "10.0.0.5", T0).host.scripts[0].data["device_type"] == expected
+
+
+def test_printer_supplies_and_ups_battery_are_kept():
+    facts_ = facts(printer_status=[((1,), 4)], supply_descr=[((1, 1), b"Black Toner"), ((1, 2), b"Drum")],
+                   supply_max=[((1, 1), 200), ((1, 2), -2)], supply_level=[((1, 1), 50), ((1, 2), -3)])
+    facts_["system"] = {**facts_["system"], "ups_maker": b"APC", "ups_model": b"Smart-UPS 1500",
+                        "ups_battery_status": 3, "ups_charge_percent": 41}
+    data = transform_agent(facts_, "10.0.0.5", T0).host.scripts[0].data
+    assert data["printer_status"] == "printing"
+    assert data["supplies"] == [{"supply": "Black Toner", "percent": 25}, {"supply": "Drum", "percent": None}]
+    assert (data["ups_maker"], data["ups_model"], data["battery_status"], data["battery_charge_percent"]) == (
+        "APC", "Smart-UPS 1500", "low", 41)
