@@ -619,7 +619,7 @@ class SnmpScanner:
         from discovery.scanning.secrets import snmp_account
         return snmp_account(version, user, address, self.port)
 
-    def _recalled(self, ctx: ScanContext) -> dict[str, tuple[Credential, ...]]:
+    def _recalled(self) -> dict[str, tuple[Credential, ...]]:
         """Per agent, the credentials to try: those given, or the one remembered for it (looked up here, on the
         scan's own thread, before anything is sent)."""
         if self.credentials:
@@ -649,7 +649,7 @@ class SnmpScanner:
         total, done, answered = len(self.addresses), 0, 0
         events: queue.Queue = queue.Queue()
         stop = threading.Event()
-        credentials = self._recalled(ctx)
+        credentials = self._recalled()
         worker = threading.Thread(target=asyncio.run, args=(self._run(events, stop, ctx.started_at, credentials),),
                                   name="snmp", daemon=True)
         worker.start()
