@@ -19,6 +19,7 @@ from discovery.inventory.build import (CONNECTION_EXTRA_FIELDS, CONNECTION_FIELD
                                        DATABASE_FIELDS, FINDING_FIELDS, HOST_EXTRA_FIELDS, HOST_FIELDS,
                                        INTERFACE_FIELDS, PROCESS_FIELDS, SCAN_EXTRA_FIELDS, SCAN_FIELDS,
                                        SERVICE_EXTRA_FIELDS, SERVICE_FIELDS, SOFTWARE_FIELDS)
+from discovery.inventory.layer2 import LINK_EXTRA_FIELDS, LINK_FIELDS
 from discovery.files.atomic_files import atomic_output
 from exports.safe_cells import csv_value
 
@@ -33,6 +34,7 @@ TABLES = (
     ("databases.csv", "databases", DATABASE_FIELDS + DATABASE_EXTRA_FIELDS),
     ("connections.csv", "connections", CONNECTION_FIELDS + CONNECTION_EXTRA_FIELDS),
     ("dependencies.csv", "dependencies", DEPENDENCY_FIELDS),
+    ("l2_links.csv", "l2_links", LINK_FIELDS + LINK_EXTRA_FIELDS),
     ("findings.csv", "findings", FINDING_FIELDS + ("confidence", "data")),
     ("groups.csv", "groups", GROUP_FIELDS + ("explanation", "edges")),
     ("scans.csv", "scans", SCAN_FIELDS + SCAN_EXTRA_FIELDS),

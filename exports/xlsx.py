@@ -26,6 +26,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from discovery.files.atomic_files import atomic_output
+from discovery.inventory.layer2 import PROTOCOL_NAMES
 from discovery.records.model import RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
 from exports.safe_cells import flatten, looks_like_formula, parse_datetime, xlsx_text, xlsx_value
 
@@ -88,6 +89,7 @@ def disks_text(disks) -> str | None:
 
 HOST_COLUMNS = (
     col("Hostname", "hostname"), col("Host ID", "id"), col("Addresses", "addresses"), col("MACs", "macs"),
+    col("Switch", "switch_host_id", "host"), col("Switch port", "switch_port"),
     col("OS name", "os_name"), col("OS version", "os_version"), col("OS family", "os_family"),
     col("Vendor", "vendor"), col("Model", "model"), col("CPU model", "cpu_model"),
     col("CPU cores", "cpu_cores", "number"),
@@ -145,6 +147,16 @@ GROUP_COLUMNS = (
     col("Host names", "_host_names"), col("Explanation", "explanation"), col("Group ID", "id"),
     col("Host IDs", "host_ids"),
 )
+L2_COLUMNS = (
+    col("Switch", "source_host_id", "host"), col("Switch port", "source_port"),
+    col("Device", "target_host_id", "host"), col("Device port", "target_port"),
+    Column("Seen by", lambda k: ", ".join(PROTOCOL_NAMES.get(p, str(p))
+                                          for p in k.get("protocols") or [k.get("protocol")])),
+    col("Announced name", "target_name"), col("MAC", "target_mac"), col("Address", "target_address"),
+    col("Announced description", "target_description"), col("VLAN", "vlan", "number"),
+    col("Observed (UTC)", "observed_at", "date"), col("Switch ID", "source_host_id"),
+    col("Device ID", "target_host_id"),
+)
 SCAN_COLUMNS = (
     col("Scan ID", "id", "number"), col("Kind", "kind"), col("Status", "status"),
     col("Started (UTC)", "started_at", "date"), col("Finished (UTC)", "finished_at", "date"),
@@ -156,7 +168,8 @@ SCAN_COLUMNS = (
 SHEETS = (
     ("Hosts", "hosts", HOST_COLUMNS), ("Services", "services", SERVICE_COLUMNS),
     ("Software", "software", SOFTWARE_COLUMNS), ("Databases", "databases", DATABASE_COLUMNS),
-    ("Dependencies", "dependencies", DEPENDENCY_COLUMNS), ("Findings", "findings", FINDING_COLUMNS),
+    ("Dependencies", "dependencies", DEPENDENCY_COLUMNS), ("Layer 2", "l2_links", L2_COLUMNS),
+    ("Findings", "findings", FINDING_COLUMNS),
     ("Move groups", "groups", GROUP_COLUMNS), ("Scans", "scans", SCAN_COLUMNS),
 )
 

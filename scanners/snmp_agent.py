@@ -30,6 +30,7 @@ from discovery.records.model import (Connection, EstateError, Host, HostReport, 
                                      ScanContext, ScriptResult, Service, Software)
 from discovery.records.redact import redact_command_line
 from discovery.records.targets import parse_targets
+from scanners import snmp_layer2
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,9 @@ COLUMNS = {
     "ent_mfg": "1.3.6.1.2.1.47.1.1.1.1.12", "ent_model": "1.3.6.1.2.1.47.1.1.1.1.13",
     "printer_status": "1.3.6.1.2.1.25.3.5.1.1", "supply_descr": "1.3.6.1.2.1.43.11.1.1.6",
     "supply_max": "1.3.6.1.2.1.43.11.1.1.8", "supply_level": "1.3.6.1.2.1.43.11.1.1.9",
+    **snmp_layer2.COLUMNS,
 }
+SCALARS.update(snmp_layer2.SCALARS)
 PRINTER_STATUS = {1: "other", 2: "unknown", 3: "idle", 4: "printing", 5: "warmup"}
 PRINTER_MAKERS = {"Lexmark", "Canon", "Epson", "Brother", "Xerox", "Ricoh", "Kyocera"}
 UPS_MAKERS = {"APC (American Power Conversion)", "Eaton (Powerware)"}
@@ -271,7 +274,7 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
     interfaces = _interfaces(col, common)
     addresses = [address] + [a.split("/")[0] for i in interfaces for a in i.addresses]
     addresses = [a for a in dict.fromkeys(addresses) if not ipaddress.ip_address(a).is_loopback]
-    macs = tuple(dict.fromkeys(i.mac for i in interfaces if i.mac))
+    macs = tuple(dict.fromkeys(m for m in (snmp_layer2.own_mac(system), *(i.mac for i in interfaces)) if m))
     processes = _processes(col, common)
     names = {p.pid: p.name for p in processes}
     family, kernel = _os_of(descr)
@@ -300,8 +303,11 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
                 **common)
     services, connections = _sockets(col, names, common)
     services = _with_agent(services, address, port, facts, common)
+    if_names = {key[0]: _decode(col.get("if_name", {}).get(key)) or _decode(text) or str(key[0])
+                for key, text in col.get("if_descr", {}).items() if len(key) == 1}
     return HostReport(host=host, interfaces=interfaces, software=_software(col, common), processes=processes,
-                      services=services, connections=connections)
+                      services=services, connections=connections,
+                      neighbours=snmp_layer2.neighbours(col, system, if_names, _decode, common))
 
 
 def _with_agent(services: tuple[Service, ...], address: str, port: int, facts: dict,

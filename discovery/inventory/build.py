@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from discovery.inventory.dependencies import (FILTERS, ResolutionStats, aggregate_dependencies, coverage_gaps,
                                               external_endpoints, parse_ssh_sessions, resolve_connections)
+from discovery.inventory.layer2 import LINK_EXTRA_FIELDS, LINK_FIELDS, layer2_links, switch_ports
 from discovery.records.model import severities_at_or_above, utc_now
 from discovery.storage.store import Store
 
@@ -24,7 +25,7 @@ HOST_FIELDS = ("id", "hostname", "addresses", "macs", "os_name", "os_version", "
 HOST_EXTRA_FIELDS = ("domain", "fqdn", "os_id", "kernel", "architecture", "boot_time", "serial", "hardware_uuid",
                      "machine_id", "virtualization", "cpu_logical_cores", "cpu_mhz", "swap_bytes", "partitions",
                      "first_seen", "last_seen", "hostnames", "mac_vendor", "status", "status_reason", "os_matches",
-                     "uptime_seconds", "scripts")
+                     "uptime_seconds", "scripts", "switch", "switch_port", "switch_host_id")
 SERVICE_FIELDS = ("id", "host_id", "address", "port", "protocol", "state", "name", "product", "version", "cpe",
                   "category", "process")
 SERVICE_EXTRA_FIELDS = ("cpes", "extra_info", "tunnel", "pid", "source", "observed_at", "reason", "method",
@@ -69,6 +70,12 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
     hosts = [_host_row(h, annotations.get(h["id"], {}), risk.get(h["id"]), h["id"] in legacy if risk else None)
              for h in store.hosts() if h["id"] in host_ids]
     services = [_service_row(s) for s in _combine(store.child_rows("services", observations), key="id")]
+    interfaces = [_pick(i, INTERFACE_FIELDS) for i in store.child_rows("interfaces", observations)]
+    l2_links = [_pick(k, LINK_FIELDS + LINK_EXTRA_FIELDS)
+                for k in layer2_links(store.child_rows("neighbours", observations), hosts, interfaces)]
+    by_id = {h["id"]: h for h in hosts}
+    for host_id, place in switch_ports(l2_links, hosts).items():
+        by_id[host_id].update(place)
     all_scans = store.list_scans()
     connections = resolve_connections(
         store.child_rows("connections", observations), hosts, services, filters=filters,
@@ -91,10 +98,11 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
                       for d in _combine(store.child_rows("databases", observations), key="id")],
         "connections": connections,
         "dependencies": aggregate_dependencies(connections, services),
+        "l2_links": l2_links,
         "findings": [_pick(f, FINDING_FIELDS + ("confidence", "data")) for f in findings],
         "groups": [{**_pick(g, ("id", "name", "wave", "host_ids", "explanation", "edges")),
                     "wave_override": wave_overrides.get(g["id"])} for g in store.rows("groups")],
-        "interfaces": [_pick(i, INTERFACE_FIELDS) for i in store.child_rows("interfaces", observations)],
+        "interfaces": interfaces,
         "processes": [_pick(p, PROCESS_FIELDS) for p in store.child_rows("processes", observations)],
         "external_endpoints": external_endpoints(connections),
         "coverage": coverage_gaps(hosts, SOCKET_SOURCES, observed_sources),
@@ -165,7 +173,7 @@ def filter_inventory(inventory: dict, hosts_pattern: str | None = None, min_seve
         result["hosts"] = hosts
         for name in ("services", "software", "databases", "findings", "interfaces", "processes", "coverage"):
             result[name] = [r for r in inventory.get(name) or () if r.get("host_id") in kept]
-        for name in ("connections", "dependencies"):
+        for name in ("connections", "dependencies", "l2_links"):
             result[name] = [r for r in inventory.get(name) or ()
                             if r.get("source_host_id") in kept or r.get("target_host_id") in kept]
         result["groups"] = [{**g, "host_ids": [h for h in g.get("host_ids") or () if h in kept]}

@@ -286,6 +286,23 @@ class Connection:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Neighbour:
+    """What a switch knows is on one of its ports: a device that announced itself there (LLDP, CDP), or a MAC
+    its forwarding table learned there (so that machine sits behind the port). The layer-2 map, not a dependency."""
+    protocol: str                   # "lldp", "cdp", "fdb"
+    local_port: str                 # the port on this host: "Gi1/0/5", "ethernet1/12"
+    source: str
+    observed_at: datetime
+    host_id: str | None = None
+    remote_mac: str | None = None   # fdb: the MAC learned; lldp: the chassis ID when it is a MAC
+    remote_address: str | None = None  # the neighbour's management address
+    remote_name: str | None = None  # its sysName / CDP device ID
+    remote_port: str | None = None  # its port: "GigabitEthernet0/1", "eth0"
+    remote_description: str | None = None  # its sysDescr / CDP platform
+    vlan: int | None = None         # fdb: the VLAN (Q-BRIDGE's filtering database) where the switch says
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     id: str
     subject_type: str               # "host", "service", "software", "database"
@@ -322,6 +339,7 @@ class HostReport:
     services: tuple[Service, ...] = ()
     databases: tuple[Database, ...] = ()
     connections: tuple[Connection, ...] = ()
+    neighbours: tuple[Neighbour, ...] = ()
     raw: dict[str, str] = field(default_factory=dict)  # tool output kept as evidence, by name
 
     def with_host_id(self, host_id: str) -> HostReport:
@@ -337,6 +355,7 @@ class HostReport:
             services=stamp(self.services),
             databases=stamp(self.databases),
             connections=stamp(self.connections),
+            neighbours=stamp(self.neighbours),
         )
 
 

@@ -42,6 +42,7 @@ CHILD_TABLES = {
     "services": "services",
     "databases": "databases",
     "connections": "connections",
+    "neighbours": "neighbours",
 }
 
 
@@ -90,7 +91,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["connections"].create({**observed, "protocol": str, "local_address": str, "local_port": int,
                               "remote_address": str, "remote_port": int, "state": str, "direction": str,
                               "process": str, "pid": int})
-    for table in CHILD_TABLES:
+    for table in ("interfaces", "software", "processes", "services", "databases", "connections"):
         db[table].create_index(["scan_id", "host_id"])
     db["evidence"].create({"scan_id": int, "host_id": str, "name": str, "text": str}, pk=("scan_id", "host_id", "name"))
     db["findings"].create({"id": str, "subject_type": str, "subject_id": str, "host_id": str, "rule": str,
@@ -162,6 +163,15 @@ def m008_scan_owner(db: sqlite_utils.Database) -> None:
     note = json.dumps("marked interrupted when the store was upgraded: no process was recorded for it")
     db.execute("UPDATE scans SET status = 'interrupted', "
                "warnings = json_insert(coalesce(warnings, '[]'), '$[#]', json(?)) WHERE status = 'running'", [note])
+
+
+@MIGRATIONS()
+def m009_neighbours(db: sqlite_utils.Database) -> None:
+    """The layer-2 map as switches report it: LLDP/CDP neighbours and forwarding-table MACs per port."""
+    db["neighbours"].create({"scan_id": int, "host_id": str, "source": str, "observed_at": str, "protocol": str,
+                             "local_port": str, "remote_mac": str, "remote_address": str, "remote_name": str,
+                             "remote_port": str, "remote_description": str, "vlan": int})
+    db["neighbours"].create_index(["scan_id", "host_id"])
 
 
 SCHEMA_VERSION = len(MIGRATIONS._migrations)

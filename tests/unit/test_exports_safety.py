@@ -50,6 +50,11 @@ def hostile_inventory(store) -> dict:
                                       "host_id": host_id, "rule": "banner", "category": "other", "severity": "low",
                                       "title": "banner", "evidence": value, "recommendation": "none",
                                       "confidence": "low", "data": {"banner": value}})
+        inventory.setdefault("l2_links", []).append({
+            "source_host_id": template_host["id"], "source_port": value, "target_host_id": host_id,
+            "target_port": value, "protocol": "lldp", "source": "snmp", "protocols": ["lldp"], "target_name": value,
+            "target_mac": None, "target_address": None, "target_description": value, "vlan": None,
+            "observed_at": "2026-11-28T09:00:00+00:00"})
     return inventory
 
 

@@ -12,8 +12,8 @@ from exports.xlsx import LINK_LIMIT, SHEETS, XlsxExporter, build_workbook, disca
 from tests.unit.test_cli import filled_db, run  # noqa: F401 (a fixture)
 from tests.unit.test_exports_safety import HOSTILE, LONG, expected_text, hostile_inventory
 
-SHEET_NAMES = ["Summary", "Hosts", "Services", "Software", "Databases", "Dependencies", "Findings", "Move groups",
-               "Scans"]
+SHEET_NAMES = ["Summary", "Hosts", "Services", "Software", "Databases", "Dependencies", "Layer 2", "Findings",
+               "Move groups", "Scans"]
 
 
 @pytest.fixture
