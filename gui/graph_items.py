@@ -10,6 +10,10 @@ everything else) that are shown or hidden as a whole when the zoom crosses a thr
 Edges at a hub (gui.graph_layout.find_hubs: thousands of clients of DNS, NTP, monitoring...) are drawn as
 short stubs pointing at the hub, and the hub's label counts them; selecting a node draws its edges in full.
 
+The layer-2 overlay (`set_layer2`: gui.graph_model.Layer2Edge, a switch port's cable) is drawn apart from the
+dependency edges, dashed, in a colour of its own and without arrowheads (a cable has no direction); it
+takes no part in hubs or highlighting beyond showing the selected node's own cables at full strength.
+
 The display graph's node attributes read here: ``kind`` (host, service, database, process, external,
 subnet, group), ``label``, ``risk`` (0–100 or None), ``legacy``, ``healthcare``; edge attribute ``shared``.
 """
@@ -26,6 +30,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsRectIte
     QGraphicsSimpleTextItem
 
 from gui.graph_layout import find_hubs
+from gui.graph_model import Layer2Edge
 
 EDGE_CHUNK = 4000          # edges per path batch
 ARROW_LIMIT = 3000         # arrowheads only up to this many edges (they double the work)
@@ -37,6 +42,7 @@ STUB = 28.0                # length of an edge drawn as a stub towards a hub
 SIMPLE_SCALE = 0.3         # below this zoom: nodes as plain unoutlined boxes, hub stubs hidden
 
 Z_EDGES, Z_EDGES_HIGHLIGHT, Z_NODES, Z_BADGES, Z_RING, Z_LABELS = 0, 1, 2, 3, 4, 5
+Z_LAYER2 = 0.5             # over the dependency edges, under the highlighted ones
 
 # (half width, half height) per kind, in scene units
 SIZES = {"host": (18.0, 11.0), "service": (9.0, 9.0), "database": (10.0, 11.0), "process": (10.0, 10.0),
@@ -52,6 +58,9 @@ SHARED_EDGE_COLOUR = "#d3dade"
 DIM_EDGE_COLOUR = "#eef1f3"
 LEGACY_COLOUR = "#c62828"
 HEALTHCARE_COLOUR = "#00897b"
+L2_EDGE_COLOUR = "#795548"      # layer-2 cables: a brown no risk, highlight or dependency colour uses
+DIM_L2_EDGE_COLOUR = "#e2d8d4"  # the other cables while a node is selected (a pale pen: translucency is slow)
+L2_EDGE_WIDTH = 1.5
 
 
 def risk_colour(risk: float | None) -> str:
@@ -102,6 +111,13 @@ def cosmetic_pen(colour: str, width: float = 1.0) -> QPen:
     return pen
 
 
+def cable_pen(colour: str) -> QPen:
+    """Return the dashed pen of the layer-2 overlay: a dash pattern no dependency edge has, at any zoom."""
+    pen = cosmetic_pen(colour, L2_EDGE_WIDTH)
+    pen.setStyle(Qt.DashLine)
+    return pen
+
+
 class GraphItems:
     """The items of one display graph on `scene`, at `positions` ({node: (x, y)})."""
 
@@ -113,6 +129,9 @@ class GraphItems:
         self._stub_batches: list[QGraphicsPathItem] = []
         self._simple = False
         self._highlight: list[QGraphicsItem] = []
+        self._selected: Hashable | None = None
+        self._layer2: list[Layer2Edge] = []
+        self._layer2_batches: list[QGraphicsPathItem] = []
         self._labels: dict[Hashable, QGraphicsSimpleTextItem] = {}
         self._grid: dict[tuple[int, int], list[Hashable]] = {}
         self.hubs = find_hubs(graph)
@@ -189,6 +208,27 @@ class GraphItems:
                 _add_arrowhead(path, x1, y1, x2, y2, SIZES.get(kinds[v]["kind"], SIZES["host"]))
         return path
 
+    def _draw_layer2(self) -> None:
+        """Replace the layer-2 batches: every cable in L2_EDGE_COLOUR, or with a node selected only its own
+        (the others pale)."""
+        for item in self._layer2_batches:
+            self.scene.removeItem(item)
+            self._items.remove(item)
+        self._layer2_batches = []
+        pos = self.positions
+        edges = sorted(self._layer2, key=lambda e: (int((pos[e.ends[0]][1] + pos[e.ends[1]][1]) // 800),
+                                                    pos[e.ends[0]][0] + pos[e.ends[1]][0]))
+        lit = [e for e in edges if self._selected in e.ends]
+        groups = ((edges, L2_EDGE_COLOUR),) if self._selected is None else (
+            ([e for e in edges if self._selected not in e.ends], DIM_L2_EDGE_COLOUR), (lit, L2_EDGE_COLOUR))
+        for members, colour in groups:
+            for start in range(0, len(members), EDGE_CHUNK):
+                path = QPainterPath()
+                for edge in members[start:start + EDGE_CHUNK]:
+                    path.moveTo(*pos[edge.ends[0]])
+                    path.lineTo(*pos[edge.ends[1]])
+                self._layer2_batches.append(self._batch(path, cable_pen(colour), None, Z_LAYER2))
+
     def _add_nodes(self, dimmed: set) -> None:
         for item in self._node_batches:
             self.scene.removeItem(item)
@@ -262,6 +302,34 @@ class GraphItems:
 
     # -- level of detail, highlight, look-up -----------------------------------------------------------------
 
+    def set_layer2(self, edges: Iterable[Layer2Edge]) -> None:
+        """Draw the layer-2 overlay's `edges` in place of those drawn (none: take it off); an edge with an end
+        not laid out is skipped. Positions do not change: the overlay is never part of the layout."""
+        self._layer2 = [e for e in edges if e.ends[0] in self.positions and e.ends[1] in self.positions]
+        self._draw_layer2()
+
+    def layer2(self) -> list[Layer2Edge]:
+        """Return the layer-2 edges drawn."""
+        return list(self._layer2)
+
+    def layer2_batches(self) -> list[QGraphicsPathItem]:
+        """Return the scene items that draw the layer-2 edges (a few batches, however many edges)."""
+        return list(self._layer2_batches)
+
+    def layer2_at(self, point: QPointF, slack: float) -> Layer2Edge | None:
+        """Return the layer-2 edge drawn nearest `point` within `slack` scene units, or None."""
+        px, py = point.x(), point.y()
+        best, best_d = None, slack
+        for edge in self._layer2:
+            (x1, y1), (x2, y2) = self.positions[edge.ends[0]], self.positions[edge.ends[1]]
+            if not (min(x1, x2) - slack <= px <= max(x1, x2) + slack
+                    and min(y1, y2) - slack <= py <= max(y1, y2) + slack):
+                continue
+            d = _distance_to_segment(px, py, x1, y1, x2, y2)
+            if d <= best_d:
+                best, best_d = edge, d
+        return best
+
     def set_zoom(self, scale: float) -> None:
         """Show each label layer only from its zoom threshold up, and below SIMPLE_SCALE draw nodes as plain
         boxes and hide the stubs towards hubs (a no-op when nothing changes)."""
@@ -284,6 +352,9 @@ class GraphItems:
             self.scene.removeItem(item)
             self._items.remove(item)
         self._highlight = []
+        self._selected = selected if selected in self.positions else None
+        if self._layer2:
+            self._draw_layer2()
         if selected is None or selected not in self.positions:
             self._add_nodes(dimmed=set())
             self._dim_labels(set())
@@ -363,6 +434,7 @@ class GraphItems:
                 self.scene.removeItem(item)
         self._items.clear()
         self._labels.clear()
+        self._layer2_batches.clear()
 
 
 def _add_arrowhead(path: QPainterPath, x1: float, y1: float, x2: float, y2: float,
@@ -394,3 +466,11 @@ def _add_stub(path: QPainterPath, x1: float, y1: float, x2: float, y2: float, *,
     else:
         path.moveTo(x2, y2)
         path.lineTo(x2 - ux, y2 - uy)
+
+
+def _distance_to_segment(px: float, py: float, x1: float, y1: float, x2: float, y2: float) -> float:
+    """Return the distance from (px, py) to the segment (x1, y1)–(x2, y2)."""
+    dx, dy = x2 - x1, y2 - y1
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 < 1e-12 else max(0.0, min(1.0, ((px - x1) * dx + (py - y1) * dy) / length2))
+    return math.hypot(px - (x1 + t * dx), py - (y1 + t * dy))

@@ -4,6 +4,10 @@ A *display graph* is a networkx DiGraph, edges client -> server: host or service
 by subnet or move group, or cut to the N-hop neighbourhood of a node, then laid out by gui.graph_layout
 (`lay_out`, the whole job of gui.graph_view's LayoutWorker thread). `reach` follows dependence as
 discovery.analyses.analysis's blast radius does. Tested without a window.
+
+The layer-2 map (the inventory's `l2_links`: which switch port each host is cabled to) is an overlay, not
+part of the display graph: `layer2_edges` returns it as a separate list of `Layer2Edge`s between the nodes
+shown, so a cable never counts as a dependency in blast radius, move groups, hubs or the layout.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ HOST_KINDS = ("host", "external")
 SERVICE_KINDS = ("host", "service", "database", "process", "external")
 LEVELS = ("host", "service")
 COLLAPSES = (None, "subnet", "group")
+# How a layer-2 link was learnt, as people say it: a neighbour protocol, or a MAC in the switch's table.
+L2_PROTOCOLS = {"lldp": "LLDP", "cdp": "CDP", "fdb": "forwarding table"}
+L2_TOOLTIP_LINES = 12       # a layer-2 edge's tooltip names at most this many links
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,22 @@ class GraphOptions:
     seed: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Layer2Edge:
+    """One dashed line of the layer-2 overlay: the two display nodes it joins and the links behind it (one
+    cable usually, seen by LLDP and CDP or from both switches; several when hosts are collapsed)."""
+    ends: tuple[str, str]
+    links: tuple[str, ...]  # describe_l2_link's text of each, without repeats
+
+    @property
+    def tooltip(self) -> str:
+        """Return what hovering the line tells: each link behind it, the first L2_TOOLTIP_LINES of them."""
+        shown = list(self.links[:L2_TOOLTIP_LINES])
+        if len(self.links) > L2_TOOLTIP_LINES:
+            shown.append(f"… and {len(self.links) - L2_TOOLTIP_LINES} more")
+        return "\n".join(shown)
+
+
 @dataclass(slots=True)
 class LayoutResult:
     """A display graph laid out, as the worker hands it back."""
@@ -51,6 +74,7 @@ class LayoutResult:
     stop_at: set = field(default_factory=set)  # shared infrastructure and hubs: lit, but passing nothing on
     positions: dict = field(default_factory=dict)
     bases: dict[str, nx.DiGraph] = field(default_factory=dict)  # base_graph by level, for the next request
+    layer2: list[Layer2Edge] = field(default_factory=list)     # the cables between the nodes shown
     seconds: float = 0.0
     thread_ident: int = 0
     error: str | None = None
@@ -277,6 +301,43 @@ def find_nodes(D: nx.DiGraph, text: str) -> list:
     return exact + partial
 
 
+def describe_l2_link(snapshot: Snapshot, link: dict) -> str:
+    """Return a layer-2 link as "switch-a port Gi1/0/5 ↔ pacs port eth0 (LLDP)": each end's host name and
+    port when known, how it was learnt and its VLAN when known."""
+    def end(host_id, name, port):
+        label = snapshot.host_label(host_id) if host_id else (name or "?")
+        return f"{label} port {port}" if port else label
+
+    how = L2_PROTOCOLS.get(link.get("protocol"), link.get("protocol") or "unknown")
+    if link.get("vlan") is not None:
+        how += f", VLAN {link['vlan']}"
+    return (f"{end(link['source_host_id'], None, link.get('source_port'))} ↔ "
+            f"{end(link.get('target_host_id'), link.get('target_name'), link.get('target_port'))} ({how})")
+
+
+def layer2_edges(snapshot: Snapshot, D: nx.DiGraph) -> list[Layer2Edge]:
+    """Return the layer-2 overlay of the display graph D: one edge per pair of shown nodes joined by a link
+    of the inventory's `l2_links` whose both ends are known hosts. A host collapsed into a subnet or move
+    group counts as its bucket (links inside one bucket are dropped); a link to a hidden host, or to a
+    neighbour that is not a host, is not drawn. Empty for an inventory without `l2_links`."""
+    links = snapshot.inventory.get("l2_links") or ()
+    if not links:
+        return []
+    shown: dict[str, str] = {}
+    for n, d in D.nodes(data=True):
+        if d["kind"] == "host":
+            shown[n] = n
+        for member in d.get("members") or ():
+            shown[member] = n
+    pairs: dict[frozenset, tuple[tuple[str, str], dict[str, None]]] = {}
+    for link in links:
+        a, b = shown.get(link["source_host_id"]), shown.get(link.get("target_host_id"))
+        if a is None or b is None or a == b:
+            continue
+        pairs.setdefault(frozenset((a, b)), ((a, b), {}))[1][describe_l2_link(snapshot, link)] = None
+    return [Layer2Edge(ends=ends, links=tuple(texts)) for ends, texts in pairs.values()]
+
+
 def lay_out(snapshot: Snapshot, options: GraphOptions, generation: int, bases: dict[str, nx.DiGraph],
             cancelled: threading.Event) -> LayoutResult:
     """Return the display graph `options` ask for, laid out (the worker's whole job; plain Python). `bases`
@@ -294,11 +355,12 @@ def lay_out(snapshot: Snapshot, options: GraphOptions, generation: int, bases: d
         raise LayoutCancelled
     D = build_display_graph(snapshot, options, bases[options.level], bases.get("host"))
     positions = compute_layout(options.layout, list(D), list(D.edges()), seed=options.seed,
-                               should_stop=cancelled.is_set)
+                               should_stop=cancelled.is_set)  # layer-2 links left out: toggling moves nothing
     impact = impact_graph(D) if options.level == "service" and not options.collapse else None
     hosts = bases["host"].nodes
     stop_at = {n for n in shared_nodes(snapshot, bases["host"]) if n in hosts and hosts[n]["kind"] == "host"}
     stop_at |= find_hubs(D)
     return LayoutResult(generation=generation, options=options, graph=D, impact=impact, stop_at=stop_at,
-                        positions=positions, bases=bases, seconds=time.perf_counter() - started,
+                        positions=positions, bases=bases, layer2=layer2_edges(snapshot, D),
+                        seconds=time.perf_counter() - started,
                         thread_ident=threading.get_ident())

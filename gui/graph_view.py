@@ -12,6 +12,12 @@ Selecting a node lights what it depends on (downstream, transitively) in blue an
 radius: a client depends on the services it calls, a service on its host, a host on its client processes;
 an external peer, shared infrastructure (the analysis's list) and hubs (gui.graph_layout.find_hubs) are lit
 but pass nothing on (else, through monitoring or backup, everything would depend on everything).
+
+The "Layer 2" check box overlays the cables between hosts and switch ports (the inventory's `l2_links`, from
+SNMP LLDP/CDP neighbours and forwarding tables) as dashed lines. They are drawn on the picture already laid
+out (toggling neither moves a node nor changes the zoom) and are never part of the display graph, so
+dependence, blast radius and hubs ignore them. Collapsed by subnet or move group, the cables between
+buckets are drawn one line per pair of buckets; those inside one bucket are not drawn.
 """
 
 from __future__ import annotations
@@ -30,14 +36,19 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsScene
                                QVBoxLayout, QWidget)
 
 from gui.data import Snapshot
-from gui.graph_items import DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, LEGACY_COLOUR, HEALTHCARE_COLOUR, GraphItems
+from gui.graph_items import (DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, HEALTHCARE_COLOUR, L2_EDGE_COLOUR, LEGACY_COLOUR,
+                             GraphItems)
 from gui.graph_layout import LAYOUTS, LayoutCancelled
-from gui.graph_model import (COLLAPSES, HOST_KINDS, LEVELS, SERVICE_KINDS, GraphOptions, LayoutResult, find_nodes,
-                             lay_out, reach)
+from gui.graph_model import (COLLAPSES, HOST_KINDS, LEVELS, SERVICE_KINDS, GraphOptions, LayoutResult, Layer2Edge,
+                             find_nodes, lay_out, reach)
 
 ANTIALIAS_LIMIT = 2000     # antialiasing only up to this many nodes
 MIN_ZOOM, MAX_ZOOM = 0.005, 12.0
 EXPORT_MAX_PIXELS = 6000   # the longer side of a saved PNG
+EDGE_HOVER_PIXELS = 6      # how near a layer-2 line the pointer must be for its tooltip
+LAYER2_TIP = "Show which switch port each host is cabled to (SNMP LLDP/CDP/forwarding tables)"
+LAYER2_NONE_TIP = ("No layer-2 links in this inventory: scan the switches with SNMP (estatemap scan snmp) to "
+                   "learn which switch port each host is cabled to")
 
 
 # -- Qt ------------------------------------------------------------------------------------------------------
@@ -201,13 +212,15 @@ class GraphView(QWidget):
         self.shared_check.toggled.connect(self.set_hide_shared)
         self.collapse_combo = _combo((("No collapse", None), ("Collapse by subnet", "subnet"),
                                       ("Collapse by move group", "group")), self.set_collapse)
+        self.layer2_check = QCheckBox("Layer 2", enabled=False, toolTip=LAYER2_NONE_TIP)
+        self.layer2_check.toggled.connect(self.set_layer2_visible)
         self.hops_spin = QSpinBox(minimum=1, maximum=10, value=1, suffix=" hop(s)")
         around = QPushButton("Neighbourhood")
         around.clicked.connect(lambda: self.show_neighbourhood())
         show_all = QPushButton("Show all")
         show_all.clicked.connect(self.show_all)
         self._row2 = _row(self.kinds_button, self.risk_spin, self.group_combo, self.shared_check,
-                          self.collapse_combo, self.hops_spin, around, show_all)
+                          self.collapse_combo, self.layer2_check, self.hops_spin, around, show_all)
         self.busy_label = QLabel("laying out…")
         self.busy_label.setVisible(False)
         self.status_label = QLabel("")
@@ -216,7 +229,9 @@ class GraphView(QWidget):
                         f"<span style='color:{LEGACY_COLOUR}'>● legacy</span> "
                         f"<span style='color:{HEALTHCARE_COLOUR}'>✚ healthcare</span> "
                         "▭ host ○ service ▯ database ◇ process △ external; hosts green → red by risk")
-        self._status_row = _row(self.busy_label, self.status_label, legend)
+        self.layer2_legend = QLabel(f"<span style='color:{L2_EDGE_COLOUR}'>┄ cable to a switch port</span>")
+        self.layer2_legend.setVisible(False)
+        self._status_row = _row(self.busy_label, self.status_label, legend, self.layer2_legend)
 
     def _sync_toolbar(self) -> None:
         """Show the current options in the toolbar without triggering the setters again."""
@@ -259,6 +274,7 @@ class GraphView(QWidget):
         self._options = replace(self._options, focus=None, group=None)
         self._set_selection(None)
         self._fill_groups()
+        self._enable_layer2()
         self._relayout()
 
     def options(self) -> GraphOptions:
@@ -296,6 +312,36 @@ class GraphView(QWidget):
     def set_group_filter(self, group_id: str | None) -> None:
         """Show only the hosts of one move group (None: all)."""
         self.set_options(group=group_id)
+
+    def _enable_layer2(self) -> None:
+        """Offer the layer-2 overlay only when the inventory has links to draw (an older store has none); the
+        disabled check box's tooltip says why, and it is unticked so nothing looks drawn that is not."""
+        available = self._snapshot is not None and bool(self._snapshot.inventory.get("l2_links"))
+        self.layer2_check.setEnabled(available)
+        self.layer2_check.setToolTip(LAYER2_TIP if available else LAYER2_NONE_TIP)
+        if not available:
+            self.layer2_check.setChecked(False)
+
+    def set_layer2_visible(self, visible: bool) -> None:
+        """Draw (or take off) the dashed cables between hosts and switch ports over the current picture,
+        without laying out again: nodes stay put and the zoom is kept. Stays off while the inventory has no
+        layer-2 links (the check box is disabled)."""
+        visible = bool(visible) and self.layer2_check.isEnabled()
+        if self.layer2_check.isChecked() != visible:
+            self.layer2_check.blockSignals(True)
+            self.layer2_check.setChecked(visible)
+            self.layer2_check.blockSignals(False)
+        self.layer2_legend.setVisible(visible)
+        if self._items is not None and self._result is not None:
+            self._items.set_layer2(self._result.layer2 if visible else ())
+
+    def layer2_visible(self) -> bool:
+        """Return True when the layer-2 overlay is switched on."""
+        return self.layer2_check.isChecked()
+
+    def layer2_edges(self) -> list[Layer2Edge]:
+        """Return the layer-2 edges drawn (none while the overlay is off)."""
+        return self._items.layer2() if self._items is not None else []
 
     def set_hide_shared(self, hide: bool) -> None:
         """Hide shared infrastructure (DNS, directory, NTP, monitoring...) and the dependencies on it."""
@@ -366,6 +412,8 @@ class GraphView(QWidget):
             return
         self.scene.setItemIndexMethod(QGraphicsScene.NoIndex)  # no index updates while thousands are added
         self._items = GraphItems(self.scene, result.graph, result.positions)
+        if self.layer2_visible():
+            self._items.set_layer2(result.layer2)
         self.scene.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         rect = self._items.bounding_rect()
         self.scene.setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
@@ -450,12 +498,18 @@ class GraphView(QWidget):
         return found[0]
 
     def _tooltip_at(self, point: QPointF) -> str | None:
-        node = self._items.node_at(point) if self._items is not None else None
-        return self.tooltip_text(node) if node is not None else None
+        """Return the tooltip of the node at `point`, else of the layer-2 line under it, else None."""
+        if self._items is None:
+            return None
+        node = self._items.node_at(point)
+        if node is not None:
+            return self.tooltip_text(node)
+        cable = self._items.layer2_at(point, EDGE_HOVER_PIXELS / self.canvas.scale_factor())
+        return cable.tooltip if cable is not None else None
 
     def tooltip_text(self, node_id: str) -> str | None:
         """Return what hovering a shown node tells: its name and kind, risk, badges, links in and out; a host's
-        addresses and OS. None if the node is not shown."""
+        addresses, OS and the switch port it is cabled to. None if the node is not shown."""
         data = self.node_data(node_id)
         if data is None:
             return None
@@ -471,6 +525,9 @@ class GraphView(QWidget):
             lines.append(", ".join(host["addresses"][:4]) or "no address")
             if host.get("os_name"):
                 lines.append(" ".join(filter(None, (host["os_name"], host.get("os_version")))))
+            if host.get("switch"):
+                port = f" port {host['switch_port']}" if host.get("switch_port") else ""
+                lines.append(f"cabled to {host['switch']}{port}")
         lines.append(f"depends on {graph.out_degree(node_id)}, used by {graph.in_degree(node_id)} (shown)")
         return "\n".join(lines)
 

@@ -47,6 +47,8 @@ HOST_COLUMNS = (
     Column("cpu_cores", "Cores", "int", width=5, hidden=True),
     Column("memory_bytes", "Memory", "bytes", width=9),
     Column("macs", "MACs", "list", width=17, hidden=True),
+    Column("switch", "Switch", width=14),              # from SNMP (LLDP/CDP, forwarding tables): blank when unknown
+    Column("switch_port", "Switch port", width=10),
     Column("sources", "Sources", "list", width=10),
     Column("last_seen", "Last seen (UTC)", "datetime", width=19),
     Column("notes", "Notes", width=24, hidden=True),
@@ -191,6 +193,7 @@ def _network_html(host: dict, interfaces: list[dict]) -> str:
     facts = _facts([("Hostname", host.get("hostname")), ("FQDN", host.get("fqdn")), ("Domain", host.get("domain")),
                     ("Other names", ", ".join(host.get("hostnames") or ())),
                     ("Addresses", ", ".join(host.get("addresses") or ())), ("MACs", macs),
+                    ("Switch", host.get("switch")), ("Switch port", host.get("switch_port")),
                     ("Sources", ", ".join(host.get("sources") or ())),
                     ("First seen (UTC)", host.get("first_seen") and format_datetime(host["first_seen"])),
                     ("Last seen (UTC)", host.get("last_seen") and format_datetime(host["last_seen"]))])
