@@ -83,7 +83,7 @@ PRINTER_STATUS = {1: "other", 2: "unknown", 3: "idle", 4: "printing", 5: "warmup
 PRINTER_MAKERS = {"Lexmark", "Canon", "Epson", "Brother", "Xerox", "Ricoh", "Kyocera"}
 UPS_MAKERS = {"APC (American Power Conversion)", "Eaton (Powerware)"}
 FIREWALL_MAKERS = {"Fortinet", "Palo Alto Networks", "Check Point", "SonicWall"}
-_SWITCH = re.compile(r"\b(?:switch|catalyst|procurve|nexus|aruba ?os-?cx|ex\d{4})\b", re.I)
+_SWITCH = re.compile(r"\b(?:switch|catalyst|procurve|nexus|nx-os|aruba ?os-?cx|ex\d{4})\b", re.I)
 _ROUTER = re.compile(r"\b(?:router|isr\d*|asr\d*|routeros)\b", re.I)
 _FIREWALL = re.compile(r"\b(?:adaptive security appliance|firewall|fortigate|pan-os)\b", re.I)
 CHASSIS, MODULE = 3, 9      # ENTITY-MIB's PhysicalClass values
@@ -278,7 +278,7 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
     processes = _processes(col, common)
     names = {p.pid: p.name for p in processes}
     family, kernel = _os_of(descr)
-    os_name, os_version = _device_os(descr)
+    os_name, os_version = _device_os(descr, system.get("object_id"))
     enterprise = enterprise_of(system.get("object_id"))
     chassis = _chassis(col)
     uptime = system.get("uptime")
@@ -338,8 +338,8 @@ def device_type(descr: str, enterprise: dict | None, col: dict, system: dict) ->
         return "firewall"
     if _ROUTER.search(descr):
         return "router"
-    if _SWITCH.search(descr):
-        return "switch"
+    if _SWITCH.search(descr) or (col.get("fdb_port") or col.get("qfdb_port")) and not col.get("run_name"):
+        return "switch"  # or a device that keeps a forwarding table and runs no general-purpose OS
     if col.get("run_name") or col.get("sw_name"):  # HOST-RESOURCES: a general-purpose computer
         object_id = system.get("object_id") or ""
         return "workstation" if object_id.startswith("1.3.6.1.4.1.311.1.1.3.1.1") else "server"
@@ -399,23 +399,76 @@ def enterprise_of(object_id) -> dict | None:
 
 _IOS = re.compile(r"\bCisco (IOS(?: XE)?) Software\b.*?\bVersion ([\w.()]+)|"
                   r"\bIOS \(tm\) .*?\bVersion ([\w.()]+)", re.S)
+# Other network and appliance systems' sysDescr: (pattern with the version as its last group, the system's name).
+# Read from real devices' answers (snmpsim-data's recordings); the end-of-life table judges those it knows.
+FIRMWARE = (
+    (re.compile(r"\bCisco NX-OS\(tm\).*?\bVersion ([\w.()]+)", re.S), "Cisco NX-OS"),
+    (re.compile(r"\bJUNOS ([\w.-]+)"), "Juniper Junos OS"),
+    (re.compile(r"\b(?:ProCurve|HP|Aruba)\b[^,]*\bSwitch\b.*?\brevision ([A-Z]{1,2}\.\d+\.\d+)", re.S),
+     "HPE ArubaOS-Switch (ProCurve)"),
+    (re.compile(r"^ArubaOS \([^)]*\), Version ([\d.]+)"), "ArubaOS"),
+    (re.compile(r"\bIronWare Version ([\w.]+)"), "Brocade IronWare"),
+    (re.compile(r"^NetApp Release ([\d.]+\w*)"), "NetApp Data ONTAP"),
+    (re.compile(r"^Isilon OneFS .*? v(\d[\d.]+)"), "Dell EMC Isilon OneFS"),
+    (re.compile(r"^APC Web/SNMP Management Card \(.*?\bPF:v([\d.]+)"), "APC Network Management Card AOS"),
+    (re.compile(r"\bJETDIRECT\b.*?\bEEPROM ([\w.]+)"), "HP Jetdirect firmware"),
+)
+_WINDOWS = re.compile(r"\bSoftware: Windows(?: [\w ]+?)? Version (\d+)\.(\d+) \(Build (\d+)")
+# sysObjectID of Microsoft's agent: 1.3.6.1.4.1.311.1.1.3.1.N, N = 1 workstation, 2 server, 3 domain controller.
+WINDOWS_ROLES = {"1.3.6.1.4.1.311.1.1.3.1.1": "workstation", "1.3.6.1.4.1.311.1.1.3.1.2": "server",
+                 "1.3.6.1.4.1.311.1.1.3.1.3": "server"}
+# (major, minor) -> (server release, client release); None where that kernel had no such release.
+WINDOWS_RELEASES = {(5, 0): ("2000 Server", "2000"), (5, 1): (None, "XP"), (5, 2): ("Server 2003", "XP x64"),
+                    (6, 0): ("Server 2008", "Vista"), (6, 1): ("Server 2008 R2", "7"),
+                    (6, 2): ("Server 2012", "8"), (6, 3): ("Server 2012 R2", "8.1")}
+WINDOWS_SERVER_BUILDS = {14393: "Server 2016", 17763: "Server 2019", 20348: "Server 2022", 26100: "Server 2025"}
+FIRST_WINDOWS_10_BUILD, FIRST_WINDOWS_11_BUILD = 10240, 22000
 
 
-def _device_os(descr: str) -> tuple[str | None, str | None]:
-    """(os_name, os_version) where sysDescr names a network OS and its version (Cisco IOS, IOS XE), so the
-    end-of-life table judges it like any OS a host reports; other systems keep their sysDescr only."""
-    match = _IOS.search(descr)
-    if not match:
-        return None, None
-    if match.group(3):  # "Cisco Internetwork Operating System Software IOS (tm) ... Version 12.1(22)EA14"
-        return "Cisco IOS", match.group(3).rstrip(",")
-    return f"Cisco {match.group(1)}", match.group(2).rstrip(",")
+def _device_os(descr: str, object_id=None) -> tuple[str | None, str | None]:
+    """(os_name, os_version) where sysDescr names a system and its version (Cisco IOS/IOS XE/NX-OS, Junos,
+    ProCurve, ArubaOS, NetApp, Windows...), so the end-of-life table judges it like any OS a host reports;
+    other systems keep their sysDescr only."""
+    if match := _IOS.search(descr):
+        if match.group(3):  # "Cisco Internetwork Operating System Software IOS (tm) ... Version 12.1(22)EA14"
+            return "Cisco IOS", match.group(3).rstrip(",")
+        return f"Cisco {match.group(1)}", match.group(2).rstrip(",")
+    if match := _WINDOWS.search(descr):
+        return _windows(int(match[1]), int(match[2]), int(match[3]), WINDOWS_ROLES.get(object_id))
+    for pattern, name in FIRMWARE:
+        if match := pattern.search(descr):
+            return name, match.group(match.lastindex).rstrip(",.")
+    return None, None
+
+
+def _windows(major: int, minor: int, build: int, role: str | None) -> tuple[str | None, str]:
+    """Microsoft's agent names the kernel ("Windows Version 5.2 (Build 3790 ...)"), not the release: an XP agent
+    says "Windows 2000 Version 5.1", and on Windows 10/Server 2016 and later it says 6.3 with the real build.
+    The release follows from the version, the build and whether the agent says server or workstation; where
+    that is not enough, only the version is kept."""
+    version = f"{major}.{minor} (build {build})"
+    if build >= FIRST_WINDOWS_10_BUILD:
+        if role == "workstation":
+            return ("Microsoft Windows 11" if build >= FIRST_WINDOWS_11_BUILD else "Microsoft Windows 10"), version
+        release = WINDOWS_SERVER_BUILDS.get(build) if role == "server" else None
+        return (f"Microsoft Windows {release}" if release else None), version
+    server, client = WINDOWS_RELEASES.get((major, minor), (None, None))
+    if role is None:  # the common one where the kernel had two: Server 2003 over XP x64, 2000 either way
+        release = {(5, 0): "2000", (5, 2): "Server 2003"}.get((major, minor)) or (client if server is None else None)
+    else:
+        release = server if role == "server" else client
+    return (f"Microsoft Windows {release}" if release else None), version
 
 
 def _decode(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace").replace("\x00", "").strip()
-    return "" if value is None else str(value)
+    """A value as text: UTF-8 (a byte that is not, as U+FFFD), without NULs, at most MAX_TEXT characters, and
+    with every control character but tab and new line (ESC ] 0; ... BEL, CSI), and every bidirectional override,
+    replaced by U+FFFD: what an agent says never acts on a terminal, nor reads other than it is."""
+    if value is None:
+        return ""
+    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+    text = text.replace("\x00", "").replace("\r\n", "\n")
+    return re.sub("[\x01-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", "\ufffd", text).strip()[:MAX_TEXT]
 
 
 def _mac(value) -> str | None:
