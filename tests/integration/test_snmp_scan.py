@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,27 @@ def test_snmp_v1_answers_too(test_network, agent, tmp_path):
     (host,) = inventory(test_network, db)["hosts"]
     (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
     assert system["data"]["credential"] == "v1 community" and host["memory_bytes"] > 0
+
+
+def test_an_snmp_host_merges_with_what_nmap_saw_and_no_export_holds_the_community(test_network, agent, tmp_path):
+    db = tmp_path / "estate.db"
+    scanned = estatemap(test_network, "--db", db, "scan", "network", agent.address, "--ports", "5432,6379",
+                        "--max-rate", "2000")
+    assert scanned.returncode == 0, scanned.stdout + scanned.stderr
+    result = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, "--community-stdin",
+                       input=COMMUNITY + "\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (host,) = inventory(test_network, db)["hosts"]  # one machine, seen from outside and by its own agent
+    assert host["sources"] == ["nmap", "snmp"] and agent.mac in host["macs"]
+    with sqlite3.connect(db) as conn:
+        reasons = [r for (r,) in conn.execute("SELECT match_reason FROM observations WHERE source = 'snmp'")]
+    assert reasons == [f"mac {agent.mac}"]  # merged on the strongest key both have, as for every scanner
+    for form, name in (("xlsx", "estate.xlsx"), ("csv", "estate.zip"), ("graphml", "estate.graphml")):
+        exported = estatemap(test_network, "--db", db, "export", "-f", form, "-o", tmp_path / name, "--force")
+        assert exported.returncode == 0, exported.stderr
+    secret = COMMUNITY.encode()
+    for path in (p for p in tmp_path.iterdir() if p.is_file()):  # the store, its WAL if any, every export
+        assert secret not in path.read_bytes(), path.name
+        if zipfile.is_zipfile(path):  # a workbook and the CSV export are compressed: read every member
+            with zipfile.ZipFile(path) as archive:
+                assert all(secret not in archive.read(n) for n in archive.namelist()), path.name
