@@ -53,7 +53,27 @@ def demo_store(folder: Path) -> Path:
     path = folder / "demo-estate.db"
     with Store(path) as store:
         fill_estate(store)
+        add_switch(store)
     return path
+
+
+def add_switch(store) -> None:
+    """An SNMP scan of the demo estate's switch: each host's MAC learned on a port of its own, and an LLDP
+    neighbour that no scan has seen (so the Layer 2 view has something to show)."""
+    from discovery.records.model import Host, HostReport, Neighbour, Scan
+    from tests.builders import T0
+
+    hosts = [h for h in store.hosts() if h.get("macs")]
+    common = dict(source="snmp", observed_at=T0)
+    neighbours = [Neighbour(protocol="fdb", local_port=f"Gi1/0/{n}", remote_mac=h["macs"][0], **common)
+                  for n, h in enumerate(sorted(hosts, key=lambda h: h["hostname"] or ""), 1)]
+    neighbours.append(Neighbour(protocol="lldp", local_port="Gi1/0/48", remote_name="sw-floor2",
+                                remote_port="Gi0/1", **common))
+    scan = store.start_scan(Scan(kind="snmp", started_at=T0))
+    store.write_host_report(scan, HostReport(
+        host=Host(hostname="sw-core", addresses=("10.9.8.254",), macs=("00:11:22:33:44:00",),
+                  vendor="Cisco", model="WS-C3750G-24TS", **common), neighbours=tuple(neighbours)))
+    store.finish_scan(scan, "completed")
 
 
 def render(store_path: Path, out: Path) -> list[Path]:
@@ -100,6 +120,12 @@ def render(store_path: Path, out: Path) -> list[Path]:
         graph.select_node(focus, centre=False)
     graph.fit_to_view()
     shoot("graph")
+    if graph.layer2_check.isEnabled():
+        graph.clear_selection()
+        graph.set_layer2_visible(True)
+        graph.fit_to_view()
+        shoot("graph-layer2")
+        graph.set_layer2_visible(False)
     window.show_page("Findings")
     window.findings_view.table_view.select_row(0)
     shoot("findings")
