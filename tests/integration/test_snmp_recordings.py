@@ -1,0 +1,356 @@
+"""`estatemap scan snmp` against recordings of real devices (tests/data/snmp_recordings/: a ProCurve and two Cisco
+switches, Windows Server 2003, a CentOS 7 host, an Eaton UPS) served by snmpsim on loopback. Every expected
+value is read from the recording file itself (tests/snmpsim_fixture.read_snmprec), never written here, so each
+assertion fails when the scanner reads the device differently from what the device said.
+
+Left out, because the scanner mis-reads these recordings today (each is in the issue 16 report): the Windows
+server's device type ("printer", from a print driver's hrPrinterTable row), its GBK-encoded software names (read
+as UTF-8), its TCP listeners (listen rows of tcpConnectionTable and RFC 1213's tcpConnTable are not read) and so
+its RDP connection's direction; the ProCurve's listeners on InetAddressType unknown(0) (the "any" address) and
+the Nexus's (an index without its length octet); the one RPM name with underscores in its version, split as a
+Debian name_version_arch; the UPS's vendor and model (UPS-MIB names them, the host has neither). Layer 2 (LLDP,
+CDP, forwarding tables) is not asserted here yet: the fixture and the reader are there for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.snmpsim_fixture import RECORDINGS, column, read_snmprec, scalar, snmpsim_agent, text
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTERPRISES = ROOT / "discovery" / "data" / "snmp_enterprises.json"
+pytestmark = pytest.mark.integration
+
+ALL = ("hpe-procurve-516733-b21", "cisco-c3750", "cisco-n5000", "server-2003-5-2", "unknown-006", "eaton-93e-80")
+SWITCHES = ("hpe-procurve-516733-b21", "cisco-c3750", "cisco-n5000")
+HOSTS = ("server-2003-5-2", "unknown-006")
+
+SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME = "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.3.0"
+SYS_CONTACT, SYS_NAME, SYS_LOCATION = "1.3.6.1.2.1.1.4.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.6.0"
+IF_DESCR, IF_MTU, IF_SPEED = "1.3.6.1.2.1.2.2.1.2", "1.3.6.1.2.1.2.2.1.4", "1.3.6.1.2.1.2.2.1.5"
+IF_MAC, IF_OPER = "1.3.6.1.2.1.2.2.1.6", "1.3.6.1.2.1.2.2.1.8"
+IF_NAME, IF_HIGH_SPEED = "1.3.6.1.2.1.31.1.1.1.1", "1.3.6.1.2.1.31.1.1.1.15"
+IP_IF, IP_MASK = "1.3.6.1.2.1.4.20.1.2", "1.3.6.1.2.1.4.20.1.3"
+BRIDGE_ADDRESS = "1.3.6.1.2.1.17.1.1.0"   # dot1dBaseBridgeAddress: a switch's own MAC
+ENT = "1.3.6.1.2.1.47.1.1.1.1."   # entPhysicalEntry: .2 descr, .5 class, .8-.10 revisions, .11 serial, .12 maker, .13 model
+CHASSIS, MODULE = 3, 9            # PhysicalClass (ENTITY-MIB)
+HR_MEMORY, HR_CPU_LOAD = "1.3.6.1.2.1.25.2.2.0", "1.3.6.1.2.1.25.3.3.1.2"
+HR_SW_NAME = "1.3.6.1.2.1.25.6.3.1.2"
+HR_RUN_NAME, HR_RUN_PATH = "1.3.6.1.2.1.25.4.2.1.2", "1.3.6.1.2.1.25.4.2.1.4"
+TCP_LISTENER, TCP_CONNECTION_STATE = "1.3.6.1.2.1.6.20.1.4", "1.3.6.1.2.1.6.19.1.7"
+TCP_CONN_STATE = "1.3.6.1.2.1.6.13.1.1"   # RFC 1213's tcpConnTable
+LISTEN, ESTABLISHED = 2, 5                # TCP-MIB states
+UPS = "1.3.6.1.2.1.33.1."
+UPS_BATTERY = {1: "unknown", 2: "normal", 3: "low", 4: "depleted"}   # RFC 1628 upsBatteryStatus
+
+
+@functools.cache
+def recording(name: str) -> dict:
+    return read_snmprec(RECORDINGS / f"{name}.snmprec.bz2")
+
+
+@pytest.fixture(scope="module")
+def agents():
+    """snmpsim answering on 127.0.0.1 with every recording, each under its name as the v2c community."""
+    with snmpsim_agent() as running:
+        yield running
+
+
+def estatemap(*argv, input=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, argv)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, input=input)
+
+
+@pytest.fixture(scope="module")
+def scanned(agents, tmp_path_factory):
+    """scanned(name): the JSON export after `estatemap scan snmp 127.0.0.1` with that recording's community
+    (each recording scanned once per module)."""
+    done = {}
+
+    def scan(name: str) -> dict:
+        if name not in done:
+            folder = tmp_path_factory.mktemp(name)
+            db, out = folder / "estate.db", folder / "estate.json"
+            result = estatemap("--db", db, "scan", "snmp", "127.0.0.1", "--port", agents.port, "--community-stdin",
+                               "--max-rate", 2000, input=agents.communities[name] + "\n")
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "Traceback" not in result.stderr
+            exported = estatemap("--db", db, "export", "-f", "json", "-o", out, "--force")
+            assert exported.returncode == 0, exported.stderr
+            done[name] = json.loads(out.read_text())
+        return done[name]
+
+    return scan
+
+
+def the_host(estate: dict) -> tuple[dict, dict]:
+    """The one host of a scan and its snmp-system script."""
+    (host,) = estate["hosts"]
+    (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
+    return host, system
+
+
+def chassis_of(rec: dict) -> dict:
+    """The first (lowest-index) entPhysicalEntry whose class is chassis, as {column number: value}."""
+    index = min(i for i, kind in column(rec, ENT + "5").items() if kind == CHASSIS)
+    return {n: column(rec, ENT + str(n)).get(index) for n in (2, 8, 9, 10, 11, 12, 13)}
+
+
+# --- the system group -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ALL)
+def test_scan_snmp_reads_the_system_group_as_recorded(scanned, agents, name):
+    rec = recording(name)
+    host, system = the_host(scanned(name))
+    sys_name = text(scalar(rec, SYS_NAME))
+    assert sys_name and host["hostname"] == sys_name.split(".")[0]
+    assert system["output"] == text(scalar(rec, SYS_DESCR))
+    assert system["data"]["object_id"] == scalar(rec, SYS_OBJECT_ID)
+    assert system["data"]["contact"] == (text(scalar(rec, SYS_CONTACT)) or None)
+    assert system["data"]["location"] == (text(scalar(rec, SYS_LOCATION)) or None)
+    assert host["uptime_seconds"] == scalar(rec, SYS_UPTIME) // 100
+    assert system["data"]["credential"] == "v2c community" and host["sources"] == ["snmp"]
+    (agent,) = [s for s in scanned(name)["services"] if (s["protocol"], s["port"]) == ("udp", agents.port)]
+    assert (agent["name"], agent["version"]) == ("snmp", "v2c")
+
+
+# --- IF-MIB and the IP address table --------------------------------------------------------------------
+
+def expected_interfaces(rec: dict) -> list[tuple]:
+    """(name, mac, is_up, mtu, speed_mbps) of every ifTable row: ifName, else ifDescr; a 6-byte non-zero MAC."""
+    names, macs, opers = column(rec, IF_NAME), column(rec, IF_MAC), column(rec, IF_OPER)
+    mtus, speeds, high = column(rec, IF_MTU), column(rec, IF_SPEED), column(rec, IF_HIGH_SPEED)
+    found = []
+    for index, descr in column(rec, IF_DESCR).items():
+        mac = macs.get(index)
+        mac = ":".join(f"{b:02x}" for b in mac) if isinstance(mac, bytes) and len(mac) == 6 and any(mac) else None
+        speed = high.get(index) or (speeds.get(index) // 1_000_000 if speeds.get(index) else None) or None
+        found.append((text(names.get(index)) or text(descr) or str(index[0]), mac,
+                      opers[index] == 1 if index in opers else None, mtus.get(index) or None, speed))
+    return sorted(found, key=repr)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_scan_snmp_reads_every_interface_as_recorded(scanned, name):
+    rec = recording(name)
+    estate = scanned(name)
+    interfaces = expected_interfaces(rec)
+    assert interfaces, "the recording has an ifTable"
+    got = sorted(((i["name"], i["mac"], None if i["is_up"] is None else bool(i["is_up"]), i["mtu"], i["speed_mbps"])
+                  for i in estate["interfaces"]), key=repr)
+    assert got == interfaces
+    host, _ = the_host(estate)
+    bridge = scalar(rec, BRIDGE_ADDRESS)
+    bridge = {":".join(f"{b:02x}" for b in bridge)} if isinstance(bridge, bytes) and len(bridge) == 6 else set()
+    assert sorted(host["macs"]) == sorted({mac for _, mac, *_ in interfaces if mac} | bridge)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_scan_snmp_puts_each_recorded_address_on_its_interface(scanned, name):
+    rec = recording(name)
+    names = {index[0]: text(column(rec, IF_NAME).get(index)) or text(descr) or str(index[0])
+             for index, descr in column(rec, IF_DESCR).items()}
+    masks = column(rec, IP_MASK)
+    expected: dict[str, set] = {}
+    for index, if_index in column(rec, IP_IF).items():
+        address = ".".join(map(str, index))
+        prefix = ipaddress.IPv4Network(f"0.0.0.0/{masks[index]}").prefixlen
+        expected.setdefault(names[if_index], set()).add(f"{address}/{prefix}")
+    assert expected, "the recording has an ipAddrTable"
+    got: dict[str, set] = {}
+    for interface in scanned(name)["interfaces"]:
+        if interface["addresses"]:
+            got.setdefault(interface["name"], set()).update(interface["addresses"])
+    assert got == expected
+    host, _ = the_host(scanned(name))
+    routable = {a.split("/")[0] for addresses in expected.values() for a in addresses
+                if not ipaddress.ip_address(a.split("/")[0]).is_loopback}
+    assert set(host["addresses"]) >= routable
+
+
+# --- ENTITY-MIB: the chassis ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", SWITCHES)
+def test_scan_snmp_reads_the_chassis_of_entity_mib_as_recorded(scanned, name):
+    rec = recording(name)
+    chassis = chassis_of(rec)
+    host, system = the_host(scanned(name))
+    assert text(chassis[11]) and host["serial"] == text(chassis[11])
+    assert text(chassis[13]) and host["model"] == text(chassis[13])
+    assert system["data"].get("chassis") == (text(chassis[2]) or None)
+    for key, number in (("hardware_revision", 8), ("firmware_revision", 9), ("software_revision", 10)):
+        assert system["data"].get(key) == (text(chassis[number]) or None), key
+    modules = sum(1 for kind in column(rec, ENT + "5").values() if kind == MODULE)
+    assert system["data"].get("modules") == (modules or None)
+    maker = text(chassis[12])
+    if maker:
+        assert host["vendor"] == maker
+    else:  # no entPhysicalMfgName: the maker is the sysObjectID's enterprise
+        number = scalar(rec, SYS_OBJECT_ID).split(".")[6]
+        expected = json.loads(ENTERPRISES.read_text())["enterprises"][number]["name"]
+        assert host["vendor"] == expected and system["data"]["enterprise"] == expected
+
+
+@pytest.mark.parametrize("name, system, version", [
+    pytest.param("cisco-c3750", r"^Cisco (IOS) Software,", r"\bVersion ([^,\s]+),", id="cisco-c3750"),
+    pytest.param("cisco-n5000", r"^Cisco (NX-OS)\(tm\)", r"\bVersion ([^,\s]+),", id="cisco-n5000"),
+    pytest.param("hpe-procurve-516733-b21", r"^(ProCurve) .* Switch,", r"\brevision ([^,\s]+),",
+                 id="hpe-procurve-516733-b21"),
+])
+def test_scan_snmp_reads_the_network_os_version_from_sysdescr(scanned, name, system, version):
+    descr = text(scalar(recording(name), SYS_DESCR))
+    named, numbered = re.search(system, descr), re.search(version, descr)
+    assert named and numbered, descr
+    host, _ = the_host(scanned(name))
+    assert named.group(1) in host["os_name"] and host["os_version"] == numbered.group(1)
+
+
+def test_scan_snmp_reads_the_windows_version_from_sysdescr(scanned):
+    descr = text(scalar(recording("server-2003-5-2"), SYS_DESCR))
+    major, minor, build = re.search(r"\bSoftware: Windows Version (\d+)\.(\d+) \(Build (\d+)", descr).groups()
+    host, _ = the_host(scanned("server-2003-5-2"))
+    assert host["os_family"] == "windows" and "Windows" in host["os_name"]
+    assert host["os_version"] == f"{major}.{minor} (build {build})"
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+def test_scan_snmp_calls_a_recorded_switch_a_switch(scanned, name):
+    rec = recording(name)
+    forwarding = column(rec, "1.3.6.1.2.1.17.4.3.1.2") or column(rec, "1.3.6.1.2.1.17.7.1.2.2.1.2")
+    assert re.search(r"\bSwitch\b", text(scalar(rec, SYS_DESCR))) or forwarding or "Nexus" in text(chassis_of(rec)[2])
+    _, system = the_host(scanned(name))
+    assert system["data"]["device_type"] == "switch"
+
+
+# --- HOST-RESOURCES-MIB ---------------------------------------------------------------------------------
+
+def test_scan_snmp_reads_every_installed_package_of_the_linux_host(scanned):
+    names = [text(v) for v in column(recording("unknown-006"), HR_SW_NAME).values()]
+    # RPM names (name-version-release.arch) are kept whole; left out: one whose version has two underscores
+    # ("fxload-2002_04_11-16.el7"), which the scanner splits as Debian's name_version_arch
+    whole = {n for n in names if not (len(parts := n.split("_")) == 3 and parts[1][:1].isdigit())}
+    assert len(whole) > 100
+    estate = scanned("unknown-006")
+    got = {s["name"]: s for s in estate["software"]}
+    assert whole <= got.keys() and len(got) == len(set(names))
+    assert all(got[n]["version"] is None for n in whole)
+
+
+def test_scan_snmp_reads_the_windows_software_it_can_decode(scanned):
+    raw = list(column(recording("server-2003-5-2"), HR_SW_NAME).values())
+    ascii_names = {v.decode() for v in raw if v.isascii()}
+    got = {s["name"] for s in scanned("server-2003-5-2")["software"]}
+    assert ascii_names and ascii_names <= got
+    assert len(got) == len(set(raw))  # one package a distinct name (hrSWInstalled repeats a few)
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_scan_snmp_reads_every_running_process_as_recorded(scanned, name):
+    rec = recording(name)
+    paths = column(rec, HR_RUN_PATH)
+    expected = sorted((pid, text(value) or text(paths.get((pid,))) or str(pid), text(paths.get((pid,))) or None)
+                      for (pid,), value in column(rec, HR_RUN_NAME).items())
+    assert expected
+    got = sorted((p["pid"], p["name"], p["exe"]) for p in scanned(name)["processes"])
+    assert got == expected
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_scan_snmp_reads_memory_and_processors_as_recorded(scanned, name):
+    rec = recording(name)
+    host, system = the_host(scanned(name))
+    assert host["memory_bytes"] == scalar(rec, HR_MEMORY) * 1024
+    assert host["cpu_logical_cores"] == len(column(rec, HR_CPU_LOAD))
+
+
+def test_scan_snmp_reads_the_linux_kernel_and_calls_it_a_server(scanned):
+    rec = recording("unknown-006")
+    words = text(scalar(rec, SYS_DESCR)).split()
+    assert words[0] == "Linux" and column(rec, HR_SW_NAME)
+    host, system = the_host(scanned("unknown-006"))
+    assert (host["os_family"], host["kernel"]) == ("linux", words[2])
+    assert system["data"]["device_type"] == "server"
+
+
+# --- TCP-MIB --------------------------------------------------------------------------------------------
+
+def _inet(parts: tuple[int, ...]) -> tuple[str | None, tuple[int, ...]]:
+    """An InetAddressType, length-prefixed InetAddress at the start of an index: (address, the rest)."""
+    kind, size = parts[0], parts[1]
+    raw = bytes(parts[2:2 + size])
+    address = {1: lambda: str(ipaddress.IPv4Address(raw)), 2: lambda: str(ipaddress.IPv6Address(raw))}.get(kind)
+    return (address() if address else None), parts[2 + size:]
+
+
+def recorded_tcp(rec: dict) -> tuple[set[int], set[frozenset]]:
+    """(listening ports, established connections as {(address, port), (address, port)}) the agent reports:
+    tcpListenerTable and tcpConnectionTable when it has them, else RFC 1213's tcpConnTable."""
+    listening, established = set(), set()
+    new = column(rec, TCP_CONNECTION_STATE)
+    if new or column(rec, TCP_LISTENER):
+        listening |= {index[-1] for index in column(rec, TCP_LISTENER)}
+        for index, state in new.items():
+            local, rest = _inet(index)
+            remote, tail = _inet(rest[1:])
+            if state == LISTEN:
+                listening.add(rest[0])
+            elif state == ESTABLISHED:
+                established.add(frozenset({(local, rest[0]), (remote, tail[0])}))
+    else:
+        for index, state in column(rec, TCP_CONN_STATE).items():
+            if state == LISTEN:
+                listening.add(index[4])
+            elif state == ESTABLISHED:
+                established.add(frozenset({(".".join(map(str, index[:4])), index[4]),
+                                           (".".join(map(str, index[5:9])), index[9])}))
+    return listening, established
+
+
+@pytest.mark.parametrize("name", ("unknown-006", "eaton-93e-80", "cisco-c3750"))
+def test_scan_snmp_reads_the_tcp_listeners_as_recorded(scanned, name):
+    listening, _ = recorded_tcp(recording(name))
+    got = {s["port"] for s in scanned(name)["services"] if s["protocol"] == "tcp" and s["state"] == "listening"}
+    assert got == listening
+
+
+@pytest.mark.parametrize("name", ("unknown-006", "eaton-93e-80", "cisco-c3750", "server-2003-5-2"))
+def test_scan_snmp_reads_the_established_connections_as_recorded(scanned, name):
+    listening, established = recorded_tcp(recording(name))
+    outside = {pair for pair in established if not all(ipaddress.ip_address(a).is_loopback for a, _ in pair)}
+    assert outside
+    connections = [c for c in scanned(name)["connections"] if "snmp" in c["observed_by"]]
+    got = {frozenset({(c["source_address"], c["source_port"]), (c["target_address"], c["target_port"])})
+           for c in connections}
+    assert got == outside
+
+
+@pytest.mark.parametrize("name", ("unknown-006", "eaton-93e-80"))
+def test_scan_snmp_takes_a_connection_to_a_listening_port_as_inbound(scanned, name):
+    listening, established = recorded_tcp(recording(name))
+    local_ports = {port for pair in established for _, port in pair} & listening
+    assert local_ports
+    connections = [c for c in scanned(name)["connections"] if "snmp" in c["observed_by"]]
+    assert connections and all(c["target_port"] in listening for c in connections)
+
+
+# --- UPS-MIB --------------------------------------------------------------------------------------------
+
+def test_scan_snmp_reads_the_ups_identity_and_battery_as_recorded(scanned):
+    rec = recording("eaton-93e-80")
+    _, system = the_host(scanned("eaton-93e-80"))
+    data = system["data"]
+    assert data["ups_maker"] == text(scalar(rec, UPS + "1.1.0")) != ""
+    assert data["ups_model"] == text(scalar(rec, UPS + "1.2.0")) != ""
+    assert data["ups_software"] == text(scalar(rec, UPS + "1.3.0")) != ""
+    assert data["battery_status"] == UPS_BATTERY[scalar(rec, UPS + "2.1.0")]
+    assert data["battery_charge_percent"] == scalar(rec, UPS + "2.4.0")
+    assert data["device_type"] == "ups"
