@@ -166,100 +166,195 @@ class RateCap:
 # --- asking one agent -------------------------------------------------------------------------------------
 
 def _present(value) -> bool:
+    """False for SNMP's exceptions (noSuchObject, noSuchInstance, endOfMibView) and Null: no value there."""
     return type(value).__name__ not in ("NoSuchObject", "NoSuchInstance", "EndOfMibView", "Null")
 
 
-def _plain(value):
-    """A value as Python: int for numbers, str for OIDs, bytes for OCTET STRINGs (text or MAC is the reader's call)."""
+def _plain(value, kind: str | None = None):
+    """A value as Python: int for numbers, str for OIDs, bytes for OCTET STRINGs (text or MAC is the reader's
+    call), text and octets cut to MAX_TEXT. With `kind`, None when the value is not one: "count" (a number from
+    0 to 2**32-1), "integer" (-2**31 to 2**32-1), "oid" (at most SNMP's 128 sub-identifiers) or "octets"; a
+    Counter64 is neither count nor integer (nothing read as a number is a 64-bit one)."""
     name = type(value).__name__
     if name in ("Integer", "Integer32", "Gauge32", "Counter32", "Counter64", "Unsigned32", "TimeTicks"):
-        return int(value)
-    if name == "ObjectIdentifier":
-        return str(value)
-    if hasattr(value, "asOctets"):
+        number = int(value)
+        if kind is None:
+            return number
+        lowest = {"count": 0, "integer": -2 ** 31}.get(kind)
+        return number if lowest is not None and name != "Counter64" and lowest <= number < 2 ** 32 else None
+    if name == "ObjectIdentifier" and kind == "oid":
+        return str(value)[:MAX_TEXT] if len(value) <= 128 else None
+    if hasattr(value, "asOctets") and kind in (None, "octets"):
         return bytes(value.asOctets()[:MAX_TEXT])
-    return str(value)[:MAX_TEXT]
+    return str(value)[:MAX_TEXT] if kind is None else None
 
 
 async def get_agent_facts(address: str, port: int, credentials: Sequence[Credential], *, timeout: float,
                           retries: int, cap: RateCap) -> dict:
-    """Ask one agent: the system group with each credential in turn until one answers, then every column.
-    Returns {"credential", "system": {key: value}, "columns": {key: [(index, value)]}, "warnings"}."""
+    """Ask one agent for at most AGENT_SECONDS: the system group with each credential in turn until one answers,
+    then every column. Returns {"credential", "answered", "version", "system": {key: value}, "columns": {key:
+    [(index, value)]}, "default_community", "warnings"}. What a misbehaving agent answered before it misbehaved
+    is kept (tables that never end or loop, wrong types, values too long, silence, the time limit: see _walk),
+    with one warning per kind of misbehaviour. Raises SnmpError when no credential gets an answer."""
     from pysnmp.hlapi.v3arch import asyncio as hl
 
+    # What the transforms read each value as (see _plain); a value of another type, or a number out of its range,
+    # is the agent's mistake and is left out, but a process number reads as 0, the MIBs' own "unknown", so that
+    # the listener or connection it belongs to is kept. A key not named here is taken as it comes.
+    kinds = {**dict.fromkeys(("descr", "contact", "name", "location", "ups_maker", "ups_model", "ups_software",
+                              "if_descr", "if_name", "if_mac", "ip_mask", "sw_name", "run_name", "run_path",
+                              "run_args", "ent_descr", "ent_hw_rev", "ent_fw_rev", "ent_sw_rev", "ent_serial",
+                              "ent_mfg", "ent_model", "supply_descr"), "octets"),
+             **dict.fromkeys(("uptime", "memory_kb", "if_mtu", "if_speed", "if_high_speed", "ip_if", "tcp_conn_pid",
+                              "tcp_listen_pid", "udp_endpoint_pid"), "count"),
+             **dict.fromkeys(("ups_battery_status", "ups_charge_percent", "if_oper", "tcp_conn_state",
+                              "tcp_old_state", "ent_class", "printer_status", "supply_max", "supply_level"),
+                             "integer"),
+             "object_id": "oid"}
+    unknown = dict.fromkeys(("tcp_conn_pid", "tcp_listen_pid", "udp_endpoint_pid"), 0)
+    problems: dict[str, list[str]] = {}  # kind of misbehaviour -> the objects it was seen in, in order
+
+    def note(kind: str, what: str) -> None:
+        seen = problems.setdefault(kind, [])
+        if what not in seen:
+            seen.append(what)
+
+    def read(key: str, oid: str, value):
+        plain = _plain(value, kinds.get(key))
+        if plain is None:
+            note("type", oid)
+            return unknown.get(key)
+        if isinstance(plain, (bytes, str)) and len(plain) == MAX_TEXT and \
+                len(value if isinstance(plain, bytes) else str(value)) > MAX_TEXT:
+            note("text", oid)
+        return plain
+
+    system: dict = {}
+    columns: dict[str, list] = {}
+    answered, why, index, quiet = None, "no answer", None, False
     engine = hl.SnmpEngine()
+    limit = asyncio.timeout(AGENT_SECONDS)
     try:
-        try:
-            target = await hl.UdpTransportTarget.create((address, port), timeout=timeout, retries=retries)
-        except Exception as error:  # an address pysnmp cannot use
-            raise SnmpError(f"cannot reach {address}:{port} ({' '.join(str(error).split())})") from None
-        answered, why, index = None, "no answer", None
-        for index, credential in enumerate(credentials):
-            await cap.wait()
-            error, status, _, binds = await hl.get_cmd(
-                engine, credential.auth_data(), target, hl.ContextData(),
-                *(hl.ObjectType(hl.ObjectIdentity(oid)) for oid in SYSTEM.values()), lookupMib=False)
-            if not error and not status:
-                answered = credential
-                break
-            why = str(error or status.prettyPrint())
+        async with limit:
+            try:
+                target = await hl.UdpTransportTarget.create((address, port), timeout=timeout, retries=retries)
+            except Exception as error:  # an address pysnmp cannot use
+                raise SnmpError(f"cannot reach {address}:{port} ({' '.join(str(error).split())})") from None
+            for index, credential in enumerate(credentials):
+                await cap.wait()
+                error, status, _, binds = await hl.get_cmd(
+                    engine, credential.auth_data(), target, hl.ContextData(),
+                    *(hl.ObjectType(hl.ObjectIdentity(oid)) for oid in SYSTEM.values()), lookupMib=False)
+                if not error and not status:
+                    answered = credential
+                    break
+                why = str(error or status.prettyPrint())
+            if answered is None:
+                raise SnmpError(f"no SNMP answer from {address}:{port} with the credentials given ({why}); "
+                                "check the community or v3 user, and that the agent allows this workstation")
+            got = {str(name): value for name, value in binds}  # by name: an agent may answer in its own order
+            for key, oid in SYSTEM.items():
+                if _present(got.get(oid)) and (value := read(key, oid, got[oid])) is not None:
+                    system[key] = value
+            for key, oid in SCALARS.items():
+                await cap.wait()
+                error, status, _, binds = await hl.get_cmd(engine, answered.auth_data(), target, hl.ContextData(),
+                                                           hl.ObjectType(hl.ObjectIdentity(oid)), lookupMib=False)
+                if not error and not status and binds and str(binds[0][0]) == oid and _present(binds[0][1]) \
+                        and (value := read(key, oid, binds[0][1])) is not None:
+                    system[key] = value
+            silent = 0
+            for key, oid in COLUMNS.items():
+                columns[key] = []
+                ended = await _walk(engine, answered, target, oid, cap, columns[key],
+                                    functools.partial(read, key, oid), note)
+                silent = silent + 1 if ended == "timeout" else 0
+                if silent == 3:  # three tables in a row without an answer: the agent has stopped answering
+                    quiet = True
+                    break
+    except TimeoutError:
+        if not limit.expired():
+            raise
         if answered is None:
-            raise SnmpError(f"no SNMP answer from {address}:{port} with the credentials given ({why}); "
-                            "check the community or v3 user, and that the agent allows this workstation")
-        system = {key: _plain(value) for key, (_, value) in zip(SYSTEM, binds) if _present(value)}
-        for key, oid in SCALARS.items():
-            await cap.wait()
-            error, status, _, binds = await hl.get_cmd(engine, answered.auth_data(), target, hl.ContextData(),
-                                                       hl.ObjectType(hl.ObjectIdentity(oid)), lookupMib=False)
-            if not error and not status and binds and _present(binds[0][1]):
-                system[key] = _plain(binds[0][1])
-        columns, warnings = {}, []
-        for key, oid in COLUMNS.items():
-            columns[key] = await _walk(engine, answered, target, oid, cap, warnings, address)
-        return {"credential": answered.name, "answered": index, "version": answered.version, "system": system,
-                "columns": columns,
-                "default_community": answered.version != "3" and answered.secret in DEFAULT_COMMUNITIES,
-                "warnings": warnings}
+            raise SnmpError(f"no SNMP answer from {address}:{port} within {AGENT_SECONDS:g} s") from None
+        note("time", "")
     finally:
         engine.close_dispatcher()
 
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
-async def _walk(engine, credential: Credential, target, oid: str, cap: RateCap, warnings: list,
-                address: str) -> list[tuple[tuple[int, ...], object]]:
-    """One column: [(index, value)], at most MAX_ROWS rows, indexes strictly increasing (an agent that loops
-    is cut off with a warning). A column the agent lacks is an empty list."""
+    unread = f"{sum(1 for key in COLUMNS if key not in columns)} of {len(COLUMNS)} tables not read"
+    says = {"rows": f"tables with more than {MAX_ROWS:,} rows, the first {MAX_ROWS:,} kept",
+            "loop": "tables that do not end (an OID not after the one before, or longer than 128 sub-identifiers), "
+                    "the rows before kept",
+            "error": "tables cut short by an error, the rows before kept",
+            "timeout": "tables not answered in time, the rows before kept",
+            "type": "values of the wrong type or out of range, left out",
+            "text": f"values longer than {MAX_TEXT:,} characters, cut"}
+    warnings = []
+    for kind, names in problems.items():
+        if kind == "timeout" and quiet:
+            warnings.append(f"{address}: stopped answering (nothing came back for {listed(names)}); what was read "
+                            f"is kept, {unread}")
+        elif kind == "time":
+            warnings.append(f"{address}: the walk took longer than {AGENT_SECONDS:g} s and was stopped while reading "
+                            f"{COLUMNS.get(next(reversed(columns), ''), 'the system group')}; what was read is kept, "
+                            f"{unread}")
+        else:
+            warnings.append(f"{address}: {says[kind]}: {listed(names)}")
+    return {"credential": answered.name, "answered": index, "version": answered.version, "system": system,
+            "columns": columns,
+            "default_community": answered.version != "3" and answered.secret in DEFAULT_COMMUNITIES,
+            "warnings": warnings}
+
+
+async def _walk(engine, credential: Credential, target, oid: str, cap: RateCap, rows: list, read,
+                note) -> str | None:
+    """Walk one column into `rows` as (index, value) pairs, appended as answers arrive (a walk stopped by the time
+    limit keeps what it read); `read(value)` is the value as Python, or None to leave that row out. Stops at the
+    first sign of a broken or hostile agent, calls `note(kind, what)` and returns the kind: "rows" (more than
+    MAX_ROWS rows), "loop" (an OID not after the one before, or longer than SNMP's 128 sub-identifiers),
+    "error" (an error answer after some rows), "timeout" (no answer). Returns None at the column's end; a
+    column the agent lacks stays empty."""
     from pysnmp.hlapi.v3arch import asyncio as hl
+    from pysnmp.proto import errind
 
     prefix = tuple(int(p) for p in oid.split("."))
-    rows: list = []
-    last: tuple[int, ...] | None = None
+    last, count, previous = None, 0, None
     await cap.wait()
     walk = hl.bulk_walk_cmd(engine, credential.auth_data(), target, hl.ContextData(), 0, MAX_REPETITIONS,
                             hl.ObjectType(hl.ObjectIdentity(oid)), lookupMib=False, lexicographicMode=False)
     try:
         async for error, status, _, binds in walk:
+            if isinstance(error, errind.RequestTimedOut):
+                note("timeout", oid)
+                return "timeout"
             if error or status:
-                if rows:
-                    warnings.append(f"{address}: {oid} cut short: {error or status.prettyPrint()}")
-                break
-            for name, value in binds:
-                full = tuple(name)
-                if full[:len(prefix)] != prefix or type(value).__name__ in ("EndOfMibView", "NoSuchObject"):
-                    return rows
-                index = full[len(prefix):]
-                if last is not None and index <= last:
-                    warnings.append(f"{address}: {oid} does not end (the agent repeats itself); "
-                                    f"kept {len(rows)} rows")
-                    return rows
-                last = index
-                rows.append((index, _plain(value)))
-                if len(rows) >= MAX_ROWS:
-                    warnings.append(f"{address}: {oid} has more than {MAX_ROWS:,} rows; kept the first {MAX_ROWS:,}")
-                    return rows
+                if not count:
+                    return None  # an agent may refuse a table it lacks
+                note("error", f"{oid} ({' '.join(str(error or status.prettyPrint()).split())})")
+                return "error"
+            names = [tuple(name) for name, _ in binds]
+            if credential.version == "1" and names == previous:
+                return None  # where a v1 agent says noSuchName (its end of the MIB), pysnmp repeats the last answer
+            previous = names
+            for full, (_, value) in zip(names, binds):
+                if full[:len(prefix)] != prefix or not _present(value):
+                    return None
+                if len(full) > 128 or (last is not None and full <= last):
+                    note("loop", oid)
+                    return "loop"
+                if count == MAX_ROWS:
+                    note("rows", oid)
+                    return "rows"
+                last, count = full, count + 1
+                if (plain := read(value)) is not None:
+                    rows.append((full[len(prefix):], plain))
             await cap.wait()
     finally:
         await walk.aclose()
-    return rows
+    return None
 
 
 # --- from answers to records ------------------------------------------------------------------------------
@@ -467,8 +562,8 @@ def _decode(value) -> str:
     if value is None:
         return ""
     text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-    text = text.replace("\x00", "").replace("\r\n", "\n")
-    return re.sub("[\x01-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", "\ufffd", text).strip()[:MAX_TEXT]
+    text = text.replace("\x00", "").replace("\r\n", "\n").strip()
+    return re.sub("[\x01-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", "\ufffd", text)[:MAX_TEXT]
 
 
 def _mac(value) -> str | None:
@@ -478,6 +573,11 @@ def _mac(value) -> str | None:
 
 
 def _interfaces(col: dict, common: dict) -> tuple[Interface, ...]:
+    """IF-MIB's interfaces with their IPv4 addresses; a row whose index is not one ifIndex (a broken agent's) is
+    skipped, and a number of the wrong type or out of range (a 64-bit speed) is unknown."""
+    def number(value) -> int | None:
+        return value if isinstance(value, int) and 0 < value < 2 ** 32 else None
+
     addresses: dict[int, list[str]] = {}
     for index, if_index in col.get("ip_if", {}).items():
         if len(index) == 4 and max(index) <= 255 and isinstance(if_index, int):
@@ -485,16 +585,16 @@ def _interfaces(col: dict, common: dict) -> tuple[Interface, ...]:
             prefix = bin(int.from_bytes(mask, "big")).count("1") if isinstance(mask, bytes) and len(mask) == 4 else 32
             addresses.setdefault(if_index, []).append(f"{'.'.join(map(str, index))}/{prefix}")
     found = []
-    for (number,), descr in sorted(col.get("if_descr", {}).items()):
-        key = (number,)
-        high, speed = col.get("if_high_speed", {}).get(key), col.get("if_speed", {}).get(key)
-        mbps = high if isinstance(high, int) and high else (speed // 1_000_000 if isinstance(speed, int) and speed
-                                                             else None)
+    for key, descr in sorted(col.get("if_descr", {}).items()):
+        if len(key) != 1:
+            continue
+        high, speed = number(col.get("if_high_speed", {}).get(key)), number(col.get("if_speed", {}).get(key))
         oper = col.get("if_oper", {}).get(key)
-        found.append(Interface(name=_decode(col.get("if_name", {}).get(key)) or _decode(descr) or str(number),
-                               mac=_mac(col.get("if_mac", {}).get(key)), addresses=tuple(addresses.get(number, ())),
-                               is_up=oper == 1 if isinstance(oper, int) else None, speed_mbps=mbps or None,
-                               mtu=col.get("if_mtu", {}).get(key) or None, **common))
+        found.append(Interface(name=_decode(col.get("if_name", {}).get(key)) or _decode(descr) or str(key[0]),
+                               mac=_mac(col.get("if_mac", {}).get(key)), addresses=tuple(addresses.get(key[0], ())),
+                               is_up=oper == 1 if isinstance(oper, int) else None,
+                               speed_mbps=high or (speed // 1_000_000 if speed else None) or None,
+                               mtu=number(col.get("if_mtu", {}).get(key)), **common))
     return tuple(found)
 
 
@@ -515,13 +615,18 @@ def _software(col: dict, common: dict) -> tuple[Software, ...]:
 
 
 def _processes(col: dict, common: dict) -> tuple[Process, ...]:
+    """HOST-RESOURCES' running processes, their command lines redacted, then cut to MAX_TEXT; a row whose index
+    is not one PID (a broken agent's) is skipped."""
     found = []
-    for (pid,), value in sorted(col.get("run_name", {}).items()):
-        path = _decode(col.get("run_path", {}).get((pid,)))
-        args = _decode(col.get("run_args", {}).get((pid,)))
-        line = " ".join(w for w in (path, args) if w) or None
+    for index, value in sorted(col.get("run_name", {}).items()):
+        if len(index) != 1 or not 0 < index[0] < 2 ** 31:
+            continue
+        pid = index[0]
+        path = _decode(col.get("run_path", {}).get(index))
+        args = _decode(col.get("run_args", {}).get(index))
+        line = redact_command_line(" ".join(w for w in (path, args) if w) or None)
         found.append(Process(pid=pid, name=_decode(value) or path or str(pid), exe=path or None,
-                             cmdline=redact_command_line(line), **common))
+                             cmdline=line[:MAX_TEXT] if line else None, **common))
     return tuple(found)
 
 
@@ -539,11 +644,19 @@ def _address(parts: Sequence[int]) -> tuple[str | None, tuple[int, ...]]:
 
 
 def _sockets(col: dict, names: dict[int, str], common: dict) -> tuple[tuple[Service, ...], tuple[Connection, ...]]:
+    """Listeners and established connections from TCP-MIB and UDP-MIB (or RFC 1213's tables); a row whose index
+    is truncated or impossible (an address byte over 255, a port over 65535) is skipped, a PID that is not one is
+    unknown."""
     services: dict[tuple, Service] = {}
     connections = []
 
+    def process(pid) -> int | None:
+        return pid if isinstance(pid, int) and 0 < pid < 2 ** 31 else None
+
     def listen(protocol, address, port, pid):
-        pid = pid if isinstance(pid, int) and pid > 0 else None
+        if port > 65535:
+            return
+        pid = process(pid)
         services.setdefault((protocol, port, address), Service(
             protocol=protocol, port=port, address=address, state="listening", process=names.get(pid), pid=pid,
             **common))
@@ -557,10 +670,9 @@ def _sockets(col: dict, names: dict[int, str], common: dict) -> tuple[tuple[Serv
         if not local or not rest:
             continue
         local_port, (remote, rest) = rest[0], _address(rest[1:])
-        if not remote or not rest or state != 5:
+        if not remote or not rest or state != 5 or max(local_port, rest[0]) > 65535:
             continue
-        pid = col.get("tcp_conn_pid", {}).get(index)
-        pid = pid if isinstance(pid, int) and pid > 0 else None
+        pid = process(col.get("tcp_conn_pid", {}).get(index))
         connections.append(Connection(protocol="tcp", local_address=local, local_port=local_port,
                                       remote_address=remote, remote_port=rest[0], state="ESTABLISHED",
                                       process=names.get(pid), pid=pid, **common))
@@ -572,7 +684,7 @@ def _sockets(col: dict, names: dict[int, str], common: dict) -> tuple[tuple[Serv
                 listen("udp", local, rest[0], pid)
     if not col.get("tcp_listen_pid") and not col.get("tcp_conn_state"):  # agents with only RFC 1213's tables
         for index, state in col.get("tcp_old_state", {}).items():
-            if len(index) != 10 or max(index[:4] + index[5:9]) > 255:
+            if len(index) != 10 or max(index[:4] + index[5:9]) > 255 or max(index[4], index[9]) > 65535:
                 continue
             local, local_port = ".".join(map(str, index[:4])), index[4]
             remote, remote_port = ".".join(map(str, index[5:9])), index[9]
@@ -749,6 +861,26 @@ class SnmpScanner:
                    credentials: dict[str, tuple[Credential, ...]]) -> None:
         cap, slots = RateCap(self.max_rate), asyncio.Semaphore(self.concurrency)
 
+        def said(error: Exception) -> str:
+            return f"{type(error).__name__}: {_decode(' '.join(str(error).split()))[:200]}"
+
+        def report_of(facts: dict, address: str) -> tuple[HostReport, list[str]]:
+            """The agent's report and warnings; should one table's answers break the transform, the report without
+            that table (and a warning naming it) rather than nothing."""
+            try:
+                return transform_agent(facts, address, observed_at, self.port), facts["warnings"]
+            except Exception as error:
+                log.debug("agent %s", address, exc_info=True)
+                for key in [k for k, rows in facts["columns"].items() if rows]:
+                    columns = {k: rows for k, rows in facts["columns"].items() if k != key}
+                    try:
+                        report = transform_agent({**facts, "columns": columns}, address, observed_at, self.port)
+                    except Exception:
+                        continue
+                    return report, [*facts["warnings"], f"{address}: the answers to {COLUMNS.get(key, key)} "
+                                                         f"could not be read ({said(error)}); left out"]
+                raise
+
         async def one(address: str) -> None:
             async with slots:
                 if stop.is_set():
@@ -757,19 +889,14 @@ class SnmpScanner:
                     events.put(("failed", address, "no community was given and none is remembered for it"))
                     return
                 try:
-                    facts = await asyncio.wait_for(
-                        get_agent_facts(address, self.port, credentials[address], timeout=self.timeout,
-                                        retries=self.retries, cap=cap), AGENT_SECONDS)
+                    facts = await get_agent_facts(address, self.port, credentials[address], timeout=self.timeout,
+                                                  retries=self.retries, cap=cap)  # within AGENT_SECONDS
                     index = facts["answered"] if credentials[address] is self.credentials else None
-                    events.put(("report", address, (transform_agent(facts, address, observed_at, self.port),
-                                                     facts["warnings"], index)))
+                    events.put(("report", address, (*report_of(facts, address), index)))
                 except SnmpError as error:
                     events.put(("failed", address, str(error)))
-                except asyncio.TimeoutError:
-                    events.put(("failed", address, f"the walk took longer than {AGENT_SECONDS:g} s; stopped"))
                 except Exception as error:  # a broken answer must not end the other agents' walks
                     log.debug("agent %s", address, exc_info=True)
-                    events.put(("failed", address, f"unexpected {type(error).__name__}: "
-                                                   f"{' '.join(str(error).split())[:200]}"))
+                    events.put(("failed", address, f"unexpected {said(error)}"))
 
         await asyncio.gather(*(one(a) for a in self.addresses))

@@ -233,3 +233,73 @@ def test_printer_supplies_and_ups_battery_are_kept():
     assert data["supplies"] == [{"supply": "Black Toner", "percent": 25}, {"supply": "Drum", "percent": None}]
     assert (data["ups_maker"], data["ups_model"], data["battery_status"], data["battery_charge_percent"]) == (
         "APC", "Smart-UPS 1500", "low", 41)
+
+
+# --- hostile agents: wrong types, impossible indexes, escapes (the agent: tests/integration/test_snmp_hostile.py)
+
+def test_plain_reads_a_value_of_the_wrong_kind_or_range_as_none():
+    from pysnmp.proto import rfc1902
+    from pyasn1.type import univ
+    from scanners.snmp_agent import MAX_TEXT, _plain
+    assert _plain(rfc1902.TimeTicks(360_000), "count") == 360_000
+    assert _plain(rfc1902.Counter64(2 ** 64 - 1), "count") is None      # a 64-bit number where a 32-bit one belongs
+    assert _plain(rfc1902.Integer32(-5), "count") is None and _plain(rfc1902.Integer32(-5), "integer") == -5
+    assert _plain(rfc1902.OctetString(b"1500"), "count") is None and _plain(rfc1902.Integer32(42), "octets") is None
+    assert _plain(univ.ObjectIdentifier((1, 3, 6, 1)), "oid") == "1.3.6.1"
+    assert _plain(univ.ObjectIdentifier((1, 3) + (1,) * 200), "oid") is None  # past SNMP's 128 sub-identifiers
+    assert _plain(rfc1902.OctetString(b"1.3.6.1"), "oid") is None
+    assert _plain(rfc1902.OctetString(b"x" * 60_000)) == b"x" * MAX_TEXT   # no kind: as it comes, cut
+    assert _plain(rfc1902.Counter64(2 ** 64 - 1)) == 2 ** 64 - 1
+
+
+def test_decode_replaces_terminal_controls_and_bidi_overrides_and_cuts():
+    from scanners.snmp_agent import MAX_TEXT, _decode
+    text = _decode(b"evil\x1b]0;pwned\x07 \xc2\x9b2J \xe2\x80\xaeabc\x00 \xff\r\nnext\tcol\r")
+    assert text == "evil\ufffd]0;pwned\ufffd \ufffd2J \ufffdabc \ufffd\nnext\tcol"
+    assert _decode("a\x1b[31m") == "a\ufffd[31m" and _decode(None) == "" and _decode(7) == "7"
+    assert len(_decode(b"y" * (MAX_TEXT + 10))) == MAX_TEXT
+
+
+def test_impossible_indexes_and_numbers_are_skipped_not_a_crash():
+    report = transform_agent(facts(
+        if_descr=[((1,), b"eth0"), ((3, 7), b"two-part index"), ((), b"no index")],
+        if_speed=[((1,), 2 ** 64 - 1)], if_mtu=[((1,), b"1500")],
+        run_name=[((1,), b"init"), ((5, 5), b"two-part"), ((2 ** 40,), b"huge"), ((0,), b"zero")],
+        run_args=[((1,), b"--password=Hunter2secret " + b"a" * 10_000)],
+        tcp_listen_pid=[((*V4, 0, 0, 0, 0, 70_000), 1), ((*V4, 0, 0, 0, 0, 22), 2 ** 40)],
+        tcp_conn_state=[((*V4, 10, 0, 0, 5, 22, *V4, 10, 0, 0, 9, 99_999), 5)],
+        tcp_old_state=[((0, 0, 0, 0, 100_000, 0, 0, 0, 0, 0), 2)]), "10.0.0.5", T0)
+    (eth0,) = report.interfaces
+    assert (eth0.name, eth0.speed_mbps, eth0.mtu) == ("eth0", None, None)
+    (init,) = report.processes
+    assert init.pid == 1 and "Hunter2secret" not in init.cmdline and len(init.cmdline) <= 4096
+    assert [(s.protocol, s.port, s.pid) for s in report.services] == [("tcp", 22, None), ("udp", 161, None)]
+    assert report.connections == ()
+
+
+def test_a_table_that_breaks_the_transform_costs_that_table_not_the_host(monkeypatch):
+    """Should one table's answers break transform_agent (a case nobody foresaw), the agent's report comes
+    without that table and with one warning naming it, instead of the whole agent failing."""
+    from discovery.records.model import ScanContext
+    from scanners import snmp_agent
+    recorded = facts(sw_name=[((1,), b"openssh-server_9.2_amd64")], run_name=[((1,), b"init")])
+    recorded.update(answered=0, version="2c", default_community=False, warnings=["10.0.0.5: an earlier warning"])
+
+    async def get_agent_facts(address, port, credentials, **kwargs):
+        return recorded
+
+    real = snmp_agent.transform_agent
+
+    def transform_agent(facts_, *args):
+        if facts_["columns"].get("run_name"):
+            raise ValueError("a process table nobody foresaw")
+        return real(facts_, *args)
+
+    monkeypatch.setattr(snmp_agent, "get_agent_facts", get_agent_facts)
+    monkeypatch.setattr(snmp_agent, "transform_agent", transform_agent)
+    ctx = ScanContext()
+    scanner = SnmpScanner(["10.0.0.5"], [Credential(version="2c", secret="c")])
+    (report,) = scanner.scan(ctx)
+    assert scanner.failed == [] and [s.name for s in report.software] == ["openssh-server"] and not report.processes
+    assert ctx.warnings == ["10.0.0.5: an earlier warning", "10.0.0.5: the answers to 1.3.6.1.2.1.25.4.2.1.2 could "
+                            "not be read (ValueError: a process table nobody foresaw); left out"]
