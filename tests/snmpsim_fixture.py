@@ -9,9 +9,10 @@ and a reader for the same files, so a test compares what the scanner reports wit
 snmpsim (BSD-2-Clause, lextudio's line) answers v1/v2c with the recording whose path under --data-dir, without
 its extension, is the community ("cisco-c3750"; "switch/cisco-c3750" in a sub-directory). `snmpsim_agent`
 copies the recordings into a temporary folder (decompressed: snmpsim reads .bz2 too, but seeks in them, which
-makes a switch's walk 3-6 times slower), runs `snmpsim-command-responder` from this Python's bin folder as a
-process of its own, waits (bounded) until it answers a GET, and stops it by PID. Only loopback addresses are
-accepted; the responder also stops by itself after `lifetime` seconds.
+makes a switch's walk 3-6 times slower), runs snmpsim's command responder (the `snmpsim-command-responder`
+console script's entry point, through RESPONDER below) as a process of its own, waits (bounded) until it answers
+a GET, and stops it by PID. Only loopback addresses are accepted; the responder also stops by itself after
+`lifetime` seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import bz2
 import contextlib
+import importlib.util
 import ipaddress
 import os
 import shutil
@@ -27,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,21 @@ from pathlib import Path
 from tests.integration.network import stop_process
 
 RECORDINGS = Path(__file__).resolve().parent / "data" / "snmp_recordings"
-RESPONDER = Path(sys.executable).parent / "snmpsim-command-responder"
+# snmpsim 1.2 imports pysmi only to print its version in a banner, and no longer declares it (lextudio/snmpsim
+# f63b92d made pysmi optional). Installing pysmi is no fix: with it, pysnmp builds a MIB compiler for every
+# engine, so the scanner under test would run another code path, at twice the CPU, than the one users run.
+# So the console script's entry point runs with a stand-in `pysmi` that carries only that version.
+RESPONDER = """
+import sys, types
+try:
+    import pysmi
+except ImportError:
+    sys.modules["pysmi"] = types.ModuleType("pysmi", "stand-in: snmpsim prints pysmi.__version__ in its banner")
+    sys.modules["pysmi"].__version__ = "(not installed)"
+from snmpsim.commands.responder import main
+sys.argv[0] = "snmpsim-command-responder"
+sys.exit(main())
+"""
 EXTENSIONS = (".snmprec.bz2", ".snmprec")
 START_SECONDS = 120.0        # indexing every recording and binding the port, at most
 LIFETIME = 1800.0            # the responder exits by itself after this, whatever happens
@@ -160,8 +175,8 @@ def snmpsim_agent(source: Path | Sequence[Path] = RECORDINGS, *, addresses: Sequ
     for address in addresses:
         if not ipaddress.ip_address(address).is_loopback or ipaddress.ip_address(address).version != 4:
             raise ValueError(f"{address} is not an IPv4 loopback address: snmpsim serves loopback only here")
-    if not RESPONDER.exists():
-        raise RuntimeError(f"{RESPONDER} is missing: bash scripts/setup.sh --test installs snmpsim")
+    if importlib.util.find_spec("snmpsim") is None:
+        raise RuntimeError("snmpsim is not installed: bash scripts/setup.sh --test installs it")
     files = recordings(source)
     folder = Path(tempfile.mkdtemp(prefix="emtest-snmpsim-"))
     data, cache = folder / "data", folder / "cache"
@@ -182,7 +197,7 @@ def snmpsim_agent(source: Path | Sequence[Path] = RECORDINGS, *, addresses: Sequ
     # snmpsim refuses to run as root unless told to drop to a user, or allowed: dropping privileges would
     # need this Python (installed under /root on some machines) readable by that user, so it is allowed.
     env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
-    command = [str(RESPONDER), f"--data-dir={data}", f"--cache-dir={cache}", f"--timeout={lifetime:g}",
+    command = [sys.executable, "-c", RESPONDER, f"--data-dir={data}", f"--cache-dir={cache}", f"--timeout={lifetime:g}",
                *(f"--agent-udpv4-endpoint={a}:{port}" for a in addresses)]
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                             cwd=folder)
@@ -212,19 +227,14 @@ def _wait_until_answering(proc: subprocess.Popen, address: str, port: int, commu
 
 async def _answers(address: str, port: int, community: str) -> bool:
     """True when the agent answers a GET of sysObjectID with this community."""
-    with warnings.catch_warnings():
-        # snmpsim needs pysmi, and with pysmi installed pysnmp 7.1 imports and sets up its MIB compiler through
-        # names pysmi 2 deprecates: a library's warning about a library, not about this code
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="pysnmp.smi.compiler")
-        from pysnmp.hlapi.v3arch import asyncio as hl
+    from pysnmp.hlapi.v3arch import asyncio as hl
 
-        engine = hl.SnmpEngine()
-        try:
-            target = await hl.UdpTransportTarget.create((address, port), timeout=PROBE_TIMEOUT, retries=0)
-            error, status, _, _ = await hl.get_cmd(engine, hl.CommunityData(community, mpModel=1), target,
-                                                   hl.ContextData(),
-                                                   hl.ObjectType(hl.ObjectIdentity("1.3.6.1.2.1.1.2.0")),
-                                                   lookupMib=False)
-            return not error and not status
-        finally:
-            engine.close_dispatcher()
+    engine = hl.SnmpEngine()
+    try:
+        target = await hl.UdpTransportTarget.create((address, port), timeout=PROBE_TIMEOUT, retries=0)
+        error, status, _, _ = await hl.get_cmd(engine, hl.CommunityData(community, mpModel=1), target,
+                                               hl.ContextData(), hl.ObjectType(hl.ObjectIdentity("1.3.6.1.2.1.1.2.0")),
+                                               lookupMib=False)
+        return not error and not status
+    finally:
+        engine.close_dispatcher()
