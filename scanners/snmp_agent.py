@@ -44,6 +44,7 @@ AGENT_SECONDS = 120.0        # the whole walk of one agent
 MAX_ROWS = 20_000            # rows read from one column
 MAX_REPETITIONS = 25         # GETBULK max-repetitions
 MAX_TEXT = 4096              # characters kept of one value
+MAX_AGENT_BYTES = 32 << 20   # bytes of values kept from one agent (memory stays bounded whatever it answers)
 POLL_SECONDS = 0.2
 MAX_ADDRESSES = 65_536       # addresses one scan may cover
 DEFAULT_COMMUNITIES = frozenset({"public", "private"})  # the well-known defaults: a finding of their own
@@ -149,6 +150,10 @@ class Credential:
                               privProtocol=priv[self.priv_protocol])
 
 
+class _OverBudget(Exception):
+    """An agent's answers passed MAX_AGENT_BYTES: stop asking it."""
+
+
 class RateCap:
     """At most `rate` requests a second over every agent of a scan (requests are spaced, not burst)."""
 
@@ -210,9 +215,10 @@ async def get_agent_facts(address: str, port: int, credentials: Sequence[Credent
              **dict.fromkeys(("ups_battery_status", "ups_charge_percent", "if_oper", "tcp_conn_state",
                               "tcp_old_state", "ent_class", "printer_status", "supply_max", "supply_level"),
                              "integer"),
-             "object_id": "oid"}
+             "object_id": "oid", **snmp_layer2.KINDS}
     unknown = dict.fromkeys(("tcp_conn_pid", "tcp_listen_pid", "udp_endpoint_pid"), 0)
     problems: dict[str, list[str]] = {}  # kind of misbehaviour -> the objects it was seen in, in order
+    kept = [0]  # bytes of values kept so far
 
     def note(kind: str, what: str) -> None:
         seen = problems.setdefault(kind, [])
@@ -227,6 +233,10 @@ async def get_agent_facts(address: str, port: int, credentials: Sequence[Credent
         if isinstance(plain, (bytes, str)) and len(plain) == MAX_TEXT and \
                 len(value if isinstance(plain, bytes) else str(value)) > MAX_TEXT:
             note("text", oid)
+        kept[0] += len(plain) if isinstance(plain, (bytes, str)) else 8
+        if kept[0] > MAX_AGENT_BYTES:
+            note("budget", oid)
+            raise _OverBudget()
         return plain
 
     system: dict = {}
@@ -266,8 +276,11 @@ async def get_agent_facts(address: str, port: int, credentials: Sequence[Credent
             silent = 0
             for key, oid in COLUMNS.items():
                 columns[key] = []
-                ended = await _walk(engine, answered, target, oid, cap, columns[key],
-                                    functools.partial(read, key, oid), note)
+                try:
+                    ended = await _walk(engine, answered, target, oid, cap, columns[key],
+                                        functools.partial(read, key, oid), note)
+                except _OverBudget:
+                    break
                 silent = silent + 1 if ended == "timeout" else 0
                 if silent == 3:  # three tables in a row without an answer: the agent has stopped answering
                     quiet = True
@@ -291,7 +304,8 @@ async def get_agent_facts(address: str, port: int, credentials: Sequence[Credent
             "error": "tables cut short by an error, the rows before kept",
             "timeout": "tables not answered in time, the rows before kept",
             "type": "values of the wrong type or out of range, left out",
-            "text": f"values longer than {MAX_TEXT:,} characters, cut"}
+            "text": f"values longer than {MAX_TEXT:,} characters, cut",
+            "budget": f"more than {MAX_AGENT_BYTES:,} bytes of values, stopped; what was read is kept, {unread}"}
     warnings = []
     for kind, names in problems.items():
         if kind == "timeout" and quiet:

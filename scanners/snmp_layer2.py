@@ -33,6 +33,13 @@ COLUMNS = {
     "fdb_port": "1.3.6.1.2.1.17.4.3.1.2", "fdb_status": "1.3.6.1.2.1.17.4.3.1.3",
     "qfdb_port": "1.3.6.1.2.1.17.7.1.2.2.1.2", "qfdb_status": "1.3.6.1.2.1.17.7.1.2.2.1.3",
 }
+# What each value is read as (snmp_agent's _plain kinds): another type is the agent's mistake, left out.
+KINDS = {**dict.fromkeys(("lldp_loc_port_id", "lldp_loc_port_desc", "lldp_chassis_id", "lldp_port_id",
+                          "lldp_port_desc", "lldp_sys_name", "lldp_sys_desc", "cdp_address", "cdp_device_id",
+                          "cdp_device_port", "cdp_platform", "bridge_mac"), "octets"),
+         **dict.fromkeys(("lldp_loc_port_subtype", "lldp_chassis_subtype", "lldp_port_subtype", "lldp_man_addr",
+                          "cdp_address_type", "bridge_port_if", "fdb_port", "fdb_status", "qfdb_port",
+                          "qfdb_status"), "integer")}
 # LldpChassisIdSubtype / LldpPortIdSubtype values that carry a MAC, an address or a name.
 MAC_SUBTYPES = {"chassis": 4, "port": 3}
 ADDRESS_SUBTYPES = {"chassis": 5, "port": 4}

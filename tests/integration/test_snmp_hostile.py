@@ -226,3 +226,14 @@ def test_the_time_limit_keeps_the_tables_read_before_it(tmp_path, small_limits, 
     assert eth0["mac"] == "02:cc:00:00:00:0a" and eth0["addresses"] == ["10.0.0.5/24"]
     assert estate["software"] == [] and estate["processes"] == []
 
+
+
+def test_an_agent_that_answers_too_much_stops_at_the_byte_budget_and_keeps_what_it_said(tmp_path, small_limits,
+                                                                                         monkeypatch):
+    # datagram-sized values in tables that never end: without a budget, memory grows with the time limit
+    monkeypatch.setattr(snmp_agent, "MAX_AGENT_BYTES", 20 * MAX_TEXT)
+    estate, warnings, _ = scan("huge", tmp_path)
+    (host,) = estate["hosts"]
+    assert system_data(host)["output"]  # the system group, read before the budget ran out
+    (budget,) = about(warnings, f"more than {20 * MAX_TEXT:,} bytes of values, stopped")
+    assert "tables not read" in budget and ADDRESS in budget
