@@ -414,7 +414,8 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
     services = _with_agent(services, address, port, facts, common)
     if_names = {key[0]: _decode(col.get("if_name", {}).get(key)) or _decode(text) or str(key[0])
                 for key, text in col.get("if_descr", {}).items() if len(key) == 1}
-    return HostReport(host=host, interfaces=interfaces, software=_software(col, common), processes=processes,
+    return HostReport(host=host, interfaces=interfaces, software=_software(col, common, family),
+                      processes=processes,
                       services=services, connections=connections,
                       neighbours=snmp_layer2.neighbours(col, system, if_names, _decode, common))
 
@@ -612,9 +613,14 @@ def _interfaces(col: dict, common: dict) -> tuple[Interface, ...]:
     return tuple(found)
 
 
-def _software(col: dict, common: dict) -> tuple[Software, ...]:
-    """hrSWInstalledName: Debian's agent writes name_version_arch, RPM's name-version-release.arch, Windows the
-    display name; only the first is split (the others cannot be told apart reliably)."""
+_RPM_NAME = re.compile(r"^(?P<name>.+)-(?P<version>\d[^-]*-[^-]+?)"
+                       r"(?:\.(?P<arch>x86_64|noarch|i[3-6]86|aarch64|ppc64le|ppc64|s390x|armv7hl))?$")
+
+
+def _software(col: dict, common: dict, family: str | None = None) -> tuple[Software, ...]:
+    """hrSWInstalledName, named after the package database the agent read, so the end-of-life table judges it as
+    it judges a collector's list: Debian's agent writes dpkg's name_version_arch, RPM-based ones rpm's
+    name-version-release[.arch], Windows the registry's display name; anything else stays as the agent said."""
     found = []
     for _, value in sorted(col.get("sw_name", {}).items()):
         text = _decode(value)
@@ -622,9 +628,13 @@ def _software(col: dict, common: dict) -> tuple[Software, ...]:
             continue
         parts = text.split("_")
         if len(parts) == 3 and parts[0] and parts[1][:1].isdigit():
-            found.append(Software(name=parts[0], version=parts[1], architecture=parts[2] or None, **common))
+            found.append(Software(name=parts[0], version=parts[1], architecture=parts[2] or None,
+                                 **{**common, "source": "dpkg"}))
+        elif family == "linux" and (match := _RPM_NAME.match(text)):
+            found.append(Software(name=match["name"], version=match["version"], architecture=match["arch"],
+                                  **{**common, "source": "rpm"}))
         else:
-            found.append(Software(name=text, **common))
+            found.append(Software(name=text, **{**common, "source": "registry" if family == "windows" else SOURCE}))
     return tuple(found)
 
 

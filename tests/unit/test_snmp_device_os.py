@@ -69,3 +69,26 @@ def test_an_snmp_only_windows_2003_server_is_judged_end_of_life(store):
     (host,) = inventory["hosts"]
     assert (host["os_name"], host["os_family"]) == ("Microsoft Windows Server 2003", "windows")
     assert any(f["rule"] == "os-eol" and f["host_id"] == host_id for f in inventory["findings"])
+
+
+def test_installed_software_is_named_after_the_package_database_the_agent_read():
+    rpm_host = facts(sw_name=[((1,), b"openssh-server-5.3p1-94.el6"), ((2,), b"bash-4.2.46-34.el7.x86_64"),
+                              ((3,), b"gpg-pubkey-c105b9de-4e0fd3a3")])
+    software = transform_agent(rpm_host, "10.0.0.5", T0).software
+    assert [(s.name, s.version, s.architecture, s.source) for s in software] \
+        == [("openssh-server", "5.3p1-94.el6", None, "rpm"), ("bash", "4.2.46-34.el7", "x86_64", "rpm"),
+            ("gpg-pubkey-c105b9de-4e0fd3a3", None, None, "snmp")]  # not a version: left as the agent said
+    windows = facts(sw_name=[((1,), b"Java 8 Update 45"), ((2,), b"Microsoft .NET Framework 2.0")])
+    windows["system"].update(descr=b"Hardware: x86 - Software: Windows Version 5.2 (Build 3790 Multiprocessor Free)")
+    assert {(s.name, s.source) for s in transform_agent(windows, "10.0.0.6", T0).software} == {
+        ("Java 8 Update 45", "registry"), ("Microsoft .NET Framework 2.0", "registry")}
+
+
+def test_snmp_software_is_judged_like_a_collectors_packages(store):
+    found = facts(sw_name=[((1,), b"openssh-server_1:5.5p1-6+squeeze5_amd64"), ((2,), b"Java 8 Update 45")])
+    scan = store.start_scan(Scan(kind="snmp", started_at=T0))
+    host_id, _ = store.write_host_report(scan, transform_agent(found, "10.0.0.9", T0))
+    store.finish_scan(scan, "completed")
+    analyze(store, as_of=date(2026, 12, 7))
+    eol = {f["subject_id"] for f in build_inventory(store)["findings"] if f["rule"] == "eol"}
+    assert f"{host_id}:software/openssh-server" in eol  # Debian 6's OpenSSH 5.5, long past its end
