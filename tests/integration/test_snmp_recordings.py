@@ -7,8 +7,8 @@ Left out, because the scanner mis-reads these recordings today (each is in the i
 server's device type ("printer", from a print driver's hrPrinterTable row), its GBK-encoded software names (read
 as UTF-8), its TCP listeners (listen rows of tcpConnectionTable and RFC 1213's tcpConnTable are not read) and so
 its RDP connection's direction; the ProCurve's listeners on InetAddressType unknown(0) (the "any" address) and
-the Nexus's (an index without its length octet); the one RPM name with underscores in its version, split as a
-Debian name_version_arch; the UPS's vendor and model (UPS-MIB names them, the host has neither). Layer 2 (LLDP,
+the Nexus's (an index without its length octet); the one RPM name with underscores in its version, split as
+dpkg's name_version_arch; the UPS's vendor and model (UPS-MIB names them, the host has neither). Layer 2 (LLDP,
 CDP, forwarding tables) is not asserted here yet: the fixture and the reader are there for it.
 """
 
@@ -233,16 +233,32 @@ def test_scan_snmp_calls_a_recorded_switch_a_switch(scanned, name):
 
 # --- HOST-RESOURCES-MIB ---------------------------------------------------------------------------------
 
+RPM_ARCHES = {"x86_64", "noarch", "i386", "i486", "i586", "i686", "aarch64", "ppc64", "ppc64le", "s390x", "armv7hl"}
+
+
+def rpm_package(text: str) -> tuple[str, str | None, str | None]:
+    """(name, version-release, arch) of an rpm name-version-release[.arch]; the whole text, None, None when its
+    version does not start with a digit (gpg-pubkey-f4a80eb5-53a7ff4b is a key, not software)."""
+    nvr, _, arch = text.rpartition(".") if text.rpartition(".")[2] in RPM_ARCHES else (text, "", None)
+    parts = nvr.rsplit("-", 2)
+    if len(parts) < 3 or not parts[1][:1].isdigit():
+        return text, None, None
+    return parts[0], f"{parts[1]}-{parts[2]}", arch
+
+
 def test_scan_snmp_reads_every_installed_package_of_the_linux_host(scanned):
     names = [text(v) for v in column(recording("unknown-006"), HR_SW_NAME).values()]
-    # RPM names (name-version-release.arch) are kept whole; left out: one whose version has two underscores
-    # ("fxload-2002_04_11-16.el7"), which the scanner splits as Debian's name_version_arch
-    whole = {n for n in names if not (len(parts := n.split("_")) == 3 and parts[1][:1].isdigit())}
-    assert len(whole) > 100
-    estate = scanned("unknown-006")
-    got = {s["name"]: s for s in estate["software"]}
-    assert whole <= got.keys() and len(got) == len(set(names))
-    assert all(got[n]["version"] is None for n in whole)
+    # CentOS writes rpm's name-version-release[.arch]; left out: the one whose version has underscores
+    # ("fxload-2002_04_11-16.el7"), which the scanner splits as dpkg's name_version_arch
+    dpkg_like = [n for n in names if len(parts := n.split("_")) == 3 and parts[1][:1].isdigit()]
+    versions: dict[tuple, set] = {}
+    for name, version, arch in (rpm_package(n) for n in names if n not in dpkg_like):
+        versions.setdefault((name, arch), set()).add(version)
+    assert len(versions) > 100 and sum(1 for v in versions.values() if v != {None}) > 100
+    got = {(s["name"], s["architecture"]): s["version"] for s in scanned("unknown-006")["software"]}
+    assert versions.keys() <= got.keys() and len(got) == len(versions) + len(dpkg_like)
+    # one entry a package name: of two installed kernels the inventory keeps one version
+    assert all(got[key] in recorded for key, recorded in versions.items())
 
 
 def test_scan_snmp_reads_the_windows_software_it_can_decode(scanned):
