@@ -88,6 +88,8 @@ _SWITCH = re.compile(r"\b(?:switch|catalyst|procurve|nexus|nx-os|aruba ?os-?cx|e
 _ROUTER = re.compile(r"\b(?:router|isr\d*|asr\d*|routeros)\b", re.I)
 _FIREWALL = re.compile(r"\b(?:adaptive security appliance|firewall|fortigate|pan-os)\b", re.I)
 CHASSIS, MODULE = 3, 9      # ENTITY-MIB's PhysicalClass values
+TCP_LISTEN, TCP_ESTABLISHED = 2, 5
+ANY_ADDRESS = "0.0.0.0"
 TCP_STATES = {1: "CLOSED", 2: "LISTEN", 3: "SYN_SENT", 4: "SYN_RECEIVED", 5: "ESTABLISHED", 6: "FIN_WAIT_1",
               7: "FIN_WAIT_2", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "CLOSING", 11: "TIME_WAIT", 12: "DELETE_TCB"}
 AUTH_PROTOCOLS = ("MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512")
@@ -395,9 +397,9 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
     host = Host(hostname=name.split(".")[0] if name else None, fqdn=name if name and "." in name else None,
                 addresses=tuple(addresses), macs=macs, os_family=family, kernel=kernel, os_name=os_name,
                 os_version=os_version,
-                vendor=chassis.get("maker") or (enterprise["name"] if enterprise and enterprise["kind"] == "hardware"
-                                                else None),
-                model=chassis.get("model"), serial=chassis.get("serial"),
+                vendor=chassis.get("maker") or _decode(system.get("ups_maker")) or (
+                    enterprise["name"] if enterprise and enterprise["kind"] == "hardware" else None),
+                model=chassis.get("model") or _decode(system.get("ups_model")) or None, serial=chassis.get("serial"),
                 uptime_seconds=uptime // 100 if isinstance(uptime, int) else None,
                 boot_time=observed_at - timedelta(seconds=uptime // 100) if isinstance(uptime, int) else None,
                 memory_bytes=memory * 1024 if isinstance(memory, int) and memory > 0 else None,
@@ -442,8 +444,9 @@ def device_type(descr: str, enterprise: dict | None, col: dict, system: dict) ->
     maker = enterprise["name"] if enterprise else None
     if "ups_maker" in system or "ups_battery_status" in system or maker in UPS_MAKERS:
         return "ups"
-    if col.get("printer_status") or col.get("supply_descr") or maker in PRINTER_MAKERS:
-        return "printer"
+    computer = bool(col.get("run_name") or col.get("sw_name")) and _os_of(descr)[0] is not None
+    if (col.get("printer_status") or col.get("supply_descr") or maker in PRINTER_MAKERS) and not computer:
+        return "printer"  # a Windows or Linux server lists its print drivers in the same table
     if maker in FIREWALL_MAKERS or _FIREWALL.search(descr):
         return "firewall"
     if _ROUTER.search(descr):
@@ -613,6 +616,8 @@ def _interfaces(col: dict, common: dict) -> tuple[Interface, ...]:
     return tuple(found)
 
 
+DEBIAN_ARCHITECTURES = {"amd64", "i386", "all", "arm64", "armhf", "armel", "ppc64el", "s390x", "mips64el",
+                        "mipsel", "riscv64", "loong64", ""}
 _RPM_NAME = re.compile(r"^(?P<name>.+)-(?P<version>\d[^-]*-[^-]+?)"
                        r"(?:\.(?P<arch>x86_64|noarch|i[3-6]86|aarch64|ppc64le|ppc64|s390x|armv7hl))?$")
 
@@ -627,7 +632,7 @@ def _software(col: dict, common: dict, family: str | None = None) -> tuple[Softw
         if not text:
             continue
         parts = text.split("_")
-        if len(parts) == 3 and parts[0] and parts[1][:1].isdigit():
+        if len(parts) == 3 and parts[0] and parts[1][:1].isdigit() and parts[2] in DEBIAN_ARCHITECTURES:
             found.append(Software(name=parts[0], version=parts[1], architecture=parts[2] or None,
                                  **{**common, "source": "dpkg"}))
         elif family == "linux" and (match := _RPM_NAME.match(text)):
@@ -660,6 +665,8 @@ def _address(parts: Sequence[int]) -> tuple[str | None, tuple[int, ...]]:
         return None, ()  # a truncated or impossible index (a broken or hostile agent)
     kind, size = parts[0], parts[1]
     raw, rest = bytes(parts[2:2 + size]), tuple(parts[2 + size:])
+    if kind == 0 and size == 0:  # unknown(0) and no address: a listener on every address (ProCurve says so)
+        return ANY_ADDRESS, rest
     if kind in (1, 3) and size >= 4:
         return str(ipaddress.IPv4Address(raw[:4])), rest
     if kind in (2, 4) and size >= 16:
@@ -668,11 +675,18 @@ def _address(parts: Sequence[int]) -> tuple[str | None, tuple[int, ...]]:
 
 
 def _sockets(col: dict, names: dict[int, str], common: dict) -> tuple[tuple[Service, ...], tuple[Connection, ...]]:
-    """Listeners and established connections from TCP-MIB and UDP-MIB (or RFC 1213's tables); a row whose index
-    is truncated or impossible (an address byte over 255, a port over 65535) is skipped, a PID that is not one is
-    unknown."""
+    """Listeners and established connections from TCP-MIB and UDP-MIB, and RFC 1213's tables beside them (real
+    agents put listeners in either, or only in the connection table as LISTEN rows: Windows; or index them
+    without an address length: NX-OS); a row whose index is truncated or impossible (an address byte over 255,
+    a port over 65535) is skipped, a PID that is not one is unknown."""
     services: dict[tuple, Service] = {}
-    connections = []
+    connections: dict[tuple, Connection] = {}
+
+    def connected(local, local_port, remote, remote_port, pid=None):
+        if max(local_port, remote_port) <= 65535:
+            connections.setdefault((local, local_port, remote, remote_port), Connection(
+                protocol="tcp", local_address=local, local_port=local_port, remote_address=remote,
+                remote_port=remote_port, state="ESTABLISHED", process=names.get(pid), pid=pid, **common))
 
     def process(pid) -> int | None:
         return pid if isinstance(pid, int) and 0 < pid < 2 ** 31 else None
@@ -686,6 +700,9 @@ def _sockets(col: dict, names: dict[int, str], common: dict) -> tuple[tuple[Serv
             **common))
 
     for index, pid in col.get("tcp_listen_pid", {}).items():
+        if len(index) == 2 and index[0] == 0:  # unknown(0) and the port, no address length: NX-OS's "any"
+            listen("tcp", ANY_ADDRESS, index[1], pid)
+            continue
         address, rest = _address(index)
         if address and rest:
             listen("tcp", address, rest[0], pid)
@@ -694,37 +711,33 @@ def _sockets(col: dict, names: dict[int, str], common: dict) -> tuple[tuple[Serv
         if not local or not rest:
             continue
         local_port, (remote, rest) = rest[0], _address(rest[1:])
-        if not remote or not rest or state != 5 or max(local_port, rest[0]) > 65535:
-            continue
         pid = process(col.get("tcp_conn_pid", {}).get(index))
-        connections.append(Connection(protocol="tcp", local_address=local, local_port=local_port,
-                                      remote_address=remote, remote_port=rest[0], state="ESTABLISHED",
-                                      process=names.get(pid), pid=pid, **common))
+        if state == TCP_LISTEN:
+            listen("tcp", local, local_port, pid)
+        elif remote and rest and state == TCP_ESTABLISHED:
+            connected(local, local_port, remote, rest[0], pid)
     for index, pid in col.get("udp_endpoint_pid", {}).items():
         local, rest = _address(index)
         if local and rest:
             remote, tail = _address(rest[1:])
             if not tail or tail[0] == 0:
                 listen("udp", local, rest[0], pid)
-    if not col.get("tcp_listen_pid") and not col.get("tcp_conn_state"):  # agents with only RFC 1213's tables
-        for index, state in col.get("tcp_old_state", {}).items():
-            if len(index) != 10 or max(index[:4] + index[5:9]) > 255 or max(index[4], index[9]) > 65535:
-                continue
-            local, local_port = ".".join(map(str, index[:4])), index[4]
-            remote, remote_port = ".".join(map(str, index[5:9])), index[9]
-            if state == 2:
-                listen("tcp", local, local_port, None)
-            elif state == 5:
-                connections.append(Connection(protocol="tcp", local_address=local, local_port=local_port,
-                                              remote_address=remote, remote_port=remote_port, state="ESTABLISHED",
-                                              **common))
+    for index, state in col.get("tcp_old_state", {}).items():
+        if len(index) != 10 or max(index[:4] + index[5:9]) > 255 or max(index[4], index[9]) > 65535:
+            continue
+        local, local_port = ".".join(map(str, index[:4])), index[4]
+        remote, remote_port = ".".join(map(str, index[5:9])), index[9]
+        if state == TCP_LISTEN and not any(k[:2] == ("tcp", local_port) for k in services):
+            listen("tcp", local, local_port, None)
+        elif state == TCP_ESTABLISHED:
+            connected(local, local_port, remote, remote_port)
     if not col.get("udp_endpoint_pid"):
         for index in col.get("udp_old", {}):
             if len(index) == 5 and max(index[:4]) <= 255:
                 listen("udp", ".".join(map(str, index[:4])), index[4], None)
     listening = {(s.protocol, s.port) for s in services.values()}
     connections = [dataclasses.replace(c, direction="inbound" if ("tcp", c.local_port) in listening else "outbound")
-                   for c in connections]
+                   for c in connections.values()]
     return tuple(sorted(services.values(), key=lambda s: (s.protocol, s.port, s.address or ""))), tuple(connections)
 
 

@@ -99,8 +99,10 @@ def _lldp(col: dict, if_names: dict[int, str], decode, common: dict) -> list[Nei
         else:
             remote_port = _text(port_id, decode)
         remote_port = remote_port or _text(col.get("lldp_port_desc", {}).get(index), decode)
+        if name is None and chassis_kind not in (MAC_SUBTYPES["chassis"], ADDRESS_SUBTYPES["chassis"]):
+            name = _text(chassis, decode)  # a named or locally assigned chassis ID: the only name it gave
         if name is None and mac is None and address is None:
-            name = _text(chassis, decode)  # a locally assigned chassis ID: the only name it gave
+            continue  # nothing says who it is
         found.append(Neighbour(protocol="lldp", local_port=_lldp_local_port(col, port_num, if_names, decode),
                                remote_mac=mac, remote_address=address, remote_name=name, remote_port=remote_port,
                                remote_description=decode(col.get("lldp_sys_desc", {}).get(index)) or None, **common))
@@ -108,13 +110,14 @@ def _lldp(col: dict, if_names: dict[int, str], decode, common: dict) -> list[Nei
 
 
 def _lldp_local_port(col: dict, port_num: int, if_names: dict[int, str], decode) -> str:
-    """What the switch calls its LLDP port `port_num`: its own port ID where that is a name, else the port's
-    description, else the interface of that index (lldpLocPortNum is the ifIndex on most switches)."""
+    """What the switch calls its LLDP port `port_num`: its own port ID where that is the port's name (Cisco IOS's
+    "Gi1/0/5", ProCurve's "17"), else the interface of that index (NX-OS numbers LLDP ports by ifIndex and gives
+    a MAC as the ID), so that LLDP, CDP and the forwarding table name one port alike; else its description."""
     key = (port_num,)
-    if col.get("lldp_loc_port_subtype", {}).get(key) in (1, 5, 7):  # interfaceAlias, interfaceName, local
+    if col.get("lldp_loc_port_subtype", {}).get(key) in (5, 7):  # interfaceName, local
         if name := _text(col.get("lldp_loc_port_id", {}).get(key), decode):
             return name
-    return (_text(col.get("lldp_loc_port_desc", {}).get(key), decode) or if_names.get(port_num)
+    return (if_names.get(port_num) or _text(col.get("lldp_loc_port_desc", {}).get(key), decode)
             or str(port_num))
 
 
@@ -135,9 +138,14 @@ def _cdp(col: dict, if_names: dict[int, str], decode, common: dict) -> list[Neig
         raw = col.get("cdp_address", {}).get(index)
         address = str(ipaddress.IPv4Address(raw)) if col.get("cdp_address_type", {}).get(index) == 1 \
             and isinstance(raw, bytes) and len(raw) == 4 else None
+        # HP's CDP table gives a neighbour that sent no name (a server's NIC) by its MAC, in binary
+        port = col.get("cdp_device_port", {}).get(index)
+        name, mac = _text(device, decode), mac_text(device)
+        if name is None and mac is None and address is None:
+            continue  # nothing says who it is
         found.append(Neighbour(protocol="cdp", local_port=if_names.get(index[0]) or str(index[0]),
-                               remote_address=address, remote_name=_text(device, decode),
-                               remote_port=_text(col.get("cdp_device_port", {}).get(index), decode),
+                               remote_address=address, remote_name=name, remote_mac=mac,
+                               remote_port=_text(port, decode) or mac_text(port),
                                remote_description=decode(col.get("cdp_platform", {}).get(index)) or None, **common))
     return found
 

@@ -79,27 +79,53 @@ def layer2_links(neighbours: Iterable[dict], hosts: list[dict], interfaces: Iter
     rows = list(neighbours)
     reporters = {r["host_id"] for r in rows}
     announced = [r for r in rows if r["protocol"] in ("lldp", "cdp")]
-    cables: dict[tuple, dict] = {}
+    cables: dict[tuple[str, str], list[dict]] = defaultdict(list)  # per (switch, port)
     uplinks: set[tuple[str, str]] = set()
     for row in sorted(announced, key=lambda r: (r["protocol"] != "lldp", r["observed_at"])):
         target = directory.host_of(row)
         if target == row["host_id"]:
             continue
+        port = (row["host_id"], row["local_port"])
         if target in reporters:
-            uplinks.add((row["host_id"], row["local_port"]))
-        key = (row["host_id"], row["local_port"], target or (row.get("remote_name") or row.get("remote_mac")
-                                                            or row.get("remote_address")))
-        if key in cables:
-            if row["protocol"] not in cables[key]["protocols"]:
-                cables[key]["protocols"].append(row["protocol"])
+            uplinks.add(port)
+        same = next((c for c in cables[port] if _same_neighbour(c, row, target)), None)
+        if same is None:
+            cables[port].append(_link(row, target, row.get("remote_port"), target_name=row.get("remote_name"),
+                                      target_mac=row.get("remote_mac"), target_address=row.get("remote_address"),
+                                      target_description=row.get("remote_description")))
             continue
-        cables[key] = _link(row, target, row.get("remote_port"), protocols=[row["protocol"]],
-                            target_name=row.get("remote_name"), target_mac=row.get("remote_mac"),
-                            target_address=row.get("remote_address"),
-                            target_description=row.get("remote_description"))
-    links = _one_per_cable(list(cables.values()))
+        if row["protocol"] not in same["protocols"]:
+            same["protocols"].append(row["protocol"])
+        for key, value in (("target_host_id", target), ("target_port", row.get("remote_port")),
+                           ("target_name", row.get("remote_name")), ("target_mac", row.get("remote_mac")),
+                           ("target_address", row.get("remote_address")),
+                           ("target_description", row.get("remote_description"))):
+            same[key] = same[key] or value
+    links = _one_per_cable([link for port in cables.values() for link in port])
     names = {h["id"]: _label(h) for h in hosts}
-    return links + _placed_macs([r for r in rows if r["protocol"] == "fdb"], directory, uplinks, names)
+    cabled = {frozenset((k["source_host_id"], k["target_host_id"])) for k in links if k["target_host_id"]}
+    placed = _placed_macs([r for r in rows if r["protocol"] == "fdb"], directory, uplinks, names)
+    seen: set[tuple] = set()
+    for link in placed:  # a host whose cable LLDP/CDP saw, or one MAC of it per port, is enough
+        pair, key = frozenset((link["source_host_id"], link["target_host_id"])), (
+            link["source_host_id"], link["source_port"], link["target_host_id"])
+        if pair not in cabled and key not in seen:
+            seen.add(key)
+            links.append(link)
+    return links
+
+
+def _same_neighbour(link: dict, row: dict, target: str | None) -> bool:
+    """Whether a neighbour row on a port is the device a link on that port already names: the same stored
+    host, or (where either is unknown) a MAC, an address or a name in common. LLDP and CDP, or a device
+    announcing itself twice, each name it their own way ("sw-a", "sw-a(FOC123)", its port's MAC)."""
+    if target and link["target_host_id"]:
+        return target == link["target_host_id"]
+    mac = normalise_mac(row.get("remote_mac"))
+    address = normalise_address(row.get("remote_address"))
+    return bool(mac and mac == normalise_mac(link["target_mac"])
+                or address and address == normalise_address(link["target_address"])
+                or set(_names(row.get("remote_name"))) & set(_names(link["target_name"])))
 
 
 def _label(host: dict) -> str:
@@ -119,14 +145,26 @@ def _one_per_cable(links: list[dict]) -> list[dict]:
     for link in links:
         twin = next((k for k in kept if k["source_host_id"] == link["target_host_id"]
                      and k["target_host_id"] == link["source_host_id"]
-                     and k["target_port"] in (None, link["source_port"])
-                     and link["target_port"] in (None, k["source_port"])), None)
+                     and _same_port(k["target_port"], link["source_port"])
+                     and _same_port(link["target_port"], k["source_port"])), None)
         if twin is None:
             kept.append(link)
             continue
-        twin["target_port"] = twin["target_port"] or link["source_port"]
+        twin["target_port"] = link["source_port"] or twin["target_port"]  # its own name for its port
         twin["protocols"] += [p for p in link["protocols"] if p not in twin["protocols"]]
     return kept
+
+
+_PORT = re.compile(r"^([a-z-]*)\s*(\d.*)$")
+
+
+def _same_port(announced: str | None, own: str | None) -> bool:
+    """Whether the port a neighbour announced is a switch's own port name: equal, unknown, or the same port
+    abbreviated ("Eth1/19" is "Ethernet1/19", "Gi1/0/5" is "GigabitEthernet1/0/5")."""
+    if announced is None or own is None or announced == own:
+        return True
+    a, b = _PORT.match(announced.strip().lower()), _PORT.match(own.strip().lower())
+    return bool(a and b and a[2] == b[2] and (a[1].startswith(b[1]) or b[1].startswith(a[1])))
 
 
 def _placed_macs(rows: list[dict], directory: _Directory, uplinks: set[tuple[str, str]],

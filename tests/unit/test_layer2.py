@@ -83,8 +83,11 @@ def test_hostile_indexes_are_skipped_not_fatal():
         lldp_man_addr=[((0, 1, 1, 1, 4, 999, 1, 1, 1), 2)], cdp_device_id=[((1, 2, 3), b"x")],
         fdb_port=[((1, 2, 3), 1), ((300, 1, 1, 1, 1, 1), 1), ((0, 1, 2, 3, 4, 6), "x")]),
         "10.0.0.2", T0)
-    (neighbour,) = report.neighbours  # only the well-formed LLDP row; its non-printable chassis ID is no name
-    assert neighbour.remote_name is None and neighbour.remote_address is None
+    # the one well-formed row names nobody (its chassis ID is escape codes, not a name): nothing is kept
+    assert report.neighbours == ()
+    named = transform_agent(switch_facts(lldp_chassis_id=[((0, 1, 1), b"\x1b]0;pwn\x07")],
+                                         lldp_sys_name=[((0, 1, 1), b"ward-7-switch")]), "10.0.0.2", T0)
+    assert [(n.remote_name, n.remote_mac) for n in named.neighbours] == [("ward-7-switch", None)]
 
 
 # --- from neighbours to links ----------------------------------------------------------------------------
