@@ -26,6 +26,7 @@ log = logging.getLogger("estatemap")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 REPLACE_HINT = "use --force to replace it"  # an existing output file
+MAX_NAMED = 20  # hosts a summary line names before "and N more"
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -100,9 +101,14 @@ def run_request(args: argparse.Namespace, request) -> int:
         say(args, f"Remembered the password for {account} in the OS keyring.")
     failed = getattr(scanner, "failed", None) or []
     if failed and result.status != "failed":  # a failed scan has said so already
-        emit(f"estatemap: {len(failed)} of {counted(len(scanner.targets()), *kind.noun)} could not be collected: "
-             f"{', '.join(failed)} (see the warnings above)", error=True)
-    return max(status, EXIT_FAILURE if failed else EXIT_OK)
+        total = getattr(scanner, "address_count", None) or len(scanner.targets())
+        named = ", ".join(failed[:MAX_NAMED]) + (f" and {len(failed) - MAX_NAMED:,} more" if len(failed) > MAX_NAMED
+                                                 else "")
+        emit(f"estatemap: {len(failed):,} of {counted(total, *kind.noun)} could not be collected: {named} "
+             "(see the warnings above)", error=True)
+    # A sweep of a range expects silence from most addresses (SNMP): that is not a failure, only a warning each
+    silence_is_normal = getattr(scanner, "silence_is_normal", False)
+    return max(status, EXIT_FAILURE if failed and not silence_is_normal else EXIT_OK)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

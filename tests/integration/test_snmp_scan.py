@@ -188,3 +188,23 @@ def test_an_snmp_host_merges_with_what_nmap_saw_and_no_export_holds_the_communit
         if zipfile.is_zipfile(path):  # a workbook and the CSV export are compressed: read every member
             with zipfile.ZipFile(path) as archive:
                 assert all(secret not in archive.read(n) for n in archive.namelist()), path.name
+
+
+@pytest.mark.parametrize("version", ["2c", "3"])
+def test_a_whole_subnet_finds_the_one_agent_and_names_each_silent_address_once(test_network, agent, tmp_path,
+                                                                               version):
+    # the test network's own /24 (its namespaces only, no route out): db answers, 253 addresses do not
+    db = tmp_path / "estate.db"
+    credentials = ["--snmp-version", "3", "--user", V3_USER] if version == "3" else []
+    secret = V3_PASSPHRASE if version == "3" else COMMUNITY
+    result = estatemap(test_network, "--db", db, "scan", "snmp", "10.203.0.0/24", *credentials, "--community-stdin",
+                       "--timeout", "1", "--retries", "0", "--concurrency", "64", "--max-rate", "500",
+                       input=secret + "\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (host,) = inventory(test_network, db)["hosts"]
+    assert host["hostname"] == "db" and agent.address in host["addresses"]
+    silent = [line for line in result.stderr.splitlines() if "no SNMP answer from" in line]
+    addresses = {line.split("no SNMP answer from ")[1].split(":")[0] for line in silent}
+    assert len(silent) == len(addresses) == 253 and agent.address not in addresses
+    assert "253 of 254 agents could not be collected" in result.stderr and "and 233 more" in result.stderr
+    assert "Traceback" not in result.stderr and secret not in result.stdout + result.stderr
