@@ -47,6 +47,7 @@ MAX_TEXT = 4096              # characters kept of one value
 MAX_AGENT_BYTES = 32 << 20   # bytes of values kept from one agent (memory stays bounded whatever it answers)
 POLL_SECONDS = 0.2
 MAX_ADDRESSES = 65_536       # addresses one scan may cover
+PRIV_ACCOUNT = ":priv"       # the keyring account of a v3 privacy passphrase of its own: the user's account + this
 DEFAULT_COMMUNITIES = frozenset({"public", "private"})  # the well-known defaults: a finding of their own
 ENTERPRISES = Path(__file__).resolve().parents[1] / "discovery" / "data" / "snmp_enterprises.json"
 ENTERPRISE_PREFIX = "1.3.6.1.4.1."
@@ -102,13 +103,15 @@ class SnmpError(EstateError):
 
 @dataclass(frozen=True)
 class Credential:
-    """One way to ask: SNMP v1/v2c with a community, or v3 with a user and one passphrase (auth, and priv)."""
+    """One way to ask: SNMP v1/v2c with a community, or v3 with a user and its passphrases (one for
+    authentication, and one for privacy: the same one unless `priv_secret` says otherwise)."""
     version: str                         # "1", "2c", "3"
-    secret: str = ""                     # the community, or the v3 passphrase; memory only
+    secret: str = ""                     # the community, or the v3 (authentication) passphrase; memory only
     user: str | None = None
     auth_protocol: str = "SHA-256"
     priv_protocol: str | None = "AES"    # None: authNoPriv
     label: str = ""                      # "#2": which of several given, when there are several
+    priv_secret: str | None = None       # v3: a privacy passphrase of its own; memory only
 
     def __post_init__(self):
         if self.version not in ("1", "2c", "3"):
@@ -120,7 +123,7 @@ class Credential:
                 raise EstateError(f"--auth-protocol must be one of {', '.join(AUTH_PROTOCOLS)}")
             if self.priv_protocol is not None and self.priv_protocol not in PRIV_PROTOCOLS:
                 raise EstateError(f"--priv-protocol must be one of {', '.join(PRIV_PROTOCOLS)} or none")
-            if len(self.secret) < 8:
+            if len(self.secret) < 8 or (self.priv_secret is not None and len(self.priv_secret) < 8):
                 raise EstateError("an SNMP v3 passphrase has at least 8 characters (RFC 3414)")
         elif not self.secret:
             raise EstateError("SNMP v1/v2c needs a community: --ask-community or --community-stdin")
@@ -148,7 +151,8 @@ class Credential:
                 "AES-256": hl.usmAesCfb256Protocol}
         if self.priv_protocol is None:
             return hl.UsmUserData(self.user, self.secret, authProtocol=auth[self.auth_protocol])
-        return hl.UsmUserData(self.user, self.secret, self.secret, authProtocol=auth[self.auth_protocol],
+        return hl.UsmUserData(self.user, self.secret, self.priv_secret or self.secret,
+                              authProtocol=auth[self.auth_protocol],
                               privProtocol=priv[self.priv_protocol])
 
 
@@ -837,8 +841,11 @@ class SnmpScanner:
             return {a: self.credentials for a in self.addresses}
         found = {}
         for address in self.addresses:
-            secret = self.keychain.recall(self.account(address, self.recall["version"], self.recall["user"]))
-            found[address] = (Credential(**self.recall, secret=secret, label="(remembered)"),) if secret else ()
+            account = self.account(address, self.recall["version"], self.recall["user"])
+            secret = self.keychain.recall(account)
+            priv = self.keychain.recall(account + PRIV_ACCOUNT) if secret and self.recall["version"] == "3" else None
+            found[address] = (Credential(**self.recall, secret=secret, priv_secret=priv, label="(remembered)"),) \
+                if secret else ()
         return found
 
     def _remember(self, ctx: ScanContext, address: str, index: int) -> None:
@@ -847,6 +854,9 @@ class SnmpScanner:
         try:
             self.keychain.remember(account, credential.secret)
             self.remembered.append(account)
+            if credential.priv_secret is not None:
+                self.keychain.remember(account + PRIV_ACCOUNT, credential.priv_secret)
+                self.remembered.append(account + PRIV_ACCOUNT)
         except EstateError as error:
             ctx.warn(f"{address}: community not remembered: {error}")
 

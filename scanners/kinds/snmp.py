@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from discovery.records.model import EstateError
-from discovery.scanning.scan_kinds import Option, ScannerKind, number, password_memory_options, words
+from discovery.scanning.scan_kinds import (Option, ScannerKind, SecretNeeded, number, password_memory_options,
+                                           words)
 
 DOC = """Ask SNMP agents (switches, printers, UPSes, servers with an SNMP service) what they know.
 
 Reads the system group (name, description, object ID, contact, location, uptime), interfaces and
-their addresses and MACs, installed software and running processes (HOST-RESOURCES-MIB), and TCP/UDP
+their addresses and MACs, installed software and running processes (HOST-RESOURCES-MIB), TCP/UDP
 listeners and established connections (TCP-MIB, UDP-MIB), which become services and dependencies
-like those `scan host` sees. SNMP v1/v2c take a community, v3 a user and one passphrase (for
-authentication and privacy): asked for with --ask-community or read from standard input with
---community-stdin (several, one a line: each agent is asked with them in order), used, and never
-stored; the scan records which credential answered ("v2c community #2 of 3"), never its value.
-With --remember-password the one that answered is kept in the OS keyring for that agent (never a
-file) and used next time none is given; --forget-password removes them and scans nothing. Targets are addresses, CIDR blocks, ranges or hostnames; only those are asked, at most
---max-rate requests a second.
+like those `scan host` sees, and the layer-2 map (LLDP and CDP neighbours, bridge forwarding
+tables). SNMP v1/v2c take a community, v3 a user and a passphrase (one for authentication and
+privacy, or with --separate-priv-passphrase one each): asked for with --ask-community or read from
+standard input with --community-stdin (several, one a line: each agent is asked with them in
+order), used, and never stored; the scan records which credential answered ("v2c community #2 of
+3"), never its value. With --remember-password the one that answered is kept in the OS keyring for
+that agent (never a file) and used next time none is given; --forget-password removes them and
+scans nothing. Targets are addresses, CIDR blocks, ranges or hostnames; only those are asked, at
+most --max-rate requests a second; an address that does not answer is a warning, and the scan
+fails only when none answers.
 
 Example: estatemap scan snmp 10.20.0.0/24 --community-stdin < community.txt
 """
@@ -58,6 +62,12 @@ OPTIONS = (
     Option("password", kind="secret", label="Community or v3 passphrase:", faces=frozenset({"gui"}),
            help="the community (v1/v2c) or the v3 passphrase",
            placeholder="used for this scan, never stored (empty: the one remembered for each agent)"),
+    Option("separate_priv", kind="bool", flag="--separate-priv-passphrase", faces=CLI,
+           help="v3: the privacy passphrase is not the authentication one: asked for after it (--ask-community), "
+                "or the line after each authentication passphrase on standard input (--community-stdin)"),
+    Option("priv_password", kind="secret", label="v3 privacy passphrase:", faces=frozenset({"gui"}),
+           help="the v3 privacy passphrase, where it is not the authentication one",
+           placeholder="empty: the same as the authentication passphrase"),
     *password_memory_options(),
 )
 
@@ -88,8 +98,10 @@ def build(opts: dict):
         Credential(**shape, secret="remembered")  # the version, user and protocols are checked all the same
         recall = shape
     secrets = [line for line in (opts["password"] or "").split("\n") if line]
-    credentials = [Credential(**shape, secret=secret, label=f"#{n} of {len(secrets)}" if len(secrets) > 1 else "")
-                   for n, secret in enumerate(secrets, 1)]
+    pairs = _with_privacy(secrets, opts, version)
+    credentials = [Credential(**shape, secret=secret, priv_secret=priv,
+                              label=f"#{n} of {len(pairs)}" if len(pairs) > 1 else "")
+                   for n, (secret, priv) in enumerate(pairs, 1)]
     if opts["password"] is not None and not credentials:
         Credential(**shape, secret="")  # says what is missing
     return SnmpScanner(targets, credentials, keychain=keychain, remember_password=remember, recall=recall,
@@ -100,6 +112,24 @@ def build(opts: dict):
                        max_rate=number(opts["max_rate"], "max-rate", float))
 
 
+def _with_privacy(secrets: list[str], opts: dict, version: str) -> list[tuple[str, str | None]]:
+    """(authentication passphrase, privacy passphrase or None for the same one) of each credential given."""
+    separate = bool(opts.get("separate_priv")) or bool(opts.get("priv_password"))
+    if version != "3" or not separate or not secrets:
+        return [(secret, None) for secret in secrets]
+    if opts.get("priv_password"):  # typed in the GUI, or asked for on the terminal
+        return [(secret, opts["priv_password"]) for secret in secrets]
+    if opts.get("password_stdin"):
+        if len(secrets) % 2:
+            raise EstateError("--separate-priv-passphrase reads pairs of lines from standard input: each "
+                              "authentication passphrase, then its privacy passphrase")
+        return list(zip(secrets[::2], secrets[1::2]))
+    raise SecretNeeded("SNMP v3 needs the privacy passphrase", option="priv_password",
+                       prompt="SNMP v3 privacy passphrase: ",
+                       unattended="--separate-priv-passphrase needs the privacy passphrase: give it on standard input "
+                                  "after the authentication one (--community-stdin)")
+
+
 def accounts(opts: dict) -> list[str]:
     """The keyring accounts of the agents these options name (--forget-password removes them)."""
     from discovery.scanning.secrets import snmp_account
@@ -108,7 +138,10 @@ def accounts(opts: dict) -> list[str]:
     scanner = SnmpScanner(words(opts["targets"]), [Credential(version=opts["snmp_version"] or "2c", secret="x" * 8,
                                                               user=opts["user"] or "x")],
                           port=number(opts["port"], "port", int), excludes=words(opts["excludes"]))
-    return [snmp_account(opts["snmp_version"] or "2c", opts["user"], a, scanner.port) for a in scanner.addresses]
+    from scanners.snmp_agent import PRIV_ACCOUNT
+
+    found = [snmp_account(opts["snmp_version"] or "2c", opts["user"], a, scanner.port) for a in scanner.addresses]
+    return found + [a + PRIV_ACCOUNT for a in found] if opts["snmp_version"] == "3" else found
 
 
 KIND = ScannerKind(name="snmp", label="SNMP", doc=DOC, options=OPTIONS, build=build, accounts=accounts,

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.integration
 
 COMMUNITY = "wArd3-c0mmunity-x71"
 V3_USER, V3_PASSPHRASE = "monitor", "v3-Pass-phrase-5521"
+# a v3 user whose privacy passphrase is not its authentication one (as Cisco and many admins set them)
+V3_SPLIT_USER, V3_AUTH, V3_PRIV = "auditor", "auth-Phrase-9147", "priv-Phrase-3382"
 SNMPD = "/usr/sbin/snmpd"
 
 
@@ -39,6 +41,8 @@ def snmp_agent(host):
         f"rocommunity {COMMUNITY} 10.203.0.0/24\n"
         f'createUser {V3_USER} SHA-256 "{V3_PASSPHRASE}" AES\n'
         f"rouser {V3_USER} priv\n"
+        f'createUser {V3_SPLIT_USER} SHA-512 "{V3_AUTH}" AES "{V3_PRIV}"\n'
+        f"rouser {V3_SPLIT_USER} priv\n"
         "sysLocation Server room B\nsysContact it-desk@example.org\n")
     log = open(folder / "snmpd.log", "w")
     proc = host.popen([SNMPD, "-f", "-Lo", "-C", "-c", folder / "snmpd.conf", "-M", "/dev/null", "-m", "",
@@ -208,3 +212,24 @@ def test_a_whole_subnet_finds_the_one_agent_and_names_each_silent_address_once(t
     assert len(silent) == len(addresses) == 253 and agent.address not in addresses
     assert "253 of 254 agents could not be collected" in result.stderr and "and 233 more" in result.stderr
     assert "Traceback" not in result.stderr and secret not in result.stdout + result.stderr
+
+
+def test_v3_with_a_privacy_passphrase_of_its_own(test_network, agent, tmp_path):
+    db = tmp_path / "estate.db"
+    v3 = ["--snmp-version", "3", "--user", V3_SPLIT_USER, "--auth-protocol", "SHA-512", "--timeout", "1",
+          "--retries", "0"]
+    same = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, *v3, "--community-stdin",
+                     input=V3_AUTH + "\n")
+    assert same.returncode == 1 and "no SNMP answer" in same.stderr  # the authentication one does not decrypt
+    result = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, *v3, "--separate-priv-passphrase",
+                       "--community-stdin", input=f"{V3_AUTH}\n{V3_PRIV}\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (host,) = inventory(test_network, db)["hosts"]
+    (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
+    assert system["data"]["credential"] == f"v3 user {V3_SPLIT_USER} (SHA-512/AES)"
+    odd = estatemap(test_network, "--db", db, "scan", "snmp", agent.address, *v3, "--separate-priv-passphrase",
+                    "--community-stdin", input=V3_AUTH + "\n")
+    assert odd.returncode != 0 and "pairs of lines" in odd.stderr and "Traceback" not in odd.stderr
+    for path in (p for p in tmp_path.iterdir() if p.is_file()):
+        data = path.read_bytes()
+        assert V3_AUTH.encode() not in data and V3_PRIV.encode() not in data, path.name
