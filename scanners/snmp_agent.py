@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from discovery.records.model import (Connection, EstateError, Host, HostReport, Interface, Process, ScanCancelled,
-                                     ScanContext, ScriptResult, Service, Software)
+from discovery.records.model import (Connection, EstateError, Host, HostReport, Interface, Partition, Process,
+                                     ScanCancelled, ScanContext, ScriptResult, Service, Software)
 from discovery.records.redact import redact_command_line
 from discovery.records.targets import parse_targets
 from scanners import snmp_layer2
@@ -69,6 +69,9 @@ COLUMNS = {
     "sw_name": "1.3.6.1.2.1.25.6.3.1.2",
     "run_name": "1.3.6.1.2.1.25.4.2.1.2", "run_path": "1.3.6.1.2.1.25.4.2.1.4", "run_args": "1.3.6.1.2.1.25.4.2.1.5",
     "cpu_load": "1.3.6.1.2.1.25.3.3.1.2",
+    "storage_type": "1.3.6.1.2.1.25.2.3.1.2", "storage_descr": "1.3.6.1.2.1.25.2.3.1.3",
+    "storage_units": "1.3.6.1.2.1.25.2.3.1.4", "storage_size": "1.3.6.1.2.1.25.2.3.1.5",
+    "storage_used": "1.3.6.1.2.1.25.2.3.1.6",
     "tcp_conn_pid": "1.3.6.1.2.1.6.19.1.8", "tcp_conn_state": "1.3.6.1.2.1.6.19.1.7",
     "tcp_listen_pid": "1.3.6.1.2.1.6.20.1.4", "udp_endpoint_pid": "1.3.6.1.2.1.7.7.1.8",
     "tcp_old_state": "1.3.6.1.2.1.6.13.1.1", "udp_old": "1.3.6.1.2.1.7.5.1.1",
@@ -221,7 +224,9 @@ async def get_agent_facts(address: str, port: int, credentials: Sequence[Credent
              **dict.fromkeys(("ups_battery_status", "ups_charge_percent", "if_oper", "tcp_conn_state",
                               "tcp_old_state", "ent_class", "printer_status", "supply_max", "supply_level"),
                              "integer"),
-             "object_id": "oid", **snmp_layer2.KINDS}
+             **dict.fromkeys(("storage_descr",), "octets"),
+             **dict.fromkeys(("storage_units", "storage_size", "storage_used"), "count"),
+             "object_id": "oid", "storage_type": "oid", **snmp_layer2.KINDS}
     unknown = dict.fromkeys(("tcp_conn_pid", "tcp_listen_pid", "udp_endpoint_pid"), 0)
     problems: dict[str, list[str]] = {}  # kind of misbehaviour -> the objects it was seen in, in order
     kept = [0]  # bytes of values kept so far
@@ -409,7 +414,7 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
                 uptime_seconds=uptime // 100 if isinstance(uptime, int) else None,
                 boot_time=observed_at - timedelta(seconds=uptime // 100) if isinstance(uptime, int) else None,
                 memory_bytes=memory * 1024 if isinstance(memory, int) and memory > 0 else None,
-                cpu_logical_cores=len(col.get("cpu_load", {})) or None,
+                cpu_logical_cores=len(col.get("cpu_load", {})) or None, partitions=_storage(col),
                 scripts=(ScriptResult(id="snmp-system", output=descr or None, data={
                     "object_id": system.get("object_id"), "contact": _decode(system.get("contact")) or None,
                     "location": _decode(system.get("location")) or None, "credential": facts.get("credential"),
@@ -463,6 +468,26 @@ def device_type(descr: str, enterprise: dict | None, col: dict, system: dict) ->
         object_id = system.get("object_id") or ""
         return "workstation" if object_id.startswith("1.3.6.1.4.1.311.1.1.3.1.1") else "server"
     return None
+
+
+FIXED_DISK, NETWORK_DISK = "1.3.6.1.2.1.25.2.1.4", "1.3.6.1.2.1.25.2.1.10"  # hrStorageType values
+
+
+def _storage(col: dict) -> tuple[Partition, ...]:
+    """HOST-RESOURCES' file systems on fixed and network disks ("/", "/boot", "C:\\ Label: ..."), with their
+    size and use (allocation units times the unit's bytes); memory and removable media are left out."""
+    found = []
+    for index, kind in sorted(col.get("storage_type", {}).items()):
+        units, size = col.get("storage_units", {}).get(index), col.get("storage_size", {}).get(index)
+        if kind not in (FIXED_DISK, NETWORK_DISK) or not units or not size:
+            continue
+        descr = _decode(col.get("storage_descr", {}).get(index)) or str(index[-1])
+        used = col.get("storage_used", {}).get(index)
+        total, used = units * size, units * used if isinstance(used, int) and used <= size else None
+        found.append(Partition(device=descr, mountpoint=descr.split(" Label:")[0].strip(),
+                               fstype="network" if kind == NETWORK_DISK else None, total_bytes=total,
+                               used_bytes=used, free_bytes=total - used if used is not None else None))
+    return tuple(found)
 
 
 def _printer(col: dict) -> dict:

@@ -513,3 +513,16 @@ def test_hosts_whose_macs_a_recorded_switch_learned_sit_behind_the_recorded_port
         assert (host["switch_host_id"], host["switch_port"]) == (switch["id"], learned[learned_mac]), learned_mac
         assert any(k["protocol"] == "fdb" and k["target_host_id"] == host["id"]
                    and k["source_port"] == learned[learned_mac] for k in estate["l2_links"])
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_scan_snmp_reads_the_file_systems_as_recorded(scanned, name):
+    rec = recording(name)
+    storage = "1.3.6.1.2.1.25.2.3.1."  # hrStorageEntry: .2 type, .3 descr, .4 units, .5 size, .6 used
+    units, sizes, used = column(rec, storage + "4"), column(rec, storage + "5"), column(rec, storage + "6")
+    expected = sorted((text(column(rec, storage + "3")[i]), units[i] * sizes[i], units[i] * used[i])
+                      for i, kind in column(rec, storage + "2").items()
+                      if kind == "1.3.6.1.2.1.25.2.1.4" and units.get(i) and sizes.get(i))  # fixed disks
+    assert expected
+    host, _ = the_host(scanned(name))
+    assert sorted((p["device"], p["total_bytes"], p["used_bytes"]) for p in host["partitions"]) == expected

@@ -100,6 +100,8 @@ def test_v2c_reads_what_the_host_really_has(test_network, agent, tmp_path):
     depends = {(d["source_host_id"], d["target_port"], d["evidence"]) for d in estate["dependencies"]}
     assert {("external:10.203.0.40", 5432, "observed"), ("external:10.203.0.40", 6379, "observed")} <= depends
     assert any(p["name"] == "postgres" for p in estate["processes"])
+    root = [p for p in host["partitions"] if p["mountpoint"] == "/"]  # hrStorage: the namespace's file systems
+    assert root and root[0]["total_bytes"] > 0 and 0 <= root[0]["used_bytes"] <= root[0]["total_bytes"]
     (system,) = [s for s in host["scripts"] if s["id"] == "snmp-system"]
     assert system["output"].startswith("Linux db ") and system["data"]["location"] == "Server room B"
     assert system["data"]["credential"] == "v2c community"

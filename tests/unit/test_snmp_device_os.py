@@ -92,3 +92,17 @@ def test_snmp_software_is_judged_like_a_collectors_packages(store):
     analyze(store, as_of=date(2026, 12, 7))
     eol = {f["subject_id"] for f in build_inventory(store)["findings"] if f["rule"] == "eol"}
     assert f"{host_id}:software/openssh-server" in eol  # Debian 6's OpenSSH 5.5, long past its end
+
+
+def test_file_systems_from_the_storage_table_with_their_size_and_use():
+    fixed, ram = "1.3.6.1.2.1.25.2.1.4", "1.3.6.1.2.1.25.2.1.2"
+    report = transform_agent(facts(
+        storage_type=[((1,), fixed), ((2,), ram), ((3,), fixed), ((4,), fixed)],
+        storage_descr=[((1,), b"C:\\ Label:  Serial Number d8e9b3d8"), ((2,), b"Physical Memory"), ((3,), b"D:\\"),
+                       ((4,), b"/boot")],
+        storage_units=[((1,), 4096), ((2,), 65536), ((3,), 0), ((4,), 1024)],
+        storage_size=[((1,), 13_105_015), ((2,), 32_758), ((3,), 0), ((4,), 1000)],
+        storage_used=[((1,), 1_736_055), ((2,), 24_452), ((4,), 2000)]), "10.0.0.5", T0)
+    assert [(p.mountpoint, p.total_bytes, p.used_bytes, p.free_bytes) for p in report.host.partitions] == [
+        ("C:\\", 4096 * 13_105_015, 4096 * 1_736_055, 4096 * (13_105_015 - 1_736_055)),  # memory, an empty drive: out
+        ("/boot", 1_024_000, None, None)]  # more used than its size: the agent's mistake, not a number to keep
