@@ -106,3 +106,24 @@ def test_file_systems_from_the_storage_table_with_their_size_and_use():
     assert [(p.mountpoint, p.total_bytes, p.used_bytes, p.free_bytes) for p in report.host.partitions] == [
         ("C:\\", 4096 * 13_105_015, 4096 * 1_736_055, 4096 * (13_105_015 - 1_736_055)),  # memory, an empty drive: out
         ("/boot", 1_024_000, None, None)]  # more used than its size: the agent's mistake, not a number to keep
+
+
+@pytest.mark.parametrize("descr, ended", [
+    (b"Juniper Networks, Inc. mx960 internet router, kernel JUNOS 16.1R6.7, Build date: 2017-11-22", True),
+    (b"Juniper Networks, Inc. ex4300 Ethernet Switch, kernel JUNOS 23.4R2.13, Build date: 2024-06-01", False),
+    (b"Cisco NX-OS(tm) n5000, Software (n5000-uk9), Version 6.0(2)N2(3), RELEASE SOFTWARE", True),
+    (b"Cisco NX-OS(tm) nxos.9.3.8.bin, Software (nxos), Version 9.3(8), RELEASE SOFTWARE", False),
+    (b"ProCurve 516733-B21 6120XG Blade Switch, revision Z.14.31, ROM Z.14.09", True),
+    (b"Aruba JL256A 2930F-48G-PoE+-4SFP+ Switch, revision WC.16.10.0012, ROM WC.16.01.0008", False),
+    (b"NetApp Release 8.2.3 7-Mode: Thu Jan 15 21:30:45 PST 2015", True),   # older than any ONTAP tracked
+    (b"NetApp Release 9.16.1: Mon Jan 13 2025", False),
+])
+def test_network_and_storage_firmware_is_judged_for_end_of_support(store, descr, ended):
+    found = facts()
+    found["system"].update(descr=descr, object_id="1.3.6.1.4.1.2636.1")
+    scan = store.start_scan(Scan(kind="snmp", started_at=T0))
+    host_id, _ = store.write_host_report(scan, transform_agent(found, "10.0.0.9", T0))
+    store.finish_scan(scan, "completed")
+    analyze(store, as_of=date(2026, 12, 7))
+    verdicts = [f for f in build_inventory(store)["findings"] if f["rule"] == "os-eol" and f["host_id"] == host_id]
+    assert bool(verdicts) is ended, verdicts
