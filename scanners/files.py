@@ -11,6 +11,7 @@ from discovery.files.bundle import Bundle, looks_like_bundle, read_bundle, resta
 from discovery.records.model import EstateError, HostReport, ScanContext
 from scanners.nmap_xml import (PROLOGUE_LIMIT, HostDown, NmapXmlError, RunInfo, TaskProgress, check_nmap_xml_file,
                                 iter_nmap_xml, leading_comments_end)
+from scanners.passive_capture import CaptureImport, looks_like_capture
 
 SNIFF_BYTES = 4096
 # Control characters (C0, DEL, C1) in text from a file that is shown on a terminal or stored as a message.
@@ -47,6 +48,8 @@ def sniff_format(path: Path) -> str:
                               f"{len(head) // 1024} KiB (nmap's -oX output starts with <nmaprun>)")
         raise EstateError(f"{path} is XML, but its document is <{printable(root, 60)}>, not nmap's <nmaprun> "
                           "(-oX output)")
+    if looks_like_capture(head):
+        return "capture"
     if looks_like_bundle(head):
         return "bundle"
     if (declaration := head.find(b"<?xml", start)) > 0:
@@ -54,7 +57,8 @@ def sniff_format(path: Path) -> str:
         raise EstateError(f"{path} is not a file Estate Mapper can import: it has text before its XML declaration "
                           f"(line {line}); only whitespace and comments may come first")
     shown = printable(head[start:start + 40].decode("utf-8", "replace").split("\n")[0], 40) if head.strip() else ""
-    raise EstateError(f"{path} is not a file Estate Mapper can import (nmap XML from -oX, or a collector bundle): "
+    raise EstateError(f"{path} is not a file Estate Mapper can import (nmap XML from -oX, a collector bundle, or a "
+                      "pcap/pcapng capture): "
                       + (f"it starts with {shown!r}" if shown else "it is empty"))
 
 
@@ -95,6 +99,7 @@ class FileImportScanner:
         self.format = sniff_format(self.path)
         self.run = RunInfo()
         self.bundle: Bundle | None = read_bundle(self.path) if self.format == "bundle" else None
+        self.capture = CaptureImport(self.path) if self.format == "capture" else None
         if self.format == "nmap-xml":
             try:
                 check_nmap_xml_file(self.path)  # streamed: a 1 GB file is checked in constant memory
@@ -103,6 +108,8 @@ class FileImportScanner:
 
     @property
     def arguments(self) -> str:
+        if self.capture is not None:
+            return self.capture.arguments
         if self.bundle is not None:
             collected = self.bundle.scan.finished_at or self.bundle.created_at
             return (f"import {self.path.name} (bundle from {printable(', '.join(self.bundle.hostnames), 200) or 'no host'} "
@@ -116,6 +123,9 @@ class FileImportScanner:
         return (str(self.path),)
 
     def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
+        if self.capture is not None:
+            yield from self.capture.scan(ctx)
+            return
         if self.bundle is not None:
             yield from self._scan_bundle(self.bundle, ctx)
             return

@@ -24,7 +24,10 @@ EPHEMERAL_START = 32768  # Linux's default; Windows starts at 49152
 # Noise filters, each on by default and switchable.
 FILTERS = ("ephemeral", "collector-ssh", "scanner")
 SHARED_CATEGORIES = ("infrastructure", "directory")
-_EVIDENCE_RANK = {"observed": 0, "reported": 1, "inferred": 2}
+# How an edge is known, strongest first: a socket on the host, the traffic on the wire (passive capture), a
+# server's client list, a guess from port numbers. An edge known several ways keeps the strongest as `evidence`
+# and all of them in `evidences`.
+_EVIDENCE_RANK = {"observed": 0, "observed-on-wire": 1, "reported": 2, "inferred": 3}
 
 
 @dataclass
@@ -131,7 +134,7 @@ def resolve_connections(rows: Iterable[dict], hosts: list[dict], services: list[
                 "target_process": server[3], "observed_at": c["observed_at"], "evidence": evidence,
                 "first_seen": c.get("first_seen") or c["observed_at"], "last_seen": c.get("last_seen") or c["observed_at"],
                 "samples": c.get("samples") or 1, "loopback": _is_loopback(server[0]) or client[2] == server[2],
-                "external": client[2] is None or server[2] is None,
+                "external": client[2] is None or server[2] is None, "evidences": set(),
             }
         else:
             for name, value in (("source_process", client[3]), ("target_process", server[3]),
@@ -142,6 +145,7 @@ def resolve_connections(rows: Iterable[dict], hosts: list[dict], services: list[
             row["last_seen"] = max(row["last_seen"], c.get("last_seen") or c["observed_at"])
             row["samples"] = max(row["samples"], c.get("samples") or 1)
         row["observed_by"].add(c["source"])
+        row["evidences"].add(evidence)
     scanners = {normalise_address(a) for a in scanner_addresses} - {None} if "scanner" in filters else set()
     rows_out = []
     for row in merged.values():
@@ -149,6 +153,7 @@ def resolve_connections(rows: Iterable[dict], hosts: list[dict], services: list[
             stats.dropped["scanner"] += 1
             continue
         row["observed_by"] = sorted(row["observed_by"])
+        row["evidences"] = sorted(row["evidences"], key=_EVIDENCE_RANK.get)
         rows_out.append(row)
     return rows_out
 
@@ -178,7 +183,7 @@ def aggregate_dependencies(connections: Iterable[dict], services: list[dict]) ->
                 "protocol": c["protocol"], "connections": 0, "evidence": c["evidence"],
                 "first_seen": c["first_seen"], "last_seen": c["last_seen"], "samples": 0,
                 "observed_by": set(), "target_process": c["target_process"], "loopback": c["loopback"],
-                "external": c["external"]
+                "external": c["external"], "evidences": set(),
             }
         dep["connections"] += 1
         dep["samples"] = max(dep["samples"], c["samples"])
@@ -186,6 +191,7 @@ def aggregate_dependencies(connections: Iterable[dict], services: list[dict]) ->
         dep["first_seen"] = min(dep["first_seen"], c["first_seen"])
         dep["last_seen"] = max(dep["last_seen"], c["last_seen"])
         dep["observed_by"].update(c["observed_by"])
+        dep["evidences"].update(c.get("evidences") or (c["evidence"],))
         dep["target_process"] = dep["target_process"] or c["target_process"]
         dep["target_service_id"] = dep["target_service_id"] or c["target_service_id"]
     # Fold server-side-only sightings (no client process) into the client's named dependency on it.
@@ -198,6 +204,7 @@ def aggregate_dependencies(connections: Iterable[dict], services: list[dict]) ->
         keeper = groups[named[key[:4]][0]]
         keeper["connections"] += lost["connections"]
         keeper["observed_by"] |= lost["observed_by"]
+        keeper["evidences"] |= lost["evidences"]
         keeper["target_process"] = keeper["target_process"] or lost["target_process"]
         keeper["first_seen"] = min(keeper["first_seen"], lost["first_seen"])
         keeper["last_seen"] = max(keeper["last_seen"], lost["last_seen"])
@@ -205,6 +212,7 @@ def aggregate_dependencies(connections: Iterable[dict], services: list[dict]) ->
     result = []
     for dep in groups.values():
         dep["observed_by"] = sorted(dep["observed_by"])
+        dep["evidences"] = sorted(dep["evidences"], key=_EVIDENCE_RANK.get)
         service = by_service.get(dep["target_service_id"]) or {}
         dep["target_product"] = service.get("product")
         dep["target_category"] = service.get("category")

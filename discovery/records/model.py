@@ -278,11 +278,14 @@ class Connection:
     direction: str = "unknown"      # "outbound": this host is the client; "inbound": the server
     process: str | None = None
     pid: int | None = None
-    evidence: str = "observed"      # "observed": a socket seen on the host; "reported": a server's client list
+    evidence: str = "observed"      # "observed": a socket seen on the host; "reported": a server's client list;
+                                    # "observed-on-wire": the traffic in a packet capture
     remote_process: str | None = None  # the peer's program as the server reports it (PostgreSQL's application_name)
     first_seen: datetime | None = None  # with --watch: the first and last sample that saw it, and how many did
     last_seen: datetime | None = None
     samples: int = 1
+    packets: int | None = None      # passive capture: the flow's packets and bytes on the wire
+    bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -174,6 +174,13 @@ def m009_neighbours(db: sqlite_utils.Database) -> None:
     db["neighbours"].create_index(["scan_id", "host_id"])
 
 
+@MIGRATIONS()
+def m010_flow_counts(db: sqlite_utils.Database) -> None:
+    """A connection seen on the wire (passive capture) with its packets and bytes."""
+    db["connections"].add_column("packets", int)
+    db["connections"].add_column("bytes", int)
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 

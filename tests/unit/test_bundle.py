@@ -323,9 +323,12 @@ def test_sniff_format_reads_content_not_the_extension(tmp_path):
     nmap = tmp_path / "host.estate"
     nmap.write_bytes((DATA / "nmap" / "localhost-sV-O.xml").read_bytes())
     assert sniff_format(nmap) == "nmap-xml"
+    capture = tmp_path / "traffic.xml"
+    capture.write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(20))  # a pcap file's header, whatever the name says
+    assert sniff_format(capture) == "capture"
     other = tmp_path / "notes.txt"
     other.write_text("hello")
-    with pytest.raises(EstateError, match="nmap XML from -oX, or a collector bundle"):
+    with pytest.raises(EstateError, match="nmap XML from -oX, a collector bundle, or a pcap/pcapng capture"):
         sniff_format(other)
 
 

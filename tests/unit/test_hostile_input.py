@@ -111,7 +111,7 @@ def nmap_doc(*hosts: str, head: str = '<?xml version="1.0" encoding="UTF-8"?>\n'
      "nested more than 100 elements deep"),
     ("control-char.xml", nmap_doc(host_xml("10.0.0.1", product="SSH\x01\x1b[2J")), "broken nmap XML at line 3"),
     ("html.xml", b"<html><body>not a scan</body></html>", "its document is <html>, not nmap's <nmaprun>"),
-    ("empty.xml", b"", "is not a file Estate Mapper can import (nmap XML from -oX, or a collector bundle): it is empty"),
+    ("empty.xml", b"", "is not a file Estate Mapper can import (nmap XML from -oX, a collector bundle, or a pcap/pcapng capture): it is empty"),
     ("text-first.xml", b"Nmap scan report\n" + nmap_doc(host_xml("10.0.0.1")),
      "it has text before its XML declaration (line 2); only whitespace and comments may come first"),
     ("pi-first.xml", b"<?xml-stylesheet href='x'?>\n" + nmap_doc(host_xml("10.0.0.1")),
