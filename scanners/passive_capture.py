@@ -31,6 +31,8 @@ EVIDENCE = "observed-on-wire"
 MAX_FLOWS = 200_000          # flows kept at once; past it the least recently seen is evicted (and counted)
 MAX_PENDING = 100_000        # half-open handshakes and unanswered UDP requests waiting for their answer
 MAX_HOSTS = 65_536
+MAX_LOOKS = 32               # payloads of one flow whose headers are read (HL7: each message's MSH, up to this)
+MAX_ROUTES = 16              # distinct HL7 routes and message types kept a flow
 PROGRESS_PACKETS = 20_000    # report progress (and check for cancel) every so many packets
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -63,9 +65,14 @@ class HostSeen:
 
 @dataclass(slots=True)
 class Flow:
-    """A client's traffic to one service: (client, server, protocol, server port), over however many connections."""
+    """A client's traffic to one service: (client, server, protocol, server port), over however many connections,
+    and what its application headers named (named fields only: see scanners.passive_protocols)."""
     seen: Seen
     client_port: int
+    facts: dict = field(default_factory=dict)   # "dicom", "hl7", "tls", "http" -> what was read
+    looked: int = 0                              # payloads read so far (at most MAX_LOOKS a flow)
+    partial: dict = field(default_factory=dict)  # (client port, from client) -> (bytes so far, length) of a DICOM
+                                                 # association PDU split over TCP segments (names and UIDs only)
 
 
 class CaptureReader:
@@ -153,7 +160,15 @@ class CaptureReader:
             self._wait((source, tcp.sport, target, tcp.dport), when)
         elif syn and ack and self.pending.pop((target, tcp.dport, source, tcp.sport), None) is not None:
             self._answered(when, "tcp", client=(target, tcp.dport), server=(source, tcp.sport))
-        self._count(when, "tcp", source, tcp.sport, target, tcp.dport, size)
+        flow, from_client = self._flow_of("tcp", source, tcp.sport, target, tcp.dport)
+        if flow is not None:
+            self._count_flow(when, flow, from_client, source, target, tcp.sport, tcp.dport, "tcp", size)
+            if tcp.data and flow.looked < MAX_LOOKS:
+                client_port = tcp.sport if from_client else tcp.dport
+                payload = _assembled(flow, (client_port, from_client), bytes(tcp.data))
+                if payload is not None:
+                    flow.looked += 1
+                    _read_headers(flow.facts, payload, from_client)
 
     def _udp(self, when: float, source: str, target: str, udp, size: int) -> None:
         if self.pending.pop((target, udp.dport, source, udp.sport, "udp"), None) is not None:  # an answer
@@ -192,36 +207,52 @@ class CaptureReader:
                 self.flows.popitem(last=False)
                 self.evicted += 1
 
+    def _flow_of(self, protocol: str, source: str, sport: int, target: str, dport: int) -> tuple[Flow | None, bool]:
+        """The known flow a packet belongs to, and whether it goes from the client to the server."""
+        if (flow := self.flows.get((source, target, protocol, dport))) is not None:
+            return flow, True
+        return self.flows.get((target, source, protocol, sport)), False
+
+    def _count_flow(self, when: float, flow: Flow, from_client: bool, source: str, target: str, sport: int,
+                    dport: int, protocol: str, size: int) -> None:
+        client, server, port = (source, target, dport) if from_client else (target, source, sport)
+        flow.seen.add(when, size)
+        self.flows.move_to_end((client, server, protocol, port))
+        self.services[(server, protocol, port)].add(when, size)
+
     def _count(self, when: float, protocol: str, source: str, sport: int, target: str, dport: int,
                size: int) -> bool:
         """Count a packet of a known flow (either direction); False when it belongs to none."""
-        for key, service in (((source, target, protocol, dport), (target, protocol, dport)),
-                             ((target, source, protocol, sport), (source, protocol, sport))):
-            flow = self.flows.get(key)
-            if flow is not None:
-                flow.seen.add(when, size)
-                self.flows.move_to_end(key)
-                self.services[service].add(when, size)
-                return True
-        return False
+        flow, from_client = self._flow_of(protocol, source, sport, target, dport)
+        if flow is None:
+            return False
+        self._count_flow(when, flow, from_client, source, target, sport, dport, protocol, size)
+        return True
 
     # --- records ------------------------------------------------------------------------------------------
 
     def reports(self, observed_at: datetime) -> Iterator[HostReport]:
         """One HostReport per host seen: its MACs, the services that answered on it, and its flows as a client."""
+        heard: dict[tuple[str, str, int], list[dict]] = {}
+        for (client, server, protocol, port), flow in self.flows.items():
+            if flow.facts:
+                heard.setdefault((server, protocol, port), []).append({"client": client, **flow.facts})
         services: dict[str, list[Service]] = {}
         for (address, protocol, port), seen in sorted(self.services.items()):
+            facts = heard.get((address, protocol, port), [])
             services.setdefault(address, []).append(Service(
                 protocol=protocol, port=port, address=address, state="open", reason="observed-on-wire",
+                name=_service_name(facts), tunnel="ssl" if any("tls" in f for f in facts) else None,
                 source=SOURCE, observed_at=observed_at,
-                scripts=(ScriptResult(id="passive-traffic", data=_traffic(seen)),)))
+                scripts=(ScriptResult(id="passive-traffic", data=_traffic(seen)), *_header_scripts(facts))))
         connections: dict[str, list[Connection]] = {}
         for (client, server, protocol, port), flow in self.flows.items():
             connections.setdefault(client, []).append(Connection(
                 protocol=protocol, local_address=client, local_port=flow.client_port, remote_address=server,
                 remote_port=port, direction="outbound", state="ESTABLISHED" if protocol == "tcp" else None,
                 evidence=EVIDENCE, first_seen=_time(flow.seen.first), last_seen=_time(flow.seen.last),
-                packets=flow.seen.packets, bytes=flow.seen.octets, source=SOURCE, observed_at=observed_at))
+                packets=flow.seen.packets, bytes=flow.seen.octets, process=_application(flow.facts),
+                source=SOURCE, observed_at=observed_at))
         for address in sorted(self.hosts, key=ipaddress.ip_address):
             host = self.hosts[address]
             yield HostReport(
@@ -229,6 +260,106 @@ class CaptureReader:
                           status="up", status_reason="observed-on-wire",
                           scripts=(ScriptResult(id="passive-traffic", data=_traffic(host.seen)),)),
                 services=tuple(services.get(address, ())), connections=tuple(connections.get(address, ())))
+
+
+HEADER_BYTES = 4096          # of a payload, what the header decoders may look at (the rest is never read)
+MAX_ASSOCIATION = 65_536     # a DICOM association PDU reassembled from TCP segments, at most
+MAX_PARTIAL = 8              # association PDUs being reassembled in one flow at once
+
+
+def _assembled(flow: Flow, key: tuple[int, bool], data: bytes) -> bytes | None:
+    """The payload to read headers from: a DICOM A-ASSOCIATE request or accept is put together from the TCP
+    segments it spans (its AE titles, SOP classes and implementation UIDs; never P-DATA, which is never
+    buffered), then handed over whole; any other payload's first HEADER_BYTES at once; None while waiting."""
+    if key in flow.partial:
+        buffered, length = flow.partial[key]
+        buffered += data[:length - len(buffered)]
+        if len(buffered) < length:
+            return None
+        del flow.partial[key]
+        return bytes(buffered)
+    if data[:1] in (b"\x01", b"\x02") and len(data) >= 6:
+        length = 6 + int.from_bytes(data[2:6], "big")
+        if len(data) < length <= MAX_ASSOCIATION:
+            if len(flow.partial) >= MAX_PARTIAL:
+                flow.partial.pop(next(iter(flow.partial)))
+            flow.partial[key] = (bytearray(data), length)
+            return None
+        return data[:MAX_ASSOCIATION]
+    return data[:HEADER_BYTES]
+
+
+def _read_headers(facts: dict, payload: bytes, from_client: bool) -> None:
+    """Fold what one payload's application header names into a flow's facts; nothing else of it is kept."""
+    from scanners import passive_protocols as pp
+
+    first = payload[:1]
+    if first in (b"\x01", b"\x02") and (found := pp.dicom_association(payload)):
+        dicom = facts.setdefault("dicom", {})
+        if found["pdu"] == "request":  # the associations of one client to this service, together
+            uids = list(dict.fromkeys([*dicom.get("abstract_syntaxes", ()), *found["abstract_syntaxes"]]))[:64]
+            dicom.update(calling_ae=found["calling_ae"], called_ae=found["called_ae"],
+                         implementation_class_uid=found["implementation_class_uid"],
+                         implementation_version=found["implementation_version"], abstract_syntaxes=uids,
+                         sop_classes=[pp.SOP_CLASSES.get(u, u) for u in uids], role=pp.dicom_role(uids))
+        elif found["pdu"] == "accept":
+            dicom.update(server_implementation_class_uid=found["implementation_class_uid"],
+                         server_implementation_version=found["implementation_version"])
+    elif from_client and (first == b"\x0b" or payload[:3] == b"MSH") and (found := pp.hl7_msh(payload)):
+        routes = facts.setdefault("hl7", [])
+        if found not in routes and len(routes) < MAX_ROUTES:
+            routes.append(found)
+    elif first in (b"\x16", b"\x80") and (found := pp.tls_hello(payload)):
+        tls = facts.setdefault("tls", {})
+        if found["hello"] == "client":
+            tls.update(sni=found["sni"], offered=found["offered"])
+        else:
+            tls["version"] = found["version"]
+    elif (found := pp.http_head(payload)):
+        http = facts.setdefault("http", {})
+        http.update({k: v for k, v in found.items() if k != "kind" and v is not None})
+
+
+def _service_name(facts: list[dict]) -> str | None:
+    """What the traffic says the service speaks (DICOM, HL7 MLLP, HTTP), where it says so."""
+    for key, name in (("dicom", "dicom"), ("hl7", "hl7-mllp"), ("http", "http")):
+        if any(key in f for f in facts):
+            return name
+    return None
+
+
+def _header_scripts(facts: list[dict]) -> tuple[ScriptResult, ...]:
+    """A service's application identities as heard from its clients: DICOM AE titles and implementations, HL7
+    routes, TLS versions and server names, HTTP server."""
+    found = []
+    dicom = [dict(f["dicom"], client=f["client"]) for f in facts if "dicom" in f]
+    if dicom:
+        found.append(ScriptResult(id="dicom-association", data={"associations": dicom[:32]}))
+    routes = [dict(r, client=f["client"]) for f in facts for r in f.get("hl7", ())]
+    if routes:
+        found.append(ScriptResult(id="hl7-msh", data={"routes": routes[:64]}))
+    tls = [dict(f["tls"], client=f["client"]) for f in facts if "tls" in f]
+    if tls:
+        found.append(ScriptResult(id="tls-hello", data={"handshakes": tls[:32]}))
+    http = [dict(f["http"], client=f["client"]) for f in facts if "http" in f]
+    if http:
+        found.append(ScriptResult(id="http-headers", data={"exchanges": http[:32]}))
+    return tuple(found)
+
+
+def _application(facts: dict) -> str | None:
+    """The flow's client as its application protocol names it: "AE MODALITY1 (modality)", "HL7 LAB@HOSP →
+    EHR@HOSP ORU^R01": the client side of the dependency (its source process)."""
+    if dicom := facts.get("dicom"):
+        if dicom.get("calling_ae"):
+            return f"DICOM AE {dicom['calling_ae']}" + (f" ({dicom['role']})" if dicom.get("role") else "")
+    if routes := facts.get("hl7"):
+        first = routes[0]
+        sender = "@".join(v for v in (first.get("sending_application"), first.get("sending_facility")) if v)
+        receiver = "@".join(v for v in (first.get("receiving_application"), first.get("receiving_facility")) if v)
+        types = ", ".join(dict.fromkeys(r["message_type"] for r in routes if r.get("message_type")))
+        return f"HL7 {sender or '?'} → {receiver or '?'}" + (f" {types}" if types else "")
+    return None
 
 
 def _traffic(seen: Seen) -> dict:

@@ -36,7 +36,7 @@ DATABASE_EXTRA_FIELDS = ("port", "process", "pid", "observed_at", "sizes")
 CONNECTION_FIELDS = ("source_host_id", "source_address", "source_port", "source_process",
                      "target_host_id", "target_address", "target_port", "target_service_id", "state", "observed_by")
 CONNECTION_EXTRA_FIELDS = ("protocol", "target_process", "observed_at", "evidence", "first_seen", "last_seen",
-                           "samples", "loopback", "external")
+                           "samples", "loopback", "external", "evidences", "packets", "bytes")
 # Sources that see a host's own sockets (nmap sees only from outside).
 SOCKET_SOURCES = {"local", "ssh", "bundle"}
 FINDING_FIELDS = ("id", "subject_type", "subject_id", "host_id", "rule", "category", "severity", "title", "evidence",

@@ -135,6 +135,7 @@ def resolve_connections(rows: Iterable[dict], hosts: list[dict], services: list[
                 "first_seen": c.get("first_seen") or c["observed_at"], "last_seen": c.get("last_seen") or c["observed_at"],
                 "samples": c.get("samples") or 1, "loopback": _is_loopback(server[0]) or client[2] == server[2],
                 "external": client[2] is None or server[2] is None, "evidences": set(),
+                "packets": c.get("packets"), "bytes": c.get("bytes"),
             }
         else:
             for name, value in (("source_process", client[3]), ("target_process", server[3]),
@@ -144,6 +145,8 @@ def resolve_connections(rows: Iterable[dict], hosts: list[dict], services: list[
             row["first_seen"] = min(row["first_seen"], c.get("first_seen") or c["observed_at"])
             row["last_seen"] = max(row["last_seen"], c.get("last_seen") or c["observed_at"])
             row["samples"] = max(row["samples"], c.get("samples") or 1)
+            for name in ("packets", "bytes"):  # the wire's count, where a capture saw it
+                row[name] = max(filter(None, (row[name], c.get(name))), default=None)
         row["observed_by"].add(c["source"])
         row["evidences"].add(evidence)
     scanners = {normalise_address(a) for a in scanner_addresses} - {None} if "scanner" in filters else set()

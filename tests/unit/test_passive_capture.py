@@ -6,6 +6,7 @@ network is tested in tests/integration/test_passive_import.py."""
 from __future__ import annotations
 
 import socket
+from datetime import datetime, timezone
 
 import dpkt
 import pytest
@@ -131,3 +132,29 @@ def test_hostile_frames_never_raise():
     for data in (b"", b"\x00" * 13, bytes(14) + b"\x45" + bytes(5), clinic_traffic()[1][:30], b"\xff" * 200):
         reader.packet(T, data)
     assert reader.packets == 5
+
+
+def test_a_dicom_association_split_over_segments_is_read_whole_and_p_data_never():
+    from tests.unit.test_passive_protocols import P_DATA, RQ
+
+    syn, ack = dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK
+    reader = CaptureReader()
+    reader.packet(T, frame(APP, DB, tcp(41000, 104, syn)))
+    reader.packet(T, frame(DB, APP, tcp(104, 41000, syn | ack)))
+    for n, part in enumerate((RQ[:40], RQ[40:90], RQ[90:], P_DATA)):  # the request in three segments, then data
+        reader.packet(T + n, frame(APP, DB, tcp(41000, 104, ack, part)))
+    (flow,) = reader.flows.values()
+    dicom = flow.facts["dicom"]
+    assert (dicom["calling_ae"], dicom["called_ae"], dicom["implementation_version"]) == (
+        "CT_SCANNER_01", "PACS", "OFFIS_DCMTK_364")
+    assert not flow.partial and "DOE^JOHN" not in repr(flow.facts)
+    report = next(r for r in reader.reports(datetime.now(timezone.utc)) if r.host.addresses == (DB,))
+    (service,) = report.services
+    assert service.name == "dicom" and {s.id for s in service.scripts} == {"passive-traffic", "dicom-association"}
+
+
+def test_the_wires_counts_reach_the_connection(store, tmp_path):
+    run_scan(store, FileImportScanner(write_capture(tmp_path / "clinic.pcap", clinic_traffic())))
+    (pg,) = [c for c in build_inventory(store)["connections"] if c["target_port"] == 5432]
+    # counted from the handshake's answer on: SYN-ACK, the query and its answer
+    assert (pg["packets"], pg["evidences"]) == (3, ["observed-on-wire"]) and pg["bytes"] > 0
