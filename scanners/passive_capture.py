@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import struct
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ class CaptureReader:
             f.seek(0)
             try:
                 reader = dpkt.pcapng.Reader(f) if head == PCAPNG_MAGIC else dpkt.pcap.Reader(f)
-            except (ValueError, dpkt.dpkt.Error, struct_error()) as error:
+            except (ValueError, dpkt.dpkt.Error, struct.error) as error:
                 raise EstateError(f"{path.name} is not a capture file Estate Mapper can read ({error})") from None
             link = reader.datalink()
             packets = iter(reader)
@@ -106,7 +107,7 @@ class CaptureReader:
                     when, data = next(packets)
                 except StopIteration:
                     break
-                except (ValueError, dpkt.dpkt.Error, struct_error()) as error:
+                except (ValueError, dpkt.dpkt.Error, struct.error) as error:
                     if ctx is not None:
                         ctx.warn(f"{path.name} is damaged after {self.packets:,} packets ({error}); "
                                  "what came before is kept")
@@ -125,7 +126,7 @@ class CaptureReader:
         try:
             frame = dpkt.sll.SLL(data) if link == 113 else dpkt.ethernet.Ethernet(data)
             payload = frame.data
-        except (dpkt.dpkt.Error, ValueError, struct_error()):
+        except (dpkt.dpkt.Error, ValueError, struct.error):
             self.undecoded += 1
             return
         if isinstance(payload, dpkt.arp.ARP):
@@ -375,11 +376,6 @@ def _unicast(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     return not (ip.is_multicast or ip.is_unspecified or ip.is_loopback or address.endswith(".255")
                 or address == "255.255.255.255")
-
-
-def struct_error():
-    import struct
-    return struct.error
 
 
 class CaptureImport:

@@ -364,13 +364,20 @@ def tls_hello(data: bytes) -> dict | None:
     return None
 
 
-def _client_hello(reader: _Reader, whole_message: bool) -> dict | None:
-    """Return the server name and highest version a ClientHello offers (RFC 8446 §4.1.2), or None."""
-    legacy_version = reader.number(2)
-    if legacy_version not in _TLS_VERSIONS or reader.take(32) is None:
+def _hello_start(reader: _Reader) -> int | None:
+    """Read what both hellos start with (version, 32 random bytes, a session ID of at most 32 bytes); return the
+    version, or None when it is not a hello's start."""
+    version = reader.number(2)
+    if version not in _TLS_VERSIONS or reader.take(32) is None:
         return None
     session_id = reader.vector(1)
-    if session_id is None or len(session_id) > 32:
+    return version if session_id is not None and len(session_id) <= 32 else None
+
+
+def _client_hello(reader: _Reader, whole_message: bool) -> dict | None:
+    """Return the server name and highest version a ClientHello offers (RFC 8446 §4.1.2), or None."""
+    legacy_version = _hello_start(reader)
+    if legacy_version is None:
         return None
     fixed = reader.vector(2) is not None and reader.vector(1) is not None   # cipher suites, compression methods
     extensions, whole = _extensions(reader, fixed, whole_message)
@@ -385,11 +392,8 @@ def _client_hello(reader: _Reader, whole_message: bool) -> dict | None:
 
 def _server_hello(reader: _Reader, whole_message: bool) -> dict | None:
     """Return the version a ServerHello settles on (RFC 8446 §4.1.3), or None."""
-    server_version = reader.number(2)
-    if server_version not in _TLS_VERSIONS or reader.take(32) is None:
-        return None
-    session_id = reader.vector(1)
-    if session_id is None or len(session_id) > 32:
+    server_version = _hello_start(reader)
+    if server_version is None:
         return None
     extensions, whole = _extensions(reader, reader.take(3) is not None, whole_message)   # suite, compression
     version = _TLS_VERSIONS.get(server_version) if whole else None
