@@ -396,11 +396,14 @@ class CaptureImport:
 
     def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
         self.reader.read(self.path, ctx)
-        reader = self.reader
-        if reader.evicted:
-            ctx.warn(f"{self.path.name}: more than {MAX_FLOWS:,} flows at once; the {reader.evicted:,} least "
-                     "recently seen were let go")
-        if reader.undecoded:
-            ctx.warn(f"{self.path.name}: {reader.undecoded:,} of {reader.packets:,} frames could not be decoded")
-        for report in reader.reports(ctx.started_at):
-            yield report
+        yield from capture_warnings(self.reader, self.path.name, ctx)
+
+
+def capture_warnings(reader: CaptureReader, name: str, ctx: ScanContext) -> Iterator[HostReport]:
+    """Warn what a capture (`name`: a file's, or an interface's) could not keep, then yield its host reports."""
+    if reader.evicted:
+        ctx.warn(f"{name}: more than {MAX_FLOWS:,} flows at once; the {reader.evicted:,} least recently seen were "
+                 "let go")
+    if reader.undecoded:
+        ctx.warn(f"{name}: {reader.undecoded:,} of {reader.packets:,} frames could not be decoded")
+    yield from reader.reports(ctx.started_at)
