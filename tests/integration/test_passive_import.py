@@ -70,23 +70,35 @@ def estatemap(net, *argv, timeout=300):
                            timeout=timeout, cwd=ROOT)
 
 
-@pytest.fixture(scope="module")
-def clinic_capture(test_network, tmp_path_factory):
-    """A capture of app talking to db and pacs, as (path, the DICOM file app sent)."""
-    folder = tmp_path_factory.mktemp("passive")
-    pcap, dump, dicom = folder / "clinic.pcap", folder / "patient.dump", folder / "patient.dcm"
+def patient_dicom(folder: Path) -> Path:
+    """A DICOM file holding the fake patient, made with dcmtk."""
+    dump, dicom = folder / "patient.dump", folder / "patient.dcm"
     dump.write_text(DICOM_DUMP)
     subprocess.run([find_tool("dump2dcm"), "+te", "-g", str(dump), str(dicom)], check=True, timeout=60)
+    return dicom
+
+
+def clinic_traffic(test_network, dicom: Path) -> None:
+    """app talks to its peers as a clinic does: ARP, DICOM echo and C-STORE of `dicom` to pacs, a handshake with
+    db's PostgreSQL port, an HL7 ORU^R01 (with PID and OBX) to pacs's MLLP receiver."""
     app = test_network.hosts["app"]
+    app.run(["ip", "neigh", "flush", "all"], check=True, timeout=30)  # so app asks for its peers' MACs (ARP)
+    for argv in (["echoscu", "-aet", "EHRAPP", "-aec", "PACS", PACS, "11112"],
+                 ["storescu", "--required", "-aet", "EHRAPP", "-aec", "PACS", PACS, "11112", str(dicom)]):
+        result = app.run(argv, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+    result = app.run([sys.executable, "-c", CLIENT], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def clinic_capture(test_network, tmp_path_factory):
+    """A capture of app talking to db and pacs."""
+    folder = tmp_path_factory.mktemp("passive")
+    pcap, dicom = folder / "clinic.pcap", patient_dicom(folder)
     tcpdump = capture(test_network, pcap)
     try:
-        app.run(["ip", "neigh", "flush", "all"], check=True, timeout=30)  # so app asks for its peers' MACs (ARP)
-        for argv in (["echoscu", "-aet", "EHRAPP", "-aec", "PACS", PACS, "11112"],
-                     ["storescu", "--required", "-aet", "EHRAPP", "-aec", "PACS", PACS, "11112", str(dicom)]):
-            result = app.run(argv, capture_output=True, text=True, timeout=60)
-            assert result.returncode == 0, result.stdout + result.stderr
-        result = app.run([sys.executable, "-c", CLIENT], capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stdout + result.stderr
+        clinic_traffic(test_network, dicom)
         time.sleep(1)  # tcpdump -U writes each packet as it comes; a moment for the last ones
     finally:
         stop_process(tcpdump, sig=2)
@@ -154,22 +166,27 @@ def test_no_patient_value_is_kept_anywhere(imported):
             assert all(value.encode() not in blob for blob in blobs), (value, path.name)
 
 
-def test_the_import_sends_nothing(test_network, clinic_capture, tmp_path):
-    # imported from a host of its own: its IPv4 packets, TCP connections and UDP datagrams sent do not move (the
-    # kernel's own IPv6 neighbour discovery is ICMPv6, in none of these, so the count is not left to timing)
-    def sent() -> tuple[int, ...]:
-        out = test_network.scanner.run(["cat", "/proc/net/snmp", "/proc/net/snmp6"], capture_output=True, text=True,
-                                       timeout=30).stdout
-        lines = out.splitlines()
-        table = {}
-        for header, values in zip(lines, lines[1:]):
-            if header.split(":")[0] == values.split(":")[0] and header.split()[1:] and not values.split()[1].isalpha():
-                table.update({f"{header.split(':')[0]}.{k}": int(v)
-                              for k, v in zip(header.split()[1:], values.split()[1:])})
-        table.update({k: int(v) for k, v in (line.split() for line in lines if line.startswith("Udp6OutDatagrams"))})
-        return table["Ip.OutRequests"], table["Tcp.ActiveOpens"], table["Udp.OutDatagrams"], table["Udp6OutDatagrams"]
+def sent(run) -> tuple[int, ...]:
+    """What a namespace's programs have sent: IPv4 packets, TCP connections opened, UDP datagrams (v4 and v6);
+    `run(argv)` runs a command there. The kernel's own IPv6 neighbour discovery is ICMPv6, in none of these, so
+    the count is not left to timing."""
+    out = run(["cat", "/proc/net/snmp", "/proc/net/snmp6"]).stdout
+    lines = out.splitlines()
+    table = {}
+    for header, values in zip(lines, lines[1:]):
+        if header.split(":")[0] == values.split(":")[0] and header.split()[1:] and not values.split()[1].isalpha():
+            table.update({f"{header.split(':')[0]}.{k}": int(v)
+                          for k, v in zip(header.split()[1:], values.split()[1:])})
+    table.update({k: int(v) for k, v in (line.split() for line in lines if line.startswith("Udp6OutDatagrams"))})
+    return table["Ip.OutRequests"], table["Tcp.ActiveOpens"], table["Udp.OutDatagrams"], table["Udp6OutDatagrams"]
 
-    before = sent()
+
+def test_the_import_sends_nothing(test_network, clinic_capture, tmp_path):
+    # imported from a host of its own, whose sending counters do not move
+    def run(argv):
+        return test_network.scanner.run(argv, capture_output=True, text=True, timeout=30)
+
+    before = sent(run)
     result = estatemap(test_network, "--db", tmp_path / "estate.db", "import", clinic_capture)
     assert result.returncode == 0, result.stderr
-    assert sent() == before
+    assert sent(run) == before
