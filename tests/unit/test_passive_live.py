@@ -1,5 +1,5 @@
 """The live capture's ring reader on ring files written as tcpdump and dumpcap write them (growing, rotated, rewritten
-once round, deleted), and a real tcpdump on loopback rotating its ring while the scan reads it."""
+once round, deleted), and a real tcpdump and dumpcap on loopback rotating their rings while the scan reads them."""
 
 from __future__ import annotations
 
@@ -142,12 +142,14 @@ def test_building_a_capture_says_what_is_wrong(monkeypatch):
         PassiveScanner("lo", 60)
 
 
-def test_a_live_capture_reads_tcpdump_s_ring_as_it_rotates(tmp_path, monkeypatch):
-    """A real tcpdump on loopback with 1 MB ring files: 3 MB of datagrams to 127.0.0.1 (which is no host of the
+@pytest.mark.parametrize("tool", ["tcpdump", "dumpcap"])
+def test_a_live_capture_reads_the_tool_s_ring_as_it_rotates(tool, tmp_path, monkeypatch):
+    """A real tcpdump (and dumpcap) on loopback with 1 MB ring files: 3 MB of datagrams to 127.0.0.1 (which is no host of the
     estate) make it rotate twice within its ring of 8, so nothing can be lost whatever the timing; every datagram
     is read, from each file in turn, and the ring's folder is removed at the end."""
     monkeypatch.setattr(passive_live.tempfile, "tempdir", str(tmp_path))
-    scanner = PassiveScanner("lo", 3600, ring_file_mb=1)
+    scanner = PassiveScanner("lo", 3600, tool=tool, ring_file_mb=1)
+    assert scanner.tool == tool
     ctx = ScanContext()
     payload, count = b"r" * 1000, 3000
     done = threading.Event()
