@@ -399,8 +399,8 @@ def transform_agent(facts: dict, address: str, observed_at: datetime, port: int 
     macs = tuple(dict.fromkeys(m for m in (snmp_layer2.own_mac(system), *(i.mac for i in interfaces)) if m))
     processes = _processes(col, common)
     names = {p.pid: p.name for p in processes}
-    family, kernel = _os_of(descr)
-    os_name, os_version = _device_os(descr, system.get("object_id"))
+    family, kernel = os_of(descr)
+    os_name, os_version = device_os(descr, system.get("object_id"))
     enterprise = enterprise_of(system.get("object_id"))
     chassis = _chassis(col)
     uptime = system.get("uptime")
@@ -455,7 +455,7 @@ def device_type(descr: str, enterprise: dict | None, col: dict, system: dict) ->
     maker = enterprise["name"] if enterprise else None
     if "ups_maker" in system or "ups_battery_status" in system or maker in UPS_MAKERS:
         return "ups"
-    computer = bool(col.get("run_name") or col.get("sw_name")) and _os_of(descr)[0] is not None
+    computer = bool(col.get("run_name") or col.get("sw_name")) and os_of(descr)[0] is not None
     if (col.get("printer_status") or col.get("supply_descr") or maker in PRINTER_MAKERS) and not computer:
         return "printer"  # a Windows or Linux server lists its print drivers in the same table
     if maker in FIREWALL_MAKERS or _FIREWALL.search(descr):
@@ -569,7 +569,7 @@ WINDOWS_SERVER_BUILDS = {14393: "Server 2016", 17763: "Server 2019", 20348: "Ser
 FIRST_WINDOWS_10_BUILD, FIRST_WINDOWS_11_BUILD = 10240, 22000
 
 
-def _device_os(descr: str, object_id=None) -> tuple[str | None, str | None]:
+def device_os(descr: str, object_id=None) -> tuple[str | None, str | None]:
     """(os_name, os_version) where sysDescr names a system and its version (Cisco IOS/IOS XE/NX-OS, Junos,
     ProCurve, ArubaOS, NetApp, Windows...), so the end-of-life table judges it like any OS a host reports;
     other systems keep their sysDescr only."""
@@ -772,7 +772,7 @@ def _sockets(col: dict, names: dict[int, str], common: dict) -> tuple[tuple[Serv
     return tuple(sorted(services.values(), key=lambda s: (s.protocol, s.port, s.address or ""))), tuple(connections)
 
 
-def _os_of(descr: str) -> tuple[str | None, str | None]:
+def os_of(descr: str) -> tuple[str | None, str | None]:
     """(os_family, kernel) from sysDescr: "Linux db01 6.1.0-18-amd64 #1 SMP ..." or "Hardware: ... Software:
     Windows Version 6.3 (Build 17763 Multiprocessor Free)"; devices keep their sysDescr only."""
     words = descr.split()

@@ -11,7 +11,7 @@ import pytest
 from discovery.inventory.build import build_inventory
 from discovery.records.model import Scan
 from discovery.service import analyze
-from scanners.snmp_agent import _device_os, device_type, transform_agent
+from scanners.snmp_agent import device_os, device_type, transform_agent
 from tests.builders import T0
 from tests.unit.test_snmp_agent import facts
 
@@ -47,7 +47,7 @@ WORKSTATION, SERVER, DC = (f"1.3.6.1.4.1.311.1.1.3.1.{n}" for n in (1, 2, 3))
     ("Palo Alto Networks PA-5000 series firewall", None, (None, None)),
 ])
 def test_system_and_version_from_sysdescr(descr, object_id, expected):
-    assert _device_os(descr, object_id) == expected
+    assert device_os(descr, object_id) == expected
 
 
 def test_a_device_with_a_forwarding_table_and_no_host_resources_is_a_switch():
