@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from discovery.records.model import Connection, EstateError, Host, HostReport, ScanContext, ScriptResult, Service
+from scanners.passive_l2 import CDP_DESTINATION, Announcements
 
 SOURCE = "passive"
 EVIDENCE = "observed-on-wire"
@@ -35,6 +36,7 @@ MAX_HOSTS = 65_536
 MAX_LOOKS = 32               # payloads of one flow whose headers are read (HL7: each message's MSH, up to this)
 MAX_ROUTES = 16              # distinct HL7 routes and message types kept a flow
 PROGRESS_PACKETS = 20_000    # report progress (and check for cancel) every so many packets
+L2_ANNOUNCING = (b"\x88\xcc", b"\x81\x00", b"\x88\xa8")  # LLDP's EtherType, or a VLAN tag before it
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
@@ -85,6 +87,7 @@ class CaptureReader:
         self.flows: OrderedDict[tuple[str, str, str, int], Flow] = OrderedDict()
         self.pending: OrderedDict[tuple, float] = OrderedDict()
         self.packets = self.evicted = self.undecoded = 0
+        self.announcements = Announcements()                      # LLDP and CDP: devices saying who they are
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -123,6 +126,9 @@ class CaptureReader:
         import dpkt
 
         self.packets += 1
+        if link == 1 and (data[12:14] in L2_ANNOUNCING or data[:6] == CDP_DESTINATION) and \
+                self.announcements.add(when, data):
+            return
         try:
             frame = dpkt.sll.SLL(data) if link == 113 else dpkt.ethernet.Ethernet(data)
             payload = frame.data
@@ -233,7 +239,12 @@ class CaptureReader:
     # --- records ------------------------------------------------------------------------------------------
 
     def reports(self, observed_at: datetime) -> Iterator[HostReport]:
-        """One HostReport per host seen: its MACs, the services that answered on it, and its flows as a client."""
+        """One HostReport per host seen: its MACs, the services that answered on it, and its flows as a client;
+        then one per device that announced itself over LLDP or CDP (scanners.passive_l2)."""
+        yield from self._ip_reports(observed_at)
+        yield from self.announcements.reports(SOURCE, observed_at)
+
+    def _ip_reports(self, observed_at: datetime) -> Iterator[HostReport]:
         heard: dict[tuple[str, str, int], list[dict]] = {}
         for (client, server, protocol, port), flow in self.flows.items():
             if flow.facts:
