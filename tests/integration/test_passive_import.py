@@ -8,8 +8,8 @@ tcpdump is started and stopped by PID.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -33,23 +33,73 @@ DICOM_DUMP = f"""(0008,0016) UI =SecondaryCaptureImageStorage
 (0020,000d) UI [1.2.826.0.1.3680043.2.1143.7.2]
 (0020,000e) UI [1.2.826.0.1.3680043.2.1143.7.3]
 """
+KIN_NAME = "FAKE^NEXTOFKIN"
 HL7 = (f"\x0bMSH|^~\\&|LAB|HOSP|EHR|HOSP|20261207010101||ORU^R01|MSG0001|P|2.5.1\r"
        f"PID|||{PATIENT_ID}^^^HOSP||{PATIENT_NAME}||19700101|M\r"
-       f"OBX|1|TX|GLU^Glucose||{RESULT_TEXT}||||||F\r\x1c\r")
+       f"OBX|1|TX|GLU^Glucose||{RESULT_TEXT}||||||F\r\x1c\r",
+       f"\x0bMSH|^~\\&|LAB|HOSP|EHR|HOSP|20261207010102||ADT^A01|MSG0002|P|2.5.1\r"
+       f"PID|||{PATIENT_ID}^^^HOSP||{PATIENT_NAME}||19700101|M\r"
+       f"NK1|1|{KIN_NAME}|SPO\r\x1c\r")
+PATIENT_VALUES = (*PATIENT_VALUES, KIN_NAME, "NEXTOFKIN")
+HL7_ROUTE = "HL7 LAB@HOSP → EHR@HOSP ORU^R01, ADT^A01"
+WEB, TLS_NAME, TLS_PORT = "10.203.0.20", "ehr.clinic.test", 8443
 CLIENT = f"""
 import socket, sys
-with socket.create_connection(("{DB}", 5432), timeout=10):
-    pass  # the handshake is the dependency; nothing else is needed
 with socket.create_connection(("{PACS}", 2575), timeout=10) as s:
-    s.sendall({HL7!r}.encode())
-    answer = b""
-    while not answer.endswith(b"\\x1c\\r"):
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        answer += chunk
-    sys.exit(0 if b"MSA|AA" in answer else 1)
+    for message in {HL7!r}:  # one message, then its ACK, as MLLP goes
+        s.sendall(message.encode())
+        answer = b""
+        while not answer.endswith(b"\\x1c\\r"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        if b"MSA|AA" not in answer:
+            sys.exit(1)
 """
+TLS_NGINX = """daemon off;
+pid {folder}/nginx.pid;
+error_log stderr;
+events {{ worker_connections 16; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    server {{
+        listen {address}:{port} ssl;
+        server_name {name};
+        ssl_certificate {folder}/cert.pem;
+        ssl_certificate_key {folder}/key.pem;
+        location / {{ return 200 "ehr portal"; }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def tls_portal(test_network, folder: Path):
+    """A second nginx on web, serving TLS on TLS_PORT under the name TLS_NAME (a self-signed certificate), for as
+    long as the context lasts; stopped by PID."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    f"/CN={TLS_NAME}", "-keyout", folder / "key.pem", "-out", folder / "cert.pem"],
+                   check=True, capture_output=True, timeout=60)
+    config = folder / "nginx.conf"
+    config.write_text(TLS_NGINX.format(folder=folder, address=WEB, port=TLS_PORT, name=TLS_NAME))
+    web = test_network.hosts["web"]
+    nginx = web.popen([find_tool("nginx"), "-p", folder, "-c", config], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while web.run(["curl", "-sk", "-o", "/dev/null", f"https://{WEB}:{TLS_PORT}/"], timeout=30).returncode:
+            assert time.monotonic() < deadline and nginx.poll() is None, "the TLS nginx did not start"
+            time.sleep(0.2)
+        yield
+    finally:
+        stop_process(nginx)
 
 
 def capture(test_network, path: Path):
@@ -79,16 +129,19 @@ def patient_dicom(folder: Path) -> Path:
 
 
 def clinic_traffic(test_network, dicom: Path) -> None:
-    """app talks to its peers as a clinic does: ARP, DICOM echo and C-STORE of `dicom` to pacs, a handshake with
-    db's PostgreSQL port, an HL7 ORU^R01 (with PID and OBX) to pacs's MLLP receiver."""
+    """app talks to its peers as a clinic does: ARP, DICOM echo and C-STORE of `dicom` to pacs, psql to db's
+    PostgreSQL, HL7 ORU^R01 (with PID and OBX) and ADT^A01 (PID, NK1) to pacs's MLLP receiver, curl over TLS with
+    SNI to the portal on web (tls_portal must run) and plain HTTP to web's nginx."""
     app = test_network.hosts["app"]
     app.run(["ip", "neigh", "flush", "all"], check=True, timeout=30)  # so app asks for its peers' MACs (ARP)
     for argv in (["echoscu", "-aet", "EHRAPP", "-aec", "PACS", PACS, "11112"],
-                 ["storescu", "--required", "-aet", "EHRAPP", "-aec", "PACS", PACS, "11112", str(dicom)]):
+                 ["storescu", "--required", "-aet", "EHRAPP", "-aec", "PACS", PACS, "11112", str(dicom)],
+                 [find_tool("psql"), "-h", DB, "-U", "postgres", "-d", "emr", "-c", "select 1"],
+                 [sys.executable, "-c", CLIENT],
+                 ["curl", "-sk", "--resolve", f"{TLS_NAME}:{TLS_PORT}:{WEB}", f"https://{TLS_NAME}:{TLS_PORT}/"],
+                 ["curl", "-s", "-o", "/dev/null", f"http://{WEB}/"]):
         result = app.run(argv, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stdout + result.stderr
-    result = app.run([sys.executable, "-c", CLIENT], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+        assert result.returncode == 0, (argv, result.stdout + result.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +149,15 @@ def clinic_capture(test_network, tmp_path_factory):
     """A capture of app talking to db and pacs."""
     folder = tmp_path_factory.mktemp("passive")
     pcap, dicom = folder / "clinic.pcap", patient_dicom(folder)
-    tcpdump = capture(test_network, pcap)
-    try:
-        clinic_traffic(test_network, dicom)
-        time.sleep(1)  # tcpdump -U writes each packet as it comes; a moment for the last ones
-    finally:
-        stop_process(tcpdump, sig=2)
+    with tls_portal(test_network, folder / "portal"):
+        tcpdump = capture(test_network, pcap)
+        try:
+            clinic_traffic(test_network, dicom)
+            time.sleep(1)  # tcpdump -U writes each packet as it comes; a moment for the last ones
+        finally:
+            stop_process(tcpdump, sig=2)
     data = pcap.read_bytes()
-    assert PATIENT_NAME.encode() in data and RESULT_TEXT.encode() in data  # the capture does carry them
+    assert all(v.encode() in data for v in (PATIENT_NAME, RESULT_TEXT, KIN_NAME))  # the capture does carry them
     return pcap
 
 
@@ -148,11 +202,31 @@ def test_dicom_and_hl7_identities_are_named(imported):
     assert association["implementation_version"].startswith("OFFIS_DCMTK")  # dcmtk's: a software fingerprint
     assert association["server_implementation_version"].startswith("OFFIS_DCMTK")  # storescp answered
     hl7 = services[(PACS, 2575)]
-    (route,) = [s for s in hl7["scripts"] if s["id"] == "hl7-msh"][0]["data"]["routes"]
-    assert (route["sending_application"], route["sending_facility"], route["receiving_application"],
-            route["message_type"], route["version"]) == ("LAB", "HOSP", "EHR", "ORU^R01", "2.5.1")
+    routes = [s for s in hl7["scripts"] if s["id"] == "hl7-msh"][0]["data"]["routes"]
+    assert {(r["sending_application"], r["sending_facility"], r["receiving_application"], r["message_type"],
+             r["version"]) for r in routes} == {("LAB", "HOSP", "EHR", "ORU^R01", "2.5.1"),
+                                                ("LAB", "HOSP", "EHR", "ADT^A01", "2.5.1")}
     named = {d["source_process"] for d in estate["dependencies"] if d["target_port"] == 2575}
-    assert named == {"HL7 LAB@HOSP → EHR@HOSP ORU^R01"}
+    assert named == {HL7_ROUTE}
+
+
+def test_tls_names_and_versions_and_http_headers_are_named(imported):
+    estate, _ = imported
+    services = {(s["address"], s["port"]): s for s in estate["services"]}
+    portal = services[(WEB, TLS_PORT)]
+    assert portal["tunnel"] == "ssl"
+    (script,) = [s for s in portal["scripts"] if s["id"] == "tls-hello"]
+    (handshake,) = script["data"]["handshakes"]
+    assert handshake["sni"] == TLS_NAME and handshake["version"] in ("TLS 1.2", "TLS 1.3")
+    web = services[(WEB, 80)]
+    (script,) = [s for s in web["scripts"] if s["id"] == "http-headers"]
+    (exchange,) = [e for e in script["data"]["exchanges"] if e["client"] == APP]
+    # app's flow to web:80 carries curl's request and emr_app's (every 20 s): the last one read names it
+    assert exchange["host"] == WEB and exchange["user_agent"].split("/")[0] in ("curl", "emr_app")
+    assert exchange["server"].startswith("nginx")
+    hosts = {h["addresses"][0]: h["id"] for h in estate["hosts"]}
+    edges = {(d["source_host_id"], d["target_host_id"], d["target_port"]) for d in estate["dependencies"]}
+    assert {(hosts[APP], hosts[WEB], TLS_PORT), (hosts[APP], hosts[WEB], 80)} <= edges
 
 
 def test_no_patient_value_is_kept_anywhere(imported):

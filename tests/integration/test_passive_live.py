@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.network import STOP_TIMEOUT, stop_process
-from tests.integration.test_passive_import import (APP, DB, PACS, PATIENT_VALUES, clinic_traffic, patient_dicom,
-                                                   sent)
+from tests.integration.test_passive_import import (APP, DB, HL7_ROUTE, PACS, PATIENT_VALUES, clinic_traffic,
+                                                   patient_dicom, sent, tls_portal)
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -77,7 +77,8 @@ def listened(test_network, tmp_path_factory):
     errors = Lines(scan.stderr)
     try:
         assert errors.wait_for("listening on v-app", LISTEN_TIMEOUT), "".join(errors.lines)
-        clinic_traffic(test_network, dicom)
+        with tls_portal(test_network, folder.parent / "portal"):
+            clinic_traffic(test_network, dicom)
         time.sleep(2)  # tcpdump -U writes each packet as it comes, and the ring is read four times a second
         scan.send_signal(signal.SIGINT)  # Ctrl-C
         out, _ = scan.communicate(timeout=FINISH_TIMEOUT)
@@ -109,7 +110,7 @@ def test_ctrl_c_keeps_the_clinical_hosts_services_and_dependencies(listened):
     (dicom,) = [s for s in services[(PACS, 11112)]["scripts"] if s["id"] == "dicom-association"]
     assert {(a["calling_ae"], a["called_ae"]) for a in dicom["data"]["associations"]} == {("EHRAPP", "PACS")}
     named = {d["source_process"] for d in estate["dependencies"] if d["target_port"] == 2575}
-    assert named == {"HL7 LAB@HOSP → EHR@HOSP ORU^R01"}
+    assert named == {HL7_ROUTE}
 
 
 def test_the_live_capture_keeps_no_patient_value_and_no_packet(listened):
