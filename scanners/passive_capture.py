@@ -9,7 +9,13 @@ What is learned:
   * a TCP service from the handshake (the side that answers SYN with SYN-ACK listens on that port), a UDP service
     from a request answered from the port it was sent to;
   * a flow client → server service, with first/last seen and packet/byte counts, as a connection of the client
-    graded "observed-on-wire".
+    graded "observed-on-wire";
+  * hosts' names (scanners.passive_names): DHCP (option 12 host name, vendor class and requested address, by
+    the client's MAC until an ARP reply or the server's ACK ties that MAC to an address), mDNS, NetBIOS and
+    LLMNR (a machine naming itself), DNS answers (A and PTR records naming other machines: attached to a host
+    seen in the capture, never a host of their own); at most MAX_NAMES a host. A host is called by its DHCP name,
+    else one it announced itself, else a DNS name; its MAC's maker comes from IEEE's OUI table
+    (discovery.records.mac_vendors), medical device makers named as the host's vendor.
 No payload byte is kept: application headers are read (scanners.passive_protocols) only into named fields.
 A truncated or damaged file is read up to the damage, with a warning.
 """
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from discovery.records.mac_vendors import MacVendor, lookup_mac
 from discovery.records.model import Connection, EstateError, Host, HostReport, ScanContext, ScriptResult, Service
 from scanners.passive_l2 import CDP_DESTINATION, Announcements
 
@@ -36,6 +43,12 @@ MAX_HOSTS = 65_536
 MAX_LOOKS = 32               # payloads of one flow whose headers are read (HL7: each message's MSH, up to this)
 MAX_ROUTES = 16              # distinct HL7 routes and message types kept a flow
 PROGRESS_PACKETS = 20_000    # report progress (and check for cancel) every so many packets
+MAX_NAMES = 16               # names kept a host (or a MAC heard in DHCP); later ones are not kept
+MAX_NAMED = 65_536           # addresses named in DNS answers before they are seen, and MACs heard in DHCP: past
+                             # it the least recently named is let go
+NAME_BYTES = 1500            # of a name protocol's datagram, what its decoder may look at
+NAME_PORTS = {67: "dhcp", 68: "dhcp", 53: "dns", 5353: "mdns", 137: "netbios", 5355: "llmnr"}  # UDP port -> how
+NAME_RANK = {"dhcp": 0, "mdns": 1, "netbios": 1, "llmnr": 1, "dns": 2}  # which name a host is called by, best first
 L2_ANNOUNCING = (b"\x88\xcc", b"\x81\x00", b"\x88\xa8")  # LLDP's EtherType, or a VLAN tag before it
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -61,9 +74,47 @@ class Seen:
 
 
 @dataclass(slots=True)
+class NameSeen:
+    """One name a machine was heard by: how (dhcp, dns, mdns, netbios, llmnr), first and last time, and the
+    NetBIOS roles it was registered with (workstation, file-server)."""
+    name: str
+    how: set[str]
+    first: float
+    last: float
+    roles: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class Heard:
+    """What name protocols said of one machine — by address, or by MAC for what its DHCP client said before an
+    address is tied to that MAC: its names (at most MAX_NAMES), its DHCP vendor class and requested address."""
+    names: dict[str, NameSeen] = field(default_factory=dict)   # by name.casefold(): "PACS" and "pacs" are one
+    vendor_class: str | None = None
+    requested_address: str | None = None
+
+    def add(self, name: str, how: set[str] | str, first: float, last: float | None = None,
+            roles: set[str] | tuple[str, ...] = ()) -> None:
+        seen = self.names.get(key := name.casefold())
+        if seen is None:
+            if len(self.names) >= MAX_NAMES:
+                return
+            seen = self.names[key] = NameSeen(name, set(), first, first)
+        seen.how.update((how,) if isinstance(how, str) else how)
+        seen.roles.update(roles)
+        seen.first, seen.last = min(seen.first, first), max(seen.last, first if last is None else last)
+
+    def merge(self, other: Heard) -> None:
+        for seen in other.names.values():
+            self.add(seen.name, seen.how, seen.first, seen.last, seen.roles)
+        self.vendor_class = other.vendor_class or self.vendor_class
+        self.requested_address = other.requested_address or self.requested_address
+
+
+@dataclass(slots=True)
 class HostSeen:
     seen: Seen
     macs: set[str] = field(default_factory=set)
+    heard: Heard | None = None   # its names, once a name protocol named its address
 
 
 @dataclass(slots=True)
@@ -86,6 +137,8 @@ class CaptureReader:
         self.services: dict[tuple[str, str, int], Seen] = {}
         self.flows: OrderedDict[tuple[str, str, str, int], Flow] = OrderedDict()
         self.pending: OrderedDict[tuple, float] = OrderedDict()
+        self.named: OrderedDict[str, Heard] = OrderedDict()    # addresses named before they were seen (DNS)
+        self.by_mac: OrderedDict[str, Heard] = OrderedDict()   # what DHCP clients said, by their MAC
         self.packets = self.evicted = self.undecoded = 0
         self.announcements = Announcements()                      # LLDP and CDP: devices saying who they are
 
@@ -178,22 +231,72 @@ class CaptureReader:
                     _read_headers(flow.facts, payload, from_client)
 
     def _udp(self, when: float, source: str, target: str, udp, size: int) -> None:
+        if udp.sport in NAME_PORTS or udp.dport in NAME_PORTS:  # before the flow logic, which drops broadcasts
+            self._names(when, NAME_PORTS.get(udp.sport) or NAME_PORTS[udp.dport], bytes(udp.data[:NAME_BYTES]))
         if self.pending.pop((target, udp.dport, source, udp.sport, "udp"), None) is not None:  # an answer
             self._answered(when, "udp", client=(target, udp.dport), server=(source, udp.sport))
         if not self._count(when, "udp", source, udp.sport, target, udp.dport, size) and _unicast(target):
             self._wait((source, udp.sport, target, udp.dport, "udp"), when)  # a request, until answered
 
+    def _names(self, when: float, how: str, payload: bytes) -> None:
+        """Fold what a name protocol's datagram says (see scanners.passive_names) into the names heard."""
+        from scanners import passive_names as pn
+
+        if how == "dhcp":
+            if (found := pn.dhcp_message(payload)) is not None:
+                self._dhcp(when, found)
+        elif how == "netbios":
+            for item in (pn.netbios_names(payload) or {}).get("names", ()):
+                if (heard := self._heard_at(item["address"])) is not None:
+                    heard.add(item["name"], how, when, roles=(item["role"],))
+        else:
+            decode = {"dns": pn.dns_answers, "mdns": pn.mdns_answers, "llmnr": pn.llmnr_answers}[how]
+            found = decode(payload) or {}
+            pairs = [*found.get("addresses", ()), *((name, address) for address, name in found.get("pointers", ()))]
+            for name, address in pairs:
+                if (heard := self._heard_at(address)) is not None:
+                    heard.add(name, how, when)
+
+    def _dhcp(self, when: float, found: dict) -> None:
+        """A DHCP client's name, vendor class and requested address are kept by its MAC; the server's ACK (the
+        address given) or a client's own address (ciaddr) ties that MAC to a host."""
+        mac = found["mac"]
+        if found["hostname"] or found["vendor_class"] or found["requested_address"]:
+            heard = _bounded(self.by_mac, mac)
+            if found["hostname"]:
+                heard.add(found["hostname"], "dhcp", when)
+            heard.vendor_class = found["vendor_class"] or heard.vendor_class
+            heard.requested_address = found["requested_address"] or heard.requested_address
+        for address in (found["assigned_address"], found["client_address"]):
+            if address and (host := self._host(address, when, 0, count=False)) is not None:
+                host.macs.add(mac)
+
+    def _heard_at(self, address: str) -> Heard | None:
+        """The names of whoever has `address`: the host's if it was seen, else kept apart (bounded) until it is:
+        a DNS answer names machines that may never appear, and does not make a host of them."""
+        if not _unicast(address):
+            return None
+        host = self.hosts.get(address)
+        if host is None:
+            return _bounded(self.named, address)
+        if host.heard is None:
+            host.heard = Heard()
+        return host.heard
+
     # --- folding ------------------------------------------------------------------------------------------
 
-    def _host(self, address: str, when: float, size: int) -> HostSeen | None:
+    def _host(self, address: str, when: float, size: int, *, count: bool = True) -> HostSeen | None:
+        """The host at `address`, new if need be (with the names it was given before it was seen); the packet is
+        counted on it unless `count` is False (a DHCP server's ACK names a host without being its packet)."""
         if not _unicast(address):
             return None
         host = self.hosts.get(address)
         if host is None:
             if len(self.hosts) >= MAX_HOSTS:
                 return None
-            host = self.hosts[address] = HostSeen(Seen(when, when))
-        host.seen.add(when, size)
+            host = self.hosts[address] = HostSeen(Seen(when, when), heard=self.named.pop(address, None))
+        if count:
+            host.seen.add(when, size)
         return host
 
     def _wait(self, key: tuple, when: float) -> None:
@@ -267,11 +370,29 @@ class CaptureReader:
                 source=SOURCE, observed_at=observed_at))
         for address in sorted(self.hosts, key=ipaddress.ip_address):
             host = self.hosts[address]
+            heard = self._heard_of(host)
+            names = sorted(heard.names.values(), key=lambda n: (min(NAME_RANK[h] for h in n.how), n.first))
+            maker = next(filter(None, map(lookup_mac, sorted(host.macs))), None)
+            scripts = [ScriptResult(id="passive-traffic", data=_traffic(host.seen))]
+            if names or heard.vendor_class or heard.requested_address or maker:
+                scripts.append(ScriptResult(id="passive-names", data=_names_data(names, heard, maker)))
             yield HostReport(
                 host=Host(addresses=(address,), macs=tuple(sorted(host.macs)), source=SOURCE, observed_at=observed_at,
                           status="up", status_reason="observed-on-wire",
-                          scripts=(ScriptResult(id="passive-traffic", data=_traffic(host.seen)),)),
+                          hostname=names[0].name if names else None, hostnames=tuple(n.name for n in names),
+                          mac_vendor=maker.organisation if maker else None,
+                          vendor=maker.maker if maker and maker.medical else None, scripts=tuple(scripts)),
                 services=tuple(services.get(address, ())), connections=tuple(connections.get(address, ())))
+
+    def _heard_of(self, host: HostSeen) -> Heard:
+        """Everything heard of a host: by its address, and by each of its MACs (what its DHCP client said)."""
+        heard = Heard()
+        if host.heard is not None:
+            heard.merge(host.heard)
+        for mac in sorted(host.macs):
+            if (by_mac := self.by_mac.get(mac)) is not None:
+                heard.merge(by_mac)
+        return heard
 
 
 HEADER_BYTES = 4096          # of a payload, what the header decoders may look at (the rest is never read)
@@ -387,6 +508,34 @@ def _unicast(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     return not (ip.is_multicast or ip.is_unspecified or ip.is_loopback or address.endswith(".255")
                 or address == "255.255.255.255")
+
+
+def _bounded(table: OrderedDict[str, Heard], key: str) -> Heard:
+    """The entry for `key`, new if need be; past MAX_NAMED entries the least recently used is let go."""
+    heard = table.get(key)
+    if heard is None:
+        heard = table[key] = Heard()
+        while len(table) > MAX_NAMED:
+            table.popitem(last=False)
+    else:
+        table.move_to_end(key)
+    return heard
+
+
+def _names_data(names: list[NameSeen], heard: Heard, maker: MacVendor | None) -> dict:
+    """The passive-names script: each name with how and when it was heard, the DHCP client's vendor class and
+    requested address, the MAC's maker from the OUI table and whether it makes medical devices."""
+    return {
+        "names": [{"name": n.name, "learned_by": sorted(n.how, key=lambda h: (NAME_RANK[h], h)),
+                   "first_seen": _time(n.first).isoformat(), "last_seen": _time(n.last).isoformat(),
+                   **({"netbios_roles": sorted(n.roles)} if n.roles else {})} for n in names],
+        "dhcp_vendor_class": heard.vendor_class,
+        "dhcp_requested_address": heard.requested_address,
+        "oui_vendor": maker.organisation if maker else None,
+        "oui_prefix": maker.prefix if maker else None,
+        "maker": maker.maker if maker else None,
+        "medical_device_maker": maker.medical if maker else None,
+    }
 
 
 class CaptureImport:
