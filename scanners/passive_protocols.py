@@ -1,4 +1,5 @@
-"""Pure decoders of the application headers passive discovery keeps: DICOM association, HL7 MSH, TLS hello, HTTP head.
+"""Pure decoders of the application headers passive discovery keeps: DICOM association, HL7 MSH, TLS hello, HTTP head,
+SMB negotiate, Telnet option negotiation, FTP command verbs.
 
 Passive discovery reads captured traffic and never sends a packet. These functions take the first bytes of one
 direction of a TCP stream and return a small dict of named header fields, or None when the bytes are not the
@@ -7,8 +8,10 @@ start of that protocol (or are too damaged to say).
 The patient-data rule: only the named header fields below are ever returned. No DICOM P-DATA (its PDU type is
 refused before anything else is read), no HL7 segment other than MSH (decoding stops at MSH's terminator) and
 no MSH field beyond the ones named (not MSH-10, the control id), no HTTP target, body or other header, no TLS
-field but the server name and versions. Every value is checked (printable, bounded length, UIDs digits and
-dots only) so that an odd packet cannot smuggle other bytes into a result.
+field but the server name and versions, no SMB field but the dialects (not a NetBIOS name), no Telnet
+subnegotiation, no FTP argument (user names, passwords, file names) but AUTH's mechanism. Every value is
+checked (printable, bounded length, UIDs digits and dots only) so that an odd packet cannot smuggle other bytes
+into a result.
 
 Each function is bounded (it looks at a fixed-size prefix at most), does no I/O, imports nothing outside the
 standard library and never raises on any bytes: hostile, truncated or with lying lengths, it returns None or
@@ -503,3 +506,183 @@ def _header_lines(block: bytes) -> Iterator[tuple[bytes, bytes]]:
         name, colon, value = line.partition(b":")
         if colon and name and not name[:1].isspace():   # a leading space is an obsolete folded continuation
             yield name.strip().lower(), value
+
+
+# --- SMB negotiate (MS-CIFS §2.2.4.52, MS-SMB2 §2.2.1-2.2.4; NetBIOS session service, RFC 1002 §4.3) ---------
+
+MAX_SMB_BYTES = 4096
+MAX_SMB_DIALECTS = 32
+MAX_SMB_DIALECT = 32
+_SMB1, _SMB2 = b"\xffSMB", b"\xfeSMB"
+_SMB1_HEADER, _SMB2_HEADER = 32, 64
+_SMB1_NEGOTIATE, _SMB2_NEGOTIATE = 0x72, 0x0000
+_SMB1_REPLY, _SMB2_REPLY = 0x80, 0x00000001   # SMB1 Flags: SMB_FLAGS_REPLY; SMB2 Flags: SMB2_FLAGS_SERVER_TO_REDIR
+_SMB2_DIALECTS = {0x0202: "SMB 2.0.2", 0x0210: "SMB 2.1", 0x0300: "SMB 3.0", 0x0302: "SMB 3.0.2",
+                  0x0311: "SMB 3.1.1", 0x02FF: "SMB 2.???"}   # 2.??? : a server's answer to a multi-protocol offer
+_NO_DIALECT = 0xFFFF   # an SMB1 negotiate response's DialectIndex when none of the offered ones is acceptable
+
+
+def smb_negotiate(data: bytes) -> dict | None:
+    """Return what an SMB negotiation's first message says, or None for anything else (other SMB commands too).
+
+    The data is one direction of a TCP stream to port 445 or 139, starting with a NetBIOS session service header
+    (RFC 1002: type, then the length). Results:
+    - a NetBIOS session request (port 139's opening, type 0x81) → {"kind": "session-request"} (its two NetBIOS
+      names are not kept);
+    - an SMB1 NEGOTIATE request → {"kind": "request", "protocol": "SMB1", "dialects": the dialect strings
+      offered in order, e.g. ["PC NETWORK PROGRAM 1.0", ..., "NT LM 0.12", "SMB 2.002", "SMB 2.???"]};
+    - an SMB2 NEGOTIATE request → {"kind": "request", "protocol": "SMB2", "dialects": e.g. ["SMB 2.0.2", ...,
+      "SMB 3.1.1"]};
+    - an SMB1 NEGOTIATE response → {"kind": "response", "protocol": "SMB1", "status", "dialect_index": the
+      index of the chosen dialect in the request's list (None: none was acceptable), "dialect": None};
+    - an SMB2 NEGOTIATE response → {"kind": "response", "protocol": "SMB2", "status", "dialect_index": None,
+      "dialect": e.g. "SMB 3.1.1" (None when the status is an error or the revision unknown)}.
+    "status" is the NT status (0: success). A request's dialects cut off by the end of the data are left out.
+    """
+    data = bytes(data[:MAX_SMB_BYTES])
+    if len(data) < 8:
+        return None
+    if data[0] == 0x81:
+        return _netbios_session_request(data)
+    if data[0] != 0x00:   # a session message; its length is 17 bits in RFC 1002, 24 bits for direct TCP (445)
+        return None
+    message = data[4:4 + int.from_bytes(data[1:4], "big")]
+    if message[:4] == _SMB1:
+        return _smb1_negotiate(message)
+    if message[:4] == _SMB2:
+        return _smb2_negotiate(message)
+    return None
+
+
+def _netbios_session_request(data: bytes) -> dict | None:
+    """Return {"kind": "session-request"} for a NetBIOS SESSION REQUEST: two 34-byte encoded names (RFC 1002
+    §4.3.2, each a length byte of 32, 32 letters A-P, a zero), or None."""
+    if data[1] & 0xFE or int.from_bytes(data[2:4], "big") != 68 or len(data) < 72:
+        return None
+    for start in (4, 38):
+        name = data[start:start + 34]
+        if name[0] != 32 or name[33] != 0 or any(not 0x41 <= c <= 0x50 for c in name[1:33]):
+            return None
+    return {"kind": "session-request"}
+
+
+def _smb1_negotiate(message: bytes) -> dict | None:
+    """Return the dialects of an SMB1 NEGOTIATE request or the choice of its response (MS-CIFS §2.2.4.52)."""
+    if len(message) < _SMB1_HEADER + 1 or message[4] != _SMB1_NEGOTIATE:
+        return None
+    status = int.from_bytes(message[5:9], "little")
+    reader = _Reader(message[_SMB1_HEADER:])
+    word_count = reader.number(1)   # parameter words (2 bytes each), then a byte count and the bytes
+    words = reader.take(2 * word_count) if word_count is not None else None
+    if words is None:
+        return None
+    if message[9] & _SMB1_REPLY:
+        if word_count == 0:   # an error response carries no parameter words
+            return {"kind": "response", "protocol": "SMB1", "status": status, "dialect_index": None, "dialect": None}
+        index = int.from_bytes(words[:2], "little")
+        return {"kind": "response", "protocol": "SMB1", "status": status,
+                "dialect_index": None if index == _NO_DIALECT else index, "dialect": None}
+    if word_count != 0:
+        return None
+    byte_count = reader.take(2)
+    if byte_count is None:
+        return None
+    block = reader.data[reader.pos:reader.pos + int.from_bytes(byte_count, "little")]
+    dialects = []
+    for chunk in block.split(b"\x00")[:-1]:   # the last piece has no terminator: cut off (or empty)
+        if chunk[:1] != b"\x02" or len(dialects) >= MAX_SMB_DIALECTS:   # buffer format 0x02: a dialect string
+            break
+        text = _printable(chunk[1:], MAX_SMB_DIALECT)
+        if text is None:
+            break
+        dialects.append(text)
+    return {"kind": "request", "protocol": "SMB1", "dialects": dialects}
+
+
+def _smb2_negotiate(message: bytes) -> dict | None:
+    """Return the dialects of an SMB2 NEGOTIATE request or the revision its response chose (MS-SMB2 §2.2.3-2.2.4)."""
+    if (len(message) < _SMB2_HEADER + 8 or int.from_bytes(message[4:6], "little") != _SMB2_HEADER
+            or int.from_bytes(message[12:14], "little") != _SMB2_NEGOTIATE):
+        return None
+    status = int.from_bytes(message[8:12], "little")
+    body = message[_SMB2_HEADER:]
+    structure_size = int.from_bytes(body[0:2], "little")
+    if int.from_bytes(message[16:20], "little") & _SMB2_REPLY:
+        if structure_size == 65:
+            revision = int.from_bytes(body[4:6], "little")
+            return {"kind": "response", "protocol": "SMB2", "status": status, "dialect_index": None,
+                    "dialect": _SMB2_DIALECTS.get(revision) if status == 0 else None}
+        if structure_size == 9:   # an ERROR response
+            return {"kind": "response", "protocol": "SMB2", "status": status, "dialect_index": None, "dialect": None}
+        return None
+    if structure_size != 36:
+        return None
+    count = int.from_bytes(body[2:4], "little")
+    listed = body[36:36 + 2 * min(count, MAX_SMB_DIALECTS)]
+    revisions = [int.from_bytes(listed[i:i + 2], "little") for i in range(0, len(listed) - 1, 2)]
+    return {"kind": "request", "protocol": "SMB2",
+            "dialects": list(dict.fromkeys(_SMB2_DIALECTS.get(r, f"0x{r:04x}") for r in revisions))}
+
+
+# --- Telnet option negotiation (RFC 854, RFC 855) ------------------------------------------------------------
+
+MAX_TELNET_OPTIONS = 16
+_IAC, _SB = 255, 250
+_TELNET_VERBS = {251: "WILL", 252: "WONT", 253: "DO", 254: "DONT"}
+_TELNET_OPTIONS = {0: "BINARY", 1: "ECHO", 3: "SUPPRESS-GO-AHEAD", 5: "STATUS", 6: "TIMING-MARK",
+                   24: "TERMINAL-TYPE", 31: "NAWS", 32: "TERMINAL-SPEED", 33: "TOGGLE-FLOW-CONTROL",
+                   34: "LINEMODE", 35: "X-DISPLAY-LOCATION", 36: "ENVIRON", 37: "AUTHENTICATION", 38: "ENCRYPT",
+                   39: "NEW-ENVIRON"}
+
+
+def telnet_negotiation(data: bytes) -> dict | None:
+    """Return {"options": the option names negotiated} when the data starts with Telnet option negotiation (IAC,
+    then WILL/WONT/DO/DONT and an option: what a Telnet server or client sends first), else None.
+
+    Only the leading run of 3-byte negotiations is read; reading stops at a subnegotiation (IAC SB: a terminal
+    type, or NEW-ENVIRON's variables, which can hold a user name) or at the first byte of anything else.
+    """
+    head = bytes(data[:3 * MAX_TELNET_OPTIONS])
+    options: list[str] = []
+    for at in range(0, len(head) - 2, 3):
+        if head[at] != _IAC or head[at + 1] not in _TELNET_VERBS:
+            break
+        name = _TELNET_OPTIONS.get(head[at + 2], f"option {head[at + 2]}")
+        if name not in options:
+            options.append(name)
+    return {"options": options} if options else None
+
+
+# --- FTP control commands (RFC 959, RFC 2228, RFC 4217, RFC 3659) --------------------------------------------
+
+MAX_FTP_LINE = 512
+_FTP_COMMAND = re.compile(rb"([A-Za-z]{3,4})(?: ([^\r\n]{0,500}))?\r?\n")
+# Commands no other common clear-text protocol shares (POP3 also has USER, PASS, LIST, RETR; SMTP and POP3 NOOP,
+# QUIT, HELP; SMTP and POP3 AUTH with SASL mechanisms, which FTP's AUTH TLS/SSL are not): one identifies FTP.
+FTP_ONLY_COMMANDS = frozenset({"ACCT", "ALLO", "APPE", "CCC", "CDUP", "CWD", "EPRT", "EPSV", "FEAT", "MDTM", "MKD",
+                               "MLSD", "MLST", "MODE", "NLST", "OPTS", "PASV", "PBSZ", "PORT", "PROT", "PWD",
+                               "REST", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STOR", "STOU", "STRU", "SYST",
+                               "TYPE", "XPWD", "AUTH"})
+FTP_LOGIN_COMMANDS = frozenset({"USER", "PASS"})
+_FTP_TLS_MECHANISMS = {"TLS", "SSL", "TLS-C", "TLS-P"}
+
+
+def ftp_command(data: bytes) -> dict | None:
+    """Return {"command": the verb, "mechanism"} for an FTP client's command line, or None.
+
+    Only FTP_ONLY_COMMANDS and the login commands (USER, PASS) are recognised. The argument is never kept (it
+    holds user names, passwords and file names), except AUTH's mechanism: "TLS" or "SSL" (RFC 4217: the
+    session is then protected); an AUTH with another mechanism (SASL, as SMTP and POP3 use) is not FTP's → None.
+    """
+    line = _FTP_COMMAND.match(bytes(data[:MAX_FTP_LINE]))
+    if line is None:
+        return None
+    verb = line[1].decode("ascii").upper()
+    if verb not in FTP_ONLY_COMMANDS | FTP_LOGIN_COMMANDS:
+        return None
+    mechanism = None
+    if verb == "AUTH":
+        mechanism = (line[2] or b"").strip().upper().decode("ascii", errors="replace")
+        if mechanism not in _FTP_TLS_MECHANISMS:
+            return None
+    return {"command": verb, "mechanism": mechanism}

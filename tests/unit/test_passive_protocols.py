@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scanners import passive_protocols
-from scanners.passive_protocols import SOP_CLASSES, dicom_association, dicom_role, hl7_msh, http_head, tls_hello
+from scanners.passive_protocols import (SOP_CLASSES, dicom_association, dicom_role, ftp_command, hl7_msh, http_head,
+                                        smb_negotiate, telnet_negotiation, tls_hello)
 
 EXAMPLES = int(os.environ.get("ESTATEMAP_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 1000,
@@ -434,6 +435,167 @@ def test_http_head_cut_anywhere_gives_none_or_whole_values(message):
             assert_no_half_values(result, full)
 
 
+# --- SMB negotiate (MS-CIFS §2.2.4.52, MS-SMB2 §2.2.3-2.2.4, RFC 1002 §4.3) -----------------------------------
+
+ZEEK_SMB = Path(__file__).resolve().parents[1] / "data" / "zeek_smb"
+
+
+def netbios(message: bytes) -> bytes:
+    """A NetBIOS session message (type 0, then the length) around an SMB message, as on port 445 and 139."""
+    return b"\x00" + len(message).to_bytes(3, "big") + message
+
+
+def smb1(command: int, parameters: bytes, data: bytes, *, reply: bool = False, status: int = 0) -> bytes:
+    header = (b"\xffSMB" + bytes([command]) + status.to_bytes(4, "little") + bytes([0x98 if reply else 0x18])
+              + b"\x53\xc8" + bytes(20))   # flags2, PID high, security features, reserved, TID, PID, UID, MID
+    return netbios(header + bytes([len(parameters) // 2]) + parameters + len(data).to_bytes(2, "little") + data)
+
+
+def smb1_negotiate_request(*dialects: bytes) -> bytes:
+    return smb1(0x72, b"", b"".join(b"\x02" + d + b"\x00" for d in dialects))
+
+
+def smb1_negotiate_response(index: int) -> bytes:
+    return smb1(0x72, index.to_bytes(2, "little") + bytes(32), b"", reply=True)   # 17 words: NT LM 0.12's form
+
+
+def smb2(body: bytes, *, reply: bool = False, command: int = 0, status: int = 0) -> bytes:
+    header = (b"\xfeSMB" + (64).to_bytes(2, "little") + bytes(2) + status.to_bytes(4, "little")
+              + command.to_bytes(2, "little") + bytes(2) + (1 if reply else 0).to_bytes(4, "little") + bytes(44))
+    return netbios(header + body)
+
+
+def smb2_negotiate_request(*revisions: int) -> bytes:
+    fixed = (36).to_bytes(2, "little") + len(revisions).to_bytes(2, "little") + bytes(32)
+    return smb2(fixed + b"".join(r.to_bytes(2, "little") for r in revisions))
+
+
+def smb2_negotiate_response(revision: int) -> bytes:
+    return smb2((65).to_bytes(2, "little") + b"\x01\x00" + revision.to_bytes(2, "little") + bytes(58), reply=True)
+
+
+SESSION_REQUEST = b"\x81\x00\x00\x44" + (b"\x20" + b"CKFDENECFDEFFCFGEFFCCACACACACACA" + b"\x00") * 2
+SMB1_OFFER = smb1_negotiate_request(b"PC NETWORK PROGRAM 1.0", b"LANMAN1.0", b"NT LM 0.12", b"SMB 2.002",
+                                    b"SMB 2.???")
+SMB2_OFFER = smb2_negotiate_request(0x0202, 0x0210, 0x0300, 0x0302, 0x0311)
+
+
+def zeek_payloads(name: str) -> list[tuple[int, bytes]]:
+    """The TCP payloads of a Zeek test trace, as (source port, payload)."""
+    import dpkt
+
+    with open(ZEEK_SMB / name, "rb") as f:
+        segments = [dpkt.ethernet.Ethernet(frame).data.data for _, frame in dpkt.pcap.Reader(f)]
+    return [(s.sport, bytes(s.data)) for s in segments if isinstance(s, dpkt.tcp.TCP) and s.data]
+
+
+def test_smb_negotiate_smb1_request_and_response():
+    assert smb_negotiate(SMB1_OFFER) == {"kind": "request", "protocol": "SMB1", "dialects": [
+        "PC NETWORK PROGRAM 1.0", "LANMAN1.0", "NT LM 0.12", "SMB 2.002", "SMB 2.???"]}
+    assert smb_negotiate(smb1_negotiate_response(2)) == {"kind": "response", "protocol": "SMB1", "status": 0,
+                                                         "dialect_index": 2, "dialect": None}
+    none_acceptable = smb_negotiate(smb1_negotiate_response(0xFFFF))
+    assert none_acceptable["dialect_index"] is None
+
+
+def test_smb_negotiate_smb2_request_and_response():
+    assert smb_negotiate(SMB2_OFFER) == {"kind": "request", "protocol": "SMB2", "dialects": [
+        "SMB 2.0.2", "SMB 2.1", "SMB 3.0", "SMB 3.0.2", "SMB 3.1.1"]}
+    assert smb_negotiate(smb2_negotiate_response(0x0311)) == {"kind": "response", "protocol": "SMB2", "status": 0,
+                                                              "dialect_index": None, "dialect": "SMB 3.1.1"}
+    assert smb_negotiate(smb2_negotiate_response(0x02FF))["dialect"] == "SMB 2.???"   # a multi-protocol answer
+    error = smb2((9).to_bytes(2, "little") + bytes(6), reply=True, status=0xC0000022)
+    assert smb_negotiate(error) == {"kind": "response", "protocol": "SMB2", "status": 0xC0000022,
+                                    "dialect_index": None, "dialect": None}
+
+
+def test_smb_negotiate_netbios_session_request_keeps_no_name():
+    assert smb_negotiate(SESSION_REQUEST) == {"kind": "session-request"}
+    assert smb_negotiate(SESSION_REQUEST[:40]) is None
+    assert smb_negotiate(b"\x81" + bytes(80)) is None   # no encoded names: a data segment starting with 0x81
+
+
+def test_smb_negotiate_reads_real_negotiations():
+    """Zeek's traces (tests/data/zeek_smb): what real clients and servers wrote."""
+    lanman = [smb_negotiate(p) for _, p in zeek_payloads("cifs_negotiate_lanman.pcap")]
+    assert lanman == [{"kind": "request", "protocol": "SMB1",
+                       "dialects": ["PC NETWORK PROGRAM 1.0", "LANMAN1.0", "LM1.2X002", "LANMAN2.1"]},
+                      {"kind": "response", "protocol": "SMB1", "status": 0, "dialect_index": 3, "dialect": None}]
+    ntlm = [found for _, p in zeek_payloads("raw_ntlm_in_smb.pcap") if (found := smb_negotiate(p))]
+    assert [(f["kind"], f["protocol"], f.get("dialects"), f.get("dialect_index")) for f in ntlm] == [
+        ("request", "SMB1", ["NT LM 0.12", "SMB 2.002", "SMB 2.???"], None), ("response", "SMB1", None, 0)]
+    smb3 = [found for _, p in zeek_payloads("smb3_negotiate_context.pcap") if (found := smb_negotiate(p))]
+    assert [(f["protocol"], f["kind"], f.get("dialect")) for f in smb3] == [
+        ("SMB1", "request", None), ("SMB2", "response", "SMB 2.???"),
+        ("SMB2", "request", None), ("SMB2", "response", "SMB 3.1.1")]
+
+
+def test_smb_negotiate_refuses_other_messages():
+    session_setup = smb1(0x73, bytes(26), b"user\x00")
+    create = smb2(bytes(60), command=5)
+    for data in (b"", bytes(8), session_setup, create, netbios(b"\xfdSMB" + bytes(60)), b"\x85\x00\x00\x00",
+                 smb1_negotiate_request(b"NT LM 0.12")[:4] + b"\xfeSMB" + bytes(30), b"GET / HTTP/1.1\r\n\r\n",
+                 smb1(0x72, b"\x01\x00", b"\x02NT LM 0.12\x00")):   # a request with parameter words is no request
+        assert smb_negotiate(data) is None
+
+
+def test_smb_negotiate_survives_lying_lengths():
+    # a NetBIOS length far past the data, a byte count past the block, a dialect count of 65535
+    lying = bytearray(SMB1_OFFER)
+    lying[1:4] = (0xFFFFFF).to_bytes(3, "big")
+    assert smb_negotiate(bytes(lying))["dialects"][:2] == ["PC NETWORK PROGRAM 1.0", "LANMAN1.0"]
+    count_at = 4 + 32 + 1
+    lying = bytearray(SMB1_OFFER)
+    lying[count_at:count_at + 2] = b"\xff\xff"
+    assert len(smb_negotiate(bytes(lying))["dialects"]) == 5
+    many = bytearray(SMB2_OFFER)
+    many[4 + 64 + 2:4 + 64 + 4] = b"\xff\xff"
+    assert smb_negotiate(bytes(many))["dialects"] == ["SMB 2.0.2", "SMB 2.1", "SMB 3.0", "SMB 3.0.2", "SMB 3.1.1"]
+    odd = smb1_negotiate_request(b"NT LM 0.12", b"\x1b[31mred", b"SMB 2.002")
+    assert smb_negotiate(odd)["dialects"] == ["NT LM 0.12"]   # reading stops at an unprintable dialect
+    endless = smb1_negotiate_request(*[b"D%d" % n for n in range(100)])
+    assert len(smb_negotiate(endless)["dialects"]) == passive_protocols.MAX_SMB_DIALECTS
+
+
+@pytest.mark.parametrize("message", [SMB1_OFFER, SMB2_OFFER, smb1_negotiate_response(2),
+                                     smb2_negotiate_response(0x0311)], ids=["smb1-rq", "smb2-rq", "smb1-rsp",
+                                                                            "smb2-rsp"])
+def test_smb_negotiate_cut_anywhere_gives_none_or_whole_values(message):
+    full = smb_negotiate(message)
+    for cut in range(len(message) + 1):
+        result = smb_negotiate(message[:cut])
+        if result is not None:
+            assert_no_half_values(result, full)
+
+
+# --- Telnet and FTP ------------------------------------------------------------------------------------------
+
+TELNETD_FIRST = bytes([255, 253, 24, 255, 253, 32, 255, 253, 35, 255, 253, 39])   # what in.telnetd sends first
+
+
+def test_telnet_negotiation_names_options_and_never_reads_subnegotiation():
+    assert telnet_negotiation(TELNETD_FIRST) == {"options": ["TERMINAL-TYPE", "TERMINAL-SPEED",
+                                                             "X-DISPLAY-LOCATION", "NEW-ENVIRON"]}
+    environ = bytes([255, 251, 39, 255, 250, 39, 0, 0]) + b"USER\x01drsmith" + bytes([255, 240])
+    assert telnet_negotiation(environ) == {"options": ["NEW-ENVIRON"]}
+    assert "drsmith" not in repr(telnet_negotiation(environ))
+    assert telnet_negotiation(bytes([255, 253, 200])) == {"options": ["option 200"]}
+    for data in (b"", b"\xff", b"\xff\xfd", b"\xff\xfa\x18\x00xterm\xff\xf0", b"login: ", b"\xffSMB" + bytes(40)):
+        assert telnet_negotiation(data) is None
+
+
+def test_ftp_command_keeps_the_verb_never_the_argument():
+    assert ftp_command(b"USER drsmith\r\n") == {"command": "USER", "mechanism": None}
+    assert ftp_command(b"PASS s3cret-pass\r\n") == {"command": "PASS", "mechanism": None}
+    assert ftp_command(b"pwd\r\n") == {"command": "PWD", "mechanism": None}
+    assert ftp_command(b"STOR patient-DOE-JOHN.dcm\r\n") == {"command": "STOR", "mechanism": None}
+    assert ftp_command(b"AUTH TLS\r\n") == {"command": "AUTH", "mechanism": "TLS"}
+    for data in (b"AUTH PLAIN AGRyc21pdGgAczNjcmV0\r\n", b"EHLO ris\r\n", b"GET / HTTP/1.1\r\n", b"USER drsmith",
+                 b"220 ready\r\n", b"+OK POP3\r\n", b"QUIT\r\n", b"", b"\x00\x01USER x\r\n"):
+        assert ftp_command(data) is None
+    assert "drsmith" not in repr(ftp_command(b"USER drsmith\r\n"))
+
+
 # --- every decoder: arbitrary and mutated bytes ----------------------------------------------------------
 
 def assert_no_half_values(result: dict, full: dict) -> None:
@@ -463,11 +625,13 @@ def assert_small_fields(result: object) -> None:
             assert value is None or type(value) is int
 
 
-DECODERS = [dicom_association, hl7_msh, tls_hello, http_head]
+DECODERS = [dicom_association, hl7_msh, tls_hello, http_head, smb_negotiate, telnet_negotiation, ftp_command]
 SEEDS = [RQ, AC, P_DATA, ORU, TLS13_CLIENT, server_hello(0x0303, [selected_version(0x0304)]),
-         sslv2_client_hello(2), REQUEST, RESPONSE]
+         sslv2_client_hello(2), REQUEST, RESPONSE, SMB1_OFFER, SMB2_OFFER, smb1_negotiate_response(2),
+         smb2_negotiate_response(0x0311), SESSION_REQUEST, TELNETD_FIRST, b"AUTH TLS\r\n"]
 PREFIXES = [b"", b"\x01\x00", b"\x02\x00", b"\x03\x00\x00\x00\x00\x04", b"\x0bMSH|^~\\&|", b"MSH",
-            b"\x16\x03\x01", b"\x16\x03\x03\x00\x80\x02\x00\x00", b"\x80", b"GET / HTTP/1.1\r\n", b"HTTP/1.1 200 "]
+            b"\x16\x03\x01", b"\x16\x03\x03\x00\x80\x02\x00\x00", b"\x80", b"GET / HTTP/1.1\r\n", b"HTTP/1.1 200 ",
+            SMB1_OFFER[:40], SMB2_OFFER[:72], b"\x81\x00\x00\x44", b"\xff\xfd", b"USER "]
 mutation = st.tuples(st.sampled_from(("flip", "delete", "insert", "truncate")), st.integers(0, 1 << 16),
                      st.binary(min_size=1, max_size=8))
 
