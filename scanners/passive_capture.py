@@ -438,6 +438,12 @@ def _read_headers(facts: dict, payload: bytes, from_client: bool) -> None:
         elif found["pdu"] == "accept":
             dicom.update(server_implementation_class_uid=found["implementation_class_uid"],
                          server_implementation_version=found["implementation_version"])
+            # the called AE title the server accepted: the AC repeats the request's (PS3.8 §9.3.3), though not
+            # every implementation fills it in; None is a blank one
+            accepted = dicom.setdefault("accepted_called_aes", [])
+            title = found["called_ae"] or dicom.get("called_ae")
+            if title not in accepted and len(accepted) < MAX_ROUTES:
+                accepted.append(title)
     elif from_client and (first == b"\x0b" or payload[:3] == b"MSH") and (found := pp.hl7_msh(payload)):
         routes = facts.setdefault("hl7", [])
         if found not in routes and len(routes) < MAX_ROUTES:
@@ -448,22 +454,64 @@ def _read_headers(facts: dict, payload: bytes, from_client: bool) -> None:
             tls.update(sni=found["sni"], offered=found["offered"])
         else:
             tls["version"] = found["version"]
+            negotiated = tls.setdefault("negotiated", [])   # every version a connection of this flow settled on
+            if found["version"] and found["version"] not in negotiated:
+                negotiated.append(found["version"])
+    elif first in (b"\x00", b"\x81") and (found := pp.smb_negotiate(payload)):
+        # the dialects the client offered (its latest request), each dialect a server settled on (an SMB1
+        # response names it by its index in the request's list), and whether the connection opened with a
+        # NetBIOS session request (port 139's way)
+        smb = facts.setdefault("smb", {})
+        if found["kind"] == "session-request" and from_client:
+            smb["netbios_session"] = True
+        elif found["kind"] == "request" and from_client:
+            smb.update(client_protocol=found["protocol"], client_dialects=found["dialects"])
+        elif found["kind"] == "response" and not from_client and found["status"] == 0:
+            dialect, index, offered = found["dialect"], found["dialect_index"], smb.get("client_dialects") or []
+            if found["protocol"] == "SMB1" and index is not None:
+                dialect = offered[index] if smb.get("client_protocol") == "SMB1" and index < len(offered) \
+                    else f"dialect #{index} of the request"
+            chosen = {"protocol": found["protocol"], "dialect": dialect}
+            negotiated = smb.setdefault("negotiated", [])
+            if dialect and chosen not in negotiated and len(negotiated) < MAX_ROUTES:
+                negotiated.append(chosen)
+    elif first == b"\xff" and (found := pp.telnet_negotiation(payload)):
+        options = facts.setdefault("telnet", {}).setdefault("options", [])
+        options.extend(o for o in found["options"] if o not in options and len(options) < MAX_ROUTES)
+    elif from_client and (found := pp.ftp_command(payload)):
+        ftp = facts.setdefault("ftp", {})
+        commands = ftp.setdefault("commands", [])
+        if found["command"] not in commands and len(commands) < MAX_ROUTES:
+            commands.append(found["command"])
+        if found["mechanism"]:
+            ftp["auth"] = found["mechanism"]
     elif (found := pp.http_head(payload)):
         http = facts.setdefault("http", {})
         http.update({k: v for k, v in found.items() if k != "kind" and v is not None})
 
 
 def _service_name(facts: list[dict]) -> str | None:
-    """What the traffic says the service speaks (DICOM, HL7 MLLP, HTTP), where it says so."""
-    for key, name in (("dicom", "dicom"), ("hl7", "hl7-mllp"), ("http", "http")):
+    """What the traffic says the service speaks (DICOM, HL7 MLLP, SMB, Telnet, FTP, HTTP), where it says so; SMB
+    is "netbios-ssn" when its connections opened with a NetBIOS session request (port 139), else "microsoft-ds"."""
+    from scanners.passive_protocols import FTP_ONLY_COMMANDS
+
+    for key, name in (("dicom", "dicom"), ("hl7", "hl7-mllp"), ("smb", "microsoft-ds"), ("telnet", "telnet")):
         if any(key in f for f in facts):
+            if key == "smb" and any(f["smb"].get("netbios_session") for f in facts if "smb" in f):
+                return "netbios-ssn"
             return name
+    if any(FTP_ONLY_COMMANDS.intersection(f.get("ftp", {}).get("commands", ())) for f in facts):
+        return "ftp"  # USER and PASS alone could be POP3's: a command only FTP has names it
+    if any("http" in f for f in facts):
+        return "http"
     return None
 
 
 def _header_scripts(facts: list[dict]) -> tuple[ScriptResult, ...]:
     """A service's application identities as heard from its clients: DICOM AE titles and implementations, HL7
-    routes, TLS versions and server names, HTTP server."""
+    routes, TLS versions and server names, SMB dialects, Telnet options, FTP command verbs, HTTP server."""
+    from scanners.passive_protocols import FTP_ONLY_COMMANDS
+
     found = []
     dicom = [dict(f["dicom"], client=f["client"]) for f in facts if "dicom" in f]
     if dicom:
@@ -474,6 +522,16 @@ def _header_scripts(facts: list[dict]) -> tuple[ScriptResult, ...]:
     tls = [dict(f["tls"], client=f["client"]) for f in facts if "tls" in f]
     if tls:
         found.append(ScriptResult(id="tls-hello", data={"handshakes": tls[:32]}))
+    smb = [dict(f["smb"], client=f["client"]) for f in facts if "smb" in f]
+    if smb:
+        found.append(ScriptResult(id="smb-negotiate", data={"negotiations": smb[:32]}))
+    telnet = [dict(f["telnet"], client=f["client"]) for f in facts if "telnet" in f]
+    if telnet:
+        found.append(ScriptResult(id="telnet-negotiation", data={"sessions": telnet[:32]}))
+    ftp = [dict(f["ftp"], client=f["client"]) for f in facts
+           if FTP_ONLY_COMMANDS.intersection(f.get("ftp", {}).get("commands", ()))]
+    if ftp:
+        found.append(ScriptResult(id="ftp-commands", data={"sessions": ftp[:32]}))
     http = [dict(f["http"], client=f["client"]) for f in facts if "http" in f]
     if http:
         found.append(ScriptResult(id="http-headers", data={"exchanges": http[:32]}))
