@@ -134,7 +134,8 @@ def _service_row(service: dict) -> dict:
 
 def _combine(rows, *, key) -> list[dict]:
     """Combine rows sharing `key` (a column, or a function of the row): the same thing seen by several
-    sources. The newest non-empty value wins."""
+    sources. The newest non-empty value wins; script results are kept from every source (by script id, the
+    newest of one id), so that nmap's ssl-enum-ciphers and a capture's tls-hello on one port both stay."""
     combined: dict = {}
     key_of = key if callable(key) else (lambda row: row[key])
     for row in sorted(rows, key=lambda r: r["observed_at"]):
@@ -143,7 +144,10 @@ def _combine(rows, *, key) -> list[dict]:
         if old is None:
             combined[k] = dict(row)
         else:
+            scripts = {s.get("id"): s for s in [*(old.get("scripts") or ()), *(row.get("scripts") or ())]}
             old.update({name: v for name, v in row.items() if v not in (None, [], "")})
+            if scripts:
+                old["scripts"] = list(scripts.values())
     return list(combined.values())
 
 

@@ -391,7 +391,9 @@ class Store:
         return {r[0] for r in rows}
 
     def _upsert_host(self, report: HostReport) -> None:
-        """Merge an observed host into the current host row: newest non-empty value wins, sources are unioned."""
+        """Merge an observed host into the current host row: newest non-empty value wins, sources are unioned, and
+        script results are kept from every source (by script id, the newest of one id): a capture's
+        passive-traffic beside nmap's smb-protocols."""
         host = report.host
         new = record_row(host)
         new.pop("source")
@@ -404,6 +406,9 @@ class Store:
             table.insert({**new, "sources": json.dumps([host.source]), "first_seen": seen, "last_seen": seen})
             return
         merged = {k: v for k, v in new.items() if v not in (None, "[]")}
+        if "scripts" in merged and old.get("scripts"):
+            scripts = {s.get("id"): s for s in [*old["scripts"], *json.loads(merged["scripts"])]}
+            merged["scripts"] = _to_column(list(scripts.values()))
         merged["sources"] = json.dumps(sorted(set(old["sources"] or []) | {host.source}))
         merged["first_seen"] = min(old["first_seen"], seen)
         merged["last_seen"] = max(old["last_seen"], seen)

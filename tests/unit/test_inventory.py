@@ -104,3 +104,23 @@ def test_software_seen_by_two_sources_is_listed_once(store):
     scan_with(store, make_report(mac="52:54:00:00:5f:01", source="bundle", software=(("openssl", "3.0.11"),)))
     (package,) = build_inventory(store)["software"]
     assert package["version"] == "3.0.11"
+
+
+def test_script_results_of_every_source_are_kept_on_hosts_and_services(store):
+    from dataclasses import replace
+
+    from discovery.records.model import ScriptResult
+
+    def seen_by(source, host_script, service_script, at):
+        report = make_report(mac="52:54:00:00:5f:02", source=source, observed_at=at, services=(("tcp", 443, None),))
+        (service,) = report.services
+        return replace(report, host=replace(report.host, scripts=(ScriptResult(id=host_script, output="x"),)),
+                       services=(replace(service, scripts=(ScriptResult(id=service_script, output="y"),)),))
+
+    scan_with(store, seen_by("nmap", "smb-protocols", "ssl-enum-ciphers", T0))
+    scan_with(store, seen_by("passive", "passive-traffic", "tls-hello", T0.replace(year=T0.year + 1)))
+    inventory = build_inventory(store)
+    (host,) = inventory["hosts"]
+    (service,) = inventory["services"]
+    assert {s["id"] for s in host["scripts"]} == {"smb-protocols", "passive-traffic"}   # newest no longer hides
+    assert {s["id"] for s in service["scripts"]} == {"ssl-enum-ciphers", "tls-hello"}
