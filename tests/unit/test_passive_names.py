@@ -1,6 +1,8 @@
 """Hosts' names from passive traffic: the DHCP, DNS, mDNS, NetBIOS and LLMNR decoders on messages built here
 (with dpkt where it builds them, by hand for NetBIOS and for hostile ones: compression loops, lying counts and
-lengths, cut messages, overlong and unprintable names), and the names reaching hosts through CaptureReader (a medical maker's MAC naming the host's vendor). Real dnsmasq traffic is tested in tests/integration/test_passive_names.py."""
+lengths, cut messages, overlong and unprintable names), and the names reaching hosts through CaptureReader (a
+medical maker's MAC naming the host's vendor). Real dnsmasq traffic is in tests/integration/test_passive_names.py;
+the OUI table in tests/unit/test_mac_vendors.py."""
 
 from __future__ import annotations
 
