@@ -525,9 +525,12 @@ def test_segment_handmade_scan(table):
 
 def test_protocol_rules_file_is_complete():
     rules = load_protocol_rules()
-    assert {r["rule"] for r in rules["cleartext"]} == {"telnet", "ftp", "hl7-cleartext", "dicom-cleartext"}
-    for rule in rules["cleartext"] + rules["legacy_tls"]["rules"] + [rules["smbv1"], rules["http_auth"]]:
+    assert {r["rule"] for r in rules["cleartext"]} == {"telnet", "ftp", "hl7-cleartext", "dicom-cleartext",
+                                                       "http-cleartext"}
+    for rule in rules["cleartext"] + rules["legacy_tls"]["rules"] + [rules["smbv1"], rules["http_auth"],
+                                                                       rules["dicom_default_ae"]]:
         assert rule["severity"] in SEVERITIES and rule["recommendation"]
+    assert all(t["source"] for t in rules["dicom_default_ae"]["titles"])   # where each default title comes from
 
 
 @pytest.mark.parametrize("host, product, status, name", [
