@@ -143,8 +143,10 @@ def _records(data: bytes) -> tuple[int, list[tuple[str, list[bytes] | None, int,
         return None
     flags = int.from_bytes(data[2:4], "big")
     counts = [int.from_bytes(data[i:i + 2], "big") for i in (4, 6, 8, 10)]
+    if counts[0] > MAX_RECORDS:                       # no real message asks that much: its records are not read
+        return flags, []
     pos: int | None = 12
-    for _ in range(min(counts[0], MAX_RECORDS)):      # questions: a name, a type and a class
+    for _ in range(counts[0]):                        # questions: a name, a type and a class
         _, pos = _read_name(data, pos)
         if pos is None or pos + 4 > len(data):
             return flags, []
@@ -234,17 +236,17 @@ def netbios_names(data: bytes) -> dict | None:
     """The machine names a NetBIOS name service message ties to addresses: a registration (or refresh) a
     machine broadcasts for itself, or a positive answer to a query. {"kind": "registration" | "answer",
     "names": [{"name", "suffix", "role", "address"}]}; group names and other suffixes are left out."""
-    found = _records(data)
-    if found is None:
+    if len(data) < 12:
         return None
-    flags, records = found
+    flags = int.from_bytes(data[2:4], "big")
     opcode, response, rcode = flags >> 11 & 0x0F, bool(flags & _QR), flags & 0x000F
     if opcode in _NETBIOS_REGISTRATIONS and not response:
         kind = "registration"
     elif response and rcode == 0 and opcode in (0, *_NETBIOS_REGISTRATIONS):
         kind = "answer"
-    else:
+    else:                                             # a query (the most frequent broadcast): records not read
         return None
+    _, records = _records(data)
     names = []
     for _, labels, record_type, klass, start, length in records:
         decoded = _netbios_name(labels) if record_type == _NB and klass == _IN else None

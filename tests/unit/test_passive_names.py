@@ -178,6 +178,8 @@ def test_dns_answers_lying_counts_and_cuts_keep_what_was_whole():
     whole = dns_response(("A", "one.test", "10.9.0.31"), ("A", "two.test", "10.9.0.32"))
     lying = whole[:6] + struct.pack(">H", 60000) + whole[8:]      # 60000 answers claimed, two there
     assert len(pn.dns_answers(lying)["addresses"]) == 2
+    asking = whole[:4] + struct.pack(">H", 60000) + whole[6:]     # 60000 questions claimed: not read at all
+    assert pn.dns_answers(asking) is None
     cut = pn.dns_answers(whole[:-2])                             # the second record cut short
     assert cut == {"addresses": [("one.test", "10.9.0.31")], "pointers": []}
     for end in range(len(whole) + 1):
