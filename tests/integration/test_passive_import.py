@@ -264,3 +264,58 @@ def test_the_import_sends_nothing(test_network, clinic_capture, tmp_path):
     result = estatemap(test_network, "--db", tmp_path / "estate.db", "import", clinic_capture)
     assert result.returncode == 0, result.stderr
     assert sent(run) == before
+
+
+def analyzed(test_network, capture_path: Path, folder: Path) -> dict:
+    """The JSON export after `estatemap import` of a capture and `estatemap analyze`, in a store of its own."""
+    db = folder / "analyzed.db"
+    for argv in (("import", capture_path), ("analyze",), ("export", "-f", "json", "-o", folder / "analyzed.json")):
+        result = estatemap(test_network, "--db", db, *argv)
+        assert result.returncode == 0, (argv, result.stdout + result.stderr)
+    return json.loads((folder / "analyzed.json").read_text())
+
+
+def test_analyze_finds_clear_text_dicom_and_hl7_observed_on_the_wire(test_network, clinic_capture, tmp_path):
+    estate = analyzed(test_network, clinic_capture, tmp_path)
+    hosts = {h["addresses"][0]: h["id"] for h in estate["hosts"]}
+    found = {(f["rule"], f["subject_id"]): f for f in estate["findings"]}
+    dicom = found[("dicom-cleartext", f"{hosts[PACS]}:tcp/11112")]
+    assert (dicom["severity"], dicom["confidence"]) == ("medium", "high")
+    assert dicom["title"].endswith("observed on the wire")
+    assert "observed on the wire:" in dicom["evidence"]
+    assert "clients: 10.203.0.40 (AE EHRAPP → PACS)" in dicom["evidence"]
+    assert dicom["data"]["clients"] == [APP] and dicom["data"]["traffic"]["packets"] > 10   # echo, then a C-STORE
+    hl7 = found[("hl7-cleartext", f"{hosts[PACS]}:tcp/2575")]
+    assert hl7["confidence"] == "high" and "observed on the wire:" in hl7["evidence"]
+    assert "1 client spoke it in clear text" in hl7["evidence"]   # one client, two routes
+    assert "10.203.0.40 (LAB@HOSP → EHR@HOSP ORU^R01)" in hl7["evidence"]
+    assert "10.203.0.40 (LAB@HOSP → EHR@HOSP ADT^A01)" in hl7["evidence"]
+    http = found[("http-cleartext", f"{hosts[WEB]}:tcp/80")]   # curl's plain GET to web's nginx
+    assert http["severity"] == "low" and "10.203.0.40 (Host 10.203.0.20, agent curl/" in http["evidence"]
+    # storescp was called PACS, its own title: no default-title finding; nginx's TLS is 1.2 or 1.3: no legacy TLS
+    assert not [f for f in estate["findings"] if f["rule"] in ("dicom-default-ae", "tls-legacy", "ssl-legacy")]
+    assert not [key for key in found if key[1] == f"{hosts[WEB]}:tcp/{TLS_PORT}" and "cleartext" in key[0]]
+    for value in PATIENT_VALUES:
+        assert value not in json.dumps(estate["findings"])
+
+
+def test_analyze_finds_a_default_called_ae_title_accepted_on_the_wire(test_network, tmp_path):
+    # echoscu without -aec calls ANY-SCP, dcmtk's default; pacs's storescp (AE title PACS) checks no called title
+    pcap = tmp_path / "default-ae.pcap"
+    tcpdump = capture(test_network, pcap)
+    try:
+        result = test_network.hosts["app"].run(["echoscu", "-aet", "MODALITY1", PACS, "104"], capture_output=True,
+                                               text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        time.sleep(1)  # tcpdump -U writes each packet as it comes; a moment for the last ones
+    finally:
+        stop_process(tcpdump, sig=2)
+    estate = analyzed(test_network, pcap, tmp_path)
+    hosts = {h["addresses"][0]: h["id"] for h in estate["hosts"]}
+    (finding,) = [f for f in estate["findings"] if f["rule"] == "dicom-default-ae"]
+    assert finding["subject_id"] == f"{hosts[PACS]}:tcp/104"
+    assert (finding["severity"], finding["confidence"], finding["data"]["called_ae_titles"]) == (
+        "medium", "high", ["ANY-SCP"])
+    assert "accepted associations calling ANY-SCP (A-ASSOCIATE-AC seen on the wire) from 10.203.0.40 (AE MODALITY1)" \
+        in finding["evidence"]
+    assert {f["rule"] for f in estate["findings"] if f["subject_id"] == finding["subject_id"]} >= {"dicom-cleartext"}
