@@ -11,6 +11,7 @@ and prints time and peak memory.
     .venv/bin/python fuzz/run.py --only nmap-xml --seconds 600
     .venv/bin/python fuzz/run.py --seconds 0 --big-nmap-mb 1024   # only the 1 GB streamed import
     .venv/bin/python fuzz/run.py --only workbook --examples 3000   # workbooks and workbook bombs
+    .venv/bin/python fuzz/run.py --only passive --only capture --seconds 300   # the passive capture parser
 
 Each target's line also gives its slowest input and the process's peak resident memory when it finished
 (targets run one after another in one process: run one with --only to see its own peak).
@@ -159,6 +160,65 @@ def make_fuzzers(rng: random.Random, workdir: Path):
             "ssh-inventory": ssh_inventory, "safe-cells": safe_cells}
 
 
+def make_passive_fuzzers(rng: random.Random, workdir: Path):
+    """Return {name: function() -> (input bytes, outcome)} for the passive capture parser: frames folded one by
+    one (a session whose frames are mutated, so the handshake before a mutated payload makes a flow whose
+    headers are read), the header decoders on mutated payloads, and whole pcap/pcapng files. A failing frame
+    sequence is saved as a pcap file (`estatemap import` it to replay)."""
+    sessions = targets.passive_sessions()
+    names = sorted(sessions)
+    payloads = targets.passive_payload_seeds()
+    captures = targets.capture_seeds()
+    capture_names = sorted(captures)
+    prefixes = (b"", b"\x01\x00", b"\x02\x00", b"\x0bMSH|^~\\&|", b"\x16\x03\x01", b"\x16\x03\x03\x00\x80\x02",
+                b"\x80", b"GET / HTTP/1.1\r\n", b"HTTP/1.1 200 ")
+
+    def mutated_session() -> list[bytes]:
+        frames = list(sessions[rng.choice(names)])
+        for _ in range(rng.randrange(1, 3)):
+            at = rng.randrange(len(frames))
+            frames[at] = targets.mutate_bytes_random(rng, frames[at], rng.randrange(1, 4))
+        if rng.random() < 0.2:   # a frame of another session, or one sent twice (a retransmission)
+            other = sessions[rng.choice(names)]
+            frames.insert(rng.randrange(len(frames) + 1), rng.choice(other + frames))
+        return frames
+
+    def as_capture(frames: list[bytes]) -> bytes:
+        with tempfile.TemporaryDirectory(dir=workdir) as folder:
+            return targets.write_capture(Path(folder) / "frames.pcap", frames).read_bytes()
+
+    def passive_frames():
+        frames = mutated_session()
+        current["input"] = as_capture(frames)
+        return current["input"], targets.target_passive_frames(frames)
+
+    def passive_frames_store():
+        frames = mutated_session()
+        current["input"] = as_capture(frames)
+        return current["input"], targets.target_passive_frames(frames, str(workdir))
+
+    def passive_decoders():
+        if rng.random() < 0.8:
+            data = targets.mutate_bytes_random(rng, rng.choice(payloads), rng.randrange(1, 5))
+        else:
+            data = rng.choice(prefixes) + rng.randbytes(rng.randrange(600))
+        current["input"] = data
+        return data, targets.target_passive_decoders(data)
+
+    def capture_file():
+        data = captures[rng.choice(capture_names)]
+        if rng.random() < 0.3:   # the file's and first records' headers: lengths, magic, link type
+            head = rng.randrange(0, 96)
+            data = data[:head] + targets.mutate_bytes_random(rng, data[head:head + 32], 2) + data[head + 32:]
+        else:
+            data = targets.mutate_bytes_random(rng, data, rng.randrange(1, 5))
+        current["input"] = data
+        return data, targets.target_capture_file(data, str(workdir))
+
+    return {"passive-frames": passive_frames, "passive-frames→store": passive_frames_store,
+            "passive-decoders": passive_decoders, "capture-file": capture_file}
+
+
 def fuzz(name, one, *, seconds: float, examples: int | None, out: Path) -> tuple[int, int, dict, float]:
     """Run `one` until the time or example budget is spent; return (inputs tried, failures, outcomes, the
     slowest input's seconds)."""
@@ -219,6 +279,7 @@ def main(argv=None) -> int:
     total_failures = 0
     with tempfile.TemporaryDirectory() as workdir:
         fuzzers = make_fuzzers(rng, Path(workdir))
+        fuzzers.update(make_passive_fuzzers(rng, Path(workdir)))
         for name, one in fuzzers.items():
             if args.only and not any(o in name for o in args.only):
                 continue

@@ -511,3 +511,359 @@ def write_big_nmap_xml(path: Path, size: int, up_every: int = 2000) -> tuple[int
                 f'total="{n}"/></runstats>\n</nmaprun>\n')
     return n, up
 
+
+
+# --- passive capture (issue 17) ------------------------------------------------------------------------------
+# Frames are built here with struct, byte by byte from their standards, so every seed's content is known:
+# Ethernet II, IPv4 (header checksum computed), TCP (checksum left zero: neither dpkt nor the import checks it),
+# UDP, ARP; DICOM A-ASSOCIATE-RQ/-AC (PS3.8 §9.3), HL7 v2 over MLLP, a TLS ClientHello with SNI (RFC 8446,
+# RFC 6066), HTTP/1.1, a DNS query and answer (RFC 1035), DHCP (RFC 2131/2132). bench/passive.py builds its
+# traffic with the same functions.
+
+CAPTURES = DATA / "captures"
+PASSIVE_T0 = 1_796_000_000.0
+TH_FIN, TH_SYN, TH_PSH, TH_ACK = 0x01, 0x02, 0x08, 0x10
+ETH_IP, ETH_ARP = b"\x08\x00", b"\x08\x06"
+
+
+def ipv4(source: bytes, target: bytes, protocol: int, payload: bytes, ident: int = 0) -> bytes:
+    """An IPv4 packet (no options, don't-fragment, TTL 64) around `payload`, its header checksum computed."""
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident & 0xFFFF, 0x4000, 64, protocol, 0,
+                         source, target)
+    total = sum(struct.unpack("!10H", header))
+    total = (total & 0xFFFF) + (total >> 16)
+    checksum = ~(total + (total >> 16)) & 0xFFFF
+    return header[:10] + checksum.to_bytes(2, "big") + header[12:] + payload
+
+
+def tcp_frame(smac: bytes, dmac: bytes, source: bytes, target: bytes, sport: int, dport: int, flags: int,
+              payload: bytes = b"", seq: int = 0, ack: int = 0, ident: int = 0) -> bytes:
+    """An Ethernet frame holding one TCP segment (20-byte header, window 64240)."""
+    segment = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags, 64240,
+                          0, 0) + payload
+    return dmac + smac + ETH_IP + ipv4(source, target, 6, segment, ident)
+
+
+def udp_frame(smac: bytes, dmac: bytes, source: bytes, target: bytes, sport: int, dport: int, payload: bytes,
+              ident: int = 0) -> bytes:
+    """An Ethernet frame holding one UDP datagram (checksum zero: none, which IPv4 allows)."""
+    datagram = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    return dmac + smac + ETH_IP + ipv4(source, target, 17, datagram, ident)
+
+
+def arp_frame(smac: bytes, source: bytes, tmac: bytes, target: bytes, reply: bool) -> bytes:
+    """An ARP request (broadcast, asking who has `target`) or reply (`source` is at `smac`, sent to `tmac`)."""
+    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 2 if reply else 1, smac, source,
+                      tmac if reply else bytes(6), target)
+    return (tmac if reply else b"\xff" * 6) + smac + ETH_ARP + arp
+
+
+def _item(kind: int, value: bytes) -> bytes:
+    return bytes([kind, 0]) + len(value).to_bytes(2, "big") + value
+
+
+def _dicom_uid(text: str) -> bytes:
+    raw = text.encode()
+    return raw + b"\x00" * (len(raw) % 2)
+
+
+def dicom_associate_pdu(request: bool, called: str, calling: str) -> bytes:
+    """An A-ASSOCIATE-RQ (CT image storage and verification proposed) or -AC, as dcmtk's tools send them."""
+    transfer = _item(0x40, _dicom_uid("1.2.840.10008.1.2"))
+    contexts = (_item(0x20, b"\x01\x00\x00\x00" + _item(0x30, _dicom_uid("1.2.840.10008.5.1.4.1.1.2")) + transfer)
+                + _item(0x20, b"\x03\x00\x00\x00" + _item(0x30, _dicom_uid("1.2.840.10008.1.1")) + transfer)
+                if request else _item(0x21, b"\x01\x00\x00\x00" + transfer))
+    body = (b"\x00\x01\x00\x00" + called.encode().ljust(16) + calling.encode().ljust(16) + bytes(32)
+            + _item(0x10, _dicom_uid("1.2.840.10008.3.1.1.1")) + contexts
+            + _item(0x50, _item(0x51, (16384).to_bytes(4, "big"))
+                    + _item(0x52, _dicom_uid("1.2.276.0.7230010.3.0.3.6.4")) + _item(0x55, b"OFFIS_DCMTK_364")))
+    return bytes([1 if request else 2, 0]) + len(body).to_bytes(4, "big") + body
+
+
+def dicom_p_data(value: bytes) -> bytes:
+    """A P-DATA-TF PDU carrying `value` as one presentation data value (a dataset fragment)."""
+    pdv = len(value).to_bytes(4, "big") + b"\x01\x02" + value
+    return b"\x04\x00" + len(pdv).to_bytes(4, "big") + pdv
+
+
+def tls_client_hello(server_name: str) -> bytes:
+    """A TLS 1.3 ClientHello record: server_name, supported_versions (1.3, 1.2), supported_groups."""
+    name = server_name.encode()
+    sni = (len(name) + 3).to_bytes(2, "big") + b"\x00" + len(name).to_bytes(2, "big") + name
+    extensions = (b"\x00\x00" + len(sni).to_bytes(2, "big") + sni + b"\x00\x2b\x00\x05\x04\x03\x04\x03\x03"
+                  + b"\x00\x0a\x00\x04\x00\x02\x00\x1d")
+    body = (b"\x03\x03" + bytes(range(32)) + b"\x20" + bytes(32) + b"\x00\x04\x13\x01\x13\x02" + b"\x01\x00"
+            + len(extensions).to_bytes(2, "big") + extensions)
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(handshake).to_bytes(2, "big") + handshake
+
+
+def tls_server_hello() -> bytes:
+    """A TLS 1.3 ServerHello record (supported_versions: 1.3)."""
+    body = (b"\x03\x03" + bytes(range(32, 64)) + b"\x20" + bytes(32) + b"\x13\x01\x00" + b"\x00\x06"
+            + b"\x00\x2b\x00\x02\x03\x04")
+    handshake = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + len(handshake).to_bytes(2, "big") + handshake
+
+
+def hl7_mllp(sender: str, receiver: str, message_type: str, control_id: str, *segments: str) -> bytes:
+    """An HL7 v2.5 message framed for MLLP (0x0B ... 0x1C 0x0D), MSH then `segments`."""
+    msh = f"MSH|^~\\&|{sender}|HOSP|{receiver}|HOSP|20261101090000||{message_type}|{control_id}|P|2.5"
+    return b"\x0b" + "\r".join((msh, *segments, "")).encode() + b"\x1c\r"
+
+
+def _dns_name(name: str) -> bytes:
+    return b"".join(len(part).to_bytes(1, "big") + part.encode() for part in name.split(".")) + b"\x00"
+
+
+def dns_message(ident: int, name: str, answer: bytes | None) -> bytes:
+    """A DNS query for `name` (A, IN), or its answer (one A record, the name compressed) if `answer` is given."""
+    flags, answers = (0x8180, 1) if answer else (0x0100, 0)
+    message = struct.pack("!HHHHHH", ident, flags, 1, answers, 0, 0) + _dns_name(name) + b"\x00\x01\x00\x01"
+    if answer:
+        message += b"\xc0\x0c\x00\x01\x00\x01" + (300).to_bytes(4, "big") + b"\x00\x04" + answer
+    return message
+
+
+def dhcp_message(kind: int, mac: bytes, xid: int, *, assigned: bytes = bytes(4), server: bytes = bytes(4),
+                 options: bytes = b"") -> bytes:
+    """A BOOTP/DHCP message (RFC 2131): `kind` is option 53 (1 discover, 2 offer, 3 request, 5 ack), `assigned`
+    yiaddr, `options` more options (each type, length, value)."""
+    op = 1 if kind in (1, 3, 4, 7, 8) else 2
+    fixed = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", op, 1, 6, 0, xid, 0, 0x8000, bytes(4), assigned, server,
+                        bytes(4), mac.ljust(16, b"\x00"), bytes(64), bytes(128))
+    return fixed + b"\x63\x82\x53\x63" + bytes([53, 1, kind]) + options + b"\xff"
+
+
+def _option(kind: int, value: bytes) -> bytes:
+    return bytes([kind, len(value)]) + value
+
+
+MODALITY, PACS, LAB, EHR, DNS_SERVER, DHCP_SERVER = (bytes((10, 20, 0, n)) for n in (21, 10, 31, 40, 53, 1))
+_MAC = {address: b"\x02\x00\x0a\x14\x00" + address[3:] for address in (MODALITY, PACS, LAB, EHR, DNS_SERVER,
+                                                                        DHCP_SERVER)}
+PATIENT_VALUES = (b"DOE^JOHN", b"123456789", b"19700101")   # only ever in P-DATA and PID segments
+
+
+def _tcp_session(client: bytes, server: bytes, sport: int, dport: int, exchanges: list[tuple[bool, bytes]]
+                 ) -> list[bytes]:
+    """A TCP connection's frames: handshake, then each (from the client?, payload) in order, then FINs."""
+    c, s = 1000, 5000
+    cmac, smac = _MAC[client], _MAC[server]
+    frames = [tcp_frame(cmac, smac, client, server, sport, dport, TH_SYN, seq=c),
+              tcp_frame(smac, cmac, server, client, dport, sport, TH_SYN | TH_ACK, seq=s, ack=c + 1),
+              tcp_frame(cmac, smac, client, server, sport, dport, TH_ACK, seq=c + 1, ack=s + 1)]
+    c, s = c + 1, s + 1
+    for from_client, payload in exchanges:
+        if from_client:
+            frames.append(tcp_frame(cmac, smac, client, server, sport, dport, TH_PSH | TH_ACK, payload, c, s))
+            c += len(payload)
+        else:
+            frames.append(tcp_frame(smac, cmac, server, client, dport, sport, TH_PSH | TH_ACK, payload, s, c))
+            s += len(payload)
+    frames.append(tcp_frame(cmac, smac, client, server, sport, dport, TH_FIN | TH_ACK, seq=c, ack=s))
+    frames.append(tcp_frame(smac, cmac, server, client, dport, sport, TH_FIN | TH_ACK, seq=s, ack=c + 1))
+    return frames
+
+
+def passive_sessions() -> dict[str, list[bytes]]:
+    """Return {name: frames} of whole exchanges, each the way it goes on the wire: a CT modality's DICOM
+    association to a PACS (with a P-DATA holding a fake patient), a lab's HL7 ORU over MLLP (PID and OBX
+    segments) and its ACK, a TLS handshake with SNI, an HTTP request and answer, DNS, DHCP and ARP."""
+    association = [(True, dicom_associate_pdu(True, "PACS", "CT_SCANNER_01")),
+                   (False, dicom_associate_pdu(False, "PACS", "CT_SCANNER_01")),
+                   (True, dicom_p_data(b"\x10\x00\x10\x00PN\x08\x00DOE^JOHN\x10\x00\x20\x00LO\x09\x00123456789")),
+                   (True, b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00"), (False, b"\x06\x00\x00\x00\x00\x04" + bytes(4))]
+    oru = hl7_mllp("LAB", "EHR", "ORU^R01", "MSG0001", "PID|1||123456789||DOE^JOHN||19700101|M",
+                   "OBX|1|NM|GLU^Glucose||5.4|mmol/L")
+    ack = hl7_mllp("EHR", "LAB", "ACK^R01", "ACK0001", "MSA|AA|MSG0001")
+    http_request = (b"GET /patients/123456789/report HTTP/1.1\r\nHost: ehr.hospital.example\r\n"
+                    b"User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n")
+    http_answer = b"HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nContent-Length: 8\r\n\r\nDOE^JOHN"
+    client_mac, dns_mac, dhcp_mac = _MAC[MODALITY], _MAC[DNS_SERVER], _MAC[DHCP_SERVER]
+    discover_options = (_option(12, b"CT-SCANNER-01") + _option(60, b"GEHC CT") + _option(50, MODALITY))
+    return {
+        "dicom": _tcp_session(MODALITY, PACS, 50104, 104, association),
+        "hl7": _tcp_session(LAB, EHR, 50575, 2575, [(True, oru), (False, ack)]),
+        "tls": _tcp_session(MODALITY, EHR, 50443, 443, [(True, tls_client_hello("ehr.hospital.example")),
+                                                        (False, tls_server_hello() + b"\x17\x03\x03\x00\x20"
+                                                         + bytes(32))]),
+        "http": _tcp_session(LAB, EHR, 50080, 80, [(True, http_request), (False, http_answer)]),
+        "dns": [udp_frame(client_mac, dns_mac, MODALITY, DNS_SERVER, 50053, 53,
+                          dns_message(0x1234, "pacs.hospital.example", None)),
+                udp_frame(dns_mac, client_mac, DNS_SERVER, MODALITY, 53, 50053,
+                          dns_message(0x1234, "pacs.hospital.example", PACS))],
+        "dhcp": [udp_frame(client_mac, b"\xff" * 6, bytes(4), b"\xff" * 4, 68, 67,
+                           dhcp_message(1, client_mac, 0xCAFE, options=discover_options)),
+                 udp_frame(dhcp_mac, client_mac, DHCP_SERVER, MODALITY, 67, 68,
+                           dhcp_message(2, client_mac, 0xCAFE, assigned=MODALITY, server=DHCP_SERVER,
+                                        options=_option(54, DHCP_SERVER))),
+                 udp_frame(client_mac, b"\xff" * 6, bytes(4), b"\xff" * 4, 68, 67,
+                           dhcp_message(3, client_mac, 0xCAFE, options=discover_options)),
+                 udp_frame(dhcp_mac, client_mac, DHCP_SERVER, MODALITY, 67, 68,
+                           dhcp_message(5, client_mac, 0xCAFE, assigned=MODALITY, server=DHCP_SERVER,
+                                        options=_option(54, DHCP_SERVER)))],
+        "arp": [arp_frame(_MAC[PACS], PACS, b"", MODALITY, reply=False),
+                arp_frame(client_mac, MODALITY, _MAC[PACS], PACS, reply=True)],
+    }
+
+
+def passive_payload_seeds() -> list[bytes]:
+    """Every TCP payload of passive_sessions(): what the header decoders are handed."""
+    payloads = []
+    for frames in passive_sessions().values():
+        for frame in frames:
+            if frame[12:14] == ETH_IP and frame[23] == 6 and len(frame) > 54:
+                payloads.append(frame[54:])
+    return payloads
+
+
+def write_capture(path: Path, frames: list[bytes], *, pcapng: bool = False) -> Path:
+    """Write `frames` (Ethernet) as a pcap or pcapng file at `path`, one a second from PASSIVE_T0."""
+    import dpkt
+
+    with open(path, "wb") as f:
+        writer = dpkt.pcapng.Writer(f) if pcapng else dpkt.pcap.Writer(f)
+        for n, frame in enumerate(frames):
+            writer.writepkt(frame, ts=PASSIVE_T0 + n)
+    return path
+
+
+def capture_seeds() -> dict[str, bytes]:
+    """Return {name: file bytes}: every session above written as pcap and as pcapng, and the public captures in
+    tests/data/captures/ (Zeek's test traces: other link types, pcapng with two interfaces, a cut frame)."""
+    seeds = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, frames in passive_sessions().items():
+            for pcapng in (False, True):
+                path = write_capture(Path(folder) / "seed", frames, pcapng=pcapng)
+                seeds[f"{name}.{'pcapng' if pcapng else 'pcap'}"] = path.read_bytes()
+    for path in sorted(CAPTURES.glob("*.pcap*")):
+        seeds[path.name] = path.read_bytes()
+    return seeds
+
+
+# Integers that lengths and counts commonly mishandle: 0, 1, around the signed and unsigned limits.
+INTERESTING_INTEGERS = (0, 1, 2, 4, 6, 0x10, 0x40, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x10000,
+                        0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
+
+
+def mutate_bytes(data: bytes, ops) -> bytes:
+    """Return binary `data` changed by `ops`, a sequence of (kind, position, size, value) tuples.
+
+    Kinds: "flip" a bit, "byte" set one byte to `value`, "int" write INTERESTING_INTEGERS[value] big- or
+    little-endian (`size` picks 1, 2 or 4 bytes and the order: lengths and counts), "delete" a slice, "insert"
+    `size` bytes of `value`, "dup" a slice, "truncate".
+    """
+    for kind, position, size, value in ops:
+        n = len(data)
+        at = position % (n + 1)
+        if kind == "flip" and n:
+            at = position % n
+            data = data[:at] + bytes([data[at] ^ (1 << (value % 8))]) + data[at + 1:]
+        elif kind == "byte" and n:
+            at = position % n
+            data = data[:at] + bytes([value % 256]) + data[at + 1:]
+        elif kind == "int":
+            width = (1, 2, 4)[size % 3]
+            number = INTERESTING_INTEGERS[value % len(INTERESTING_INTEGERS)] % (1 << (8 * width))
+            data = data[:at] + number.to_bytes(width, "little" if size % 2 else "big") + data[at + width:]
+        elif kind == "delete":
+            data = data[:at] + data[at + size:]
+        elif kind == "insert":
+            data = data[:at] + bytes([value % 256]) * size + data[at:]
+        elif kind == "dup":
+            data = data[:at] + data[at:at + size] * 2 + data[at + size:]
+        elif kind == "truncate":
+            data = data[:at]
+    return data
+
+
+def mutate_bytes_random(rng, data: bytes, count: int = 3) -> bytes:
+    """Return `data` after `count` mutate_bytes operations drawn from `rng` (random.Random): fuzz/run.py's."""
+    kinds = ("flip", "flip", "byte", "int", "int", "delete", "insert", "dup", "truncate")
+    ops = [(rng.choice(kinds), rng.randrange(1 << 30), rng.randrange(1, 64), rng.randrange(1 << 16))
+           for _ in range(count)]
+    return mutate_bytes(data, ops)
+
+
+def _check_small(value, where: str = "") -> None:
+    """Every value a passive result holds is bounded: short printable strings, ints, floats, None, and small
+    lists and dicts of them (no payload bytes, no control characters)."""
+    if isinstance(value, dict):
+        assert len(value) <= 64, f"{where}: {len(value)} keys"
+        for key, item in value.items():
+            _check_small(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        assert len(value) <= 256, f"{where}: {len(value)} items"
+        for n, item in enumerate(value):
+            _check_small(item, f"{where}[{n}]")
+    elif isinstance(value, str):
+        assert len(value) <= 256 and value.isprintable(), f"{where}: {value[:80]!r}"
+    else:
+        assert value is None or isinstance(value, (bool, int, float)), f"{where}: {type(value).__name__}"
+
+
+def _check_reports(reader, store_dir: str | None) -> int:
+    """Build the reader's reports, check what they hold is bounded, store them if `store_dir`; return how many."""
+    reports = list(reader.reports(T0))
+    for report in reports:
+        for record in (report.host, *report.services):
+            for script in record.scripts:
+                _check_small(script.data, script.id)
+        for connection in report.connections:
+            _check_small(connection.process, "process")
+    if store_dir is not None:
+        _store_reports(reports, store_dir)
+    return len(reports)
+
+
+def target_passive_frames(frames: list[bytes], store_dir: str | None = None) -> str:
+    """Fold `frames` one by one through CaptureReader.packet() (Ethernet); nothing may raise, every frame is
+    counted, what the reports hold is bounded, and they store. Return "folded" or "undecoded" (some frame
+    was not Ethernet/IP the library could decode)."""
+    from scanners.passive_capture import CaptureReader
+
+    reader = CaptureReader()
+    for n, frame in enumerate(frames):
+        reader.packet(PASSIVE_T0 + n, frame)
+    assert reader.packets == len(frames)
+    for flow in reader.flows.values():
+        _check_small(flow.facts, "facts")
+    _check_reports(reader, store_dir)
+    return "undecoded" if reader.undecoded else "folded"
+
+
+def target_passive_decoders(data: bytes) -> str:
+    """Run every header decoder of scanners.passive_protocols on `data`; none may raise and each result is None
+    or bounded named fields. Return which decoders found something ("none" if none did)."""
+    from scanners import passive_protocols as pp
+
+    found = []
+    for name, decode in (("dicom", pp.dicom_association), ("hl7", pp.hl7_msh), ("tls", pp.tls_hello),
+                         ("http", pp.http_head)):
+        result = decode(data)
+        _check_small(result, name)
+        if result is not None:
+            found.append(name)
+    return "+".join(found) or "none"
+
+
+def target_capture_file(data: bytes, folder: str | None = None, store_dir: str | None = None) -> str:
+    """Read `data` as a capture file through CaptureReader.read: it must end with a result (all of it read, or
+    read up to damage with a warning) or an EstateError, never another exception. Return "read", "damaged"
+    (read up to the damage) or "refused"."""
+    from discovery.records.model import EstateError, ScanContext
+    from scanners.passive_capture import CaptureReader
+
+    with tempfile.TemporaryDirectory(dir=folder) as where:
+        path = Path(where) / "fuzz.pcap"
+        path.write_bytes(data)
+        reader, ctx = CaptureReader(), ScanContext()
+        try:
+            reader.read(path, ctx)
+        except EstateError as error:
+            assert "\n" not in str(error), "a refusal must be one line"
+            return "refused"
+    _check_reports(reader, store_dir)
+    return "damaged" if any("damaged" in w for w in ctx.warnings) else "read"
