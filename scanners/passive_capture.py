@@ -22,6 +22,7 @@ A truncated or damaged file is read up to the damage, with a warning.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import struct
@@ -31,8 +32,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import dpkt
+
 from discovery.records.mac_vendors import MacVendor, lookup_mac
 from discovery.records.model import Connection, EstateError, Host, HostReport, ScanContext, ScriptResult, Service
+from scanners import capture_files
 from scanners.passive_headers import application, assemble, header_scripts, read_headers, service_name
 from scanners.passive_l2 import CDP_DESTINATION, Announcements
 
@@ -50,13 +54,12 @@ NAME_BYTES = 1500            # of a name protocol's datagram, what its decoder m
 NAME_PORTS = {67: "dhcp", 68: "dhcp", 53: "dns", 5353: "mdns", 137: "netbios", 5355: "llmnr"}  # UDP port -> how
 NAME_RANK = {"dhcp": 0, "mdns": 1, "netbios": 1, "llmnr": 1, "dns": 2}  # which name a host is called by, best first
 L2_ANNOUNCING = (b"\x88\xcc", b"\x81\x00", b"\x88\xa8")  # LLDP's EtherType, or a VLAN tag before it
-PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
-PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+_DECODERS = {1: dpkt.ethernet.Ethernet, 113: dpkt.sll.SLL, 276: dpkt.sll2.SLL2}  # link type -> frame decoder
 
 
 def looks_like_capture(head: bytes) -> bool:
     """Whether a file's first bytes are a pcap or pcapng header."""
-    return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC
+    return head[:4] in capture_files.PCAP_MAGICS or head[:4] == capture_files.PCAPNG_MAGIC
 
 
 @dataclass(slots=True)
@@ -68,7 +71,10 @@ class Seen:
     octets: int = 0
 
     def add(self, when: float, size: int) -> None:
-        self.first, self.last = min(self.first, when), max(self.last, when)
+        if when < self.first:
+            self.first = when
+        elif when > self.last:
+            self.last = when
         self.packets += 1
         self.octets += size
 
@@ -125,8 +131,6 @@ class Flow:
     client_port: int
     facts: dict = field(default_factory=dict)   # "dicom", "hl7", "tls", "http" -> what was read
     looked: int = 0                              # payloads read so far (at most MAX_LOOKS a flow)
-    partial: dict = field(default_factory=dict)  # (client port, from client) -> (bytes so far, length) of a DICOM
-                                                 # association PDU split over TCP segments (names and UIDs only)
 
 
 class CaptureReader:
@@ -140,58 +144,56 @@ class CaptureReader:
         self.named: OrderedDict[str, Heard] = OrderedDict()    # addresses named before they were seen (DNS)
         self.by_mac: OrderedDict[str, Heard] = OrderedDict()   # what DHCP clients said, by their MAC
         self.packets = self.evicted = self.undecoded = 0
+        self.partial: dict = {}      # DICOM association PDUs being put together from segments (passive_headers)
+        self.last = 0.0                                           # the last packet's time (for one without)
+        self.links: set[int] = set()                              # link types seen that are not read
         self.announcements = Announcements()                      # LLDP and CDP: devices saying who they are
 
     # --- reading ------------------------------------------------------------------------------------------
 
     def read(self, path: Path, ctx: ScanContext | None = None) -> None:
         """Read every packet of `path`; a damaged or truncated file is read up to the damage (a warning)."""
-        import dpkt
-
         size = path.stat().st_size or 1
         with open(path, "rb") as f:
-            head = f.read(4)
-            f.seek(0)
             try:
-                reader = dpkt.pcapng.Reader(f) if head == PCAPNG_MAGIC else dpkt.pcap.Reader(f)
-            except (ValueError, dpkt.dpkt.Error, struct.error) as error:
+                packets = capture_files.records(f)
+            except capture_files.CaptureDamaged as error:
                 raise EstateError(f"{path.name} is not a capture file Estate Mapper can read ({error})") from None
-            link = reader.datalink()
-            packets = iter(reader)
-            while True:
-                try:
-                    when, data = next(packets)
-                except StopIteration:
-                    break
-                except (ValueError, dpkt.dpkt.Error, struct.error) as error:
-                    if ctx is not None:
-                        ctx.warn(f"{path.name} is damaged after {self.packets:,} packets ({error}); "
-                                 "what came before is kept")
-                    break
-                self.packet(float(when), data, link)
-                if ctx is not None and self.packets % PROGRESS_PACKETS == 0:
-                    ctx.report(min(f.tell(), size), size, f"{self.packets:,} packets, {len(self.flows):,} flows, "
-                                                          f"{len(self.hosts):,} hosts")
-                    ctx.check_cancelled()
+            try:
+                for when, data, link in packets:
+                    self.packet(when if when is not None else self.last, data, link)
+                    if ctx is not None and self.packets % PROGRESS_PACKETS == 0:
+                        ctx.report(min(f.tell(), size), size, self.progress())
+                        ctx.check_cancelled()
+            except (capture_files.CaptureDamaged, MemoryError) as error:
+                if ctx is not None:
+                    ctx.warn(f"{path.name} is damaged after {self.packets:,} packets ({error or 'too large'}); what "
+                             "came before is kept")
+
+    def progress(self) -> str:
+        return f"{self.packets:,} packets, {len(self.flows):,} flows, {len(self.hosts):,} hosts"
 
     def packet(self, when: float, data: bytes, link: int = 1) -> None:
-        """Fold one captured frame (Ethernet, or Linux cooked capture) into what is known."""
-        import dpkt
-
+        """Fold one captured frame (Ethernet, Linux cooked capture v1 or v2) into what is known; a frame of another
+        link type is counted, not read."""
         self.packets += 1
+        self.last = when
         if link == 1 and (data[12:14] in L2_ANNOUNCING or data[:6] == CDP_DESTINATION) and \
                 self.announcements.add(when, data):
             return
+        decode = _DECODERS.get(link)
         try:
-            frame = dpkt.sll.SLL(data) if link == 113 else dpkt.ethernet.Ethernet(data)
-            payload = frame.data
+            payload = decode(data).data if decode is not None else None
         except (dpkt.dpkt.Error, ValueError, struct.error):
-            self.undecoded += 1
-            return
+            payload = None
         if isinstance(payload, dpkt.arp.ARP):
             self._arp(when, payload)
         elif isinstance(payload, dpkt.ip.IP):
             self._ip(when, payload, len(data))
+        elif payload is None:
+            self.undecoded += 1
+            if decode is None and len(self.links) < 16:
+                self.links.add(link)
 
     def _arp(self, when: float, arp) -> None:
         if len(arp.spa) != 4 or len(arp.sha) != 6:
@@ -202,8 +204,6 @@ class CaptureReader:
             host.macs.add(":".join(f"{b:02x}" for b in arp.sha))
 
     def _ip(self, when: float, ip, size: int) -> None:
-        import dpkt
-
         source, target = socket.inet_ntoa(ip.src), socket.inet_ntoa(ip.dst)
         self._host(source, when, size)
         segment = ip.data
@@ -213,8 +213,6 @@ class CaptureReader:
             self._udp(when, source, target, segment, size)
 
     def _tcp(self, when: float, source: str, target: str, tcp, size: int) -> None:
-        import dpkt
-
         syn, ack = tcp.flags & dpkt.tcp.TH_SYN, tcp.flags & dpkt.tcp.TH_ACK
         if syn and not ack:
             self._wait((source, tcp.sport, target, tcp.dport), when)
@@ -225,7 +223,8 @@ class CaptureReader:
             self._count_flow(when, flow, from_client, source, target, tcp.sport, tcp.dport, "tcp", size)
             if tcp.data and flow.looked < MAX_LOOKS:
                 client_port = tcp.sport if from_client else tcp.dport
-                payload = assemble(flow.partial, (client_port, from_client), bytes(tcp.data))
+                key = (source, target, tcp.sport, tcp.dport) if from_client else (target, source, tcp.dport, tcp.sport)
+                payload = assemble(self.partial, key, bytes(tcp.data))
                 if payload is not None:
                     flow.looked += 1
                     read_headers(flow.facts, payload, from_client)
@@ -404,7 +403,10 @@ def _time(when: float) -> datetime:
     return datetime.fromtimestamp(when, tz=timezone.utc)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _unicast(address: str) -> bool:
+    """Whether `address` is one host's (not multicast, broadcast, unspecified or loopback); asked for every
+    packet, so remembered."""
     ip = ipaddress.ip_address(address)
     return not (ip.is_multicast or ip.is_unspecified or ip.is_loopback or address.endswith(".255")
                 or address == "255.255.255.255")
@@ -465,5 +467,6 @@ def capture_warnings(reader: CaptureReader, name: str, ctx: ScanContext) -> Iter
         ctx.warn(f"{name}: more than {MAX_FLOWS:,} flows at once; the {reader.evicted:,} least recently seen were "
                  "let go")
     if reader.undecoded:
-        ctx.warn(f"{name}: {reader.undecoded:,} of {reader.packets:,} frames could not be decoded")
+        links = f" (link types not read: {', '.join(map(str, sorted(reader.links)))})" if reader.links else ""
+        ctx.warn(f"{name}: {reader.undecoded:,} of {reader.packets:,} frames could not be decoded{links}")
     yield from reader.reports(ctx.started_at)

@@ -11,10 +11,10 @@ from discovery.records.model import ScriptResult
 MAX_ROUTES = 16              # distinct HL7 routes and message types kept a flow
 HEADER_BYTES = 4096          # of a payload, what the header decoders may look at (the rest is never read)
 MAX_ASSOCIATION = 65_536     # a DICOM association PDU reassembled from TCP segments, at most
-MAX_PARTIAL = 8              # association PDUs being reassembled in one flow at once
+MAX_PARTIAL = 256            # association PDUs being put together at once, over all flows (at most 16 MiB)
 
 
-def assemble(partial: dict, key: tuple[int, bool], data: bytes) -> bytes | None:
+def assemble(partial: dict, key: tuple, data: bytes) -> bytes | None:
     """The payload to read headers from: a DICOM A-ASSOCIATE request or accept is put together from the TCP
     segments it spans (its AE titles, SOP classes and implementation UIDs; never P-DATA, which is never
     buffered), then handed over whole; any other payload's first HEADER_BYTES at once; None while waiting."""
@@ -25,7 +25,7 @@ def assemble(partial: dict, key: tuple[int, bool], data: bytes) -> bytes | None:
             return None
         del partial[key]
         return bytes(buffered)
-    if data[:1] in (b"\x01", b"\x02") and len(data) >= 6:
+    if data[:1] in (b"\x01", b"\x02") and data[1:2] == b"\x00" and data[6:8] == b"\x00\x01":
         length = 6 + int.from_bytes(data[2:6], "big")
         if len(data) < length <= MAX_ASSOCIATION:
             if len(partial) >= MAX_PARTIAL:
@@ -41,7 +41,7 @@ def read_headers(facts: dict, payload: bytes, from_client: bool) -> None:
     from scanners import passive_protocols as pp
 
     first = payload[:1]
-    if first in (b"\x01", b"\x02") and (found := pp.dicom_association(payload)):
+    if first in (b"\x01", b"\x02") and "tls" not in facts and (found := pp.dicom_association(payload)):
         dicom = facts.setdefault("dicom", {})
         if found["pdu"] == "request":  # the associations of one client to this service, together
             uids = list(dict.fromkeys([*dicom.get("abstract_syntaxes", ()), *found["abstract_syntaxes"]]))[:64]

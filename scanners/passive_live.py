@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from discovery.records.model import EstateError, HostReport, ScanContext
+from scanners.capture_files import MAX_FRAME, PCAP_MAGICS, checked_time
 from scanners.passive_capture import CaptureReader, capture_warnings
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,12 @@ log = logging.getLogger(__name__)
 RING_FILES = 8               # files in the ring buffer
 RING_FILE_MB = 16            # each at most this many megabytes (tcpdump's -C unit: 1,000,000 bytes)
 READ_CHUNK = 4 << 20         # bytes of a ring file read at once (then cancel and progress are looked at again)
-MAX_FRAME = 262_144          # a record longer than the tools' largest snapshot length means the file is damaged
 POLL_SECONDS = 0.25          # how often the ring is read while the capture runs
 START_SECONDS = 15.0         # how long the tool may take to say it is listening
 STOP_SECONDS = 5.0           # how long it gets to finish its files after SIGTERM, before SIGKILL
 TOOLS = ("tcpdump", "dumpcap")
 _GLOBAL_HEADER = 24
 _RECORD_HEADER = 16
-_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
-           b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}
 _PERMISSION = re.compile(r"permission|not permitted|operation not permitted|you don't have", re.I)
 _NO_DEVICE = re.compile(r"no such device|doesn't exist|there is no device|no suitable device", re.I)
 
@@ -171,11 +169,11 @@ class RingReader:
         if ring.order is None:
             if len(data) < _GLOBAL_HEADER:
                 return 0
-            if data[:4] not in _MAGICS:
+            if data[:4] not in PCAP_MAGICS:
                 self._warn(f"{ring.path.name} is not a pcap file; skipped")
                 ring.broken = True
                 return None
-            ring.order, ring.unit = _MAGICS[data[:4]]
+            ring.order, ring.unit = PCAP_MAGICS[data[:4]]
             ring.link = struct.unpack(ring.order + "I", data[20:24])[0] & 0x0FFFFFFF
             used = _GLOBAL_HEADER
         header = struct.Struct(ring.order + "IIII")
@@ -189,7 +187,9 @@ class RingReader:
             end = used + _RECORD_HEADER + length
             if end > len(data):
                 break
-            self.reader.packet(seconds + fraction * ring.unit, data[used + _RECORD_HEADER:end], ring.link)
+            when = checked_time(seconds + fraction * ring.unit)
+            self.reader.packet(when if when is not None else self.reader.last, data[used + _RECORD_HEADER:end],
+                               ring.link)
             used = end
         return used
 
@@ -277,10 +277,8 @@ class PassiveScanner:
                 ring.drain()
                 if tool.stopped():
                     return f"{self.tool} stopped capturing on {self.interface}: {tool.last_words()}"
-                reader = self.reader
                 ctx.report(int(min(elapsed, self.duration)), int(self.duration),
-                           f"{reader.packets:,} packets, {len(reader.flows):,} flows, {len(reader.hosts):,} hosts, "
-                           f"{_clock(elapsed)} of {_clock(self.duration)}")
+                           f"{self.reader.progress()}, {_clock(elapsed)} of {_clock(self.duration)}")
         except KeyboardInterrupt:
             ctx.cancel()
         return None

@@ -153,10 +153,12 @@ def dicom_association(data: bytes) -> dict | None:
 
 def _associate(data: bytes) -> dict | None:
     """Return the fields of an A-ASSOCIATE-RQ or -AC; items cut off by the end of the data are left out."""
-    if len(data) < _ASSOCIATE_FIXED:
+    if len(data) <= _ASSOCIATE_FIXED:
         return None
     length = int.from_bytes(data[2:6], "big")
-    if length < _ASSOCIATE_FIXED - 6 or not data[7] & 0x01:   # protocol version: bit 0 set (PS3.8 §9.3.2)
+    # a reserved byte of zero, protocol version 1 (PS3.8 §9.3.2) and the application context item first (§9.3.2:
+    # it precedes the presentation contexts): bytes that merely start with 1 or 2 (a TLS segment's) are no PDU
+    if length < _ASSOCIATE_FIXED - 6 or data[1] or data[6:8] != b"\x00\x01" or data[_ASSOCIATE_FIXED] != 0x10:
         return None
     request = data[0] == 0x01
     result: dict = {"pdu": _PDU_KINDS[data[0]], "called_ae": _ae_title(data[10:26]),

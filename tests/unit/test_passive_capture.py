@@ -147,7 +147,7 @@ def test_a_dicom_association_split_over_segments_is_read_whole_and_p_data_never(
     dicom = flow.facts["dicom"]
     assert (dicom["calling_ae"], dicom["called_ae"], dicom["implementation_version"]) == (
         "CT_SCANNER_01", "PACS", "OFFIS_DCMTK_364")
-    assert not flow.partial and "DOE^JOHN" not in repr(flow.facts)
+    assert not reader.partial and "DOE^JOHN" not in repr(flow.facts)
     report = next(r for r in reader.reports(datetime.now(timezone.utc)) if r.host.addresses == (DB,))
     (service,) = report.services
     assert service.name == "dicom" and {s.id for s in service.scripts} == {"passive-traffic", "dicom-association"}

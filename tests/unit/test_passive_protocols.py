@@ -121,8 +121,17 @@ def test_dicom_association_refuses_other_bytes():
         assert dicom_association(data) is None
 
 
+def test_bytes_that_only_start_like_an_association_are_none():
+    # a TLS record's continuation starting with 2 (Zeek's zeek-tls-certificate-with-sct.pcap had one), a PDU whose
+    # reserved byte or protocol version is wrong, and one whose first item is not the application context
+    assert dicom_association(b"\x02\x20\x0c\xaf\x24\xd7\x0d\x07" + bytes(80)) is None
+    assert dicom_association(RQ[:1] + b"\x01" + RQ[2:]) is None
+    assert dicom_association(RQ[:6] + b"\x00\x02" + RQ[8:]) is None
+    assert dicom_association(associate(0x01, b"PACS", b"CT", rq_context(1, CT_STORAGE), APPLICATION_CONTEXT)) is None
+
+
 def test_dicom_association_odd_fields_are_none_not_garbage():
-    odd = associate(0x01, b"PACS\x07", b"\xc3\xa9CHO", rq_context(1, "1.2.x.3"), rq_context(3, "1.2..3"),
+    odd = associate(0x01, b"PACS\x07", b"\xc3\xa9CHO", APPLICATION_CONTEXT, rq_context(1, "1.2.x.3"), rq_context(3, "1.2..3"),
                     item(0x50, item(0x51, b"\x00\x40") + item(0x52, uid("9" * 65))))
     assert dicom_association(odd) == {
         "pdu": "request", "called_ae": None, "calling_ae": None, "abstract_syntaxes": [], "accepted": None,
@@ -131,18 +140,21 @@ def test_dicom_association_odd_fields_are_none_not_garbage():
 
 def test_dicom_association_keeps_at_most_64_distinct_abstract_syntaxes():
     contexts = [rq_context(2 * n + 1, f"1.2.840.10008.5.1.4.1.1.{n % 100}") for n in range(128)]
-    result = dicom_association(associate(0x01, b"PACS", b"ROUTER", *contexts))
+    result = dicom_association(associate(0x01, b"PACS", b"ROUTER", APPLICATION_CONTEXT, *contexts))
     assert len(result["abstract_syntaxes"]) == 64 == len(set(result["abstract_syntaxes"]))
-    repeated = dicom_association(associate(0x01, b"PACS", b"ROUTER", *[rq_context(1, CT_STORAGE)] * 5))
+    repeated = dicom_association(associate(0x01, b"PACS", b"ROUTER", APPLICATION_CONTEXT,
+                                            *[rq_context(1, CT_STORAGE)] * 5))
     assert repeated["abstract_syntaxes"] == [CT_STORAGE]
 
 
 def test_dicom_association_reads_at_most_64_kib():
     padding = item(0x56, bytes(65000))   # an extended negotiation sub-item, as big as the length allows
     filler = item(0x60, bytes(40000))   # items of an unknown type, skipped
-    late = associate(0x01, b"PACS", b"CT", rq_context(1, CT_STORAGE), filler, filler, user_information())
+    late = associate(0x01, b"PACS", b"CT", APPLICATION_CONTEXT, rq_context(1, CT_STORAGE), filler, filler,
+                     user_information())
     assert dicom_association(late)["implementation_class_uid"] is None
-    early = associate(0x01, b"PACS", b"CT", rq_context(1, CT_STORAGE), user_information(padding))
+    early = associate(0x01, b"PACS", b"CT", APPLICATION_CONTEXT, rq_context(1, CT_STORAGE),
+                      user_information(padding))
     assert dicom_association(early)["implementation_class_uid"] == DCMTK_CLASS
 
 
@@ -160,7 +172,7 @@ def test_dicom_association_cut_anywhere_gives_none_or_whole_values(message):
     full = dicom_association(message)
     for cut in range(len(message) + 1):
         result = dicom_association(message[:cut])
-        assert (result is None) == (cut < 74), cut
+        assert (result is None) == (cut < 75), cut  # the fixed fields, and the application context item's type
         if result is not None:
             assert_no_half_values(result, full)
 

@@ -3,8 +3,9 @@ BSD-3-Clause; see tests/data/captures/SOURCE.md), read through CaptureReader and
 
 Every expected address, MAC, port, server name and header below was read from the file with tcpdump
 (`tcpdump -r FILE -nn -e`, `-A` for the HTTP heads) or with dpkt and a hand-written ClientHello walk before
-these tests were written; none is copied from what the import printed. Four tests are marked xfail: they are
-bugs found with these files (scanners/passive_*.py belong to another change) and pass once those are fixed.
+these tests were written; none is copied from what the import printed. Four of them caught bugs, since fixed: a
+TLS segment taken for DICOM, Linux cooked v2 read as Ethernet, a packet dated past 9999 failing the import, and
+each pcapng interface's own time resolution.
 Last, the same files and fuzz/targets.py's hand-built sessions, mutated, through the fuzz targets (a few
 examples here; fuzz/run.py runs them for longer; ESTATEMAP_FUZZ_EXAMPLES=N runs N).
 """
@@ -147,8 +148,6 @@ def test_tls_1_1_negotiated_without_a_server_name():
         "sni": None, "offered": "TLS 1.1", "version": "TLS 1.1", "client": "192.168.17.58"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a TLS segment that starts with 0x02 is read as a DICOM A-ASSOCIATE-AC "
-                                       "and the HTTPS service is named dicom (see the report of this change)")
 def test_tls_certificate_continuation_is_not_taken_for_dicom():
     # 192.168.6.107:57485 -> 104.236.167.107:443, server_name "www.lilawelt.net". The server's 7th frame carries
     # the middle of its certificate chain and happens to start with bytes 02 20 0c af 24 d7 0d 07: not DICOM.
@@ -158,8 +157,6 @@ def test_tls_certificate_continuation_is_not_taken_for_dicom():
     assert service.name != "dicom" and "dicom-association" not in {s.id for s in service.scripts}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: link type 276 (LINUX_SLL2, what `tcpdump -i any` writes) is decoded "
-                                       "as Ethernet: nothing is found and nothing is said (see the report)")
 def test_linux_cooked_v2_capture_is_read():
     # link type 276; tcpdump: 192.168.64.6:55058 -> 192.0.78.150:443 SYN, SYN-ACK, then a ClientHello whose
     # server_name is "zeek.org" (OpenJDK 25.0.2).
@@ -191,8 +188,6 @@ def test_a_public_capture_cut_short_keeps_what_came_before(store, tmp_path, cut)
     assert {(s["address"], s["port"]) for s in inventory["services"]} == {("192.150.187.43", 80)}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a packet time past year 9999 (pcapng's 64-bit timestamps) makes "
-                                       "reports() raise ValueError and the whole import fail (see the report)")
 def test_a_timestamp_past_year_9999_does_not_fail_the_import(store, tmp_path):
     # zeek-http-get.pcap's frames rewritten as pcapng (dpkt's writer, microseconds), the last one stamped 10^13 s
     # after 1970 (year ~318,000): a damaged or hostile time, as fuzz/run.py's capture-file target found.
@@ -208,8 +203,6 @@ def test_a_timestamp_past_year_9999_does_not_fail_the_import(store, tmp_path):
     assert {h["addresses"][0] for h in build_inventory(store)["hosts"]} == {"141.142.228.5", "192.150.187.43"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: dpkt's pcapng reader applies the first interface's timestamp "
-                                       "resolution to every interface's packets (see the report)")
 def test_each_pcapng_interface_keeps_its_own_time_resolution():
     # zeek-pcapng-multi-interface.pcapng: interface 0 has if_tsresol 9 (nanoseconds), interface 1 if_tsresol 6
     # (microseconds). tcpdump -tttt: 10.0.0.4's queries (interface 1) at 2026-01-06 01:37:17.111897 and .128303.
