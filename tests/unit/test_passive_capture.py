@@ -116,6 +116,51 @@ def test_a_damaged_capture_is_read_up_to_the_damage_with_one_warning(store, tmp_
     assert {APP, DB} <= {h["addresses"][0] for h in build_inventory(store)["hosts"]}
 
 
+def test_a_record_claiming_gigabytes_is_damage_not_a_read(store, tmp_path, monkeypatch):
+    # the second record of a pcap claims 4 GB: the file is damaged there; nothing asks for those bytes
+    frames = clinic_traffic()
+    data = bytearray(write_capture(tmp_path / "whole.pcap", frames).read_bytes())
+    second = 24 + 16 + len(frames[0])
+    data[second + 8:second + 12] = (0xFFFFFFF0).to_bytes(4, "little")
+    damaged = tmp_path / "lying.pcap"
+    damaged.write_bytes(bytes(data))
+    reads = []
+    real_open = open
+
+    def watched_open(*args, **kwargs):
+        f = real_open(*args, **kwargs)
+        read = f.read
+        f.read = lambda n=-1: reads.append(n) or read(n)  # noqa: E731
+        return f
+
+    import builtins
+    monkeypatch.setattr(builtins, "open", watched_open)
+    result = run_scan(store, FileImportScanner(damaged))
+    monkeypatch.undo()
+    assert max(reads) <= 262_144 and result.status == "completed"
+    (warning,) = [w for w in result.warnings if "damaged after 1 packets" in w]
+    assert "claims 4,294,967,280 bytes" in warning
+
+
+def test_unread_link_types_are_named_and_bad_times_borrow_the_last_good_one(store, tmp_path):
+    path = tmp_path / "mixed.pcapng"
+    with open(path, "wb") as f:
+        writer = dpkt.pcapng.Writer(f)
+        frames = clinic_traffic()
+        writer.writepkt(frames[0], ts=1_800_000_000)
+        writer.writepkt(frames[1], ts=1e13)  # past the year 9999
+        for frame in frames[2:]:
+            writer.writepkt(frame, ts=1_800_000_001)
+    result = run_scan(store, FileImportScanner(path))
+    assert result.status == "completed"
+    inventory = build_inventory(store)
+    seen = [c["last_seen"] for c in inventory["connections"] if c.get("last_seen")]
+    assert seen and all(str(when) < "2027-02-01" for when in seen)
+    reader = CaptureReader()
+    reader.packet(1_800_000_000, b"\x00" * 40, link=105)  # 802.11: not read
+    assert reader.undecoded == 1 and reader.links == {105}
+
+
 def test_flows_are_capped_and_the_eviction_is_counted(monkeypatch):
     monkeypatch.setattr("scanners.passive_capture.MAX_FLOWS", 3)
     reader = CaptureReader()
