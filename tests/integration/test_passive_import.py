@@ -290,8 +290,10 @@ def test_analyze_finds_clear_text_dicom_and_hl7_observed_on_the_wire(test_networ
     assert "1 client spoke it in clear text" in hl7["evidence"]   # one client, two routes
     assert "10.203.0.40 (LAB@HOSP → EHR@HOSP ORU^R01)" in hl7["evidence"]
     assert "10.203.0.40 (LAB@HOSP → EHR@HOSP ADT^A01)" in hl7["evidence"]
-    http = found[("http-cleartext", f"{hosts[WEB]}:tcp/80")]   # curl's plain GET to web's nginx
-    assert http["severity"] == "low" and "10.203.0.40 (Host 10.203.0.20, agent curl/" in http["evidence"]
+    http = found[("http-cleartext", f"{hosts[WEB]}:tcp/80")]   # app's plain GETs to web's nginx
+    # the flow carries curl's request and emr_app's (every 20 s): the last one read names the agent
+    assert http["severity"] == "low" and "10.203.0.40 (Host 10.203.0.20, agent " in http["evidence"]
+    assert "agent curl/" in http["evidence"] or "agent emr_app/" in http["evidence"]
     # storescp was called PACS, its own title: no default-title finding; nginx's TLS is 1.2 or 1.3: no legacy TLS
     assert not [f for f in estate["findings"] if f["rule"] in ("dicom-default-ae", "tls-legacy", "ssl-legacy")]
     assert not [key for key in found if key[1] == f"{hosts[WEB]}:tcp/{TLS_PORT}" and "cleartext" in key[0]]
