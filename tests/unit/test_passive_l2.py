@@ -139,3 +139,18 @@ def test_a_mirror_of_many_ports_keeps_each_device_and_guesses_no_cable():
 def test_announcements_are_not_counted_as_undecoded_and_other_frames_still_are_read():
     reader = reader_of(SWITCH, b"\x00" * 10)
     assert reader.packets == 2 and reader.undecoded == 1 and len(reader.announcements.devices) == 1
+
+
+def test_a_real_switch_s_lldp_frame_from_zeek_s_traces():
+    """tests/data/captures/zeek-lldp.pcap (BSD, see its SOURCE.md): an SMC switch announcing itself; the facts were
+    read with tcpdump -v. One announcer: a host, no cable."""
+    from pathlib import Path
+    reader = CaptureReader()
+    reader.read(Path(__file__).resolve().parents[1] / "data" / "captures" / "zeek-lldp.pcap")
+    (report,) = list(reader.reports(T0))
+    assert (report.host.hostname, report.host.addresses, report.host.macs) == (
+        "SMCGS8P-Smart", ("192.168.2.10",), ("00:22:2d:81:db:10",))
+    (script,) = report.host.scripts
+    assert (script.data["port"], script.data["port_description"], script.data["capabilities"]) == (
+        "1", "Port #1", ["bridge"])
+    assert script.output == "SMCGS8P-Smart - SMCGS8P-Smart v3.20" and report.neighbours == ()
