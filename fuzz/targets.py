@@ -835,13 +835,19 @@ def target_passive_frames(frames: list[bytes], store_dir: str | None = None) -> 
 
 
 def target_passive_decoders(data: bytes) -> str:
-    """Run every header decoder of scanners.passive_protocols on `data`; none may raise and each result is None
-    or bounded named fields. Return which decoders found something ("none" if none did)."""
+    """Run every header decoder of scanners.passive_protocols, the name protocols' (scanners.passive_names) and
+    the LLDP/CDP ones (scanners.passive_l2) on `data`; none may raise and each result is None or bounded named
+    fields. Return which decoders found something ("none" if none did)."""
+    from scanners import passive_l2 as l2
+    from scanners import passive_names as pn
     from scanners import passive_protocols as pp
 
     found = []
     for name, decode in (("dicom", pp.dicom_association), ("hl7", pp.hl7_msh), ("tls", pp.tls_hello),
-                         ("http", pp.http_head)):
+                         ("http", pp.http_head), ("smb", pp.smb_negotiate), ("telnet", pp.telnet_negotiation),
+                         ("ftp", pp.ftp_command), ("dhcp", pn.dhcp_message), ("dns", pn.dns_answers),
+                         ("mdns", pn.mdns_answers), ("llmnr", pn.llmnr_answers), ("netbios", pn.netbios_names),
+                         ("lldp", l2.lldp), ("cdp", l2.cdp), ("l2", l2.announcement)):
         result = decode(data)
         _check_small(result, name)
         if result is not None:
