@@ -268,7 +268,7 @@ class PassiveScanner:
     def _listen(self, tool: _Tool, ring: RingReader, ctx: ScanContext) -> str | None:
         """Read the ring until the duration is over or the scan is cancelled; the tool's last words if it died."""
         started = time.monotonic()
-        ticks = int(self.duration / POLL_SECONDS) + 2
+        ticks, reported = int(self.duration / POLL_SECONDS) + 2, -1
         try:
             for _ in range(ticks):  # bounded by the duration
                 elapsed = time.monotonic() - started
@@ -277,8 +277,10 @@ class PassiveScanner:
                 ring.drain()
                 if tool.stopped():
                     return f"{self.tool} stopped capturing on {self.interface}: {tool.last_words()}"
-                ctx.report(int(min(elapsed, self.duration)), int(self.duration),
-                           f"{self.reader.progress()}, {_clock(elapsed)} of {_clock(self.duration)}")
+                if int(elapsed) != reported:  # once a second
+                    reported = int(elapsed)
+                    ctx.report(min(reported, int(self.duration)), int(self.duration),
+                               f"{self.reader.progress()}, {_clock(elapsed)} of {_clock(self.duration)}")
         except KeyboardInterrupt:
             ctx.cancel()
         return None

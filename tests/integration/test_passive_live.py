@@ -81,7 +81,8 @@ def listened(test_network, tmp_path_factory):
             clinic_traffic(test_network, dicom)
         time.sleep(2)  # tcpdump -U writes each packet as it comes, and the ring is read four times a second
         scan.send_signal(signal.SIGINT)  # Ctrl-C
-        out, _ = scan.communicate(timeout=FINISH_TIMEOUT)
+        scan.wait(FINISH_TIMEOUT)  # standard error is the reading thread's alone; standard output is one line
+        out = scan.stdout.read()
     finally:
         stop_process(scan, timeout=STOP_TIMEOUT)
     errors.thread.join(STOP_TIMEOUT)
