@@ -11,14 +11,16 @@ with_tests=0
 # System packages: nmap for network scans, iproute2 (ss) for socket facts, tcpdump for passive captures, the
 # libraries Qt needs to open the desktop application; the tests also start real daemons, a D-Bus session with a
 # keyring, and Wireshark's dumpcap (the other capture tool `scan passive` can run); dnsmasq-base (the binary
-# alone, no system service) is the DHCP and DNS server whose answers passive discovery hears host names from.
+# alone, no system service) is the DHCP and DNS server whose answers passive discovery hears host names from;
+# chromium renders the assessment report (estatemap report) headless to PNG and PDF in its tests.
 packages=(nmap iproute2 procps tcpdump
           libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
           libx11-xcb1 libxcb-cursor0 libxcb-glx0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
           libxcb-render-util0 libxcb-shape0 libxcb-sync1 libxcb-xfixes0 libxcb-xkb1)
 if [ "$with_tests" -eq 1 ]; then
     packages+=(redis-server postgresql nginx openssh-server openssh-client dcmtk openssl snmpd
-               dbus-daemon gnome-keyring libsecret-tools wireshark-common dnsmasq-base xvfb xauth x11-utils)
+               dbus-daemon gnome-keyring libsecret-tools wireshark-common dnsmasq-base xvfb xauth x11-utils
+               chromium)
 fi
 if ! command -v python3 >/dev/null || ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     packages+=(python3 python3-venv)
