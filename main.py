@@ -291,6 +291,33 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the assessment report: one self-contained HTML file for the people who will not open a
+    workbook or the application. An executive summary, the estate at a glance, coverage and blind
+    spots, legacy and end of life with dates, healthcare protocols and clear-text patient-data paths,
+    the clinical chain's dependency map, move groups and the wave plan with reasons, and the method and
+    limits (what was scanned, when, how, what was excluded). Charts are inline SVG; the page holds no
+    script and fetches nothing. Open it in a browser; "Print to PDF" gives an A4 document, a section a
+    page. Run estatemap analyze first for findings, groups and waves. An existing FILE is replaced
+    only with --force; the file is written beside it and renamed into place.
+
+    Example: estatemap report --out report.html
+    """
+    from discovery.service import export_inventory
+    from discovery.files.atomic_files import check_target
+
+    path = Path(args.out)
+    check_target(path, force=args.force, how_to_replace=REPLACE_HINT)
+    with open_store(args, create=False) as store:
+        inventory = export_inventory(store, load_exporter("report"), path)
+    findings = inventory.get("findings") or []
+    say(args, f"Wrote {path} (assessment report): {counted(len(inventory['hosts']), 'host')}, "
+              f"{counted(len(findings), 'finding')}, {counted(len(inventory.get('groups') or []), 'move group')}"
+              + ("" if inventory.get("analysis") else "; no analysis yet (run estatemap analyze for findings, groups "
+                                                      "and waves)") + ".")
+    return EXIT_OK
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     """Open the desktop application: scans, inventory tables, the interactive dependency graph,
     findings, move groups, annotations and exports, on the store named by --db (default: the
@@ -574,6 +601,10 @@ def build_parser(kinds=None) -> argparse.ArgumentParser:
                                                            "(shell wildcards, e.g. 'db*' or '10.20.*'), with their rows")
     export.add_argument("--min-severity", choices=SEVERITIES, metavar="SEV",
                         help="only findings at or above SEV: critical, high, medium, low, info")
+
+    report = add(commands, "report", cmd_report)
+    report.add_argument("--out", "-o", required=True, metavar="FILE", help="the HTML file to write (report.html)")
+    report.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     add(commands, "gui", cmd_gui)
     add(commands, "scans", cmd_scans)

@@ -45,6 +45,9 @@ FORMATS = (
                  exporter="exports.migration_templates:AzureMigrateExporter"),
     ExportFormat(name="aws-migration-hub", label="AWS Migration Hub import (.csv)", extension="csv", file_type="CSV",
                  exporter="exports.migration_templates:AwsMigrationHubExporter"),
+    # The assessment report (also: estatemap report): one self-contained HTML page, printable to PDF.
+    ExportFormat(name="report", label="Assessment report (.html)", extension="html", file_type="HTML page",
+                 exporter="exports.report:ReportExporter"),
 )
 BY_NAME = {f.name: f for f in FORMATS}
 
