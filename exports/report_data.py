@@ -250,6 +250,7 @@ def _wave_list(inventory: dict) -> list[dict]:
         return [{"wave": w.get("wave"), "group_ids": w.get("group_ids") or [],
                  "host_ids": w.get("hosts") if isinstance(w.get("hosts"), list) else None,
                  "host_count": w.get("hosts") if isinstance(w.get("hosts"), int) else None,
+                 "tier": w.get("tier"), "remediation": w.get("remediation") or [],
                  "reasons": w.get("reasons") or []} for w in plan["waves"]]
     analysis = inventory.get("analysis") or {}
     groups = inventory.get("groups") or []
@@ -258,13 +259,13 @@ def _wave_list(inventory: dict) -> list[dict]:
     waves: dict[int, dict] = {}
     for w in analysis.get("waves") or []:
         waves[w["number"]] = {"wave": w["number"], "group_ids": [], "host_ids": [], "host_count": None,
-                              "reasons": [w["note"]] if w.get("note") else []}
+                              "tier": None, "remediation": [], "reasons": [w["note"]] if w.get("note") else []}
         if not w.get("group_ids"):  # shared infrastructure: hosts, no group
             waves[w["number"]]["host_ids"] = list(w.get("host_ids") or [])
     for g in groups:
         number = g.get("wave_override") if g.get("wave_override") is not None else g.get("wave")
         wave = waves.setdefault(number, {"wave": number, "group_ids": [], "host_ids": [], "host_count": None,
-                                         "reasons": []})
+                                         "tier": None, "remediation": [], "reasons": []})
         wave["group_ids"].append(g["id"])
         wave["host_ids"] += g.get("host_ids") or []
     return [waves[n] for n in sorted(waves, key=lambda n: (n is None, n))]
@@ -287,10 +288,14 @@ def _waves(inventory: dict, names: dict) -> dict:
                        for i in w["group_ids"] if i in by_id]
         hosts = w["host_count"] if w["host_count"] is not None else len(set(w["host_ids"] or []))
         group_count = len(wave_groups)
+        remediation = [names.get(h, h) for h in w["remediation"]]
         if not wave_groups and hosts:
             wave_groups = [{"name": "shared infrastructure", "hosts": hosts}]
-        timeline_waves.append({"wave": w["wave"], "hosts": hosts, "groups": wave_groups, "group_count": group_count,
-                               "reasons": w["reasons"]})
+        if remediation:
+            wave_groups.append({"name": "remediation: " + ", ".join(remediation), "hosts": len(remediation)})
+        label = f"Wave {w['wave']}" + (f" · {w['tier']}" if w["tier"] else "")
+        timeline_waves.append({"wave": w["wave"], "label": label, "hosts": hosts, "groups": wave_groups,
+                               "group_count": group_count, "reasons": w["reasons"], "remediation": remediation})
     return {"groups": rows, "waves": timeline_waves, "timeline": wave_timeline(timeline_waves) if timeline_waves else None,
             "planned": bool(plan), "rules": _rules(plan.get("rules")) if plan else [],
             "warnings": [str(w) if not isinstance(w, dict) else w.get("message") or w.get("text") or str(w)

@@ -210,7 +210,8 @@ def test_report_shows_coverage_and_wave_plan_when_present(inventory):
     inventory["wave_plan"] = {
         "rules": {"pilot": True, "max_hosts_per_wave": 5},
         "waves": [{"wave": 0, "group_ids": [], "hosts": 1, "reasons": ["shared infrastructure first"]},
-                  {"wave": 1, "group_ids": group_ids[:1], "hosts": 2, "reasons": ["pilot: lowest risk"]},
+                  {"wave": 1, "group_ids": group_ids[:1], "hosts": 2, "tier": "pilot", "reasons": ["pilot: lowest risk"],
+                   "remediation": [ids["db01"]]},
                   {"wave": 2, "group_ids": group_ids[1:], "hosts": 6, "reasons": ["after its remediation"]}],
         "warnings": ["pinned group-9 to wave 1 before a group it depends on"]}
     inventory["groups"][0]["wave_reasons"] = ["pilot: lowest risk, no patient data"]
@@ -222,6 +223,7 @@ def test_report_shows_coverage_and_wave_plan_when_present(inventory):
     assert "pilot: lowest risk, no patient data" in page and "after its remediation" in page
     assert "pinned group-9 to wave 1 before a group it depends on" in page and "max hosts per wave" in page
     assert "89% of the hosts have a deep inventory" in " ".join(build_report(inventory)["summary"])
+    assert "Wave 1 · pilot" in page and "Upgraded during this wave: db01." in page and "remediation: db01" in page
 
 
 def test_report_before_any_analysis_says_what_to_run(tmp_path):
@@ -240,7 +242,7 @@ def test_report_before_any_analysis_says_what_to_run(tmp_path):
 MARKUP = ['<script>alert(1)</script>', '"><img src=x onerror=alert(2)>', "'><svg onload=alert(3)>",
           '</style><script>alert(4)</script>', '</title><iframe src="http://evil.example/">', 'javascript:alert(5)',
           '<a href="https://evil.example/x">x</a>', '{{ 7*7 }}{% raw %}', 'spoof\u202egpj.exe', "bad\x00\x07name"]
-ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "section", "h1", "h2", "h3", "p", "ul", "ol", "li",
+ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "section", "h1", "h2", "h3", "p", "br", "ul", "ol", "li",
                 "div", "span", "table", "thead", "tbody", "tr", "th", "td", "figure", "figcaption", "svg", "g", "rect",
                 "text", "line", "circle", "path", "defs", "marker", "code", "footer"}
 
@@ -299,7 +301,7 @@ def hostile_report_inventory(store) -> dict:
                                                      for h, v in zip(group_host_ids, MARKUP)]}
     inventory["wave_plan"] = {"rules": {value: value for value in MARKUP}, "warnings": MARKUP,
                               "waves": [{"wave": 3, "group_ids": ["grp-markup"], "hosts": len(MARKUP),
-                                         "reasons": MARKUP}]}
+                                         "tier": MARKUP[1], "reasons": MARKUP, "remediation": group_host_ids}]}
     return inventory
 
 
