@@ -25,6 +25,7 @@ from exports.registry import FORMATS as EXPORT_FORMATS, load_exporter
 log = logging.getLogger("estatemap")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+WARNINGS_SHOWN = 10  # wave plan warnings printed by analyze; the export has them all
 REPLACE_HINT = "use --force to replace it"  # an existing output file
 MAX_NAMED = 20  # hosts a summary line names before "and N more"
 
@@ -119,9 +120,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     the other files are still imported, and the exit status is 1.
 
     An Excel workbook (.xlsx) written by `estatemap export --format xlsx` is read back instead: the
-    owner, criticality, patient data and notes architects filled in on its Hosts sheet, and the waves on
-    its Move groups sheet, matched by Host ID and Group ID. Rows it cannot use are listed and skipped;
-    the exit status is 1 when rows were skipped and none could be used.
+    owner, criticality, patient data and notes architects filled in on its Hosts sheet, the waves on
+    its Move groups sheet and the wave planner's rules on its Wave rules sheet, matched by Host ID,
+    Group ID and Rule. Rows it cannot use are listed and skipped; the exit status is 1 when rows were
+    skipped and none could be used. Changed wave rules take effect at the next estatemap analyze.
 
     Example: estatemap import site-b-scan.xml site-c-scan.xml app01.estate
     """
@@ -152,6 +154,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def import_workbooks(args: argparse.Namespace, workbooks: list[str], others: list[str]) -> int:
     """Read architects' annotations back from exported workbooks; every file is checked before any is written."""
+    from discovery.analyses.wave_rules import RULE_BY_NAME
     from discovery.service import apply_annotations
     from scanners.workbook_annotations import describe_problems, read_workbook
 
@@ -162,12 +165,17 @@ def import_workbooks(args: argparse.Namespace, workbooks: list[str], others: lis
     with open_store(args, create=False) as store:
         plans = [read_workbook(store, path) for path in workbooks]
         for plan in plans:
-            changed = apply_annotations(store, plan)
+            apply_annotations(store, plan)
+            changed = len(plan.annotations) + len(plan.group_waves)
             say(args, f"Imported {plan.path}: {plan.matched} rows matched, {changed} hosts and groups changed "
                       f"({len(plan.annotations)} host annotations, {len(plan.group_waves)} wave overrides).")
+            if plan.wave_rules:
+                say(args, "Wave rules changed: " + ", ".join(f"{name} {RULE_BY_NAME[name].text(value)}"
+                                                              for name, value in plan.wave_rules.items())
+                          + "; run estatemap analyze to plan the waves with them.")
             if plan.problems:
                 emit(f"estatemap: warning: {plan.path}: {describe_problems(plan)}", error=True)
-                if not plan.matched:
+                if not plan.matched and not plan.wave_rules:
                     status = EXIT_FAILURE
     return status
 
@@ -358,13 +366,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     --as-of DATE judges support dates as on that day, so results can be reproduced.
 
-    Example: estatemap analyze --as-of 2026-12-31
+    The wave plan follows rules the architects can change: --wave-capacity, --capacity-unit,
+    --pilot-groups, --pilot-max-risk, --dependency-order, --remediation-waves and --[no-]separate-tiers
+    (--reset-wave-rules puts them back to their defaults). They are stored: the next analyze, the GUI
+    and the workbook's Wave rules sheet use them until changed again. Each group's wave comes with its
+    reasons; what the rules or the pinned waves break is printed as a warning.
+
+    Example: estatemap analyze --as-of 2026-12-31 --wave-capacity 20 --dependency-order together
     """
+    from discovery.analyses.wave_rules import RULES as WAVE_RULES
     from discovery.service import analyze
 
+    changes = dict.fromkeys((r.name for r in WAVE_RULES), None) if args.reset_wave_rules else {}
+    changes.update({r.name: getattr(args, r.name) for r in WAVE_RULES if getattr(args, r.name) is not None})
     with open_store(args, create=False) as store:
         with Progress(args, "analyze") as progress:
-            summary = analyze(store, as_of=args.as_of, progress=progress.update)
+            summary = analyze(store, as_of=args.as_of, progress=progress.update, wave_rules=changes)
     counts = summary["summary"]
     findings = ", ".join(f"{summary['findings'].get(s, 0)} {s}" for s in SEVERITIES)
     say(args, f"Analysis {summary['id']} as of {summary['as_of']}: {counted(summary['hosts'], 'host')}; "
@@ -375,7 +392,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
               f"{counted(len(summary['cycles']), 'cycle')}; {counted(len(summary['splits']), 'split suggestion')}.")
     if summary["top_risk"]:
         say(args, "Highest migration risk: " + ", ".join(f"{host} ({score:.0f})" for score, host in summary["top_risk"]))
+    plan = summary["wave_plan"]
+    say(args, wave_plan_line(plan))
+    for warning in plan["warnings"][:WARNINGS_SHOWN]:
+        emit(f"estatemap: warning: wave plan: {warning}", error=True)
+    if len(plan["warnings"]) > WARNINGS_SHOWN:
+        emit(f"estatemap: warning: wave plan: and {len(plan['warnings']) - WARNINGS_SHOWN} more warnings "
+             f"(see the export's wave_plan)", error=True)
     return EXIT_OK
+
+
+def wave_plan_line(plan: dict) -> str:
+    """Return one line on the wave plan: its waves and the rules it followed."""
+    rules = plan["rules"]
+    waves = [w["wave"] for w in plan["waves"]]
+    capacity = (f"at most {counted(rules['wave_capacity'], rules['capacity_unit'][:-1])} a wave"
+                if rules["wave_capacity"] else "no wave capacity")
+    span = f" ({waves[0]}-{waves[-1]})" if len(waves) > 1 else ""
+    return (f"Wave plan: {counted(len(waves), 'wave')}{span}; rules: {capacity}, pilot of "
+            f"{counted(rules['pilot_groups'], 'group')} at risk {rules['pilot_max_risk']} or less, "
+            f"{rules['dependency_order']}, {counted(rules['remediation_waves'], 'wave')} for end-of-life remediation, "
+            f"tiers {'apart' if rules['separate_tiers'] else 'mixed'}; "
+            f"{counted(len(plan['warnings']), 'warning')}.")
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -611,11 +649,40 @@ def build_parser(kinds=None) -> argparse.ArgumentParser:
     analyze = add(commands, "analyze", cmd_analyze)
     analyze.add_argument("--as-of", type=_iso_date, metavar="DATE", help="judge support dates as on DATE "
                                                                           "(YYYY-MM-DD; default: today)")
+    add_wave_rules(analyze)
     diff = add(commands, "diff", cmd_diff)
     diff.add_argument("a", type=int, metavar="A", help="the earlier scan's id (see: estatemap scans)")
     diff.add_argument("b", type=int, metavar="B", help="the later scan's id")
     diff.add_argument("--json", action="store_true", help="print the differences as JSON")
     return parser
+
+
+def add_wave_rules(parser: argparse.ArgumentParser) -> None:
+    """Add an option per wave rule (discovery.analyses.wave_rules.RULES) and --reset-wave-rules to `parser`;
+    a rule not given is None (the stored one stands)."""
+    from discovery.analyses.wave_rules import RULES as WAVE_RULES, WaveRuleError
+
+    def checked(rule):
+        def parse(text):
+            try:
+                return rule.parse(text)
+            except WaveRuleError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+        return parse
+
+    group = parser.add_argument_group("wave rules (stored: the next analyze, the GUI and the workbook use them)")
+    for rule in WAVE_RULES:
+        help_text = f"{rule.help} (default {rule.text(rule.default)})"
+        if rule.kind == "bool":
+            group.add_argument(rule.flag, dest=rule.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=help_text)
+        elif rule.kind == "choice":
+            group.add_argument(rule.flag, dest=rule.name, choices=rule.choices, default=None, help=help_text)
+        else:
+            group.add_argument(rule.flag, dest=rule.name, type=checked(rule), metavar="N", default=None,
+                               help=help_text)
+    group.add_argument("--reset-wave-rules", action="store_true",
+                       help="put every wave rule back to its default (before the options given with it)")
 
 
 def main(argv: list[str] | None = None, *, kinds=None) -> int:

@@ -107,11 +107,12 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
 
 
 def apply_annotations(store: Store, plan) -> int:
-    """Write what a workbook's annotations change (scanners.workbook_annotations.read_workbook's plan), in one
-    transaction; return the number of hosts and groups changed."""
+    """Write what a workbook's annotations change (scanners.workbook_annotations.read_workbook's plan: host
+    annotations, group wave pins, wave rules), in one transaction; return the number of hosts, groups and
+    rules changed."""
     if not plan.changes:
         return 0
-    store.save_annotations(plan.annotations, group_waves=plan.group_waves)
+    store.save_annotations(plan.annotations, group_waves=plan.group_waves, wave_rules=plan.wave_rules)
     return plan.changes
 
 
@@ -213,42 +214,93 @@ def export_inventory(store: Store, exporter: Exporter, path: Path, *, scan_id: i
 
 
 
+def set_wave_rules(store: Store, changes: dict) -> dict:
+    """Check and store wave rules ({name: value}; None puts a rule back to its default), so every later
+    analysis plans with them; return the rules now in force, all of them. Raises WaveRuleError, storing
+    nothing, for an unknown rule or a bad value."""
+    from discovery.analyses.wave_rules import RULE_BY_NAME, rules_from
+
+    rules_from(changes)  # every name known, every value good
+    store.save_wave_rules({name: None if value is None else RULE_BY_NAME[name].parse(value)
+                           for name, value in changes.items()})
+    return stored_wave_rules(store).to_dict()
+
+
+def stored_wave_rules(store: Store):
+    """Return the wave rules in force (discovery.analyses.wave_rules.WaveRules): the stored ones, the defaults
+    for the rest. A stored value this version cannot use is left out, with a log line."""
+    from discovery.analyses.wave_rules import usable_rules
+
+    rules, problems = usable_rules(store.wave_rules())
+    for problem in problems:
+        log.warning("stored wave rule ignored: %s", problem)
+    return rules
+
+
 def analyze(store: Store, *, as_of: date | None = None, progress: ProgressCallback | None = None,
-            cancel: threading.Event | None = None) -> dict:
+            cancel: threading.Event | None = None, wave_rules: dict | None = None) -> dict:
     """Run every analysis on the current inventory and store the results (replacing the previous ones).
 
     Legacy and insecure-protocol findings at `as_of` (default: today), the dependency graph's
-    metrics, shared infrastructure, move groups and waves, single points of failure, cycles and
-    split suggestions, and each host's migration risk. Returns the stored summary.
+    metrics, shared infrastructure, move groups, single points of failure, cycles and split
+    suggestions, each host's migration risk, and the wave plan (discovery.analyses.wave_plan) under the
+    stored wave rules. `wave_rules` ({name: value}, None for a default) change those rules first, for this
+    analysis and the next ones (raises WaveRuleError, changing nothing, for a bad one). Returns the stored
+    summary.
     """
     from discovery.analyses.analysis import analyze_graph
-    from discovery.analyses.graph import build_graph
+    from discovery.analyses.graph import build_graph, host_graph
     from discovery.analyses.legacy import assess_inventory, load_eol_table
     from discovery.analyses.risk import score_hosts
+    from discovery.inventory.build import LEGACY_RULES
 
+    if wave_rules:
+        set_wave_rules(store, wave_rules)
+    rules = stored_wave_rules(store)
     as_of = as_of or utc_now().date()
     ctx = ScanContext(progress=progress, cancel=cancel)
     inventory = build_inventory(store)
-    ctx.report(0, 3, "legacy and protocol rules")
+    ctx.report(0, 4, "legacy and protocol rules")
     findings = [_finding_row(f) for f in assess_inventory(inventory, load_eol_table(), as_of)]
     ctx.check_cancelled()
-    ctx.report(1, 3, "dependency graph")
-    result = analyze_graph(build_graph(inventory)).to_dict()
+    ctx.report(1, 4, "dependency graph")
+    H = host_graph(G := build_graph(inventory))
+    result = analyze_graph(G, H).to_dict()
     ctx.check_cancelled()
-    ctx.report(2, 3, "migration risk")
+    ctx.report(2, 4, "migration risk")
     risk = score_hosts(inventory, findings, result)
-    groups = [{"id": g["id"], "name": g["name"], "wave": g["wave"], "host_ids": g["host_ids"],
-               "explanation": g["explanation"], "edges": g["edges"]} for g in result["groups"]]
+    names = {h["id"]: h["hostname"] or (h["addresses"] or [h["id"]])[0] for h in inventory["hosts"]}
+    ctx.check_cancelled()
+    ctx.report(3, 4, "wave plan")
+    legacy = {f["host_id"] for f in findings if f["category"] == "legacy" and f["rule"] in LEGACY_RULES}
+    plan = _plan_waves(store, result, H, inventory, risk, legacy, names, rules)
+    groups = [{"id": g["id"], "name": g["name"], "wave": plan.group_waves[g["id"]], "host_ids": g["host_ids"],
+               "explanation": g["explanation"], "edges": g["edges"], "wave_reasons": plan.group_reasons[g["id"]]}
+              for g in result["groups"]]
     summary = {key: result[key] for key in ("summary", "parameters", "shared", "single_points_of_failure",
                                             "cycles", "waves", "splits", "externals")}
+    summary["waves"] = plan.analysis_waves()
+    summary["summary"] = {**result["summary"], "waves": len(plan.waves)}
+    summary["wave_plan"] = plan.to_dict()
     summary["findings"] = dict(Counter(f["severity"] for f in findings))
     summary["hosts"] = len(inventory["hosts"])
-    names = {h["id"]: h["hostname"] or (h["addresses"] or [h["id"]])[0] for h in inventory["hosts"]}
     analysis_id = store.save_analysis(findings=findings, groups=groups, risk=risk, as_of=as_of.isoformat(),
                                       summary=summary)
-    ctx.report(3, 3, "stored")
+    ctx.report(4, 4, "stored")
     return {"id": analysis_id, "as_of": as_of.isoformat(), **summary,
             "top_risk": sorted(((r["score"], names[h]) for h, r in risk.items()), reverse=True)[:5]}
+
+
+def _plan_waves(store: Store, result: dict, H, inventory: dict, risk: dict, legacy: set, names: dict, rules):
+    """Return the wave plan (discovery.analyses.wave_plan.WavePlan) of an analysis result's groups, with the
+    architects' pins (group_annotations)."""
+    from discovery.analyses.wave_plan import build_group_facts, group_dependencies, plan_waves
+
+    facts = build_group_facts(result["groups"], inventory["hosts"], risk, legacy, names)
+    group_of = {h: g["id"] for g in result["groups"] for h in g["host_ids"]}
+    pins = {a["group_id"]: a["wave"] for a in store.rows("group_annotations") if a.get("wave") is not None}
+    shared = [h["host_id"] for h in result["hosts"] if h["shared"]]
+    return plan_waves(facts, group_dependencies(H, group_of), shared_host_ids=shared, pins=pins, rules=rules)
 
 
 def _finding_row(finding) -> dict:

@@ -1,7 +1,8 @@
 """Excel export: one workbook, streamed (openpyxl write-only mode), so large estates keep memory bounded.
 
 Sheets: Summary (estate counts, findings by severity, hosts by OS family, legacy share, waves, with native
-bar and pie charts), Hosts, Services, Software, Databases, Dependencies, Findings, Move groups, Scans. Every
+bar and pie charts), Hosts, Services, Software, Databases, Dependencies, Findings, Move groups (with each
+group's wave reasons), Scans, Wave rules (the wave planner's rules, read back by `estatemap import`). Every
 data sheet has a styled, frozen header row, an autofilter and column widths from a sample of its rows;
 times are Excel dates (UTC), numbers are numbers, severity and risk are coloured by conditional formatting,
 and host names link to their row on the Hosts sheet. Every text goes through exports.safe_cells, so nothing
@@ -26,6 +27,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from discovery.files.atomic_files import atomic_output
+from discovery.analyses.wave_rules import RULES
 from discovery.inventory.layer2 import PROTOCOL_NAMES
 from discovery.records.model import RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
 from exports.safe_cells import flatten, looks_like_formula, parse_datetime, xlsx_text, xlsx_value
@@ -143,6 +145,7 @@ FINDING_COLUMNS = (
 GROUP_COLUMNS = (
     col("Name", "name"), Column("Wave", lambda g: effective_wave(g), "number"),
     col("Analysis wave", "wave", "number"),
+    Column("Wave reasons", lambda g: "\n".join(g.get("wave_reasons") or ()) or None, "wrap"),
     Column("Hosts", lambda g: len(g.get("host_ids") or ()), "number"),
     col("Host names", "_host_names"), col("Explanation", "explanation"), col("Group ID", "id"),
     col("Host IDs", "host_ids"),
@@ -156,6 +159,12 @@ L2_COLUMNS = (
     col("Announced description", "target_description"), col("VLAN", "vlan", "number"),
     col("Observed (UTC)", "observed_at", "date"), col("Switch ID", "source_host_id"),
     col("Device ID", "target_host_id"),
+)
+# The Wave rules sheet (after Scans): its Value column is read back by `estatemap import`.
+WAVE_RULES_SHEET = "Wave rules"
+WAVE_RULE_COLUMNS = (
+    col("Rule", "rule"), col("Setting", "label"), col("Value", "value"), col("Default", "default"),
+    col("Allowed values", "allowed"), col("Meaning", "help", "wrap"),
 )
 SCAN_COLUMNS = (
     col("Scan ID", "id", "number"), col("Kind", "kind"), col("Status", "status"),
@@ -230,7 +239,23 @@ def build_workbook(inventory: dict, *, link_limit: int = LINK_LIMIT) -> Workbook
         elif name == "findings":
             rows = findings_for_sheet(rows, labels)
         _write_table(wb.create_sheet(title), rows, columns, styles, links, link_limit)
+    _write_table(wb.create_sheet(WAVE_RULES_SHEET), wave_rule_rows(inventory), WAVE_RULE_COLUMNS, styles, links,
+                 link_limit)
     return wb
+
+
+def wave_rule_rows(inventory: dict) -> list[dict]:
+    """The Wave rules sheet's rows: each rule with the value the wave plan used (the defaults before any
+    analysis), its default, the values it takes and what it does. Its Value cells are read back by
+    `estatemap import` (scanners.workbook_annotations)."""
+    used = (inventory.get("wave_plan") or {}).get("rules") or {}
+    return [{"rule": r.name, "label": r.label, "value": _rule_cell(r, used.get(r.name, r.default)),
+             "default": _rule_cell(r, r.default), "allowed": r.allowed(), "help": r.help} for r in RULES]
+
+
+def _rule_cell(rule, value):
+    """A rule's value as its cell holds it: a number as a number, a switch as yes or no, a choice as text."""
+    return value if rule.kind == "int" and isinstance(value, int) and not isinstance(value, bool) else rule.text(value)
 
 
 def findings_for_sheet(findings: list[dict], labels: dict) -> list[dict]:
@@ -484,10 +509,14 @@ def _write_summary(ws, inventory: dict, styles: _Styles) -> None:
         rows.append(["Legacy share", styled(figures["legacy"] / figures["judged"], styles.percent)])
     else:
         rows.append(["Legacy share", "not analysed (run: estatemap analyze)"])
-    section("Waves (what others depend on moves first)")
-    header("Wave", "Move groups", "Hosts", "Note")
+    section("Waves (the wave plan: its rules are on the Wave rules sheet)")
+    header("Wave", "Move groups", "Hosts", "Reasons")
     rows.extend([w.get("number"), len(w.get("group_ids") or ()), len(w.get("host_ids") or ()),
                  xlsx_value(ws, w.get("note"))] for w in figures["waves"])
+    plan_warnings = (inventory.get("wave_plan") or {}).get("warnings") or []
+    if plan_warnings:
+        section("Wave plan warnings (what the rules or the pins break)")
+        rows.extend([xlsx_value(ws, warning)] for warning in plan_warnings)
     for row in rows:
         ws.append(row)
     _add_severity_rules(ws, f"A{severity_first}:A{severity_last}", f"$A{severity_first}")

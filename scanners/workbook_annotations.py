@@ -1,19 +1,20 @@
 """Reading architects' annotations back from an exported Excel workbook (`estatemap import estate.xlsx`).
 
 The workbook is the one `estatemap export --format xlsx` wrote, filled in by people: on the Hosts sheet
-Owner, Criticality, Patient data and Notes; on the Move groups sheet Wave. Rows are matched by their
-stable id (the Host ID and Group ID columns), never by name or position.
+Owner, Criticality, Patient data and Notes; on the Move groups sheet Wave; on the Wave rules sheet Value.
+Rows are matched by their stable id (the Host ID, Group ID and Rule columns), never by name or position.
 
 An input like any scanner's: this module reads the file and works out what it would change (reading the
 store only to compare); discovery.service.apply_annotations writes it. The file is hostile input: it is read
 by scanners.workbook_reader, within the limits stated there (a zip bomb is refused before anything is
-inflated; only the Hosts and Move groups sheets are read, streamed; formulas are never evaluated, a formula
-cell gives its cached value, and text that looks like a formula is just text). The whole file is read and
-checked before anything is written, then everything is written in one transaction. Refused, with nothing
-written (WorkbookError): a file that is not a workbook or breaks a limit, one without a Hosts sheet, a Hosts
-sheet whose header row lacks Host ID, a Move groups sheet whose header lacks Group ID. Rows that cannot be
-used are reported and skipped, the rest imported: an unknown or repeated id, or a bad value (criticality not
-critical/high/medium/low/blank; patient data not yes/no/unknown/blank; an owner or notes longer than
+inflated; only the Hosts, Move groups and Wave rules sheets are read, streamed; formulas are never evaluated,
+a formula cell gives its cached value, and text that looks like a formula is just text). The whole file is
+read and checked before anything is written, then everything is written in one transaction. Refused, with
+nothing written (WorkbookError): a file that is not a workbook or breaks a limit, one without a Hosts sheet, a
+Hosts sheet whose header row lacks Host ID, a Move groups sheet whose header lacks Group ID, a Wave rules
+sheet whose header lacks Rule. Rows that cannot be used are reported and skipped, the rest imported: an
+unknown or repeated id, or a bad value (criticality not critical/high/medium/low/blank; patient data not
+yes/no/unknown/blank; an owner or notes longer than
 discovery.records.annotations.MAX_ANNOTATION_CHARS; wave not a whole number >= 0).
 
 What is written: for a host, only the annotation columns present on the sheet, and only when they differ
@@ -26,6 +27,11 @@ owner, criticality and patient data are trimmed, as the GUI's editor does.
 For a group, a Wave that differs from both the analysis's wave and the override already stored becomes the
 group's wave override (table group_annotations, which `estatemap analyze` does not touch); a blank Wave, or
 the analysis's own wave, changes nothing.
+
+On the Wave rules sheet, rows are matched by Rule (the rule's name: discovery.analyses.wave_rules.RULES); a
+Value that differs from both the rule the last wave plan used and the rule in force becomes the rule in force
+(table wave_rules), for the next `estatemap analyze` to plan with; a blank Value changes nothing. A value the
+rule does not take (a capacity of "lots", a dependency order of "=cmd|...") is a problem for its row.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from discovery.analyses.wave_rules import RULE_BY_NAME, WaveRuleError, usable_rules
 from discovery.records.annotations import annotation_problem
 from discovery.records.cell_text import as_read_back
 from discovery.records.model import CRITICALITIES, PATIENT_DATA
@@ -44,6 +51,7 @@ SUFFIXES = (".xlsx", ".xlsm")
 # Sheet header -> annotation field, on the Hosts sheet.
 HOST_HEADERS = {"Owner": "owner", "Criticality": "criticality", "Patient data": "patient_data", "Notes": "notes"}
 HOST_ID, GROUP_ID, WAVE = "Host ID", "Group ID", "Wave"
+RULES_SHEET, RULE, VALUE = "Wave rules", "Rule", "Value"
 # At most this many problems are listed by name; the rest are counted.
 LIST_LIMIT = 20
 # The largest wave taken: a number beyond it is a typo (1E+30 would not even fit in the store).
@@ -61,12 +69,14 @@ class WorkbookImport:
     path: Path
     annotations: list[dict] = field(default_factory=list)    # host_id and the changed fields
     group_waves: dict[str, int] = field(default_factory=dict)  # group id -> wave override
-    matched: int = 0                                          # rows whose id is known and whose values are good
+    wave_rules: dict[str, object] = field(default_factory=dict)  # rule name -> its new value
+    matched: int = 0                                          # host and group rows whose id is known and whose
+                                                              # values are good
     problems: list[str] = field(default_factory=list)        # rows reported and skipped
 
     @property
     def changes(self) -> int:
-        return len(self.annotations) + len(self.group_waves)
+        return len(self.annotations) + len(self.group_waves) + len(self.wave_rules)
 
 
 def read_workbook(store, path: str | Path) -> WorkbookImport:
@@ -95,7 +105,28 @@ def read_workbook(store, path: str | Path) -> WorkbookImport:
             result.annotations.append({"host_id": host_id, **changed})
     if "Move groups" in sheets:
         _read_groups(store, sheets["Move groups"], result)
+    if RULES_SHEET in sheets:
+        _read_rules(store, sheets[RULES_SHEET], result)
     return result
+
+
+def _read_rules(store, sheet, result: WorkbookImport) -> None:
+    header, rows = sheet
+    in_force = usable_rules(store.wave_rules())[0].to_dict()
+    latest = store.latest_analysis()
+    used = ((latest or {}).get("summary") or {}).get("wave_plan", {}).get("rules") or {}
+    for number, name, values in _identified_rows(RULES_SHEET, "wave rule", RULE, (VALUE,), header, rows,
+                                                 RULE_BY_NAME, result):
+        value = values.get(VALUE)
+        if VALUE not in header or value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            value = RULE_BY_NAME[name].parse(value)
+        except WaveRuleError as error:
+            result.problems.append(f"{RULES_SHEET} row {number} ({name}): {error}")
+            continue
+        if value != in_force[name] and value != used.get(name, in_force[name]):
+            result.wave_rules[name] = value
 
 
 def _read_groups(store, sheet, result: WorkbookImport) -> None:
@@ -141,13 +172,14 @@ def describe_problems(plan: WorkbookImport) -> str:
 
 
 def _read_sheets(path: Path) -> dict[str, tuple[set, list]]:
-    """Return {sheet: (headers, [(row number, {header: value})])} for Hosts and Move groups; raises
-    WorkbookError."""
-    sheets = read_sheets(path, {"Hosts": (HOST_ID, *HOST_HEADERS), "Move groups": (GROUP_ID, WAVE)})
+    """Return {sheet: (headers, [(row number, {header: value})])} for Hosts, Move groups and Wave rules;
+    raises WorkbookError."""
+    sheets = read_sheets(path, {"Hosts": (HOST_ID, *HOST_HEADERS), "Move groups": (GROUP_ID, WAVE),
+                                RULES_SHEET: (RULE, VALUE)})
     if "Hosts" not in sheets:
         raise WorkbookError(f"{path} has no Hosts sheet: import reads a workbook written by "
                             f"`estatemap export --format xlsx`")
-    for title, id_header in (("Hosts", HOST_ID), ("Move groups", GROUP_ID)):
+    for title, id_header in (("Hosts", HOST_ID), ("Move groups", GROUP_ID), (RULES_SHEET, RULE)):
         if title in sheets and id_header not in sheets[title].headers:
             raise WorkbookError(f"{path}: the {title} sheet's header row has no {id_header} column")
     return {title: (sheet.headers, sheet.rows) for title, sheet in sheets.items()}

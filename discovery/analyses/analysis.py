@@ -30,7 +30,8 @@ The rules, in one place:
   1 + its generation in the same condensation of the graph of groups; groups never depend on each other once
   shared infrastructure is out (that is what makes them groups), so every group is wave 1 and the numbers
   order what depends on what *inside* a group (`HostMetrics.wave`) and the parts of a suggested split
-  (`SplitPart.wave`).
+  (`SplitPart.wave`). The waves the groups move in are planned from these groups by
+  discovery.analyses.wave_plan (pilot, tiers, remediation, capacity, pins), which `estatemap analyze` runs next.
 - **Blast radius** of a node: everything that fails with it. Failure flows from a host to what it runs
   (services, client processes, databases), from a service to the processes or hosts that depend on it, from
   a client process to its host (a host whose client lost its server is taken as impaired, and with it every

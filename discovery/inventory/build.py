@@ -101,12 +101,14 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
         "l2_links": l2_links,
         "findings": [_pick(f, FINDING_FIELDS + ("confidence", "data")) for f in findings],
         "groups": [{**_pick(g, ("id", "name", "wave", "host_ids", "explanation", "edges")),
-                    "wave_override": wave_overrides.get(g["id"])} for g in store.rows("groups")],
+                    "wave_override": wave_overrides.get(g["id"]), "wave_reasons": g.get("wave_reasons") or []}
+                   for g in store.rows("groups")],
         "interfaces": interfaces,
         "processes": [_pick(p, PROCESS_FIELDS) for p in store.child_rows("processes", observations)],
         "external_endpoints": external_endpoints(connections),
         "coverage": coverage_gaps(hosts, SOCKET_SOURCES, observed_sources),
-        "analysis": _analysis(store.latest_analysis()),
+        "analysis": _analysis(latest := store.latest_analysis()),
+        "wave_plan": (latest or {}).get("summary", {}).get("wave_plan"),
     }
 
 
@@ -122,7 +124,8 @@ def _analysis(row: dict | None) -> dict | None:
     """Return the latest analysis (when it ran, the date it judged at, and its results), or None before any."""
     if row is None:
         return None
-    return {"id": row["id"], "created_at": row["created_at"], "as_of": row["as_of"], **row["summary"]}
+    summary = {k: v for k, v in row["summary"].items() if k != "wave_plan"}  # the inventory's own wave_plan
+    return {"id": row["id"], "created_at": row["created_at"], "as_of": row["as_of"], **summary}
 
 
 def _service_row(service: dict) -> dict:

@@ -181,6 +181,14 @@ def m010_flow_counts(db: sqlite_utils.Database) -> None:
     db["connections"].add_column("bytes", int)
 
 
+@MIGRATIONS()
+def m012_wave_plan(db: sqlite_utils.Database) -> None:
+    """The wave planner's rules as the architects set them (name -> JSON value; a rule not stored takes its
+    default: discovery.analyses.wave_rules.RULES), and each move group's reasons for its wave."""
+    db["wave_rules"].create({"name": str, "value": str, "updated_at": str}, pk="name")
+    db["groups"].add_column("wave_reasons", str)
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
@@ -215,7 +223,7 @@ def record_row(record, **extra) -> dict:
 
 JSON_COLUMNS = {"targets", "warnings", "origin", "runner", "options", "resumes", "addresses", "macs", "disks", "partitions", "sources", "cpes",
                 "databases", "host_ids", "host", "hostnames", "os_matches", "scripts", "sizes", "data", "edges",
-                "factors", "summary"}
+                "factors", "summary", "wave_reasons"}
 
 
 def decode_row(row: dict) -> dict:
@@ -462,11 +470,13 @@ class Store:
             return self.db["analyses"].insert({"created_at": now, "as_of": as_of,
                                                "summary": json.dumps(summary)}).last_pk
 
-    def save_annotations(self, rows: list[dict], *, group_waves: dict[str, int | None] | None = None) -> int:
+    def save_annotations(self, rows: list[dict], *, group_waves: dict[str, int | None] | None = None,
+                         wave_rules: dict | None = None) -> int:
         """Write architects' annotations in one transaction; return the number of rows written.
 
         `rows`: dicts with host_id and any of owner, criticality, patient_data, notes (None clears a value;
         a field left out keeps the stored one). `group_waves`: group id -> wave override (None removes it).
+        `wave_rules`: as save_wave_rules takes them.
         Raises AnnotationError, writing nothing, when a text is longer than MAX_ANNOTATION_CHARS.
         """
         for row in rows:
@@ -487,7 +497,26 @@ class Store:
                     self.db["group_annotations"].upsert({"group_id": group_id, "wave": wave, "updated_at": now},
                                                         pk="group_id")
                 written += 1
+            if wave_rules:
+                written += self.save_wave_rules(wave_rules)
         return written
+
+    def wave_rules(self) -> dict:
+        """Return the wave rules the architects set ({name: value}); a rule not set is not in it."""
+        return {r["name"]: json.loads(r["value"]) for r in self.db["wave_rules"].rows}
+
+    def save_wave_rules(self, rules: dict) -> int:
+        """Set wave rules ({name: value}; None puts a rule back to its default) in one transaction; return how
+        many were written. The values are the caller's to check (discovery.analyses.wave_rules.rules_from)."""
+        now = utc_now().isoformat()
+        with self._writing():
+            for name, value in rules.items():
+                if value is None:
+                    self.db.execute("DELETE FROM wave_rules WHERE name = ?", [name])
+                else:
+                    self.db["wave_rules"].upsert({"name": name, "value": json.dumps(value), "updated_at": now},
+                                                 pk="name")
+        return len(rules)
 
     def latest_analysis(self) -> dict | None:
         """Return the newest analysis row (id, created_at, as_of, summary), or None before any."""

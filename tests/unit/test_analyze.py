@@ -60,7 +60,10 @@ def test_analyze_cli(tmp_path):
     code, out, err = run("analyze", "--db", str(path), "--as-of", "2026-11-28")
     assert code == 0, err
     assert out.startswith("Analysis 1 as of 2026-11-28: 2 hosts; findings: ")
-    assert "\n1 move group in 1 wave; 0 shared infrastructure;" in out  # no empty wave 0 without shared hosts
+    # no empty wave 0 without shared hosts; wave 1 upgrades the end-of-life Debian, wave 2 moves the group
+    assert "\n1 move group in 2 waves; 0 shared infrastructure;" in out
+    assert "\nWave plan: 2 waves (1-2); rules: at most 50 hosts a wave, pilot of 2 groups at risk 30 or less, " in out
+    assert "wave plan: No group qualifies for the pilot" in err
     assert "Highest migration risk: db01" in out
     code, _, err = run("analyze", "--db", str(path), "--as-of", "28/11/2026")
     assert code == 2 and "is not a date" in err

@@ -13,7 +13,7 @@ from tests.unit.test_cli import filled_db, run  # noqa: F401 (a fixture)
 from tests.unit.test_exports_safety import HOSTILE, LONG, expected_text, hostile_inventory
 
 SHEET_NAMES = ["Summary", "Hosts", "Services", "Software", "Databases", "Dependencies", "Layer 2", "Findings",
-               "Move groups", "Scans"]
+               "Move groups", "Scans", "Wave rules"]
 
 
 @pytest.fixture
@@ -66,7 +66,8 @@ def test_xlsx_rows_match_the_inventory_with_numbers_and_dates_typed(workbook, in
     findings = records(workbook["Findings"])
     assert sorted(f["Finding ID"] for f in findings) == sorted(f["id"] for f in inventory["findings"])
     (group,) = records(workbook["Move groups"])
-    assert group["Hosts"] == 2 and group["Wave"] == 1
+    assert group["Hosts"] == 2 and group["Wave"] == 2  # after wave 1, left for db01's end-of-life upgrade
+    assert group["Wave reasons"].splitlines() == inventory["groups"][0]["wave_reasons"]
     (scan,) = records(workbook["Scans"])
     assert scan["Scan ID"] == 1 and isinstance(scan["Started (UTC)"], datetime)
 
@@ -144,7 +145,8 @@ def test_xlsx_summary_counts_severities_families_legacy_and_waves(workbook, inve
     assert cells["linux"][0] + cells["windows"][0] == len(inventory["hosts"])
     judged = [h for h in inventory["hosts"] if h["legacy"] is not None]
     assert cells["Legacy share"][0] == pytest.approx(sum(h["legacy"] for h in judged) / len(judged))
-    assert cells[1][:2] == (1, 2)  # wave 1: one move group, two hosts
+    assert cells[1][:2] == (0, 0) and cells[1][2].startswith("Remediation: upgrade")  # wave 1: db01's upgrade
+    assert cells[2][:2] == (1, 2)  # wave 2: one move group, two hosts
 
 
 def test_xlsx_export_uses_the_streaming_writer_and_discards_its_temporary_files(inventory):
