@@ -13,6 +13,7 @@ from pathlib import Path
 import networkx as nx
 
 from discovery.analyses.graph import build_graph
+from discovery.analyses.wave_rules import usable_rules
 from discovery.inventory.build import build_inventory
 from discovery.records.model import utc_now
 from discovery.storage.store import Store
@@ -25,9 +26,12 @@ class Snapshot:
     graph: nx.MultiDiGraph            # discovery.analyses.graph.build_graph(inventory)
     loaded_at: datetime = field(default_factory=utc_now)
     hosts_by_id: dict[str, dict] = field(default_factory=dict)
+    wave_rules: dict | None = None    # the wave rules in force (the store's); None: those of the plan shown
 
     def __post_init__(self):
         self.hosts_by_id = {h["id"]: h for h in self.inventory["hosts"]}
+        if self.wave_rules is None:
+            self.wave_rules = (self.inventory.get("wave_plan") or {}).get("rules") or {}
 
     def host_label(self, host_id: str) -> str:
         """Return a host's name as people say it: hostname, else first address, else its id."""
@@ -42,9 +46,10 @@ class Snapshot:
         return scans[-1] if scans else None
 
 
-def snapshot_of(inventory: dict, path: Path | None = None) -> Snapshot:
-    """Return a Snapshot of an inventory dict (a store's, or a synthetic estate's)."""
-    return Snapshot(path=path, inventory=inventory, graph=build_graph(inventory))
+def snapshot_of(inventory: dict, path: Path | None = None, *, wave_rules: dict | None = None) -> Snapshot:
+    """Return a Snapshot of an inventory dict (a store's, or a synthetic estate's); `wave_rules`: the rules in
+    force (default: those the inventory's wave plan used)."""
+    return Snapshot(path=path, inventory=inventory, graph=build_graph(inventory), wave_rules=wave_rules)
 
 
 def load_snapshot(path: str | Path) -> Snapshot:
@@ -52,7 +57,8 @@ def load_snapshot(path: str | Path) -> Snapshot:
     path = Path(path)
     with Store(path, create=False) as store:
         inventory = build_inventory(store)
-    return snapshot_of(inventory, path)
+        wave_rules = usable_rules(store.wave_rules())[0].to_dict()
+    return snapshot_of(inventory, path, wave_rules=wave_rules)
 
 
 def save_host_annotation(path: str | Path, host_id: str, **values) -> None:

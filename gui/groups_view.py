@@ -1,4 +1,5 @@
-"""Move groups and waves: the groups, the selected group's hosts and the links that tie them, and a waves summary."""
+"""Move groups and waves: the groups with their wave and its reasons, the selected group's hosts and the links that
+tie them, the wave plan (each wave's reasons, the plan's warnings) and the form of the rules it follows."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from collections import defaultdict
 from html import escape
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from discovery.records.model import counted
 from gui.data import Snapshot
 from gui.models import Column
 from gui.table_view import DetailsPaneView, RecordTableView
+from gui.wave_rules_form import WaveRulesForm
 
 
 def effective_wave(group: dict):
@@ -25,6 +27,7 @@ GROUP_COLUMNS = (
     Column("wave", "Analysis wave", "int", width=6, hidden=True),
     Column("wave_override", "Override", "int", width=7),
     Column("host_count", "Hosts", "int", width=5, value=lambda g: len(g.get("host_ids") or ())),
+    Column("wave_reasons", "Wave reasons", width=60, value=lambda g: " ".join(g.get("wave_reasons") or ()) or None),
     Column("explanation", "Explanation", width=60),
     Column("id", "Group ID", width=18, hidden=True),
 )
@@ -63,39 +66,61 @@ def group_edge_rows(group: dict, dependencies: list[dict]) -> list[dict]:
 
 
 def waves_html(snapshot: Snapshot | None) -> str:
-    """Return the waves summary: each wave's groups, hosts and note; a hint before any analysis."""
+    """Return the waves summary: each wave's groups, hosts and reasons, the plan's warnings; a hint before any
+    analysis."""
     if snapshot is None:
         return "<p><i>No estate loaded.</i></p>"
     analysis = snapshot.inventory.get("analysis")
     if analysis is None:
         return "<p><i>Not analysed yet: run Analyze to find move groups and waves.</i></p>"
-    waves = analysis.get("waves") or []
-    rows = "".join(f"<tr><td><b>Wave {escape(str(w.get('number')))}</b>&nbsp;&nbsp;</td>"
-                   f"<td>{counted(len(w.get('group_ids') or ()), 'group')}, "
-                   f"{counted(len(w.get('host_ids') or ()), 'host')}&nbsp;&nbsp;</td>"
-                   f"<td>{escape(w.get('note') or '')}</td></tr>" for w in waves)
+    plan = snapshot.inventory.get("wave_plan")
+    if plan:
+        waves = [{"number": w.get("wave"), "groups": len(w.get("group_ids") or ()), "hosts": w.get("hosts") or 0,
+                  "note": " ".join(w.get("reasons") or ())} for w in plan.get("waves") or ()]
+    else:  # an analysis from before the wave planner
+        waves = [{"number": w.get("number"), "groups": len(w.get("group_ids") or ()),
+                  "hosts": len(w.get("host_ids") or ()), "note": w.get("note")} for w in analysis.get("waves") or ()]
+    rows = "".join(f"<tr><td><b>Wave {escape(str(w['number']))}</b>&nbsp;&nbsp;</td>"
+                   f"<td>{counted(w['groups'], 'group')}, {counted(w['hosts'], 'host')}&nbsp;&nbsp;</td>"
+                   f"<td>{escape(w['note'] or '')}</td></tr>" for w in waves)
+    warnings = (plan or {}).get("warnings") or []
+    warned = ("<p><b style='color:#B85C00'>" + escape(counted(len(warnings), "warning")) + ":</b></p><ul>"
+              + "".join(f"<li>{escape(w)}</li>" for w in warnings) + "</ul>") if warnings else ""
     overrides = sum(1 for g in snapshot.inventory.get("groups") or () if g.get("wave_override") is not None)
     note = f"<p>{overrides} group(s) have a wave set by the architects (shown in the Wave column).</p>" \
         if overrides else ""
     when = escape(str(analysis.get("as_of") or ""))
-    return (f"<p><b>{len(waves)} waves</b> (analysis judged on {when}; servers move before their clients)</p>"
-            f"<table>{rows}</table>{note}")
+    return (f"<p><b>{len(waves)} waves</b> (analysis judged on {when}; the rules are beside this summary)</p>"
+            f"<table>{rows}</table>{warned}{note}")
+
+
+def wave_reasons_text(group: dict) -> str:
+    """Return a group's wave and its reasons as plain text, one reason a line."""
+    reasons = group.get("wave_reasons") or ()
+    if not reasons:
+        return ""
+    return f"Wave {effective_wave(group)}, because:\n" + "\n".join(f"• {r}" for r in reasons)
 
 
 class GroupsView(QWidget):
     """Move groups above the selected group's hosts and the edges that tie them; a waves summary on top.
 
-    Signal host_selected(host id) when a host of the group (or an edge's client) is activated.
+    Signal host_selected(host id) when a host of the group (or an edge's client) is activated;
+    wave_rules_applied(dict of changed rules) when the rules form's Apply is pressed.
     """
     host_selected = Signal(str)
+    wave_rules_applied = Signal(dict)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.waves_pane = DetailsPaneView()
-        self.waves_pane.setMaximumHeight(self.waves_pane.fontMetrics().height() * 9)
+        self.waves_pane.setMaximumHeight(self.waves_pane.fontMetrics().height() * 14)
         self.groups_view = RecordTableView(GROUP_COLUMNS, noun="groups")
-        self.explanation_label = QLabel(wordWrap=True)
+        self.rules_form = WaveRulesForm()
+        self.explanation_label = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
         self.explanation_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reasons_label = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
+        self.reasons_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hosts_view = RecordTableView(MEMBER_COLUMNS, noun="hosts")
         self.edges_view = RecordTableView(EDGE_COLUMNS, noun="links")
         self.snapshot: Snapshot | None = None
@@ -103,6 +128,7 @@ class GroupsView(QWidget):
         self.groups_view.row_selected.connect(self._show_group)
         self.hosts_view.row_activated.connect(lambda host: self.host_selected.emit(host["id"]))
         self.edges_view.row_activated.connect(lambda edge: self.host_selected.emit(edge["source_host_id"]))
+        self.rules_form.rules_applied.connect(self.wave_rules_applied)
 
     def _build(self) -> None:
         members = QSplitter(Qt.Orientation.Horizontal)
@@ -112,13 +138,17 @@ class GroupsView(QWidget):
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addWidget(self.explanation_label)
+        lower_layout.addWidget(self.reasons_label)
         lower_layout.addWidget(members, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.groups_view)
         splitter.addWidget(lower)
+        top = QHBoxLayout()
+        top.addWidget(self.waves_pane, 1)
+        top.addWidget(self.rules_form)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.waves_pane)
+        layout.addLayout(top)
         layout.addWidget(splitter, 1)
 
     def set_snapshot(self, snapshot: Snapshot | None) -> None:
@@ -128,6 +158,9 @@ class GroupsView(QWidget):
         for view in (self.hosts_view, self.edges_view):
             view.set_host_label(label)
         self.waves_pane.setHtml(waves_html(snapshot))
+        self.rules_form.set_rules(snapshot.wave_rules if snapshot is not None else None,
+                                  can_apply=snapshot is not None and snapshot.path is not None)
+        self.rules_form.set_busy(False)
         self.groups_view.set_rows(snapshot.inventory.get("groups") or [] if snapshot is not None else [])
         if self.groups_view.table.horizontalHeader().sortIndicatorSection() < 0:
             self.groups_view.table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
@@ -144,10 +177,12 @@ class GroupsView(QWidget):
         if group is None or self.snapshot is None:
             self.explanation_label.setText("Select a group to see its hosts and the links that tie them."
                                            if self.snapshot and self.snapshot.inventory.get("groups") else "")
+            self.reasons_label.setText("")
             self.hosts_view.set_rows([])
             self.edges_view.set_rows([])
             return
         hosts = self.snapshot.hosts_by_id
         self.explanation_label.setText(group.get("explanation") or "")
+        self.reasons_label.setText(wave_reasons_text(group))
         self.hosts_view.set_rows([hosts.get(h) or {"id": h} for h in group.get("host_ids") or ()])
         self.edges_view.set_rows(group_edge_rows(group, self.snapshot.inventory.get("dependencies") or []))

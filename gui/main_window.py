@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         for view in (self.findings_view, self.groups_view):
             view.host_selected.connect(self.show_host)
         self.inventory_view.annotation_saved.connect(self._annotation_saved)
+        self.groups_view.wave_rules_applied.connect(self.apply_wave_rules)
         self.scans_view.resume_requested.connect(self.resume_scan)
         self.navigation.setCurrentRow(PAGES.index("Inventory"))
 
@@ -114,7 +115,7 @@ class MainWindow(QMainWindow):
                 self.scan_actions[kind.name] = self._action(
                     scan, text, lambda _=False, name=kind.name: self.scan_dialog(name), shortcut)
         scan.addSeparator()
-        self.analyze_action = self._action(scan, "&Analyze", self.run_analysis, "Ctrl+R")
+        self.analyze_action = self._action(scan, "&Analyze", lambda: self.run_analysis(), "Ctrl+R")
         view = bar.addMenu("&View")
         for number, name in enumerate(PAGES, 1):
             self._action(view, name, lambda _=False, n=name: self.show_page(n), f"Ctrl+{number}")
@@ -285,8 +286,9 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
-    def run_analysis(self) -> None:
-        """Run `analyze` on a worker thread (findings, groups, risk), then reload."""
+    def run_analysis(self, wave_rules: dict | None = None) -> None:
+        """Run `analyze` on a worker thread (findings, groups, risk, the wave plan), then reload; `wave_rules`
+        ({name: value}) are stored first, for this analysis and the next ones."""
         if self.store_path is None:
             return
         path = self.store_path
@@ -295,10 +297,11 @@ class MainWindow(QMainWindow):
             from discovery.service import analyze
             from discovery.storage.store import Store
             with Store(path, create=False) as store:
-                return analyze(store, progress=progress, cancel=cancel)
+                return analyze(store, progress=progress, cancel=cancel, wave_rules=wave_rules)
 
         self.statusBar().showMessage("Analysing…")
         self.analyze_action.setEnabled(False)
+        self.groups_view.rules_form.set_busy(True)
         worker = start_task(self, analyze_store)
         worker.finished.connect(self._analysed)
         worker.failed.connect(self._analysis_failed)
@@ -311,7 +314,12 @@ class MainWindow(QMainWindow):
 
     def _analysis_failed(self, message: str) -> None:
         self.analyze_action.setEnabled(True)
+        self.groups_view.rules_form.set_busy(False)
         self.show_error(f"Analysis failed: {message}")
+
+    def apply_wave_rules(self, changes: dict) -> None:
+        """Store changed wave rules and plan the waves again (the whole analysis, on a worker thread)."""
+        self.run_analysis(wave_rules=changes)
 
     def _annotation_saved(self, host_id: str) -> None:
         # Criticality and patient data weigh in the migration risk: re-score when an analysis exists.

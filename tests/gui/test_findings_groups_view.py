@@ -88,6 +88,7 @@ def test_groups_view_lists_groups_with_wave_and_host_count(groups_view, snapshot
     assert model.display_text(0, titles.index("Hosts")) == "5"
     # db01 runs an end-of-life Debian: wave 1 is left for its upgrade, the group moves in wave 2
     assert model.display_text(0, titles.index("Wave")) == str(effective_wave(groups[0])) == "2"
+    assert "End-of-life systems on db01" in model.display_text(0, titles.index("Wave reasons"))
 
 
 def test_groups_view_selected_group_shows_its_hosts_and_edges(groups_view, estate_db):
@@ -103,6 +104,7 @@ def test_groups_view_selected_group_shows_its_hosts_and_edges(groups_view, estat
     assert ("app01", "db01", "tcp 5432") in pairs and ("web01", "app01", "tcp 8080") in pairs
     assert len(pairs) == 4
     assert "5 hosts tied by" in groups_view.explanation_label.text()
+    assert groups_view.reasons_label.text().startswith("Wave 2, because:\n• Tier low")
 
 
 def test_groups_view_activating_a_member_selects_the_host(groups_view, qtbot, estate_db):
@@ -118,6 +120,7 @@ def test_groups_view_waves_summary(groups_view):
     text = groups_view.waves_pane.text()
     assert "3 waves" in text and "Wave 0" in text and "Wave 1" in text and "Wave 2" in text
     assert "Shared infrastructure" in text and "Remediation: upgrade or replace the end-of-life systems on db01" in text
+    assert "1 warning:" in text and "No group qualifies for the pilot" in text
 
 
 def test_groups_view_wave_override_wins(qtbot, snapshot):
