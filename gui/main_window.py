@@ -22,13 +22,16 @@ from gui.findings_view import FindingsView
 from gui.graph_view import GraphView
 from gui.groups_view import GroupsView
 from gui.inventory_view import InventoryView
+from gui.overview_view import ClickThrough, OverviewView
 from gui.scans_view import ScansView
 from gui.workers import start_task
 
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 8
-PAGES = ("Scans", "Inventory", "Graph", "Findings", "Move groups")
+PAGES = ("Overview", "Scans", "Inventory", "Graph", "Findings", "Move groups")
+# View menu shortcuts: the Overview came last, so it is Ctrl+0 and the others keep Ctrl+1 ... Ctrl+5.
+PAGE_SHORTCUTS = {name: f"Ctrl+{number}" for number, name in enumerate(PAGES)}
 STORE_FILTER = "Estate Mapper stores (*.db);;All files (*)"
 # The Scan menu's text and shortcut of the kinds that have one; any other kind is "<label>…" without a shortcut.
 SCAN_ACTIONS = {"network": ("&Network…", "Ctrl+Shift+N"), "host": ("This &host…", "Ctrl+Shift+H"),
@@ -63,8 +66,9 @@ class MainWindow(QMainWindow):
     def _build_pages(self) -> None:
         self.scans_view, self.inventory_view, self.graph_view = ScansView(), InventoryView(), GraphView()
         self.findings_view, self.groups_view = FindingsView(), GroupsView()
-        self.views = {"Scans": self.scans_view, "Inventory": self.inventory_view, "Graph": self.graph_view,
-                      "Findings": self.findings_view, "Move groups": self.groups_view}
+        self.overview_view = OverviewView()
+        self.views = {"Overview": self.overview_view, "Scans": self.scans_view, "Inventory": self.inventory_view,
+                      "Graph": self.graph_view, "Findings": self.findings_view, "Move groups": self.groups_view}
         self.navigation = QListWidget()
         self.navigation.addItems(PAGES)
         self.navigation.setMinimumWidth(110)
@@ -86,7 +90,13 @@ class MainWindow(QMainWindow):
         self.inventory_view.annotation_saved.connect(self._annotation_saved)
         self.groups_view.wave_rules_applied.connect(self.apply_wave_rules)
         self.scans_view.resume_requested.connect(self.resume_scan)
-        self.navigation.setCurrentRow(PAGES.index("Inventory"))
+        self.overview_view.click_through.connect(self.open_click_through)
+        self.overview_view.scan_requested.connect(self.scan_dialog)
+        self.overview_view.set_scan_actions(
+            (kind.name, SCAN_ACTIONS.get(kind.name, (f"{kind.label}…", None))[0].replace("&", ""),
+             SCAN_ACTIONS.get(kind.name, (None, None))[1] or "", kind.doc.strip().splitlines()[0].rstrip("."))
+            for kind in self.scan_kinds if kind.gui and kind.name not in MENU_OF_ITS_OWN)
+        self.navigation.setCurrentRow(PAGES.index("Overview"))
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -117,8 +127,8 @@ class MainWindow(QMainWindow):
         scan.addSeparator()
         self.analyze_action = self._action(scan, "&Analyze", lambda: self.run_analysis(), "Ctrl+R")
         view = bar.addMenu("&View")
-        for number, name in enumerate(PAGES, 1):
-            self._action(view, name, lambda _=False, n=name: self.show_page(n), f"Ctrl+{number}")
+        self.page_actions = {name: self._action(view, name, lambda _=False, n=name: self.show_page(n),
+                                                PAGE_SHORTCUTS[name]) for name in PAGES}
         view.addSeparator()
         self._action(view, "&Reload", self.reload, QKeySequence.StandardKey.Refresh)
         help_menu = bar.addMenu("&Help")
@@ -149,6 +159,35 @@ class MainWindow(QMainWindow):
         """Show one host's row and details on the Inventory page."""
         self.show_page("Inventory")
         self.inventory_view.select_host(host_id)
+
+    def open_click_through(self, target: ClickThrough) -> None:
+        """Show the table behind a number of the Overview: its page, only the rows it counts, the row it names."""
+        if target.page == "Inventory":
+            view = self.inventory_view.views[target.table or "hosts"]
+            self.show_page("Inventory")
+            self.inventory_view.tabs.setCurrentWidget(view)
+            self._scope(view, target)
+            if target.select:
+                self.inventory_view.select_host(target.select)
+        elif target.page == "Findings":
+            self.show_page("Findings")
+            self.findings_view.set_minimum_severity(None)
+            self._scope(self.findings_view.table_view, target)
+        elif target.page == "Move groups":
+            self.show_page("Move groups")
+            self._scope(self.groups_view.groups_view, target)
+            if target.select:
+                self.groups_view.select_group(target.select)
+        else:
+            self.show_page(target.page)
+
+    @staticmethod
+    def _scope(view, target: ClickThrough) -> None:
+        if target.predicate is not None:
+            view.set_scope(target.label or "Chosen rows", target.predicate)
+        else:
+            view.clear_scope()
+            view.set_filter_text("")
 
     # --- stores ---------------------------------------------------------------------------------
 
@@ -204,7 +243,10 @@ class MainWindow(QMainWindow):
         self._tasks.append(worker)
 
     def _loaded(self, snapshot: Snapshot) -> None:
+        opened = snapshot.path != self.store_path  # a store just opened starts on its overview; a reload stays
         self.set_snapshot(snapshot)
+        if opened:
+            self.show_page("Overview")
         self._remember_store(snapshot.path)
         self.snapshot_loaded.emit(snapshot)
 

@@ -39,7 +39,11 @@ class RecordTableView(QWidget):
         self.filter_edit = QLineEdit(placeholderText="Filter (any visible column)…", clearButtonEnabled=True)
         self.columns_button = QToolButton(text="Columns", toolTip="Choose the columns shown")
         self.count_label = QLabel()
+        self.scope_button = QToolButton(toolTip="Rows chosen on the Overview page; click to show every row")
+        self.scope_button.hide()
         self.table = QTableView()
+        self._predicate: Callable[[dict], bool] | None = None
+        self._scope: Callable[[dict], bool] | None = None
         self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS)
         self._bar = QHBoxLayout()
         self._build()
@@ -49,6 +53,7 @@ class RecordTableView(QWidget):
     # --- building -------------------------------------------------------------------------------------
     def _build(self) -> None:
         self._bar.setContentsMargins(0, 0, 0, 0)
+        self._bar.addWidget(self.scope_button)
         self._bar.addWidget(self.filter_edit, 1)
         self._bar.addWidget(self.columns_button)
         self._bar.addWidget(self.count_label)
@@ -100,6 +105,7 @@ class RecordTableView(QWidget):
         self.filter_edit.returnPressed.connect(self.apply_filter)
         self._filter_timer.timeout.connect(self.apply_filter)
         self.columns_button.clicked.connect(self._show_columns_menu_at_button)
+        self.scope_button.clicked.connect(self.clear_scope)
         self.table.horizontalHeader().customContextMenuRequested.connect(self._show_columns_menu_at_header)
         self.model.column_visibility_changed.connect(self.table.setColumnHidden)
         self.model.rows_filtered.connect(self._update_count)
@@ -117,7 +123,7 @@ class RecordTableView(QWidget):
 
     def add_bar_widget(self, widget: QWidget) -> None:
         """Put `widget` (e.g. an extra filter) in the bar beside the filter box."""
-        self._bar.insertWidget(1, widget)
+        self._bar.insertWidget(2, widget)
 
     def set_filter_text(self, text: str) -> None:
         """Put `text` in the filter box and filter now (no debounce)."""
@@ -130,8 +136,39 @@ class RecordTableView(QWidget):
         self.model.set_filter(self.filter_edit.text())
 
     def set_row_predicate(self, predicate: Callable[[dict], bool] | None) -> None:
-        """Show only rows for which `predicate(row)` is true, besides the text filter (None: all)."""
-        self.model.set_row_predicate(predicate)
+        """Show only rows for which `predicate(row)` is true, besides the text filter and the scope (None: all)."""
+        self._predicate = predicate
+        self._apply_predicates()
+
+    def set_scope(self, label: str, predicate: Callable[[dict], bool]) -> None:
+        """Show only the rows for which `predicate(row)` is true, named `label` in a button of the bar that clears
+        it (a click-through from the Overview page); the text filter is cleared, other filters stay."""
+        self._scope = predicate
+        self.scope_button.setText(f"{label}  ✕")
+        self.scope_button.show()
+        self.filter_edit.setText("")
+        self._filter_timer.stop()
+        self.model.set_filter("")
+        self._apply_predicates()
+
+    def clear_scope(self) -> None:
+        """Show every row again (the filter box and other filters still apply)."""
+        if self._scope is None:
+            return
+        self._scope = None
+        self.scope_button.hide()
+        self._apply_predicates()
+
+    def scope_text(self) -> str | None:
+        """Return the scope's label, or None when every row may show."""
+        return self.scope_button.text().removesuffix("  ✕") if self._scope is not None else None
+
+    def _apply_predicates(self) -> None:
+        predicate, scope = self._predicate, self._scope
+        if predicate is None or scope is None:
+            self.model.set_row_predicate(predicate or scope)
+        else:
+            self.model.set_row_predicate(lambda row: scope(row) and predicate(row))
 
     def row_count(self) -> int:
         """Return the number of rows shown (after filtering)."""
