@@ -109,6 +109,8 @@ def render(store_path: Path, out: Path) -> list[Path]:
         (widget or window).grab().save(str(path))
         files.append(path)
 
+    window.show_page("Overview")
+    shoot("overview")
     window.show_page("Inventory")
     if focus:
         window.inventory_view.select_host(focus)

@@ -29,7 +29,7 @@ def test_screenshots_render_every_main_view(qapp, tmp_path):
     with Store(store) as s:
         fill_estate(s)
     files = load_script().render(store, tmp_path / "docs")
-    assert [f.name for f in files] == ["inventory.png", "graph.png", "findings.png", "move-groups.png", "scans.png",
+    assert [f.name for f in files] == ["overview.png", "inventory.png", "graph.png", "findings.png", "move-groups.png", "scans.png",
                                        "scan-dialog.png"]
     for path in files:
         image = QImage(str(path))
