@@ -399,7 +399,26 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if len(plan["warnings"]) > WARNINGS_SHOWN:
         emit(f"estatemap: warning: wave plan: and {len(plan['warnings']) - WARNINGS_SHOWN} more warnings "
              f"(see the export's wave_plan)", error=True)
+    say(args, coverage_line(summary["coverage"]))
     return EXIT_OK
+
+
+def coverage_line(coverage: dict) -> str:
+    """Return one line on the estate's coverage: deep inventories, sockets read, the most depended-on blind spots."""
+    def share(value) -> str:
+        return "n/a" if value is None else f"{value:.0%}"
+
+    spots = coverage["blind_spots"]
+    line = (f"Coverage: {coverage['deep_hosts']} of {counted(coverage['hosts'], 'host')} inventoried deeply "
+            f"({share(coverage['deep_share'])}), sockets read on {coverage['sockets_hosts']} "
+            f"({share(coverage['sockets_share'])}); {counted(len(spots), 'blind spot')}")
+    named = [s for s in spots if s["dependencies"]][:3]
+    if named:
+        line += ", most depended on: " + ", ".join(
+            f"{s['hostname'] or s.get('address') or s['host_id']} "
+            f"({counted(s['dependencies'], 'dependency', 'dependencies')})"
+            for s in named)
+    return line + "."
 
 
 def wave_plan_line(plan: dict) -> str:

@@ -283,6 +283,7 @@ def analyze(store: Store, *, as_of: date | None = None, progress: ProgressCallba
     summary["summary"] = {**result["summary"], "waves": len(plan.waves)}
     summary["wave_plan"] = plan.to_dict()
     summary["findings"] = dict(Counter(f["severity"] for f in findings))
+    summary["coverage"] = inventory["coverage_summary"]  # each host's depth and the blind spots, as they stood
     summary["hosts"] = len(inventory["hosts"])
     analysis_id = store.save_analysis(findings=findings, groups=groups, risk=risk, as_of=as_of.isoformat(),
                                       summary=summary)

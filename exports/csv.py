@@ -1,4 +1,4 @@
-"""CSV export: one zip file holding one CSV per table (hosts.csv, services.csv, … scans.csv).
+"""CSV export: one zip file holding one CSV per table (hosts.csv, services.csv, … scans.csv, coverage.csv).
 
 Each CSV is UTF-8 with a byte-order mark (Excel then opens it as UTF-8; other tools skip the mark), comma
 separated, with a header row of the JSON export's field names (contract fields first, then added ones).
@@ -15,6 +15,7 @@ import io
 import zipfile
 from pathlib import Path
 
+from discovery.analyses.coverage import coverage_rows
 from discovery.inventory.build import (CONNECTION_EXTRA_FIELDS, CONNECTION_FIELDS, DATABASE_EXTRA_FIELDS,
                                        DATABASE_FIELDS, FINDING_FIELDS, HOST_EXTRA_FIELDS, HOST_FIELDS,
                                        INTERFACE_FIELDS, PROCESS_FIELDS, SCAN_EXTRA_FIELDS, SCAN_FIELDS,
@@ -26,6 +27,7 @@ from exports.safe_cells import csv_value
 DEPENDENCY_FIELDS = ("source_host_id", "source_process", "target_host_id", "target_service_id", "target_port",
                      "protocol", "connections", "evidence", "first_seen", "last_seen", "samples")
 GROUP_FIELDS = ("id", "name", "wave", "host_ids")
+COVERAGE_FIELDS = ("host_id", "hostname", "depth", "levels", "sources", "dependencies", "blind_spot", "hint")
 # (file in the zip, inventory key, the columns that always come first, in this order)
 TABLES = (
     ("hosts.csv", "hosts", HOST_FIELDS + HOST_EXTRA_FIELDS),
@@ -40,7 +42,10 @@ TABLES = (
     ("scans.csv", "scans", SCAN_FIELDS + SCAN_EXTRA_FIELDS),
     ("interfaces.csv", "interfaces", INTERFACE_FIELDS),
     ("processes.csv", "processes", PROCESS_FIELDS),
+    ("coverage.csv", "coverage_rows", COVERAGE_FIELDS),
 )
+# Tables made from the inventory rather than read from one of its keys.
+DERIVED = {"coverage_rows": coverage_rows}
 ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark
 
 
@@ -60,7 +65,7 @@ class CsvExporter:
         """Write `inventory` to `path` as a zip of CSV files, atomically; raises EstateError if it cannot."""
         with atomic_output(path, "wb") as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, key, first in TABLES:
-                rows = inventory.get(key) or []
+                rows = DERIVED[key](inventory) if key in DERIVED else inventory.get(key) or []
                 columns = table_columns(rows, first)
                 with archive.open(name, "w", force_zip64=True) as member, \
                         io.TextIOWrapper(member, encoding=ENCODING, newline="") as text:

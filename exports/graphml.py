@@ -4,7 +4,8 @@ Both formats hold only scalar attributes of a declared type, so every attribute 
 tuples are joined with ", ", anything nested is compact JSON, None is left out, and each attribute name has
 one type across the graph (string if its values mix text and numbers, double if they mix whole and
 fractional numbers; booleans stay boolean). Control characters XML 1.0 cannot hold are replaced (also in
-node ids). Node kinds: host, service, database, process, external; edge kinds: runs, serves, depends_on.
+node ids). Node kinds: host, service, database, process, external; edge kinds: runs, serves, depends_on. Host nodes
+carry `coverage_depth` (seen, ports, os, hardware, software, sockets).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ def _coerce(data: dict, types: dict[str, type]) -> dict:
 def build_export_graph(inventory: dict) -> nx.MultiDiGraph:
     """Return the dependency graph with only scalar, consistently typed attributes, None values dropped."""
     G = build_graph(inventory)
+    for host in inventory.get("hosts") or ():  # how deep each host is known (discovery.analyses.coverage)
+        if host.get("coverage_depth") is not None and host["id"] in G:
+            G.nodes[host["id"]]["coverage_depth"] = host["coverage_depth"]
     nodes = {_scalar(n) if isinstance(n, str) else n: {k: _scalar(v) for k, v in d.items() if v is not None}
              for n, d in G.nodes(data=True)}
     rename = {n: (_scalar(n) if isinstance(n, str) else n) for n in G.nodes}

@@ -1,8 +1,9 @@
 """Excel export: one workbook, streamed (openpyxl write-only mode), so large estates keep memory bounded.
 
-Sheets: Summary (estate counts, findings by severity, hosts by OS family, legacy share, waves, with native
-bar and pie charts), Hosts, Services, Software, Databases, Dependencies, Findings, Move groups (with each
-group's wave reasons), Scans, Wave rules (the wave planner's rules, read back by `estatemap import`). Every
+Sheets: Summary (estate counts, findings by severity, hosts by OS family, legacy share, coverage, waves, with
+native bar and pie charts), Hosts, Coverage (each host's depth and sources, the blind spots first with what would
+close them), Services, Software, Databases, Dependencies, Findings, Move groups (with each group's wave reasons),
+Scans, Wave rules (the wave planner's rules, read back by `estatemap import`). Every
 data sheet has a styled, frozen header row, an autofilter and column widths from a sample of its rows;
 times are Excel dates (UTC), numbers are numbers, severity and risk are coloured by conditional formatting,
 and host names link to their row on the Hosts sheet. Every text goes through exports.safe_cells, so nothing
@@ -26,10 +27,11 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from discovery.analyses.coverage import coverage_rows
 from discovery.files.atomic_files import atomic_output
 from discovery.analyses.wave_rules import RULES
 from discovery.inventory.layer2 import PROTOCOL_NAMES
-from discovery.records.model import RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
+from discovery.records.model import COVERAGE_DEPTHS, RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
 from exports.safe_cells import flatten, looks_like_formula, parse_datetime, xlsx_text, xlsx_value
 
 HEADER_FILL = PatternFill(start_color="1F4E78", end_color="1F4E78", fill_type="solid")
@@ -96,7 +98,8 @@ HOST_COLUMNS = (
     col("Vendor", "vendor"), col("Model", "model"), col("CPU model", "cpu_model"),
     col("CPU cores", "cpu_cores", "number"),
     col("Memory (bytes)", "memory_bytes", "bytes"), Column("Disks", lambda h: disks_text(h.get("disks"))),
-    col("Sources", "sources"), col("Risk score", "risk_score", "risk"),
+    col("Sources", "sources"), col("Coverage", "coverage_depth"), col("Coverage levels", "coverage_levels"),
+    col("Coverage sources", "coverage_sources"), col("Risk score", "risk_score", "risk"),
     Column("Risk factors", lambda h: risk_factors_text(h.get("risk_factors"))), col("Legacy", "legacy", "bool"),
     col("Move group", "_group"), col("Wave", "_wave", "number"),
     col("Owner", "owner"), col("Criticality", "criticality"), col("Patient data", "patient_data", "bool"),
@@ -160,6 +163,11 @@ L2_COLUMNS = (
     col("Observed (UTC)", "observed_at", "date"), col("Switch ID", "source_host_id"),
     col("Device ID", "target_host_id"),
 )
+COVERAGE_COLUMNS = (
+    col("Host", "host_id", "host"), col("Depth", "depth"), col("Levels", "levels"), col("Sources", "sources"),
+    col("Dependencies", "dependencies", "number"), col("Blind spot", "blind_spot", "bool"),
+    col("What would close the gap", "hint", "wrap"), col("Host ID", "host_id"),
+)
 # The Wave rules sheet (after Scans): its Value column is read back by `estatemap import`.
 WAVE_RULES_SHEET = "Wave rules"
 WAVE_RULE_COLUMNS = (
@@ -173,14 +181,17 @@ SCAN_COLUMNS = (
     Column("Warnings", lambda s: short("; ".join(str(w) for w in s.get("warnings") or ()) or None)),
     col("Error", "error"),
 )
-# (sheet, inventory key, columns), in workbook order after Summary.
+# (sheet, inventory key (or a DERIVED table's name), columns), in workbook order after Summary.
 SHEETS = (
-    ("Hosts", "hosts", HOST_COLUMNS), ("Services", "services", SERVICE_COLUMNS),
+    ("Hosts", "hosts", HOST_COLUMNS), ("Coverage", "coverage_rows", COVERAGE_COLUMNS),
+    ("Services", "services", SERVICE_COLUMNS),
     ("Software", "software", SOFTWARE_COLUMNS), ("Databases", "databases", DATABASE_COLUMNS),
     ("Dependencies", "dependencies", DEPENDENCY_COLUMNS), ("Layer 2", "l2_links", L2_COLUMNS),
     ("Findings", "findings", FINDING_COLUMNS),
     ("Move groups", "groups", GROUP_COLUMNS), ("Scans", "scans", SCAN_COLUMNS),
 )
+# Tables made from the inventory rather than read from one of its keys.
+DERIVED = {"coverage_rows": coverage_rows}
 
 
 class XlsxExporter:
@@ -231,7 +242,7 @@ def build_workbook(inventory: dict, *, link_limit: int = LINK_LIMIT) -> Workbook
     links = _HostLinks(labels, host_rows, styles)
     _write_summary(summary, inventory, styles)
     for title, name, columns in SHEETS:
-        rows = inventory.get(name) or []
+        rows = DERIVED[name](inventory) if name in DERIVED else inventory.get(name) or []
         if name == "hosts":
             rows = _hosts_with_groups(rows, inventory.get("groups") or [])
         elif name == "groups":
@@ -442,7 +453,8 @@ def _add_severity_rules(ws, cells: str, first: str) -> None:
 
 
 def summarise(inventory: dict) -> dict:
-    """Return the Summary sheet's figures: counts, findings by severity, hosts by OS family, legacy, waves."""
+    """Return the Summary sheet's figures: counts, findings by severity, hosts by OS family, legacy, coverage
+    (the inventory's coverage_summary, None when it has none), waves."""
     hosts = inventory.get("hosts") or []
     groups = inventory.get("groups") or []
     findings = Counter((f.get("severity") or "unknown") for f in inventory.get("findings") or ())
@@ -464,7 +476,7 @@ def summarise(inventory: dict) -> dict:
         ("Move groups", "groups"), ("Scans", "scans"))]
     return {"counts": counts, "severities": severities, "families": families,
             "legacy": sum(1 for h in judged if h["legacy"]), "judged": len(judged), "waves": waves,
-            "as_of": analysis.get("as_of")}
+            "as_of": analysis.get("as_of"), "coverage": inventory.get("coverage_summary")}
 
 
 def _write_summary(ws, inventory: dict, styles: _Styles) -> None:
@@ -509,6 +521,20 @@ def _write_summary(ws, inventory: dict, styles: _Styles) -> None:
         rows.append(["Legacy share", styled(figures["legacy"] / figures["judged"], styles.percent)])
     else:
         rows.append(["Legacy share", "not analysed (run: estatemap analyze)"])
+    section("Coverage (how deep each host is known)")
+    coverage = figures["coverage"]
+    depth_first = depth_last = 0
+    if coverage:
+        header("Depth", "Hosts")
+        depth_first = len(rows) + 1
+        rows.extend([depth, coverage["by_depth"].get(depth, 0)] for depth in COVERAGE_DEPTHS)
+        depth_last = len(rows)
+        for label, share in (("Deep inventory (software or sockets)", coverage["deep_share"]),
+                             ("Sockets read on the host", coverage["sockets_share"])):
+            rows.append([label, styled(share, styles.percent) if share is not None else None])
+        rows.append(["Blind spots (below sockets; see Coverage)", len(coverage["blind_spots"])])
+    else:
+        rows.append(["Coverage", "not known"])
     section("Waves (the wave plan: its rules are on the Wave rules sheet)")
     header("Wave", "Move groups", "Hosts", "Reasons")
     rows.extend([w.get("number"), len(w.get("group_ids") or ()), len(w.get("host_ids") or ()),
@@ -536,3 +562,11 @@ def _write_summary(ws, inventory: dict, styles: _Styles) -> None:
         pie.set_categories(Reference(ws, min_col=1, min_row=family_first, max_row=family_last))
         pie.height, pie.width = 7.5, 14
         ws.add_chart(pie, "F18")
+    if depth_last >= depth_first > 0:
+        bars = BarChart()
+        bars.type, bars.style, bars.legend = "bar", 10, None
+        bars.title, bars.x_axis.title = "Hosts by coverage depth", "Depth"
+        bars.add_data(Reference(ws, min_col=2, min_row=depth_first - 1, max_row=depth_last), titles_from_data=True)
+        bars.set_categories(Reference(ws, min_col=1, min_row=depth_first, max_row=depth_last))
+        bars.height, bars.width = 7.5, 14
+        ws.add_chart(bars, "F34")

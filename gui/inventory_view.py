@@ -1,8 +1,9 @@
 """The inventory: tabs of hosts, services, software, databases and connections, and the selected host's details.
 
 The details pane shows everything known about one host (hardware, OS, addresses, software, services,
-connections in and out, findings, risk factors) and holds the annotation editor (owner, criticality,
-patient data, notes), which writes to the store through `gui.data.save_host_annotation`.
+connections in and out, findings, risk factors, coverage: which sources saw it and how deep) and holds the
+annotation editor (owner, criticality, patient data, notes), which writes to the store through
+`gui.data.save_host_annotation`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
+from discovery.analyses.coverage import SOURCE_LABELS
 from discovery.records.annotations import annotation_problem
 from discovery.records.model import CRITICALITIES, NO_SEVERITY_COLOURS, SEVERITY_COLOURS, EstateError
 from gui.data import Snapshot, save_host_annotation
@@ -50,6 +52,7 @@ HOST_COLUMNS = (
     Column("switch", "Switch", width=14),              # from SNMP (LLDP/CDP, forwarding tables): blank when unknown
     Column("switch_port", "Switch port", width=10),
     Column("sources", "Sources", "list", width=10),
+    Column("coverage_depth", "Coverage", "depth", width=8),  # how deep it is known: seen ... sockets
     Column("last_seen", "Last seen (UTC)", "datetime", width=19),
     Column("notes", "Notes", width=24, hidden=True),
     Column("id", "Host ID", width=16, hidden=True),
@@ -265,10 +268,26 @@ def _risk_html(host: dict) -> str:
     return _section("Risk factors", body + _table(("Factor", "Points", "Reason"), rows))
 
 
+def _coverage_html(host: dict, inventory: dict) -> str:
+    depth = host.get("coverage_depth")
+    if depth is None:
+        return _section("Coverage", "<p><i>Not known.</i></p>")
+    spot = next((s for s in (inventory.get("coverage_summary") or {}).get("blind_spots") or ()
+                 if s["host_id"] == host["id"]), None)
+    sources = ", ".join(SOURCE_LABELS.get(s, s) for s in host.get("coverage_sources") or ())
+    facts = [("Depth", depth), ("Levels known", ", ".join(host.get("coverage_levels") or ())),
+             ("Seen by", sources or None)]
+    if spot is not None:
+        facts += [("Blind spot", "its own sockets were never read (dependencies touching it: "
+                                 f"{spot['dependencies']})"), ("To close the gap", spot["hint"])]
+    return _section("Coverage", _facts(facts))
+
+
 def host_details_html(snapshot: Snapshot, host: dict, related: dict[str, list]) -> str:
     """Return the HTML of one host's details: `related` is its entry of `build_host_index`."""
     return "".join([
         _header_html(host, snapshot.host_label(host["id"])), _risk_html(host),
+        _coverage_html(host, snapshot.inventory),
         _findings_html(related.get("findings", [])), _hardware_html(host), _os_html(host),
         _network_html(host, related.get("interfaces", [])),
         _services_html(related.get("services", []), related.get("databases", [])),

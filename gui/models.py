@@ -16,13 +16,14 @@ from datetime import date, datetime, timezone
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
+from discovery.analyses.coverage import depth_rank
 from discovery.records.model import RISK_BANDS, RISK_SCALE, SEVERITIES, SEVERITY_COLOURS
 
 # Higher is worse: info 0 ... critical 4.
 SEVERITY_RANK = {s: len(SEVERITIES) - 1 - i for i, s in enumerate(SEVERITIES)}
 _RISK_STOPS = tuple((score, QColor(colour)) for score, colour in RISK_SCALE)
 NUMERIC_KINDS = {"int", "float", "bytes", "risk"}
-KINDS = {"text", "int", "float", "bytes", "datetime", "list", "bool", "severity", "risk", "host", "json"}
+KINDS = {"text", "int", "float", "bytes", "datetime", "list", "bool", "severity", "risk", "host", "json", "depth"}
 # Tool tips are cut here, so a huge value never makes a screen-sized tip.
 TOOLTIP_LIMIT = 2000
 
@@ -33,7 +34,8 @@ class Column:
 
     kind: text, int, float, bytes (shown as KiB/MiB/GiB), datetime (ISO text or datetime), list, bool,
     severity (coloured, sorted by rank), risk (a 0-100 score, coloured), host (a host id shown by the
-    model's `host_label`), json (nested data as compact text). `width`: a starting width in characters.
+    model's `host_label`), json (nested data as compact text), depth (a coverage depth, seen ... sockets, sorted
+    shallowest first: discovery.analyses.coverage). `width`: a starting width in characters.
     `hidden`: hidden until chosen in the column chooser. `value`: derives the value from the row instead
     of `row.get(key)`.
     """
@@ -414,6 +416,8 @@ def _sort_key(column: Column, host_label: Callable[[str], str] | None) -> Callab
         return lambda v: (1, host_label(v).casefold())
     if column.kind == "datetime":
         return lambda v: (1, format_datetime(v))
+    if column.kind == "depth":
+        return lambda v: (0, depth_rank(v)) if depth_rank(v) >= 0 else (1, str(v).casefold())
     return _general_key
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from discovery.inventory.dependencies import (FILTERS, ResolutionStats, aggregate_dependencies, coverage_gaps,
-                                              external_endpoints, parse_ssh_sessions, resolve_connections)
+from discovery.analyses.coverage import SOCKET_SOURCES, assess_hosts, coverage_gaps, summarize_coverage
+from discovery.inventory.dependencies import (FILTERS, ResolutionStats, aggregate_dependencies, external_endpoints,
+                                              parse_ssh_sessions, resolve_connections)
 from discovery.inventory.layer2 import LINK_EXTRA_FIELDS, LINK_FIELDS, layer2_links, switch_ports
 from discovery.records.model import severities_at_or_above, utc_now
 from discovery.storage.store import Store
@@ -25,7 +26,8 @@ HOST_FIELDS = ("id", "hostname", "addresses", "macs", "os_name", "os_version", "
 HOST_EXTRA_FIELDS = ("domain", "fqdn", "os_id", "kernel", "architecture", "boot_time", "serial", "hardware_uuid",
                      "machine_id", "virtualization", "cpu_logical_cores", "cpu_mhz", "swap_bytes", "partitions",
                      "first_seen", "last_seen", "hostnames", "mac_vendor", "status", "status_reason", "os_matches",
-                     "uptime_seconds", "scripts", "switch", "switch_port", "switch_host_id")
+                     "uptime_seconds", "scripts", "switch", "switch_port", "switch_host_id", "coverage_depth",
+                     "coverage_levels", "coverage_sources")
 SERVICE_FIELDS = ("id", "host_id", "address", "port", "protocol", "state", "name", "product", "version", "cpe",
                   "category", "process")
 SERVICE_EXTRA_FIELDS = ("cpes", "extra_info", "tunnel", "pid", "source", "observed_at", "reason", "method",
@@ -37,8 +39,6 @@ CONNECTION_FIELDS = ("source_host_id", "source_address", "source_port", "source_
                      "target_host_id", "target_address", "target_port", "target_service_id", "state", "observed_by")
 CONNECTION_EXTRA_FIELDS = ("protocol", "target_process", "observed_at", "evidence", "first_seen", "last_seen",
                            "samples", "loopback", "external", "evidences", "packets", "bytes")
-# Sources that see a host's own sockets (nmap sees only from outside).
-SOCKET_SOURCES = {"local", "ssh", "bundle"}
 FINDING_FIELDS = ("id", "subject_type", "subject_id", "host_id", "rule", "category", "severity", "title", "evidence",
                   "recommendation")
 # Rules whose findings make a host "legacy": something on it is past end of support.
@@ -69,7 +69,21 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
     legacy = {f["host_id"] for f in findings if f["category"] == "legacy" and f["rule"] in LEGACY_RULES}
     hosts = [_host_row(h, annotations.get(h["id"], {}), risk.get(h["id"]), h["id"] in legacy if risk else None)
              for h in store.hosts() if h["id"] in host_ids]
-    services = [_service_row(s) for s in _combine(store.child_rows("services", observations), key="id")]
+    source_of = {(o["scan_id"], o["host_id"]): o["source"] for o in observations}
+    socket_reads = defaultdict(set)  # host id -> the sources that read its own socket table
+    for o in observations:
+        if o["source"] in SOCKET_SOURCES:
+            socket_reads[o["host_id"]].add(o["source"])
+
+    def noting_sockets(rows, own_socket):
+        """Pass rows through, noting which source read a host's own sockets (SNMP's TCP-MIB, for one)."""
+        for row in rows:
+            if own_socket(row):
+                socket_reads[row["host_id"]].add(source_of[row["scan_id"], row["host_id"]])
+            yield row
+
+    services = [_service_row(s) for s in _combine(noting_sockets(store.child_rows("services", observations),
+                                                                 lambda r: r["state"] == "listening"), key="id")]
     interfaces = [_pick(i, INTERFACE_FIELDS) for i in store.child_rows("interfaces", observations)]
     l2_links = [_pick(k, LINK_FIELDS + LINK_EXTRA_FIELDS)
                 for k in layer2_links(store.child_rows("neighbours", observations), hosts, interfaces)]
@@ -78,14 +92,15 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
         by_id[host_id].update(place)
     all_scans = store.list_scans()
     connections = resolve_connections(
-        store.child_rows("connections", observations), hosts, services, filters=filters,
+        noting_sockets(store.child_rows("connections", observations),
+                       lambda r: (r.get("evidence") or "observed") == "observed"), hosts, services, filters=filters,
         ssh_sessions=parse_ssh_sessions(store.evidence_rows(observations, "ssh-session")),
         scanner_addresses={a for s in all_scans for a in s.get("origin") or ()}, stats=stats)
     observed_sources = defaultdict(set)
     for o in observations:
         observed_sources[o["host_id"]].add(o["source"])
     scans = all_scans if scan_id is None else [s for s in all_scans if s["id"] == scan_id]
-    return {
+    inventory = {
         "schema": SCHEMA,
         "generated_at": utc_now().isoformat(),
         "scans": [_pick(s, SCAN_FIELDS + SCAN_EXTRA_FIELDS) for s in scans],
@@ -106,10 +121,16 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
         "interfaces": interfaces,
         "processes": [_pick(p, PROCESS_FIELDS) for p in store.child_rows("processes", observations)],
         "external_endpoints": external_endpoints(connections),
-        "coverage": coverage_gaps(hosts, SOCKET_SOURCES, observed_sources),
+        "coverage": [],  # filled below, from the hosts' coverage
         "analysis": _analysis(latest := store.latest_analysis()),
         "wave_plan": (latest or {}).get("summary", {}).get("wave_plan"),
     }
+    for host_id, coverage in assess_hosts(inventory, observed_sources, socket_reads).items():
+        by_id[host_id].update(coverage_depth=coverage["depth"], coverage_levels=coverage["levels"],
+                              coverage_sources=coverage["sources"])
+    inventory["coverage_summary"] = summarize_coverage(inventory)
+    inventory["coverage"] = coverage_gaps(inventory, inventory["coverage_summary"]["blind_spots"])
+    return inventory
 
 
 def _host_row(host: dict, annotation: dict, risk: dict | None, legacy: bool | None) -> dict:
@@ -161,8 +182,8 @@ def filter_inventory(inventory: dict, hosts_pattern: str | None = None, min_seve
     other names and addresses; only matching hosts are kept, with their services, software, databases,
     findings, interfaces, processes and coverage gaps; connections and dependencies are kept when either
     end matches; move groups are kept when they hold a matching host, listing only those hosts; external
-    endpoints are recomputed from the connections kept. `min_severity`: only findings at or above it
-    (critical > high > medium > low > info); findings without a known severity are left out.
+    endpoints and the coverage summary are recomputed from what is kept. `min_severity`: only findings at or
+    above it (critical > high > medium > low > info); findings without a known severity are left out.
     """
     from fnmatch import fnmatchcase
 
@@ -186,6 +207,8 @@ def filter_inventory(inventory: dict, hosts_pattern: str | None = None, min_seve
         result["groups"] = [{**g, "host_ids": [h for h in g.get("host_ids") or () if h in kept]}
                             for g in inventory.get("groups") or () if kept.intersection(g.get("host_ids") or ())]
         result["external_endpoints"] = external_endpoints(result["connections"])
+        if "coverage_summary" in inventory:
+            result["coverage_summary"] = summarize_coverage(result)
     if min_severity is not None:
         allowed = severities_at_or_above(min_severity)
         result["findings"] = [f for f in result.get("findings") or () if f.get("severity") in allowed]

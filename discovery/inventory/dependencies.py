@@ -244,14 +244,3 @@ def external_endpoints(connections: Iterable[dict]) -> list[dict]:
     return [{**e, "ports": sorted(e["ports"]), "peer_host_ids": sorted(e["peer_host_ids"])}
             for _, e in sorted(seen.items())]
 
-
-def coverage_gaps(hosts: Iterable[dict], socket_sources: set[str], observed_sources: dict[str, set[str]]) -> list[dict]:
-    """Return the hosts whose sockets nobody collected: their dependencies can only be seen from the other end."""
-    gaps = []
-    for host in hosts:
-        sources = observed_sources.get(host["id"], set())
-        if not sources & socket_sources:
-            gaps.append({"host_id": host["id"], "hostname": host.get("hostname"), "gap": "no sockets collected",
-                         "sources": sorted(sources),
-                         "hint": "scan it with scan host, scan ssh or the offline collector to see its own connections"})
-    return gaps

@@ -32,6 +32,8 @@ RISK_SCALE = ((0, "#63BE7B"), (50, "#FFEB84"), (100, "#F8696B"))
 RISK_BANDS = ((75, "critical"), (50, "high"), (25, "medium"), (1, "low"), (0, "info"))
 OPEN_STATES = frozenset(("open", "listening"))  # a service's states that mean it answers (nmap's, a host's own)
 CRITICALITIES = ("critical", "high", "medium", "low")  # an owner's rating of a host, worst first
+# How deep a host's inventory goes, shallowest first (discovery.analyses.coverage says what each level means).
+COVERAGE_DEPTHS = ("seen", "ports", "os", "hardware", "software", "sockets")
 PATIENT_DATA = ("yes", "no", "unknown")
 
 

@@ -360,6 +360,25 @@ def test_scan_snmp_takes_a_connection_to_a_listening_port_as_inbound(scanned, na
     assert connections and all(c["target_port"] in listening for c in connections)
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_scan_snmp_coverage_counts_the_tcp_mib_as_the_hosts_own_sockets(scanned, name):
+    """An agent whose TCP-MIB lists a listener or a connection gave the host's own sockets (without processes, but
+    its dependencies are observed on it): depth sockets, no blind spot; software only where HOST-RESOURCES listed
+    packages, hardware only where it told memory, processors or a serial number."""
+    listening, established = recorded_tcp(recording(name))
+    estate = scanned(name)
+    host, _ = the_host(estate)
+    assert host["coverage_sources"] == ["snmp"]
+    assert (host["coverage_depth"] == "sockets") == bool(listening or established)
+    assert ("software" in host["coverage_levels"]) == bool(estate["software"])
+    told = any(host.get(k) for k in ("memory_bytes", "cpu_logical_cores", "serial"))
+    assert ("hardware" in host["coverage_levels"]) == told
+    summary = estate["coverage_summary"]
+    assert summary["hosts"] == 1 and summary["by_source"] == {"snmp": 1}
+    assert summary["sockets_share"] == (1.0 if listening or established else 0.0)
+    assert [s["host_id"] for s in summary["blind_spots"]] == ([] if listening or established else [host["id"]])
+
+
 # --- UPS-MIB --------------------------------------------------------------------------------------------
 
 def test_scan_snmp_reads_the_ups_identity_and_battery_as_recorded(scanned):

@@ -1,6 +1,5 @@
 from discovery.inventory.dependencies import (ResolutionStats, aggregate_dependencies, build_address_index,
-                                              coverage_gaps, external_endpoints, parse_ssh_sessions,
-                                              resolve_connections)
+                                              external_endpoints, parse_ssh_sessions, resolve_connections)
 
 T = "2026-11-01T09:00:00+00:00"
 HOSTS = [{"id": "app", "addresses": ["10.0.0.40"]}, {"id": "db", "addresses": ["10.0.0.10"]},
@@ -89,7 +88,3 @@ def test_ambiguous_addresses_are_not_guessed():
                                  {"id": "c", "addresses": ["127.0.0.1", "10.0.0.3"]}])
     assert index == {"10.0.0.1": None, "10.0.0.3": "c"}
 
-
-def test_coverage_gaps_name_hosts_whose_sockets_nobody_collected():
-    gaps = coverage_gaps(HOSTS, {"local", "ssh", "bundle"}, {"app": {"ssh"}, "db": {"nmap"}})
-    assert [(g["host_id"], g["sources"]) for g in gaps] == [("db", ["nmap"]), ("web", [])]

@@ -156,12 +156,18 @@ def placed(form, value: str) -> str:
     return form[3](value) if form[3] else value
 
 
+def ps_listing(line: str) -> str:
+    """A remote `ps -eo pid,user,args` listing holding `line` beside another process."""
+    return f"  PID USER     COMMAND\n 4711 svc      {line}\n 4712 root     /usr/sbin/sshd -D\n"
+
+
 def clear_of_fixed_text(form, value: str) -> bool:
     """Whether the secret is absent from the form's own text (program, options, the mask that replaces it), as
-    an unquoted and a shell-quoted line: only then does finding it after redaction mean a leak."""
+    an unquoted and a shell-quoted line and in a ps listing around it (a secret drawn as "/usr/sbi" is in that
+    listing's sshd line): only then does finding it after redaction mean a leak."""
     needle = placed(form, value)
     argv = [arg.replace("Zq9marker", MASK) for arg in form[1]("Zq9marker")]
-    fixed = f"{' '.join(argv)}\n{shlex.join(argv)}"
+    fixed = f"{' '.join(argv)}\n{shlex.join(argv)}\n{ps_listing(' '.join(argv))}"
     return MASK not in value and needle not in fixed and value not in fixed
 
 
@@ -178,7 +184,7 @@ def test_a_random_secret_in_any_documented_form_never_survives_redaction(form, d
         "argv": " ".join(redact_args(argv)),
         "command line": redact_command_line(shlex.join(argv)),
         "ps line": redact_command_line(ps_line),
-        "ps listing": redact_text(f"  PID USER     COMMAND\n 4711 svc      {ps_line}\n 4712 root     /usr/sbin/sshd -D\n"),
+        "ps listing": redact_text(ps_listing(ps_line)),
     }
     for where, out in outputs.items():
         assert needle not in out, f"{where}: {out}"

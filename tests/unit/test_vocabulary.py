@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from discovery.records.model import CRITICALITIES, SEVERITIES, severities_at_or_above
+from discovery.records.model import COVERAGE_DEPTHS, CRITICALITIES, SEVERITIES, severities_at_or_above
 from discovery.analyses.risk import CRITICALITY_POINTS, SEVERITY_POINTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def literal_copies(values: tuple[str, ...]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("values", [SEVERITIES, CRITICALITIES])
+@pytest.mark.parametrize("values", [SEVERITIES, CRITICALITIES, COVERAGE_DEPTHS])
 def test_no_part_writes_its_own_copy_of_a_ladder(values):
     assert literal_copies(values) == []
 

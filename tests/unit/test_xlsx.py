@@ -8,12 +8,12 @@ from datetime import datetime
 import openpyxl
 import pytest
 
-from exports.xlsx import LINK_LIMIT, SHEETS, XlsxExporter, build_workbook, discard_workbook
+from exports.xlsx import DERIVED, LINK_LIMIT, SHEETS, XlsxExporter, build_workbook, discard_workbook
 from tests.unit.test_cli import filled_db, run  # noqa: F401 (a fixture)
 from tests.unit.test_exports_safety import HOSTILE, LONG, expected_text, hostile_inventory
 
-SHEET_NAMES = ["Summary", "Hosts", "Services", "Software", "Databases", "Dependencies", "Layer 2", "Findings",
-               "Move groups", "Scans", "Wave rules"]
+SHEET_NAMES = ["Summary", "Hosts", "Coverage", "Services", "Software", "Databases", "Dependencies", "Layer 2",
+               "Findings", "Move groups", "Scans", "Wave rules"]
 
 
 @pytest.fixture
@@ -39,11 +39,12 @@ def test_xlsx_has_every_sheet_with_a_styled_frozen_filtered_header(workbook, inv
     assert workbook.sheetnames == SHEET_NAMES
     for title, key, columns in SHEETS:
         ws = workbook[title]
+        rows = DERIVED[key](inventory) if key in DERIVED else inventory[key]
         assert [c.value for c in ws[1]] == [c.header for c in columns]
         assert all(c.font.bold and c.fill.fgColor.rgb.endswith("1F4E78") for c in ws[1])
         assert ws.freeze_panes == "A2"
-        assert ws.auto_filter.ref == f"A1:{ws.cell(1, len(columns)).column_letter}{len(inventory[key]) + 1}"
-        assert ws.max_row == len(inventory[key]) + 1, title
+        assert ws.auto_filter.ref == f"A1:{ws.cell(1, len(columns)).column_letter}{len(rows) + 1}"
+        assert ws.max_row == len(rows) + 1, title
         widths = [ws.column_dimensions[ws.cell(1, i).column_letter].width for i in range(1, len(columns) + 1)]
         assert all(8 <= w <= 60 for w in widths)
 
