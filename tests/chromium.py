@@ -44,6 +44,7 @@ class Run:
     returncode: int
     stderr: str
     requests: list[str] = field(default_factory=list)
+    stdout: str = ""  # what --dump-dom printed: the page's DOM after it loaded
 
     @property
     def console(self) -> list[str]:
@@ -95,7 +96,7 @@ class RecordingProxy:
 
 
 def run_chromium(page: Path, *outputs: str, window: tuple[int, int] = (1280, 1800), timeout: int = TIMEOUT) -> Run:
-    """Load `page` (a file) in headless Chromium with the given output flags (--print-to-pdf=..., --screenshot=...)
+    """Load `page` (a file) in headless Chromium with the given output flags (--print-to-pdf=..., --screenshot=..., --dump-dom)
     through a recording proxy; return what happened. Raises subprocess.TimeoutExpired after `timeout` seconds,
     having ended Chromium's process group."""
     proxy = RecordingProxy()
@@ -106,14 +107,14 @@ def run_chromium(page: Path, *outputs: str, window: tuple[int, int] = (1280, 180
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                                 env={**os.environ, "HOME": profile})
         try:
-            _, stderr = proc.communicate(timeout=timeout)
+            stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the group this run started: Chromium and its helpers
             proc.communicate()
             raise
         finally:
             proxy.close()
-    return Run(proc.returncode, stderr, proxy.requests)
+    return Run(proc.returncode, stderr, proxy.requests, stdout)
 
 
 def pdf_page_count(data: bytes) -> int:

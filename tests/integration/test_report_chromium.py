@@ -4,6 +4,7 @@ error would have been caught."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from tests.chromium import pdf_page_count, run_chromium
 from tests.unit.test_cli import ROOT, run
-from tests.unit.test_report import estate_db  # noqa: F401 (a fixture)
+from tests.unit.test_report import estate_db, figures_of, json_waves  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +49,26 @@ def test_report_renders_to_a_png(report_html, tmp_path):
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (900, 1200)
     assert result.page_requests == [] and result.console == []
+
+
+def test_the_page_chromium_renders_states_the_json_exports_numbers(report_html, estate_db, tmp_path):  # noqa: F811
+    """The figures are read from the DOM Chromium built, not from the file: what a reader sees equals the export."""
+    result = run_chromium(report_html, "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.page_requests == [] and result.console == []
+    code, _, err = run("export", "--db", str(estate_db[0]), "-f", "json", "-o", str(tmp_path / "estate.json"))
+    assert code == 0, err
+    exported = json.loads((tmp_path / "estate.json").read_text())
+    figures = figures_of(result.stdout)
+    assert figures["hosts"] == len(exported["hosts"]) > 0
+    assert figures["services"] == len(exported["services"])
+    assert figures["dependencies"] == len(exported["dependencies"])
+    assert figures["findings"] == len(exported["findings"]) > 0
+    assert figures["groups"] == len(exported["groups"])
+    assert figures["waves"] == json_waves(exported) >= 2
+    assert figures["blind_spots"] == len(exported["coverage_summary"]["blind_spots"]) >= 1
+    deep = round(exported["coverage_summary"]["deep_share"] * 100)
+    assert f'data-figure="deep_share">{deep}%<' in result.stdout
 
 
 def test_the_checks_catch_a_fetch_and_a_script_error(tmp_path):

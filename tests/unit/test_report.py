@@ -97,6 +97,10 @@ def figures_of(page: str) -> dict[str, int]:
             re.findall(r'data-figure="([a-z_]+)">([0-9,]+)<', page)}
 
 
+def hostnames_of(spots: list[dict]) -> set[str]:
+    return {s["hostname"] for s in spots}
+
+
 def json_waves(exported: dict) -> int:
     """The number of waves the JSON export holds: the wave plan's, else the analysis's."""
     if exported.get("wave_plan"):
@@ -124,6 +128,8 @@ def test_report_figures_equal_the_json_exports(estate_db, tmp_path):
     assert figures["groups"] == len(exported["groups"]) == 2
     assert figures["waves"] == json_waves(exported) >= 2
     assert figures["cleartext_clinical"] == 2  # DICOM on pacs01, HL7 on ris01
+    spots = exported["coverage_summary"]["blind_spots"]
+    assert figures["blind_spots"] == len(spots) and hostnames_of(spots) >= {"ct01"}  # nmap only: no sockets read
 
 
 def test_build_report_executive_summary_states_the_key_numbers(inventory):
