@@ -406,7 +406,8 @@ def _summary(report: dict) -> list[str]:
     if cov["computed"]:
         sentences.append(f"{cov['deep_share'] or '—'} of the hosts have a deep inventory and {cov['sockets_share'] or '—'} "
                          f"had their own connections collected; {counted(len(cov['blind_spots']), 'blind spot')} "
-                         "remain, listed by how many dependencies touch them.")
+                         f"{'remains' if len(cov['blind_spots']) == 1 else 'remain'}, listed by how many dependencies "
+                         "touch them.")
     else:
         sentences.append(f"Coverage (how deeply each host is known) is {NOT_COMPUTED}.")
     analysis = report["analysis"]

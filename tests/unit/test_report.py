@@ -228,7 +228,10 @@ def test_report_shows_coverage_and_wave_plan_when_present(inventory):
     assert "watch its traffic with estatemap scan passive" in page
     assert "pilot: lowest risk, no patient data" in page and "after its remediation" in page
     assert "pinned group-9 to wave 1 before a group it depends on" in page and "max hosts per wave" in page
-    assert "89% of the hosts have a deep inventory" in " ".join(build_report(inventory)["summary"])
+    summary = " ".join(build_report(inventory)["summary"])
+    assert "89% of the hosts have a deep inventory" in summary and "1 blind spot remains," in summary
+    inventory["coverage_summary"]["blind_spots"] *= 2
+    assert "2 blind spots remain," in " ".join(build_report(inventory)["summary"])
     assert "Wave 1 · pilot" in page and "Upgraded during this wave: db01." in page and "remediation: db01" in page
 
 
