@@ -43,7 +43,8 @@ SOCKET_SOURCES = frozenset(("local", "ssh", "bundle"))
 # How people call each source (a host's `sources` and `coverage_sources` hold the keys).
 SOURCE_LABELS = {
     "nmap": "network scan (nmap)", "local": "this host", "ssh": "SSH", "bundle": "collector bundle",
-    "postgresql": "database server (PostgreSQL)", "snmp": "SNMP", "passive": "passive capture",
+    "postgresql": "database server (PostgreSQL)", "mysql": "database server (MySQL/MariaDB)", "snmp": "SNMP",
+    "passive": "passive capture",
 }
 # Host fields that describe the machine itself (not a maker guessed from a MAC prefix or an LLDP platform).
 HARDWARE_FIELDS = ("cpu_model", "cpu_cores", "cpu_logical_cores", "cpu_mhz", "memory_bytes", "disks", "serial",
@@ -80,8 +81,8 @@ def assess_hosts(inventory: dict, observed_sources: dict[str, set[str]],
     """Return {host id: {"depth", "levels", "sources"}} for every host of the inventory.
 
     `observed_sources`: host id -> the sources whose observations make this inventory (nmap, local, ssh, bundle,
-    postgresql, snmp, passive); `socket_reads`: host id -> the sources that read its own socket table (build_inventory
-    finds them: SOCKET_SOURCES always, SNMP when its rows hold a listener or an observed connection).
+    postgresql, mysql, snmp, passive); `socket_reads`: host id -> the sources that read its own socket table
+    (build_inventory finds them: SOCKET_SOURCES always, SNMP when its rows hold a listener or an observed connection).
     """
     with_ports = {s["host_id"] for s in inventory.get("services") or () if s.get("state") in OPEN_STATES}
     with_software = {s["host_id"] for s in inventory.get("software") or ()}

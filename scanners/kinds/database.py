@@ -8,22 +8,25 @@ from discovery.scanning.scan_kinds import Option, ScannerKind, password_memory_o
 DOC = """Ask database servers directly: version, databases and their sizes, and the clients connected now.
 
 Each client a server reports becomes a dependency (evidence "reported"), even from hosts
-nobody scanned. PostgreSQL today: URL is postgresql://[USER@]HOST[:PORT][/DBNAME]. The
+nobody scanned. PostgreSQL: URL is postgresql://[USER@]HOST[:PORT][/DBNAME] (pg_stat_activity);
+MySQL and MariaDB: mysql://[USER@]HOST[:PORT]/ or mariadb://... (information_schema.PROCESSLIST). The
 password is asked for (or read from standard input with --password-stdin), used, and never
 stored; servers that trust the workstation need none. With --remember-password a password that
 connected is kept in the OS keyring (never a file) and used next time none is given;
 --forget-password removes it and scans nothing. A role that is not superuser sees every
-client only with pg_read_all_stats.
+client only with pg_read_all_stats; a MySQL/MariaDB user, only with the PROCESS privilege.
 
-Example: estatemap scan database postgresql://monitor@db01.example.org/postgres
+Example: estatemap scan database postgresql://monitor@db01.example.org/postgres mysql://monitor@db02.example.org/
 """
 
 CLI = frozenset({"cli"})
 OPTIONS = (
     Option("urls", kind="words", required=True, metavar="URL", label="Servers:",
-           help="postgresql://[USER@]HOST[:PORT][/DBNAME]",
-           placeholder="one per line: postgresql://monitor@db01.example.org/postgres"),
-    Option("user", flag="--user", label="Role:", help="role to log in as (default: the URL's, else your login name)",
+           help="postgresql://[USER@]HOST[:PORT][/DBNAME], mysql://[USER@]HOST[:PORT]/ or "
+                "mariadb://[USER@]HOST[:PORT]/",
+           placeholder="one per line: postgresql://monitor@db01.example.org/postgres, mysql://monitor@db02/"),
+    Option("user", flag="--user", label="Role / user:",
+           help="role (PostgreSQL) or user (MySQL) to log in as (default: the URL's, else your login name)",
            placeholder="the URL's, else your login name"),
     Option("ask_password", kind="bool", flag="--ask-password", group="secret", faces=CLI,
            help="ask for the password on the terminal"),
@@ -37,11 +40,11 @@ OPTIONS = (
 
 def build(opts: dict):
     from discovery.scanning.secrets import Keychain
-    from scanners.db_clients import DatabaseClientScanner
+    from scanners.db_clients import URL_FORMS, DatabaseClientScanner
 
     urls = words(opts["urls"])
     if not urls:
-        raise EstateError("name at least one server: postgresql://[USER@]HOST[:PORT][/DBNAME]")
+        raise EstateError(f"name at least one server: {URL_FORMS}")
     remember = bool(opts["remember_password"])
     keychain = Keychain(required=remember)
     if remember:
