@@ -18,7 +18,9 @@ packages=(nmap iproute2 procps tcpdump
           libx11-xcb1 libxcb-cursor0 libxcb-glx0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
           libxcb-render-util0 libxcb-shape0 libxcb-sync1 libxcb-xfixes0 libxcb-xkb1)
 if [ "$with_tests" -eq 1 ]; then
-    packages+=(redis-server postgresql nginx openssh-server openssh-client dcmtk openssl snmpd
+    # mariadb-server: the MariaDB server (mariadbd, mariadb-install-db, the mariadb client) that scan database
+    # mysql:// is tested against in a namespace (tests/integration/test_mysql_clients.py starts its own).
+    packages+=(redis-server postgresql mariadb-server nginx openssh-server openssh-client dcmtk openssl snmpd
                dbus-daemon gnome-keyring libsecret-tools wireshark-common dnsmasq-base xvfb xauth x11-utils
                chromium)
 fi
@@ -37,7 +39,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $sudo apt-get update -qq
     policy=/usr/sbin/policy-rc.d
     if [ "$with_tests" -eq 1 ] && [ ! -e "$policy" ]; then
-        # The tests start their own PostgreSQL, nginx and sshd in network namespaces: keep the
+        # The tests start their own PostgreSQL, MariaDB, nginx and sshd in network namespaces: keep the
         # packages from starting system-wide copies while they install.
         printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
         $sudo chmod +x "$policy"
