@@ -640,3 +640,36 @@ def test_a_passive_capture_shows_its_packets_and_cancel_keeps_it(qtbot, dialog, 
     assert result.status == "interrupted" and result.host_ids == []
     [scan] = scans_in(store_path)
     assert (scan["kind"], scan["status"]) == ("passive", "interrupted")
+
+
+def test_the_database_tab_takes_mysql_and_mariadb_urls(dialog):
+    dialog.choose_kind("database")
+    assert "mysql://" in dialog.database_urls.placeholderText()
+    dialog.database_urls.setPlainText("mysql://monitor@db02.example.org/\nmariadb://db03:3307/emr")
+    options = dialog.scanner_options()
+    assert options["urls"] == ["mysql://monitor@db02.example.org/", "mariadb://db03:3307/emr"]
+    scanner = make_scanner("database", options)
+    assert scanner.targets() == ("mysql://monitor@db02.example.org:3306/", "mariadb://db03:3307/emr")
+    dialog.database_urls.setPlainText("mysql://monitor:secret@db02.example.org/")
+    assert dialog.start() is False
+    assert dialog.worker is None and "do not put the password in the URL" in dialog.error_label.text()
+    dialog.database_urls.setPlainText("oracle://db04/")
+    assert dialog.start() is False and "is not a database URL" in dialog.error_label.text()
+
+
+def test_a_mysql_server_that_refuses_is_a_one_line_warning(qtbot, dialog, store_path, monkeypatch):
+    """Port 1 of loopback: nothing listens there, so the connection is refused at once."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")  # never the user's keyring
+    import keyring.core
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    url = "mysql://monitor@127.0.0.1:1/"
+    dialog.choose_kind("database")
+    dialog.database_urls.setPlainText(url)
+    dialog.database_password.setText("not-a-real-one")
+    with qtbot.waitSignal(dialog.scan_finished, timeout=60_000) as finished:
+        assert dialog.start()
+    result = finished.args[0]
+    assert result.status == "completed" and result.host_ids == []
+    assert result.warnings == [f"{url}: cannot connect: Connection refused"]
+    assert f"warning: {result.warnings[0]}" in dialog.log_view.toPlainText()
+    assert f"Could not collect 1 server: {url}" in dialog.summary_label.text()
