@@ -96,6 +96,12 @@ def cached(resolve: Resolver) -> Resolver:
     return lookup
 
 
+def sees_others(rows: Iterable[tuple], login_user: str) -> bool:
+    """Return True when PROCESSLIST rows (id, user, …) hold a session of another user (or a server thread): the
+    list is not limited to this login's own sessions, whatever the grants say (PROCESS through a role)."""
+    return any(user != login_user for _, user, *_ in rows)
+
+
 def engine_of(version: str) -> str:
     """Return "mariadb" for a MariaDB server's VERSION() ("10.11.6-MariaDB-0+deb12u1"), else "mysql"."""
     return "mariadb" if "mariadb" in version.lower() else "mysql"
@@ -146,8 +152,8 @@ def get_mysql_facts(target, password: str | None, *, resolve: Resolver) -> dict:
     facts: dict = {"warnings": [], "server_address": address, "server_port": target.port}
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("SELECT VERSION(), CURRENT_USER()")
-            version, current_user = cur.fetchone()
+            cur.execute("SELECT VERSION(), CURRENT_USER(), USER()")
+            version, current_user, login = cur.fetchone()
             facts["version"], facts["engine"] = version, engine_of(version)
             facts["process"], facts["product"] = server_process(version), PRODUCTS[facts["engine"]]
             cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
@@ -166,7 +172,8 @@ def get_mysql_facts(target, password: str | None, *, resolve: Resolver) -> dict:
             user, _, host = current_user.rpartition("@")
             cur.execute("SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES "
                         "WHERE GRANTEE = %s AND PRIVILEGE_TYPE = 'PROCESS'", (f"'{user}'@'{host}'",))
-            if not cur.fetchone()[0]:
+            granted = cur.fetchone()[0]
+            if not granted and not sees_others(rows, login.rpartition("@")[0]):
                 facts["warnings"].append(
                     f"{target.display}: this user sees only its own sessions in the process list (grant it the "
                     "PROCESS privilege to see every client)")

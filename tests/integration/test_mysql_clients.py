@@ -87,7 +87,7 @@ def mysql_network():
         host = network.hosts[SERVER.name]
         base = make_dir(network.tmp_dir / "mariadb", owner="mysql", mode=0o711)
         datadir, log = base / "data", network.log_dir / "mysqldb-mariadbd.log"
-        passwords = {user: secrets.token_urlsafe(12) for user in ("monitor", "app", "limited")}
+        passwords = {user: secrets.token_urlsafe(12) for user in ("monitor", "app", "limited", "rolemon")}
         init = base / "init.sql"
         init.write_text("\n".join([
             "CREATE DATABASE emr;",
@@ -101,6 +101,7 @@ def mysql_network():
             "GRANT ALL ON emr.* TO 'app'@'%';",
             f"CREATE USER 'limited'@'%' IDENTIFIED BY '{passwords['limited']}';",  # no PROCESS: its own sessions only
             "GRANT SELECT ON emr.* TO 'limited'@'%';",
+            f"CREATE USER 'rolemon'@'%' IDENTIFIED BY '{passwords['rolemon']}';",
         ]) + "\n")
         init.chmod(0o600)
         shutil.chown(init, "mysql", "mysql")
@@ -120,6 +121,10 @@ def mysql_network():
         stack.callback(stop_process, server, signal.SIGTERM, 30.0)
         wait_for_log(log, "ready for connections", server, START_TIMEOUT)
         mariadb = MariaDB(host, socket_path, passwords)
+        # PROCESS through a role (not in USER_PRIVILEGES, yet every session is listed); granted as root, since a
+        # role granted from --init-file has no grantor
+        mariadb.sql("CREATE ROLE watcher; GRANT PROCESS ON *.* TO watcher; GRANT watcher TO 'rolemon'@'%'; "
+                    "SET DEFAULT ROLE watcher FOR 'rolemon'@'%'")
         for client_host, name, announce in ((network.hosts[LAB.name], "lab_app", "1"), (network.hosts["ws"],
                                                                                       "report_tool", "0")):
             client = client_host.popen([sys.executable, "-c", CLIENT, name, SERVER.address, "app", announce,
@@ -234,6 +239,16 @@ def test_a_user_without_process_sees_only_its_own_sessions_in_one_warning(mysql_
     inventory = export(network, db_file)
     assert inventory["databases"][0]["databases"] == ["emr"]  # the databases it may see
     assert [d for d in inventory["dependencies"] if d["target_port"] == 3306] == []
+
+
+def test_process_granted_through_a_role_lists_every_client_without_a_warning(mysql_network, tmp_path):
+    network, server = mysql_network
+    db_file = tmp_path / "estate.db"
+    result = scan_database(network, server, db_file, user="rolemon")
+    assert "warning" not in result.stderr, result.stderr
+    deps = [d for d in export(network, db_file)["dependencies"] if d["target_port"] == 3306]
+    assert sorted(d["source_host_id"] for d in deps) == [f"external:{network.hosts['ws'].address}",
+                                                         f"external:{LAB.address}"]
 
 
 def test_bad_password_refused_server_and_unknown_host_are_one_line_errors(mysql_network, tmp_path):

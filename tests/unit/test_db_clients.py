@@ -3,7 +3,8 @@ import pytest
 from discovery.records.model import EstateError
 from discovery.service import run_scan
 from scanners.db_clients import DatabaseClientScanner, parse_database_url, transform_activity
-from scanners.mysql_processlist import engine_of, server_process, split_client_host, transform_processlist
+from scanners.mysql_processlist import (engine_of, sees_others, server_process, split_client_host,
+                                       transform_processlist)
 from tests.builders import T0
 
 
@@ -130,3 +131,10 @@ def test_mysql_unknown_host_is_one_line(store, monkeypatch):
     result = run_scan(store, DatabaseClientScanner(["mysql://report@no-such-host.invalid/"]))
     assert result.warnings == ["mysql://report@no-such-host.invalid:3306/: cannot connect: unknown host "
                                "'no-such-host.invalid'"]
+
+
+def test_sees_others_tells_a_list_limited_to_the_login_own_sessions():
+    own = [(7, "limited", "10.0.0.5:4000", "emr", "Sleep")]
+    assert not sees_others(own, "limited") and not sees_others([], "limited")
+    assert sees_others(own + [(1, "system user", "", None, "Daemon")], "limited")
+    assert sees_others(own + [(8, "app", "10.0.0.6:4001", "emr", "Sleep")], "limited")
