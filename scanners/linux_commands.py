@@ -192,6 +192,27 @@ def version_commands(pid: int) -> tuple[str, str]:
     return f'stat -L -c "%u %f" /proc/{pid}/exe', f"timeout {VERSION_TIMEOUT} /proc/{pid}/exe --version"
 
 
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+/-]{1,255}$")
+
+
+def transform_program_path(comm: str | None, args: str | None) -> str | None:
+    """Return the absolute program path a process's command line starts with, when it is plain (letters,
+    digits, . _ + - /, no ..) and names the program the process runs (its name is the path's last part):
+    where /proc/PID/exe is another user's and cannot be read, the binary to ask for its version."""
+    first = (args or "").split(" ", 1)[0]
+    if not comm or not _SAFE_PATH.match(first) or "/../" in first + "/" or first.endswith("/"):
+        return None
+    name = first.rsplit("/", 1)[-1]
+    return first if name == comm or (len(comm) >= 15 and name.startswith(comm)) else None
+
+
+def path_version_commands(path: str) -> tuple[str, str]:
+    """Return the scripts that check and run a database binary named by its path (transform_program_path's)."""
+    if not _SAFE_PATH.match(path):
+        raise ValueError(f"not a plain absolute path: {path!r}")
+    return f'stat -L -c "%u %f" {path}', f"timeout {VERSION_TIMEOUT} {path} --version"
+
+
 def transform_sections(text: str, marker: str) -> dict[str, CommandResult]:
     """Return each section's stdout, exit status and stderr from the output of a build_*script script."""
     results: dict[str, CommandResult] = {}
@@ -708,6 +729,7 @@ class Inventory:
     socket_tool: str | None                   # "ss", "netstat", "proc-net", or None when none worked
     byteorder: str
     uid: int | None                           # the user we logged in as, on the host
+    unowned_sockets: int = 0                  # sockets whose owning process could not be seen
 
 
 def _first_working(outputs: Mapping[str, CommandResult], group: str, what: str,
@@ -725,8 +747,9 @@ def _first_working(outputs: Mapping[str, CommandResult], group: str, what: str,
 
 def transform_inventory(outputs: Mapping[str, CommandResult], observed_at: datetime,
                         port_names: Callable[[Iterable[tuple[str, int]]], Mapping[tuple[str, int], str]]
-                        = get_port_names) -> Inventory:
-    """Return the host's inventory from the outputs get_outputs() collected; what is missing becomes a warning."""
+                        = get_port_names, *, warn_unowned: bool = True) -> Inventory:
+    """Return the host's inventory from the outputs get_outputs() collected; what is missing becomes a warning
+    (not the sockets without an owner when `warn_unowned` is False: the caller says it in its own words)."""
     warnings: list[str] = []
     raw: dict[str, str] = {}
 
@@ -842,7 +865,7 @@ def transform_inventory(outputs: Mapping[str, CommandResult], observed_at: datet
     services = as_ssh(transform_services(sockets, names, port_names(transform_port_names(sockets)), observed_at))
     connections = as_ssh(transform_connections(sockets, names, observed_at))
     unowned = count_unowned_sockets(sockets)
-    if unowned and session["uid"] not in (None, 0):
+    if unowned and session["uid"] not in (None, 0) and warn_unowned:
         warnings.append(f"sockets: {unowned} socket{'s have' if unowned != 1 else ' has'} no owning process "
                         "(other users'; log in as root to see them)")
 
@@ -850,7 +873,7 @@ def transform_inventory(outputs: Mapping[str, CommandResult], observed_at: datet
                         software=tuple(software), processes=processes, services=services, connections=connections,
                         raw=raw)
     return Inventory(report=report, warnings=warnings, names=names, args=args, socket_tool=socket_tool,
-                     byteorder=byteorder, uid=session["uid"])
+                     byteorder=byteorder, uid=session["uid"], unowned_sockets=unowned)
 
 
 def transform_database_candidates(inventory: Inventory) -> dict[int, str]:
@@ -886,15 +909,28 @@ async def get_databases(inventory: Inventory, run_batch: BatchRunner, observed_a
     raw: dict[str, str] = {}
     versions: dict[int, tuple[str, str | None]] = {}
     if asked and inventory.uid is not None:
+        # /proc/PID/exe, or, where that is another user's (a login that is not root), the path the command line
+        # names: the same binary, run as the login user, only when root (or that user) owns it
+        paths = {pid: transform_program_path(inventory.names.get(pid), inventory.args.get(pid)) for pid in asked}
+        commands = {pid: version_commands(pid) for pid in asked}
         marker = new_marker()
-        stats = transform_sections((await run_batch(build_script(
-            marker, {f"stat-{pid}": version_commands(pid)[0] for pid in asked}), marker)).stdout, marker)
-        trusted = [pid for pid in asked if (st := transform_stat(stats.get(f"stat-{pid}", CommandResult("")).stdout))
-                   and is_trusted_executable(st[1], st[0], inventory.uid)]
+        scripts = {f"stat-{pid}": commands[pid][0] for pid in asked}
+        scripts |= {f"stat-path-{pid}": path_version_commands(path)[0] for pid, path in paths.items()
+                    if path and inventory.uid != 0}
+        stats = transform_sections((await run_batch(build_script(marker, scripts), marker)).stdout, marker)
+        trusted = []
+        for pid in asked:
+            for key, command in ((f"stat-{pid}", commands[pid]),
+                                 (f"stat-path-{pid}", path_version_commands(paths[pid]) if paths[pid] else None)):
+                st = transform_stat(stats.get(key, CommandResult("")).stdout)
+                if command is not None and st and is_trusted_executable(st[1], st[0], inventory.uid):
+                    trusted.append(pid)
+                    commands[pid] = command
+                    break
         if trusted:
             marker = new_marker()
             outputs = transform_sections((await run_batch(build_script(
-                marker, {f"version-{pid}": version_commands(pid)[1] for pid in trusted}), marker)).stdout, marker)
+                marker, {f"version-{pid}": commands[pid][1] for pid in trusted}), marker)).stdout, marker)
             for pid in trusted:
                 result = outputs.get(f"version-{pid}")
                 output = (result.stdout + result.stderr).strip() if result is not None and not result.missing else ""

@@ -15,7 +15,10 @@ warning, "<host>: <reason>", and the other hosts carry on.
 Host keys are checked against known_hosts (~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts, or the one
 file given). An unknown key fails the host unless `accept_new` is set: then it is trusted and appended to
 the user's known_hosts file (what `ssh -o StrictHostKeyChecking=accept-new` does), so that a later change
-is caught. A changed key always fails. ~/.ssh/config is not read.
+is caught. A changed key always fails. ~/.ssh/config (or the file given) says how hosts are reached: aliases,
+users, ports, keys and ProxyJump (scanners.ssh_targets); each jump host is logged in to in turn, tunnelled
+through the one before, its key checked like the target's. With `sudo`, the commands that need root run again
+through sudo (scanners.linux_sudo) in channels of their own; a sudo password goes only to sudo's prompt.
 
 The collector's own SSH session is marked in every HostReport.raw, so a dependency filter can drop it:
     raw["ssh-session"]      = "<client address> <client port> <server port>"   ($SSH_CONNECTION on the host)
@@ -42,7 +45,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +52,18 @@ import asyncssh
 
 from discovery.records.model import Connection, EstateError, HostReport, ScanCancelled, ScanContext, utc_now
 from discovery.scanning.sampling import watch_connections
-from discovery.scanning.secrets import SecretsError, ssh_account
+from discovery.scanning.secrets import SecretsError, ssh_account, sudo_account
 from discovery.records.targets import Target, TargetError, parse_target, parse_targets
 from scanners.kinds.ssh import DEFAULT_CONCURRENCY, DEFAULT_PORT, DEFAULT_TIMEOUT  # declared with the options
 from scanners.linux_commands import (
     COMMANDS, CommandResult, HostFailed, Inventory, SAMPLE_COMMANDS, TOOL_NAMES, describe_result, get_databases,
     get_outputs, transform_inventory, transform_sample, wrap_command,
+)
+from scanners.linux_sudo import (
+    PRIVILEGED, describe_lost, new_prompt, privileged_sections, sudo_refused_warning, sudo_script, transform_sudo_result,
+)
+from scanners.ssh_targets import (  # noqa: F401  (the targets' parsers, imported from here before they moved)
+    Hop, Route, SshConfig, SshTarget, load_hosts, parse_hosts_file, parse_ssh_target,
 )
 
 log = logging.getLogger(__name__)
@@ -72,68 +80,19 @@ _USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 
 # --- targets ----------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class SshTarget:
-    """One host to log in to: `host` is a validated address or hostname, `user` None for the default user."""
-    host: str
-    user: str | None = None
-
-    @property
-    def text(self) -> str:
-        return f"{self.user}@{self.host}" if self.user else self.host
-
-
-def parse_ssh_target(text: str) -> SshTarget:
-    """Return `[user@]host` validated (host: an address or hostname, never a range); raises TargetError."""
-    if not isinstance(text, str) or not text.strip():
-        raise TargetError("empty host")
-    text = text.strip()
-    user = None
-    if "@" in text:
-        user, _, host = text.rpartition("@")
-        if not _USER.match(user):
-            raise TargetError(f"{text[:60]!r} is not [user@]host (a user name is letters, digits, _ . -)")
-    else:
-        host = text
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]  # [fe80::1] as ssh writes it
-    target = parse_target(host)
-    if target.kind not in ("address", "hostname"):
-        raise TargetError(f"{text[:60]!r} is a {target.kind}; scan ssh takes single hosts (addresses or names)")
-    return SshTarget(host=target.text, user=user)
-
-
-def parse_hosts_file(text: str, name: str = "hosts file") -> list[str]:
-    """Return the hosts in a hosts file: one per line, `#` starts a comment, blank lines skipped."""
-    hosts = []
-    for number, line in enumerate(text.splitlines(), 1):
-        entry = line.split("#", 1)[0].strip()
-        if not entry:
-            continue
-        if len(entry.split()) != 1:
-            raise TargetError(f"{name}, line {number}: one host per line, not {entry[:60]!r}")
-        hosts.append(entry)
-    return hosts
-
-
-def load_hosts(hosts: Sequence[str] = (), hosts_file: str | os.PathLike | None = None) -> list[SshTarget]:
-    """Return the hosts given and those in `hosts_file`, validated, duplicates removed; raises TargetError."""
-    texts = list(hosts)
-    if hosts_file is not None:
-        path = Path(hosts_file)
-        try:
-            texts += parse_hosts_file(path.read_text(encoding="utf-8"), str(path))
-        except (OSError, UnicodeDecodeError) as error:
-            raise TargetError(f"cannot read hosts file {path}: {getattr(error, 'strerror', None) or error}") from None
-    if not texts:
-        raise TargetError("no hosts given (name them, or use --hosts-file FILE)")
-    return list({t.text: t for t in map(parse_ssh_target, texts)}.values())
-
-
 def password_accounts(hosts: Sequence[str] = (), hosts_file: str | os.PathLike | None = None, *,
-                      user: str | None = None, port: int = DEFAULT_PORT) -> list[str]:
-    """Return the OS keyring account names (`ssh:user@host`) of the hosts, as `scan ssh` files their passwords."""
-    return [ssh_account(t.user or user or getpass.getuser(), t.host, port) for t in load_hosts(hosts, hosts_file)]
+                      user: str | None = None, port: int = DEFAULT_PORT, ssh_config: str | os.PathLike | None = None,
+                      sudo: bool = False) -> list[str]:
+    """Return the OS keyring account names (`ssh:user@host`, with `sudo`: `sudo:user@host` too) of the hosts and
+    their jump hosts, as `scan ssh` files their passwords."""
+    config = SshConfig(ssh_config)
+    accounts = []
+    for target in load_hosts(hosts, hosts_file):
+        route = config.route(target, user, port)
+        accounts += [ssh_account(hop.user, hop.name, hop.port) for hop in (*route.jumps, route.target)]
+        if sudo:
+            accounts.append(sudo_account(route.target.user, route.target.name, route.target.port))
+    return list(dict.fromkeys(accounts))
 
 
 def _networks(rule: Target) -> list:
@@ -303,14 +262,18 @@ class SshHostScanner:
                  timeout: float = DEFAULT_TIMEOUT, watch: float | None = None, every: float | None = None,
                  hosts_file: str | os.PathLike | None = None,
                  password_prompt: Callable[[str], str | None] | None = None, excludes: Sequence[str] = (),
-                 keychain: Any = None, remember_password: bool = False):
+                 keychain: Any = None, remember_password: bool = False, ssh_config: str | os.PathLike | None = None,
+                 sudo: bool = False, sudo_password: str | None = None):
         """Validate everything before anything connects; raises TargetError or EstateError (KeyPassphraseNeeded
         when `key` is encrypted and no passphrase was given). `password_prompt(message)` is asked, once per user,
         when a host wants a password and none was given (the CLI passes getpass when stdin is a terminal).
         `excludes` (addresses, blocks, ranges, hostnames, validated like scan network's) are never contacted:
         a host named by an address or name they cover, or whose name resolves into them, is skipped.
         `keychain` (discovery.scanning.secrets.Keychain) is asked for a remembered password before the user is; with
-        `remember_password`, a password that logged in is stored in it (its accounts listed in `remembered`)."""
+        `remember_password`, a password that logged in is stored in it (its accounts listed in `remembered`).
+        `ssh_config` is the OpenSSH client config to read (default: ~/.ssh/config when it exists): aliases,
+        HostName, User, Port, IdentityFile, ProxyJump. With `sudo`, the commands that need root run through
+        sudo (scanners.linux_sudo); a sudo password is `sudo_password`, or remembered, or asked once per user."""
         if user is not None and not _USER.match(user):
             raise EstateError(f"{user[:40]!r} is not a user name")
         if not 0 < int(port) < 65536:
@@ -322,6 +285,9 @@ class SshHostScanner:
         if watch is not None and (watch <= 0 or not every or every <= 0 or every > watch):
             raise EstateError("--every must be positive and no longer than --watch")
         self.hosts = load_hosts(hosts, hosts_file)
+        self.ssh_config = SshConfig(ssh_config)
+        self.routes = {t.text: self.ssh_config.route(t, user, int(port)) for t in self.hosts}
+        self.sudo, self._sudo_password = bool(sudo), sudo_password
         self.excluded = parse_targets(list(excludes)) if excludes else []
         if remember_password and keychain is None:
             raise EstateError("remembering a password needs the OS keyring (keychain)")
@@ -353,6 +319,10 @@ class SshHostScanner:
             words += ["--known-hosts", str(self.known_hosts_path)]
         if self.accept_new:
             words.append("--accept-new-host-keys")
+        if self.ssh_config.given:
+            words += ["--ssh-config", str(self.ssh_config.path)]
+        if self.sudo:
+            words.append("--sudo")
         if self.excluded:
             words += ["--exclude", *(t.text for t in self.excluded)]
         if self.remember_password:
@@ -363,7 +333,8 @@ class SshHostScanner:
         return " ".join(words)
 
     def default_user(self, target: SshTarget) -> str:
-        return target.user or self.user or getpass.getuser()
+        route = self.routes.get(target.text)
+        return route.target.user if route is not None else target.user or self.user or getpass.getuser()
 
     def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
         """Yield each host's HostReport as it finishes; raises ScanCancelled when stopped (finished hosts kept)."""
@@ -452,13 +423,21 @@ class SshHostScanner:
 class _HostState:
     """What one host's collection is doing, for the failure message."""
 
-    def __init__(self, target: SshTarget):
-        self.target = target
+    def __init__(self, target: SshTarget, route: Route):
+        self.target, self.route = target, route
+        self.hop: Hop = route.target                # the login under way: a jump host's, or the host's
         self.phase = "connecting"
-        self.check: _HostKeyCheck | None = None
+        self.check: _HostKeyCheck | None = None     # the host key check of `hop`
+        self.checks: list[tuple[Hop, _HostKeyCheck]] = []
+        self.jump_conns: list[asyncssh.SSHClientConnection] = []
         self.password_wanted = False
         self.password_from: str | None = None   # "given", "keyring", "typed"
         self.password: str | None = None        # the one offered, kept until it is remembered (memory only)
+        self.password_hop: tuple[str, str, int] | None = None   # (user, host, port) it was offered to
+        self.sudo_wants_password = False
+        self.sudo_works = False
+        self.sudo_password_from: str | None = None
+        self.sudo_password: str | None = None   # memory only, dropped when the host is done
         self.notes: list[str] = []
         self.deadline: asyncio.Timeout | None = None
 
@@ -480,6 +459,7 @@ class _Engine:
         self._watching = 0
         self._main: asyncio.Task | None = None
         self._passwords: dict[str, str | None] = {}
+        self._sudo_passwords: dict[str, str | None] = {}
         self._password_lock: asyncio.Lock | None = None
         self._resolved_exclusions: dict[str, set] | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -548,25 +528,25 @@ class _Engine:
 
     async def _host(self, target: SshTarget, slots: asyncio.Semaphore) -> None:
         """Collect one host and put exactly one "report" or "failed" event (unless the scan is stopped)."""
-        state = _HostState(target)
+        state = _HostState(target, self.scanner.routes[target.text])
         conn = None
         watching = False
         try:
             async with slots:
                 if self.stopping.is_set():
                     return
-                reason = await self._exclusion(target)
+                reason = await self._exclusion(state.route)
                 if reason is not None:  # before any packet goes to the host
                     self.events.put(("skipped", target.text, reason))
                     return
                 conn, inventory, report = await self._inventory(target, state)
             warnings = list(inventory.warnings) + state.notes
-            await self._remember_password(target, state, warnings)
+            await self._remember_password(state, warnings)
             if self.scanner.watch:
                 with self._lock:
                     self._watching += 1
                     watching = True
-                report = await self._watch(target, conn, inventory, report, warnings)
+                report = await self._watch(target, conn, inventory, report, warnings, state)
             self.events.put(("report", target.text, report, warnings))
         except asyncio.CancelledError:
             raise
@@ -575,34 +555,45 @@ class _Engine:
         except Exception as error:
             self.events.put(("failed", target.text, self._describe_failure(error, state)))
         finally:
+            state.sudo_password = None
             if watching:
                 with self._lock:
                     self._watching -= 1
-            if conn is not None:
-                conn.close()
+            for each in ([conn] if conn is not None else []) + state.jump_conns[::-1]:
+                each.close()
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.wait_closed(), STOP_GRACE)
+                    await asyncio.wait_for(each.wait_closed(), STOP_GRACE)
 
-    async def _exclusion(self, target: SshTarget) -> str | None:
-        """Return why `target` must not be contacted (an --exclude covers its name or address), or None."""
+    async def _exclusion(self, route: Route) -> str | None:
+        """Return why a route must not be taken (an --exclude covers the name or address of the host or of a jump
+        host on the way), or None."""
+        for hop in (route.target, *route.jumps):
+            for name in dict.fromkeys((hop.name, hop.host)):
+                reason = await self._excluded(name, hop.port)
+                if reason is not None:
+                    return reason if hop is route.target else f"jump host {hop.text}: {reason}"
+        return None
+
+    async def _excluded(self, host: str, port: int) -> str | None:
+        """Return why `host` must not be contacted (an --exclude covers its name or address), or None."""
         excluded = self.scanner.excluded
         if not excluded:
             return None
-        rule = match_exclusion(target.host, excluded)
+        rule = match_exclusion(host, excluded)
         if rule is None:
-            addresses = await self._resolve(target.host)
+            addresses = await self._resolve(host, port)
             rule = next((r for a in addresses if (r := match_exclusion(a, excluded)) is not None), None)
             if rule is None:
                 names = await self._resolve_exclusions()
                 rule = next((r for r in excluded if names.get(r.text, set()) & addresses), None)
         return None if rule is None else f"excluded by --exclude {rule.text}: not contacted"
 
-    async def _resolve(self, host: str) -> set[str]:
+    async def _resolve(self, host: str, port: int = DEFAULT_PORT) -> set[str]:
         """Return the addresses of `host` (itself if it is one); empty if it does not resolve."""
         with contextlib.suppress(ValueError):
             return {str(ipaddress.ip_address(host))}
         try:
-            infos = await self.loop.getaddrinfo(host, self.scanner.port, type=socket.SOCK_STREAM)
+            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):
             return set()
         return {info[4][0].split("%")[0] for info in infos}
@@ -614,18 +605,23 @@ class _Engine:
                                          for rule in self.scanner.excluded if rule.kind == "hostname"}
         return self._resolved_exclusions
 
-    async def _remember_password(self, target: SshTarget, state: _HostState, warnings: list[str]) -> None:
-        """With --remember-password: store a password that was typed (or given) and logged in, in the OS keyring."""
-        password, state.password = state.password, None
-        if not self.scanner.remember_password or state.password_from not in ("typed", "given") or not password:
-            return
-        account = ssh_account(self.scanner.default_user(target), target.host, self.scanner.port)
-        try:
-            await self.loop.run_in_executor(None, self.scanner.keychain.remember, account, password)
-        except SecretsError as error:
-            warnings.append(f"password not remembered: {error}")
-        else:
-            self.scanner.remembered.append(account)
+    async def _remember_password(self, state: _HostState, warnings: list[str]) -> None:
+        """With --remember-password: store a password that was typed (or given) and worked — the SSH login's and
+        sudo's — in the OS keyring."""
+        target = state.route.target
+        offered = [(state.password, state.password_from, state.password_hop and ssh_account(*state.password_hop)),
+                   (state.sudo_password if state.sudo_works else None, state.sudo_password_from,
+                    sudo_account(target.user, target.name, target.port))]
+        state.password = None
+        for password, source, account in offered:
+            if not self.scanner.remember_password or source not in ("typed", "given") or not password:
+                continue
+            try:
+                await self.loop.run_in_executor(None, self.scanner.keychain.remember, account, password)
+            except SecretsError as error:
+                warnings.append(f"password not remembered: {error}")
+            else:
+                self.scanner.remembered.append(account)
 
     async def _inventory(self, target: SshTarget, state: _HostState):
         """Connect, log in and collect within the host's timeout; return (connection, Inventory, report)."""
@@ -633,7 +629,7 @@ class _Engine:
         try:
             async with asyncio.timeout(self.scanner.timeout) as deadline:
                 state.deadline = deadline
-                conn = await self._connect(target, state)
+                conn = await self._connect(state)
                 observed_at = utc_now()
                 state.phase = "collecting"
 
@@ -642,45 +638,147 @@ class _Engine:
 
                 run_batch = functools.partial(get_batch_result, conn, on_section=on_section)
                 outputs = await get_outputs(run_batch)
-                inventory = transform_inventory(outputs, observed_at)
+                lost = None
+                if self.scanner.sudo and _login_uid(outputs) != 0:
+                    outputs, lost = await self._escalate(conn, state, outputs)
+                inventory = transform_inventory(outputs, observed_at, warn_unowned=lost is None)
+                if lost is not None:
+                    inventory.warnings.append(sudo_refused_warning(
+                        lost, state.route.target.user,
+                        describe_lost(outputs, inventory.unowned_sockets, inventory.socket_tool)))
                 report = await get_databases(inventory, run_batch, observed_at)
         except BaseException:
             if conn is not None:
                 conn.close()
             raise
-        self._note_host_key(target, state, conn, report.raw, inventory.warnings)
+        self._note_host_key(state, conn, report.raw, inventory.warnings)
         return conn, inventory, report
 
-    async def _connect(self, target: SshTarget, state: _HostState) -> asyncssh.SSHClientConnection:
+    async def _escalate(self, conn: asyncssh.SSHClientConnection, state: _HostState,
+                        outputs: dict[str, CommandResult]) -> tuple[dict[str, CommandResult], str | None]:
+        """Run the inventory's privileged sections again through sudo; return the outputs with theirs in place,
+        and why sudo did not work (None when it did)."""
+        outputs = dict(outputs)
+        for name in privileged_sections(outputs):
+            state.phase = f"running {TOOL_NAMES.get(name, name)} through sudo"
+            result, refused = await self._sudo(conn, state, name)
+            if refused is not None:
+                return outputs, refused
+            if result.ok or (name == "dmi" and result.stdout.strip()):  # grep -s: 2 when a file is missing
+                outputs[name] = result
+            else:
+                state.notes.append(f"--sudo: {describe_result(name, result)}; kept what the login sees")
+        state.sudo_works = True
+        return outputs, None
+
+    async def _sudo(self, conn: asyncssh.SSHClientConnection, state: _HostState,
+                    name: str) -> tuple[CommandResult, str | None]:
+        """Run PRIVILEGED[name] through sudo (`-n`, or with the password where sudo wants one); return its result
+        and None, or an empty result and why sudo refused."""
+        if not state.sudo_wants_password:
+            result = await get_command_result(conn, sudo_script(name))
+            answer = transform_sudo_result(result)
+            if answer.verdict == "ok":
+                return result, None
+            if answer.verdict != "password":
+                return result, answer.reason
+            state.sudo_wants_password = True
+        password = await self._sudo_password_for(state)
+        if password is None:
+            return CommandResult(""), "sudo wants a password and none was given"
+        result, accepted = await get_sudo_result(conn, sudo_script(name, prompt := new_prompt()), prompt, password)
+        if not accepted:
+            if state.sudo_password_from == "keyring":
+                account = sudo_account(state.route.target.user, state.route.target.name, state.route.target.port)
+                return result, (f"sudo refused the password remembered in the OS keyring for {account} (forget it "
+                                "with --forget-password, then run again to type the new one)")
+            return result, "sudo refused the password"
+        answer = transform_sudo_result(result)
+        return (result, None) if answer.verdict == "ok" else (result, answer.reason)
+
+    async def _sudo_password_for(self, state: _HostState) -> str | None:
+        """Return the sudo password for the host's user: the given one, the keyring's, or the user's answer
+        (asked once per user and run); None when there is none."""
+        if state.sudo_password is not None:
+            return state.sudo_password
+        hop = state.route.target
+        if self.scanner._sudo_password is not None:
+            state.sudo_password_from, state.sudo_password = "given", self.scanner._sudo_password
+            return state.sudo_password
+        if self.scanner.keychain is not None:
+            try:
+                remembered = await self.loop.run_in_executor(None, self.scanner.keychain.recall,
+                                                             sudo_account(hop.user, hop.name, hop.port))
+            except SecretsError as error:
+                remembered = None
+                state.notes.append(f"no remembered sudo password read: {error}")
+            self._reschedule(state)
+            if remembered is not None:
+                state.sudo_password_from, state.sudo_password = "keyring", remembered
+                return remembered
+        if self.scanner.password_prompt is None:
+            return None
+        assert self._password_lock is not None
+        async with self._password_lock:
+            if hop.user not in self._sudo_passwords:
+                future = self.loop.create_future()
+                self.events.put(("prompt", f"sudo password for {hop.user} (asked once, tried on every host that "
+                                           f"wants one; {hop.name} asked first): ", future))
+                self._sudo_passwords[hop.user] = (await future) or None
+        self._reschedule(state)
+        state.sudo_password_from, state.sudo_password = "typed", self._sudo_passwords[hop.user]
+        return state.sudo_password
+
+    def _reschedule(self, state: _HostState) -> None:
+        """The time a user spends typing or unlocking the keyring is not the host's."""
+        if state.deadline is not None:
+            with contextlib.suppress(RuntimeError):  # the timeout has expired or left its block
+                state.deadline.reschedule(self.loop.time() + self.scanner.timeout)
+
+    async def _connect(self, state: _HostState) -> asyncssh.SSHClientConnection:
+        """Log in to each jump host of the route in turn, each tunnelled through the one before, then to the host;
+        every hop's host key is checked against known_hosts."""
+        tunnel = None
+        route = state.route
+        for hop in (*route.jumps, route.target):
+            state.hop, state.phase = hop, ("connecting" if hop is route.target else f"connecting to jump host "
+                                                                                     f"{hop.text}")
+            conn = await self._connect_hop(hop, state, tunnel)
+            if hop is not route.target:
+                state.jump_conns.append(conn)
+            tunnel = conn
+        return tunnel
+
+    async def _connect_hop(self, hop: Hop, state: _HostState,
+                           tunnel: asyncssh.SSHClientConnection | None) -> asyncssh.SSHClientConnection:
         check = state.check = _HostKeyCheck(self.scanner.known_hosts, self.scanner.accept_new)
+        state.checks.append((hop, check))
         options: dict[str, Any] = dict(
-            port=self.scanner.port, known_hosts=check.lookup, client_factory=lambda: _Client(check), config=None,
-            preferred_auth=PREFERRED_AUTH, password=functools.partial(self._password_for, target, state),
+            port=hop.port, username=hop.user, known_hosts=check.lookup, client_factory=lambda: _Client(check),
+            config=self.scanner.ssh_config.paths, tunnel=tunnel, proxy_command=None,
+            preferred_auth=PREFERRED_AUTH, password=functools.partial(self._password_for, hop, state),
             gss_auth=False, gss_kex=False, host_based_auth=False, agent_forwarding=False,
             keepalive_interval=KEEPALIVE_INTERVAL if self.scanner.watch else 0)
-        user = target.user or self.scanner.user
-        if user:
-            options["username"] = user
         if self.scanner._client_keys is not None:
             options["client_keys"] = self.scanner._client_keys
-        return await asyncssh.connect(target.host, **options)
+        return await asyncssh.connect(hop.name, **options)
 
-    async def _password_for(self, target: SshTarget, state: _HostState) -> str | None:
+    async def _password_for(self, hop: Hop, state: _HostState) -> str | None:
         """asyncssh's password source: the given password, or the user's answer (asked once per user), or None."""
         state.password_wanted = True
         if self.scanner._password is not None:
             state.password_from, state.password = "given", self.scanner._password
+            state.password_hop = (hop.user, hop.name, hop.port)
             return self.scanner._password
-        user = self.scanner.default_user(target)
+        user = hop.user
         if self.scanner.keychain is not None:
-            account = ssh_account(user, target.host, self.scanner.port)
+            account = ssh_account(user, hop.name, hop.port)
             try:
                 remembered = await self.loop.run_in_executor(None, self.scanner.keychain.recall, account)
             except SecretsError as error:
                 remembered = None
                 state.notes.append(f"no remembered password read: {error}")
-            if state.deadline is not None:  # an unlock dialog's time is not the host's
-                state.deadline.reschedule(self.loop.time() + self.scanner.timeout)
+            self._reschedule(state)  # an unlock dialog's time is not the host's
             if remembered is not None:
                 state.password_from = "keyring"
                 return remembered
@@ -691,31 +789,35 @@ class _Engine:
             if user not in self._passwords:
                 future = self.loop.create_future()
                 self.events.put(("prompt", f"Password for {user} (asked once, tried on every host that "
-                                           f"wants one; {target.host} asked first): ", future))
+                                           f"wants one; {hop.name} asked first): ", future))
                 self._passwords[user] = (await future) or None
-        if state.deadline is not None:  # the time spent typing is not the host's
-            state.deadline.reschedule(self.loop.time() + self.scanner.timeout)
+        self._reschedule(state)  # the time spent typing is not the host's
         state.password_from, state.password = "typed", self._passwords[user]
+        state.password_hop = (hop.user, hop.name, hop.port)
         return self._passwords[user]
 
-    def _note_host_key(self, target: SshTarget, state: _HostState, conn: asyncssh.SSHClientConnection,
+    def _note_host_key(self, state: _HostState, conn: asyncssh.SSHClientConnection,
                        raw: dict[str, str], warnings: list[str]) -> None:
         key = conn.get_server_host_key()
         if key is not None:
             raw["ssh-host-key"] = f"{key.get_algorithm()} {key.get_fingerprint()}"
-        check = state.check
-        if check is not None and check.status == "accepted" and check.key is not None:
-            try:
-                path = self.scanner.known_hosts.add(target.host, self.scanner.port, check.key)
-                warnings.append(f"new host key {check.key.get_algorithm()} {check.key.get_fingerprint()} accepted "
-                                f"(--accept-new-host-keys) and added to {path}")
-            except OSError as error:
-                warnings.append(f"new host key {check.key.get_fingerprint()} accepted (--accept-new-host-keys) "
-                                f"but not saved: {error.strerror}")
+        if state.route.jumps:
+            raw["ssh-jump-hosts"] = " ".join(f"{hop.user}@{hop.host}:{hop.port}" for hop in state.route.jumps)
+        for hop, check in state.checks:
+            if check.status == "accepted" and check.key is not None:
+                where = "" if hop is state.route.target else f"jump host {hop.text}: "
+                try:
+                    path = self.scanner.known_hosts.add(hop.host, hop.port, check.key)
+                    warnings.append(f"{where}new host key {check.key.get_algorithm()} {check.key.get_fingerprint()} "
+                                    f"accepted (--accept-new-host-keys) and added to {path}")
+                except OSError as error:
+                    warnings.append(f"{where}new host key {check.key.get_fingerprint()} accepted "
+                                    f"(--accept-new-host-keys) but not saved: {error.strerror}")
 
     async def _watch(self, target: SshTarget, conn: asyncssh.SSHClientConnection, inventory: Inventory,
-                     report: HostReport, warnings: list[str]) -> HostReport:
-        """Sample the host's TCP connections every `every` seconds for `watch` seconds over the same connection."""
+                     report: HostReport, warnings: list[str], state: _HostState) -> HostReport:
+        """Sample the host's TCP connections every `every` seconds for `watch` seconds over the same connection
+        (through sudo where the inventory's sudo worked)."""
         if inventory.socket_tool is None:
             warnings.append("watch: no socket table could be read; nothing sampled")
             return report
@@ -729,7 +831,13 @@ class _Engine:
         notes: list[str] = []
 
         async def sample() -> tuple[Connection, ...]:
-            result = await get_command_result(conn, COMMANDS[tool])
+            if state.sudo_works and tool in PRIVILEGED:
+                result, refused = await self._sudo(conn, state, tool)
+                if refused is not None:
+                    state.sudo_works = False
+                    notes.append(f"watch: --sudo stopped working ({refused}); sampled what the login sees")
+            if not (state.sudo_works and tool in PRIVILEGED):
+                result = await get_command_result(conn, COMMANDS[tool])
             if not result.ok:
                 raise HostFailed(describe_result(inventory.socket_tool, result))
             return transform_sample(tool, result.stdout, names, utc_now(), inventory.byteorder)
@@ -762,8 +870,15 @@ class _Engine:
         return dataclasses.replace(report, connections=sampler.connections())
 
     def _describe_failure(self, error: BaseException, state: _HostState) -> str:
-        """Return the one-line reason a host failed."""
-        target, scanner = state.target, self.scanner
+        """Return the one-line reason a host failed ("jump host <hop>: <reason>" when a jump host failed)."""
+        reason = self._describe_hop_failure(error, state)
+        hop, route = state.hop, state.route
+        if hop is route.target or state.phase == "collecting" or state.phase.startswith("running"):
+            return reason
+        return f"jump host {hop.text}: {reason}"
+
+    def _describe_hop_failure(self, error: BaseException, state: _HostState) -> str:
+        scanner, hop = self.scanner, state.hop
         check = state.check
         if isinstance(error, TimeoutError) or isinstance(error, asyncio.TimeoutError):
             return f"timed out after {scanner.timeout:g} s ({state.phase})"
@@ -775,16 +890,17 @@ class _Engine:
                 return (f"unknown host key{offered}: not in {files}; check the fingerprint, then run again with "
                         "--accept-new-host-keys to trust it")
             if check is not None and check.had_keys:
+                name = hop.host if hop.port == DEFAULT_PORT else f"[{hop.host}]:{hop.port}"
                 return (f"HOST KEY CHANGED: the host offered{offered or ' no key of the known type'}, which does not "
                         f"match {files}; someone may be intercepting the connection, or the host was reinstalled. "
-                        f"If the change is expected, remove the old key (ssh-keygen -R {target.host} -f "
+                        f"If the change is expected, remove the old key (ssh-keygen -R {name} -f "
                         f"{scanner.known_hosts.write_path}) and run again")
             return f"host key not trusted: {error.reason}"
         if isinstance(error, asyncssh.PermissionDenied):
-            user = scanner.default_user(target)
+            user = hop.user
             if state.password_from == "keyring":
                 return (f"authentication failed for {user}: the password remembered in the OS keyring for "
-                        f"{ssh_account(user, target.host, scanner.port)} was refused (forget it with "
+                        f"{ssh_account(user, hop.name, hop.port)} was refused (forget it with "
                         "--forget-password, then run again to type the new one)")
             if state.password_wanted and scanner._password is None and scanner.password_prompt is None:
                 return (f"authentication failed for {user}: no key was accepted, and the host asks for a password, "
@@ -792,14 +908,20 @@ class _Engine:
             if state.password_wanted:
                 return f"authentication failed for {user}: no key was accepted and the password was refused"
             return f"authentication failed for {user}: no key was accepted (use --key, ssh-agent or --user)"
+        if isinstance(error, asyncssh.ChannelOpenError) and state.phase.startswith("connecting") and state.jump_conns:
+            before = state.route.jumps[len(state.jump_conns) - 1]
+            return (f"the jump host {before.text} could not reach {hop.host} port {hop.port}: "
+                    f"{error.reason or 'connection failed'}")
         if isinstance(error, ConnectionRefusedError):
-            return f"connection refused on port {scanner.port} (no SSH server listening)"
+            return f"connection refused on port {hop.port} (no SSH server listening)"
         if isinstance(error, socket.gaierror):
-            return f"cannot resolve {target.host}: {error.strerror or error}"
+            return f"cannot resolve {hop.host}: {error.strerror or error}"
         if isinstance(error, asyncssh.DisconnectError):
             return f"SSH error while {state.phase}: {error.reason}"
         if isinstance(error, asyncssh.ChannelOpenError):
             return f"the host refused to run commands: {error.reason}"
+        if isinstance(error, OSError) and state.phase.startswith("connecting"):
+            return f"cannot connect to {hop.host} port {hop.port}: {_describe_error(error)}"
         return f"{_describe_error(error)} ({state.phase})"
 
 
@@ -842,3 +964,50 @@ async def get_batch_result(conn: asyncssh.SSHClientConnection, script: str, mark
         if not stderr.done():
             stderr.cancel()
         process.close()
+
+
+SUDO_PROMPT_LIMIT = 64 * 1024   # characters of sudo's standard error read while waiting for its prompt
+
+
+async def get_sudo_result(conn: asyncssh.SSHClientConnection, script: str, prompt: str,
+                          password: str) -> tuple[CommandResult, bool]:
+    """Run a `sudo -S -p PROMPT` script (scanners.linux_sudo.sudo_script) in a channel of its own: the password
+    is written to sudo's standard input once, only after sudo has printed PROMPT. Returns what the command
+    printed and whether sudo took the password (False when it asked again: a wrong password)."""
+    process = await conn.create_process(wrap_command(script), encoding="utf-8", errors="replace")
+    stdout = asyncio.ensure_future(process.stdout.read())
+    said, sent, accepted = "", False, True
+    try:
+        while len(said) < SUDO_PROMPT_LIMIT:
+            chunk = await process.stderr.read(4096)
+            if not chunk:
+                break
+            said += chunk
+            asked = said.count(prompt)
+            if asked == 1 and not sent:
+                process.stdin.write(password + "\n")
+                process.stdin.write_eof()   # nothing more: the command itself reads no input
+                sent = True
+            elif asked > 1:                 # sudo asks again: the password was wrong
+                accepted = False
+                break
+        if not sent:
+            with contextlib.suppress(OSError, asyncssh.Error):  # sudo did not ask: the channel may be closed
+                process.stdin.write_eof()
+        if not accepted:
+            process.close()
+            return CommandResult(stdout="", stderr=said.replace(prompt, ""), status=1), False
+        said += await process.stderr.read()
+        completed = await process.wait()
+        return CommandResult(stdout=await stdout, stderr=said.replace(prompt, ""),
+                             status=completed.exit_status if completed.exit_signal is None else None), True
+    finally:
+        if not stdout.done():
+            stdout.cancel()
+        process.close()
+
+
+def _login_uid(outputs: dict[str, CommandResult]) -> int | None:
+    """Return the uid the inventory ran as (the session section's `id -u`), or None."""
+    lines = outputs["session"].stdout.splitlines() if "session" in outputs else []
+    return int(lines[1]) if len(lines) > 1 and lines[1].strip().isdigit() else None

@@ -36,6 +36,11 @@ def ssh_account(user: str, host: str, port: int = SSH_DEFAULT_PORT) -> str:
     return f"ssh:{user}@{_host(host)}" + (f":{port}" if int(port) != SSH_DEFAULT_PORT else "")
 
 
+def sudo_account(user: str, host: str, port: int = SSH_DEFAULT_PORT) -> str:
+    """Return the keyring account name of a user's sudo password on a host: `sudo:user@host`, `:port` off 22."""
+    return "sudo" + ssh_account(user, host, port).removeprefix("ssh")
+
+
 def database_account(engine: str, user: str, host: str, port: int) -> str:
     """Return the keyring account name of a database login: `postgresql:user@host:port`."""
     return f"{engine}:{user}@{_host(host)}:{int(port)}"

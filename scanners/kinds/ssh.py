@@ -16,14 +16,21 @@ DEFAULT_TIMEOUT = 60.0  # seconds per host: connecting, logging in and the whole
 DOC = """Inventory Linux hosts over SSH, installing nothing on them: hardware, OS, installed software,
 processes, listening services, connections and databases, from each host's standard tools.
 
-HOST is an address or hostname, optionally user@host; --hosts-file FILE adds one per line
-(# starts a comment). One SSH connection per host, at most --concurrency hosts at once, each
-within --timeout seconds. Logs in with --key and/or ssh-agent (without --key: your ~/.ssh keys
+HOST is an address, hostname or ~/.ssh/config alias, optionally user@host, host:port or
+user@[IPv6]:port; --hosts-file FILE adds one per line (# starts a comment). ~/.ssh/config (or
+--ssh-config FILE) is honoured: Host aliases, HostName, User, Port, IdentityFile and ProxyJump
+(one or more jump hosts, each host key checked like any other); a host's own user@ and :port come
+first, then the config's, then --user and --port. One SSH connection per host, at most
+--concurrency hosts at once, each within --timeout seconds. Logs in with --key and/or ssh-agent (without --key: your ~/.ssh keys
 and the agent). The passphrase of an encrypted key, or a password when no key is accepted, is
 asked on the terminal, kept in memory only and never stored. Host keys are checked against
 ~/.ssh/known_hosts (or --known-hosts FILE): an unknown key fails that host unless
 --accept-new-host-keys, which trusts it and adds it to that file; a changed key always fails.
-Log in as root to see which process owns every socket. With --watch, each host's TCP
+Log in as root, or use --sudo, to see which process owns every socket: with --sudo, the few
+commands that need root (ss -tunapH and the DMI files; the README gives the exact sudoers rule)
+run through sudo -n, or with your sudo password where sudo wants one: asked once per run (or
+remembered in the OS keyring), sent only to sudo's prompt, never on a command line. A host where
+sudo is refused is collected as the login sees it, with one warning saying what was lost. With --watch, each host's TCP
 connections are sampled every --every over the same connection after its inventory.
 A host that fails is one warning and the others carry on; the exit status is 1 if any host
 failed (the others are still stored). Ctrl-C stops and keeps every host finished.
@@ -32,14 +39,14 @@ when listed. --remember-password keeps a password that logged in in the OS keyri
 Service, Keychain, Credential Locker; never a file), used next time without asking;
 --forget-password removes the named hosts' remembered passwords and scans nothing.
 
-Example: estatemap scan ssh db01 root@10.20.0.7 --key ~/.ssh/estate_ed25519 --concurrency 20
+Example: estatemap scan ssh db01 root@10.20.0.7 svc@[fe80::7]:2222 --key ~/.ssh/estate_ed25519 --sudo
 """
 
 SECRET = "used for this scan, never stored"
 OPTIONS = (
     Option("hosts", kind="words", metavar="HOST", required_unless="hosts_file", label="Hosts:",
-           help="[user@]address or hostname",
-           placeholder="one per line: db01  root@10.20.0.7  # comments allowed"),
+           help="[user@]host[:port]: an address, hostname or ssh config alias ([IPv6]:port)",
+           placeholder="one per line: db01  root@10.20.0.7  svc@db02:2222  # comments allowed"),
     Option("user", flag="--user", metavar="U", label="User:",
            help="log in as U (default: your login name; user@HOST overrides it)",
            placeholder="your login name (user@host overrides it)"),
@@ -49,8 +56,14 @@ OPTIONS = (
     Option("port", kind="int", flag="--port", metavar="N", default=DEFAULT_PORT, label="Port:", minimum=1,
            maximum=65535, help=f"SSH port (default: {DEFAULT_PORT})"),
     Option("hosts_file", kind="path", flag="--hosts-file", metavar="FILE", label="Hosts file:",
-           help="more hosts, one per line (# starts a comment)",
-           placeholder="more hosts, one per line (# starts a comment)"),
+           help="more hosts, one [user@]host[:port] per line (# starts a comment)",
+           placeholder="more hosts, one [user@]host[:port] per line (# starts a comment)"),
+    Option("ssh_config", kind="path", flag="--ssh-config", metavar="FILE", label="SSH config:",
+           help="OpenSSH client config to read: Host aliases, HostName, User, Port, IdentityFile, ProxyJump "
+                "(default: ~/.ssh/config)", start_folder="~/.ssh",
+           placeholder="~/.ssh/config (aliases, users, ports, keys, jump hosts)"),
+    Option("sudo", kind="bool", flag="--sudo",
+           help="run the commands that need root through sudo (sudo -n, or your sudo password where sudo asks)"),
     Option("known_hosts", kind="path", flag="--known-hosts", metavar="FILE", label="Known hosts:",
            help="check host keys against FILE (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)",
            placeholder="~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts"),
@@ -69,6 +82,8 @@ OPTIONS = (
            help="only if no key is accepted", placeholder=f"only if no key is accepted; {SECRET}"),
     Option("passphrase", kind="secret", label="Key passphrase:", faces=frozenset({"gui"}),
            help="for an encrypted key", placeholder=f"for an encrypted key; {SECRET}"),
+    Option("sudo_password", kind="secret", label="Sudo password:", faces=frozenset({"gui"}),
+           help="with sudo, where sudo asks for one", placeholder=f"with sudo, where sudo asks for one; {SECRET}"),
     *password_memory_options(),
     *watch_options(),
     Option("password_prompt", kind="prompt", faces=frozenset()),
@@ -95,7 +110,8 @@ def build(opts: dict):
             password=opts["password"], passphrase=opts["passphrase"],
             concurrency=number(opts["concurrency"], "concurrency", int),
             timeout=number(opts["timeout"], "timeout", float), hosts_file=opts["hosts_file"],
-            excludes=words(opts["excludes"]), **watch)
+            excludes=words(opts["excludes"]), ssh_config=opts["ssh_config"], sudo=bool(opts["sudo"]),
+            sudo_password=opts["sudo_password"], **watch)
     except KeyPassphraseNeeded as needed:
         raise SecretNeeded(f"the key {needed.path} is encrypted: enter its passphrase", option="passphrase",
                            prompt=f"Passphrase for {needed.path}: ",
@@ -108,7 +124,8 @@ def stored(opts: dict) -> dict:
             "known_hosts": absolute_path(opts["known_hosts"]),
             "accept_new_host_keys": bool(opts["accept_new_host_keys"]), "concurrency": opts["concurrency"],
             "timeout": opts["timeout"], **watch_settings(opts["watch"], opts["every"]),
-            "exclude": words(opts["excludes"])}
+            "exclude": words(opts["excludes"]), "ssh_config": absolute_path(opts["ssh_config"]),
+            "sudo": bool(opts["sudo"])}
 
 
 def remaining(plan) -> dict | None:
@@ -116,7 +133,8 @@ def remaining(plan) -> dict | None:
     hosts = [t for t in plan.targets if not target_done(t, plan.finished)]
     if not hosts:
         return None
-    keys = ("user", "key", "port", "known_hosts", "accept_new_host_keys", "concurrency", "timeout", "watch", "every")
+    keys = ("user", "key", "port", "known_hosts", "accept_new_host_keys", "concurrency", "timeout", "watch", "every",
+            "ssh_config", "sudo")
     return {"hosts": hosts, **{k: plan.options.get(k) for k in keys}, "excludes": plan.options.get("exclude")}
 
 
@@ -140,7 +158,8 @@ def target_done(target: str, finished: set[str]) -> bool:
 
 def accounts(opts: dict) -> list[str]:
     from scanners.ssh_host import password_accounts
-    return password_accounts(words(opts["hosts"]), opts["hosts_file"], user=opts["user"], port=opts["port"])
+    return password_accounts(words(opts["hosts"]), opts["hosts_file"], user=opts["user"], port=opts["port"],
+                             ssh_config=opts["ssh_config"], sudo=bool(opts["sudo"]))
 
 
 KIND = ScannerKind(name="ssh", label="SSH hosts", doc=DOC, options=OPTIONS, build=build, stored=stored,

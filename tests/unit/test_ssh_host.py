@@ -631,7 +631,7 @@ def test_scan_asks_for_a_password_once_in_the_scanning_thread(monkeypatch):
     asked = []
 
     async def inventory(engine, target, state):
-        password = await engine._password_for(target, state)
+        password = await engine._password_for(state.route.target, state)
         report = fake_report(f"{target.host}:{password}")
         return None, linux_commands.Inventory(report=report, warnings=[], names={}, args={}, socket_tool=None,
                                         byteorder="little", uid=0), report
