@@ -20,7 +20,9 @@ packages=(nmap iproute2 procps tcpdump
 if [ "$with_tests" -eq 1 ]; then
     # mariadb-server: the MariaDB server (mariadbd, mariadb-install-db, the mariadb client) that scan database
     # mysql:// is tested against in a namespace (tests/integration/test_mysql_clients.py starts its own).
-    packages+=(redis-server postgresql mariadb-server nginx openssh-server openssh-client dcmtk openssl snmpd
+    # sudo: scan ssh --sudo is tested against the real one, with a sudoers file of the test host's own
+    # (tests/integration/test_ssh_sudo_jump.py; nothing is added to this machine's /etc/sudoers).
+    packages+=(redis-server postgresql mariadb-server sudo nginx openssh-server openssh-client dcmtk openssl snmpd
                dbus-daemon gnome-keyring libsecret-tools wireshark-common dnsmasq-base xvfb xauth x11-utils
                chromium)
 fi

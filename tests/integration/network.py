@@ -25,6 +25,21 @@ on other hosts too (port 22, added to their `services`), each with its own ed255
 root log in to that host with a password (a private /etc/shadow is bind-mounted in the host's mount namespace).
 ``extra_hosts=ssh_host_specs(20)`` adds plain hosts ssh01..ssh20 (10.203.0.101 on) for benchmarks.
 
+Service accounts and sudo: ``accounts={"backend": (Account("svc", sudo=RULE), ...)}`` gives a host a private
+/etc/passwd, /etc/group, /etc/shadow and /etc/sudoers (the machine's passwd and group plus the accounts; a shadow
+and a sudoers of their own), bind-mounted in the host's mount namespace only. Each account logs in with the
+network's client key (ssh/authorized_keys is readable by every account; ssh/ is 0711), has a home under the run's temp
+directory, an optional password, and the sudoers lines given. ``refuse_root=("bastion",)`` makes that host's
+sshd refuse root logins altogether (PermitRootLogin no).
+
+A second, inner subnet (10.204.0.0/24, bridge br1 in the same bridge namespace, not joined to br0): a spec whose
+address is in it joins br1 instead of br0; a spec with an ``inner_address`` (a bastion) joins both, as eth0 and
+eth1. No host forwards IP (a new namespace does not), so a host of the inner subnet can be reached from the
+scanner only by tunnelling through the bastion's sshd (ProxyJump). ``JUMP_HOSTS`` are such a pair: bastion
+(10.203.0.70 and 10.204.0.70) and backend (10.204.0.10, Redis 6379 run by redis, and a client of it run by
+nobody that holds one connection open); pass them as ``extra_hosts`` with ``sshd_hosts=("bastion", "backend")``.
+The inner hosts' services are probed from the bastion.
+
 Processes are stopped by PID. At start-up, namespaces and temp directories left by a run whose pytest
 process is gone are removed (after killing the processes in those namespaces by PID); other runs' are not
 touched, so two sessions can run side by side (their namespaces never see each other).
@@ -58,11 +73,13 @@ DATA = Path(__file__).resolve().parent / "data"
 PREFIX = "emtest-"
 SUBNET = "10.203.0.0/24"
 PREFIX_LENGTH = 24
+INNER_SUBNET = "10.204.0.0/24"  # the bastion's other side: not on the scanner's bridge
 START_TIMEOUT = 120.0  # seconds for the whole network, daemons included, to come up (a bound: generous for a loaded machine)
 STOP_TIMEOUT = 5.0  # seconds a process gets after its stop signal before SIGKILL
 DAEMON_GRACE_SECONDS = 0.5  # a daemon must stay up this long after it started to count as running
 COMMAND_TIMEOUT = 60.0  # default timeout of TestHost.run
 PYTHON = sys.executable  # runs the helper scripts in data/, which use only the standard library
+SYSTEM_PYTHON = "/usr/bin/python3"  # for a process run as nobody, who may not open the project's interpreter
 RUN_ID = re.compile(rf"^{re.escape(PREFIX)}(\d+)-[0-9a-f]{{4}}")
 
 
@@ -71,6 +88,22 @@ class HostSpec:
     name: str
     address: str
     services: tuple[tuple[str, int], ...] = ()
+    inner_address: str | None = None  # a second leg on the inner subnet (a bastion's)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A service account of one test host: logs in with the network's client key; `password` (for sudo, and
+    SSH password logins where allowed) and `sudoers` lines (written as given) are optional."""
+    name: str
+    uid: int
+    password: str | None = None
+    sudoers: tuple[str, ...] = ()
+
+
+def is_inner(address: str) -> bool:
+    """Whether an address is on the inner subnet (br1), which the scanner host is not on."""
+    return address.startswith(INNER_SUBNET.rsplit(".", 1)[0] + ".")
 
 
 EXTRA_HOSTS_START = 101  # ssh_host_specs: ssh01 is 10.203.0.101
@@ -84,6 +117,20 @@ HOST_SPECS = (
     HostSpec("ws", "10.203.0.50"),  # a workstation: up, nothing listening
 )
 ALL_HOSTS = tuple(spec.name for spec in HOST_SPECS)
+# A bastion and the host only it reaches (running_network(extra_hosts=JUMP_HOSTS, ...)).
+JUMP_HOSTS = (
+    HostSpec("bastion", "10.203.0.70", inner_address="10.204.0.70"),
+    HostSpec("backend", "10.204.0.10", (("redis", 6379),)),
+)
+REDIS_CLIENT = """
+import socket, sys, time
+conn = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+conn.sendall(b"PING\\r\\n")
+assert conn.recv(64).startswith(b"+PONG")
+print("redis_client: ready", flush=True)
+while True:
+    time.sleep(60)
+"""
 
 
 def ssh_host_specs(count: int, start: int = EXTRA_HOSTS_START) -> tuple[HostSpec, ...]:
@@ -98,8 +145,10 @@ class NetworkError(RuntimeError):
 
 
 def mac_for(address: str, bridge_side: bool = False) -> str:
-    """Return the fixed MAC of a host's eth0 (or of its veth peer on the bridge): 02:cc:00:00:0b:<last octet>."""
-    return f"02:cc:00:00:{1 if bridge_side else 0:02x}:{int(address.rsplit('.', 1)[1]):02x}"
+    """Return the fixed MAC of a host's eth0 (or of its veth peer on the bridge): 02:cc:00:00:0b:<last octet>
+    (02:cc:00:04:... on the inner subnet)."""
+    inner = 4 if is_inner(address) else 0
+    return f"02:cc:00:{inner:02x}:{1 if bridge_side else 0:02x}:{int(address.rsplit('.', 1)[1]):02x}"
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
@@ -375,7 +424,8 @@ class NetworkBuilder:
 
     def __init__(self, stack: contextlib.ExitStack, host_names: Sequence[str], timeout: float, *,
                  extra_hosts: Sequence[HostSpec] = (), sshd_hosts: Sequence[str] | None = None,
-                 root_passwords: Mapping[str, str] | None = None):
+                 root_passwords: Mapping[str, str] | None = None,
+                 accounts: Mapping[str, Sequence[Account]] | None = None, refuse_root: Sequence[str] = ()):
         self.stack = stack
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
@@ -384,6 +434,11 @@ class NetworkBuilder:
         if len(set(names)) != len(names) or len({spec.address for spec in specs}) != len(specs):
             raise NetworkError(f"host names and addresses must be unique: {names}")
         self.root_passwords = dict(root_passwords or {})
+        self.accounts = {name: tuple(given) for name, given in (accounts or {}).items()}
+        self.refuse_root = frozenset(refuse_root)
+        if (set(self.accounts) | self.refuse_root) - set(names):
+            raise NetworkError(f"accounts and refuse_root must name hosts of the network: "
+                               f"{sorted((set(self.accounts) | self.refuse_root) - set(names))}")
         if sshd_hosts is None:  # the default: web runs sshd, when it is part of the network
             sshd_hosts = [name for name in ("web",) if name in names]
         self.sshd_hosts = [name for name in names if name in set(sshd_hosts)]
@@ -394,7 +449,8 @@ class NetworkBuilder:
         # A host listens on 22 exactly when it runs sshd (web's spec lists it; the others' do not).
         ssh = ("ssh", 22)
         self.specs = [HostSpec(spec.name, spec.address, tuple(s for s in spec.services if s != ssh)
-                               + ((ssh,) if spec.name in self.sshd_hosts else ())) for spec in specs]
+                               + ((ssh,) if spec.name in self.sshd_hosts else ()), spec.inner_address)
+                      for spec in specs]
         run_id = f"{PREFIX}{os.getpid()}-{secrets.token_hex(2)}"
         tmp_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
         stack.callback(shutil.rmtree, tmp_dir, ignore_errors=True)
@@ -418,6 +474,9 @@ class NetworkBuilder:
         ip("-n", bridge, "link", "set", "lo", "up")
         ip("-n", bridge, "link", "add", "br0", "address", "02:cc:00:00:02:00", "type", "bridge")
         ip("-n", bridge, "link", "set", "br0", "up")
+        if any(is_inner(spec.address) or spec.inner_address for spec in self.specs):
+            ip("-n", bridge, "link", "add", "br1", "address", "02:cc:00:04:02:00", "type", "bridge")
+            ip("-n", bridge, "link", "set", "br1", "up")
 
     def write_host_files(self) -> Path:
         """Write the /etc/hosts every test host sees and return it."""
@@ -430,13 +489,17 @@ class NetworkBuilder:
         network = self.network
         netns = f"{network.run_id}-{spec.name}"
         self.add_namespace(netns)
-        veth = f"v-{spec.name}"[:15]
-        ip("-n", network.bridge_netns, "link", "add", veth, "address", mac_for(spec.address, bridge_side=True),
-           "type", "veth", "peer", "name", "eth0", "address", mac_for(spec.address), "netns", netns)
-        ip("-n", network.bridge_netns, "link", "set", veth, "master", "br0", "up")
         ip("-n", netns, "link", "set", "lo", "up")
-        ip("-n", netns, "address", "add", f"{spec.address}/{PREFIX_LENGTH}", "dev", "eth0")
-        ip("-n", netns, "link", "set", "eth0", "up")
+        legs = [(spec.address, "eth0", f"v-{spec.name}"[:15])]
+        if spec.inner_address:
+            legs.append((spec.inner_address, "eth1", f"w-{spec.name}"[:15]))
+        for address, device, veth in legs:
+            ip("-n", network.bridge_netns, "link", "add", veth, "address", mac_for(address, bridge_side=True),
+               "type", "veth", "peer", "name", device, "address", mac_for(address), "netns", netns)
+            ip("-n", network.bridge_netns, "link", "set", veth, "master", "br1" if is_inner(address) else "br0",
+               "up")
+            ip("-n", netns, "address", "add", f"{address}/{PREFIX_LENGTH}", "dev", device)
+            ip("-n", netns, "link", "set", device, "up")
 
         log = network.log_dir / f"{spec.name}-init.log"
         with open(log, "ab") as out:
@@ -574,6 +637,10 @@ class NetworkBuilder:
             lines.append(f"{host.address},{host.name} {key_type} {key}\n")
             host.ssh_host_key = host_key
         known_hosts = fill_text(ssh_dir / "known_hosts", "".join(lines))
+        # Service accounts' sshd reads the authorised keys with their rights: the folder may be passed through
+        # (0711; the private keys in it stay 0600) and the file read.
+        ssh_dir.chmod(0o711)
+        (ssh_dir / "authorized_keys").chmod(0o644)
         network.ssh_client_key, network.ssh_known_hosts = client_key, known_hosts
         for name in self.sshd_hosts:
             network.hosts[name].ssh_client_key = client_key
@@ -583,14 +650,20 @@ class NetworkBuilder:
         """Start OpenSSH in a host (key login for root; a password too where root_passwords names the host)."""
         ssh_dir = self.network.tmp_dir / "ssh"
         password = self.root_passwords.get(host.name)
+        spec = next(spec for spec in self.specs if spec.name == host.name)
+        permit_root = "no" if host.name in self.refuse_root else "yes" if password is not None else "prohibit-password"
         sshd_config = fill_template(
             "sshd_config", ssh_dir / host.name / "sshd_config", address=host.address, host_key=host.ssh_host_key,
             run_dir=ssh_dir / host.name, authorized_keys=ssh_dir / "authorized_keys",
-            permit_root_login="yes" if password is not None else "prohibit-password",
-            password_authentication="yes" if password is not None else "no")
+            permit_root_login=permit_root, password_authentication="yes" if password is not None else "no")
+        if spec.inner_address:  # a bastion listens on both legs
+            with open(sshd_config, "a") as config:
+                config.write(f"ListenAddress {spec.inner_address}\n")
         # sshd insists on its privilege-separation directory; /run is the host's own tmpfs.
         host.run(["mkdir", "-m", "0755", "/run/sshd"], check=True, timeout=10)
-        if password is not None:
+        if host.name in self.accounts:
+            self.add_accounts(host, self.accounts[host.name], password)
+        elif password is not None:
             self.set_root_password(host, password)
         self.start_daemon(host, "sshd", [find_tool("sshd"), "-D", "-e", "-f", sshd_config])
 
@@ -604,6 +677,59 @@ class NetworkBuilder:
         result = host.run(["mount", "--bind", shadow, "/etc/shadow"], capture_output=True, text=True, timeout=10)
         if result.returncode != 0:
             raise NetworkError(f"could not mount a shadow file in host {host.name}: {result.stderr}")
+
+    def add_accounts(self, host: TestHost, accounts: Sequence[Account], root_password: str | None) -> None:
+        """Give one host service accounts: private passwd, group, shadow and sudoers files (the machine's passwd
+        and group plus the accounts), bind-mounted on /etc in the host's mount namespace only."""
+        etc = make_dir(self.network.tmp_dir / "etc" / f"accounts-{host.name}", mode=0o755)
+        homes = make_dir(self.network.tmp_dir / "home", mode=0o755)
+        openssl = find_tool("openssl")
+
+        def hashed(password: str | None) -> str:  # "*": no password, yet not locked (key logins still work)
+            if password is None:
+                return "*"
+            return run_checked([openssl, "passwd", "-6", "-stdin"], input=password).strip()
+
+        passwd = Path("/etc/passwd").read_text()
+        group = Path("/etc/group").read_text()
+        shadow = [f"root:{hashed(root_password)}:19000:0:99999:7:::"]
+        sudoers = ["Defaults env_reset", "Defaults !syslog", "Defaults lecture=never",
+                   'Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"',
+                   "root ALL=(ALL:ALL) ALL"]
+        for account in accounts:
+            home = make_dir(homes / f"{host.name}-{account.name}", mode=0o700)
+            os.chown(home, account.uid, account.uid)
+            passwd += f"{account.name}:x:{account.uid}:{account.uid}::{home}:/bin/sh\n"
+            group += f"{account.name}:x:{account.uid}:\n"
+            shadow.append(f"{account.name}:{hashed(account.password)}:19000:0:99999:7:::")
+            sudoers += account.sudoers
+        files = {"passwd": (passwd, 0o644), "group": (group, 0o644), "shadow": ("\n".join(shadow) + "\n", 0o600),
+                 "sudoers": ("\n".join(sudoers) + "\n", 0o440)}
+        for name, (text, mode) in files.items():
+            path = etc / name
+            path.write_text(text)
+            path.chmod(mode)
+            result = host.run(["mount", "--bind", path, f"/etc/{name}"], capture_output=True, text=True, timeout=10)
+            if result.returncode != 0:
+                raise NetworkError(f"could not mount {name} in host {host.name}: {result.stderr}")
+
+    def start_backend(self, host: TestHost) -> None:
+        """Redis run by redis on the backend, and a client of it run by nobody holding one connection."""
+        redis_dir = make_dir(self.network.tmp_dir / "backend-redis", owner="redis", mode=0o700)
+        self.start_daemon(host, "redis", [
+            find_tool("redis-server"), "--bind", host.address, "--port", "6379", "--save", "",
+            "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", "--dir", redis_dir],
+            user="redis")
+
+    def start_backend_client(self, host: TestHost) -> None:
+        """The system python3 (nobody cannot run the project's venv): the redis client holds one connection."""
+        daemon = self.start_daemon(host, "redis_client", [SYSTEM_PYTHON, "-c", REDIS_CLIENT, host.address, "6379"],
+                                   user="nobody")
+        while "redis_client: ready" not in daemon.log.read_text(errors="replace"):
+            if daemon.proc.poll() is not None:
+                raise NetworkError(f"redis_client exited with status {daemon.proc.returncode}:\n{daemon.log_tail()}")
+            self.remaining()
+            time.sleep(0.02)
 
     def start_pacs(self, host: TestHost) -> None:
         storescp = find_tool("storescp")
@@ -636,17 +762,27 @@ class NetworkBuilder:
         """Wait until every service port accepts TCP from the scanner host; fail on a dead daemon or timeout."""
         endpoints = {f"{host.address}:{port}": host for host in self.network.hosts.values()
                      for port in host.services.values()}
-        if not endpoints:
-            return
-        probe = self.network.scanner.popen([PYTHON, DATA / "tcp_probe.py", "--timeout", f"{self.remaining():.1f}",
-                                            *endpoints], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        inner = {endpoint: host for endpoint, host in endpoints.items() if is_inner(host.address)}
+        if inner:  # the scanner cannot reach them: the bastion probes them
+            bastion = next((self.network.hosts[spec.name] for spec in self.specs if spec.inner_address), None)
+            if bastion is None:
+                raise NetworkError(f"no host of the network reaches the inner subnet ({', '.join(inner)})")
+            self.probe_services(bastion, inner)
+        outer = {endpoint: host for endpoint, host in endpoints.items() if endpoint not in inner}
+        if outer:
+            self.probe_services(self.network.scanner, outer)
+
+    def probe_services(self, prober: TestHost, endpoints: dict[str, TestHost]) -> None:
+        """Wait until every endpoint accepts TCP from `prober`; fail on a dead daemon or timeout."""
+        probe = prober.popen([PYTHON, DATA / "tcp_probe.py", "--timeout", f"{self.remaining():.1f}",
+                              *endpoints], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             while True:
                 self.check_daemons_alive()
                 if probe.poll() is not None:
                     break
                 if time.monotonic() > self.deadline + 5:
-                    raise NetworkError("the TCP probe from the scanner host did not finish")
+                    raise NetworkError(f"the TCP probe from {prober.name} did not finish")
                 time.sleep(0.02)
         finally:
             stop_process(probe)
@@ -688,7 +824,11 @@ class NetworkBuilder:
             self.start_pacs(hosts["pacs"])
         if initdb is not None:
             self.start_db(hosts["db"], *initdb)
+        if "backend" in hosts:
+            self.start_backend(hosts["backend"])
         self.wait_for_services()
+        if "backend" in hosts:
+            self.start_backend_client(hosts["backend"])
         if "db" in hosts:
             self.create_database(hosts["db"], "emr")
         if "app" in hosts:
@@ -726,11 +866,14 @@ def stop_host(unshare: subprocess.Popen, init_pid: list[int]) -> None:
 @contextlib.contextmanager
 def running_network(host_names: Sequence[str] = ALL_HOSTS, timeout: float = START_TIMEOUT, *,
                     extra_hosts: Sequence[HostSpec] = (), sshd_hosts: Sequence[str] | None = None,
-                    root_passwords: Mapping[str, str] | None = None) -> Iterator[TestNetwork]:
+                    root_passwords: Mapping[str, str] | None = None,
+                    accounts: Mapping[str, Sequence[Account]] | None = None,
+                    refuse_root: Sequence[str] = ()) -> Iterator[TestNetwork]:
     """Build the test network with the named hosts and their daemons; tear all of it down on exit.
 
     `extra_hosts` are added (e.g. ssh_host_specs(20)); `sshd_hosts` run OpenSSH (default: web, if present);
-    `root_passwords` lets root log in with a password on some of them.
+    `root_passwords` lets root log in with a password on some of them; `accounts` gives hosts service accounts
+    (with sudoers lines); `refuse_root` hosts' sshd refuses root.
     Raises NetworkError (with the failing daemon's log tail) if it is not up within `timeout` seconds;
     whatever was created by then is removed first.
     """
@@ -741,7 +884,7 @@ def running_network(host_names: Sequence[str] = ALL_HOSTS, timeout: float = STAR
     remove_stale_leftovers()
     with contextlib.ExitStack() as stack:
         builder = NetworkBuilder(stack, host_names, timeout, extra_hosts=extra_hosts, sshd_hosts=sshd_hosts,
-                                 root_passwords=root_passwords)
+                                 root_passwords=root_passwords, accounts=accounts, refuse_root=refuse_root)
         yield builder.build()
 
 
