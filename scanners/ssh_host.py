@@ -434,8 +434,9 @@ class _HostState:
         self.password_from: str | None = None   # "given", "keyring", "typed"
         self.password: str | None = None        # the one offered, kept until it is remembered (memory only)
         self.password_hop: tuple[str, str, int] | None = None   # (user, host, port) it was offered to
-        self.sudo_wants_password = False
-        self.sudo_works = False
+        self.sudo_works = False                 # sudo ran at least one privileged command
+        self.sudo_sections: set[str] = set()    # the inventory sections it ran ("ss", "dmi")
+        self.sudo_gave_up = False               # no sudo password, or a refused one: not offered again
         self.sudo_password_from: str | None = None
         self.sudo_password: str | None = None   # memory only, dropped when the host is done
         self.notes: list[str] = []
@@ -656,38 +657,43 @@ class _Engine:
 
     async def _escalate(self, conn: asyncssh.SSHClientConnection, state: _HostState,
                         outputs: dict[str, CommandResult]) -> tuple[dict[str, CommandResult], str | None]:
-        """Run the inventory's privileged sections again through sudo; return the outputs with theirs in place,
-        and why sudo did not work (None when it did)."""
-        outputs = dict(outputs)
+        """Run the inventory's privileged sections again through sudo, each on its own (a rule may allow some
+        only); return the outputs with theirs in place, and why sudo refused any (None when none was)."""
+        outputs, refusals = dict(outputs), []
         for name in privileged_sections(outputs):
             state.phase = f"running {TOOL_NAMES.get(name, name)} through sudo"
             result, refused = await self._sudo(conn, state, name)
             if refused is not None:
-                return outputs, refused
+                refusals.append(refused)
+                if result.missing or state.sudo_gave_up:  # no sudo, or no password it takes: none will fare better
+                    break
+                continue
+            state.sudo_sections.add(name)
             if result.ok or (name == "dmi" and result.stdout.strip()):  # grep -s: 2 when a file is missing
                 outputs[name] = result
             else:
                 state.notes.append(f"--sudo: {describe_result(name, result)}; kept what the login sees")
-        state.sudo_works = True
-        return outputs, None
+        state.sudo_works = bool(state.sudo_sections)
+        return outputs, "; ".join(dict.fromkeys(refusals)) or None
 
     async def _sudo(self, conn: asyncssh.SSHClientConnection, state: _HostState,
                     name: str) -> tuple[CommandResult, str | None]:
         """Run PRIVILEGED[name] through sudo (`-n`, or with the password where sudo wants one); return its result
-        and None, or an empty result and why sudo refused."""
-        if not state.sudo_wants_password:
-            result = await get_command_result(conn, sudo_script(name))
-            answer = transform_sudo_result(result)
-            if answer.verdict == "ok":
-                return result, None
-            if answer.verdict != "password":
-                return result, answer.reason
-            state.sudo_wants_password = True
-        password = await self._sudo_password_for(state)
+        and None, or an empty result and why sudo refused. `sudo -n` first, every time: a rule may allow one
+        command without a password and want one for another."""
+        result = await get_command_result(conn, sudo_script(name))
+        answer = transform_sudo_result(result)
+        if answer.verdict == "ok":
+            return result, None
+        if answer.verdict != "password":
+            return result, answer.reason
+        password = None if state.sudo_gave_up else await self._sudo_password_for(state)
         if password is None:
+            state.sudo_gave_up = True
             return CommandResult(""), "sudo wants a password and none was given"
         result, accepted = await get_sudo_result(conn, sudo_script(name, prompt := new_prompt()), prompt, password)
         if not accepted:
+            state.sudo_gave_up = True
             if state.sudo_password_from == "keyring":
                 account = sudo_account(state.route.target.user, state.route.target.name, state.route.target.port)
                 return result, (f"sudo refused the password remembered in the OS keyring for {account} (forget it "
@@ -831,12 +837,13 @@ class _Engine:
         notes: list[str] = []
 
         async def sample() -> tuple[Connection, ...]:
-            if state.sudo_works and tool in PRIVILEGED:
+            privileged = inventory.socket_tool in state.sudo_sections and tool in PRIVILEGED
+            if privileged:
                 result, refused = await self._sudo(conn, state, tool)
                 if refused is not None:
-                    state.sudo_works = False
+                    state.sudo_sections.discard(inventory.socket_tool)
                     notes.append(f"watch: --sudo stopped working ({refused}); sampled what the login sees")
-            if not (state.sudo_works and tool in PRIVILEGED):
+            if inventory.socket_tool not in state.sudo_sections or tool not in PRIVILEGED:
                 result = await get_command_result(conn, COMMANDS[tool])
             if not result.ok:
                 raise HostFailed(describe_result(inventory.socket_tool, result))

@@ -265,3 +265,65 @@ def test_transform_program_path_takes_only_a_plain_path_naming_the_process(comm,
     assert transform_program_path(comm, args) == path
     if path:
         assert path_version_commands(path) == (f'stat -L -c "%u %f" {path}', f"timeout 5 {path} --version")
+
+
+# --- the transport's escalation, with the remote side replaced ------------------------------------
+
+def test_escalate_runs_each_section_on_its_own_and_gives_the_password_only_to_sudos_prompt(monkeypatch, tmp_path):
+    import asyncio
+    import queue
+
+    from scanners import ssh_host
+
+    scanner = SshHostScanner(["svc@db01"], sudo=True, sudo_password="Pw-1", known_hosts=tmp_path / "kh",
+                             accept_new=True)
+    engine = ssh_host._Engine(scanner, queue.Queue())
+    state = ssh_host._HostState(scanner.hosts[0], scanner.routes["svc@db01"])
+    calls = []
+
+    async def fake_command(conn, script):  # sudo -n: grep is not allowed at all, ss wants the password
+        calls.append(script)
+        if "grep" in script:
+            return CommandResult("", "Sorry, user svc is not allowed to execute '/usr/bin/grep ...' as root.\n", 1)
+        return CommandResult("", "sudo: a password is required\n", 1)
+
+    async def fake_sudo(conn, script, prompt, password):
+        calls.append(script)
+        assert prompt in script and password == "Pw-1"
+        return CommandResult("tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:((\"sshd\",pid=7,fd=3))\n"), True
+
+    monkeypatch.setattr(ssh_host, "get_command_result", fake_command)
+    monkeypatch.setattr(ssh_host, "get_sudo_result", fake_sudo)
+    dmi = CommandResult("/sys/class/dmi/id/sys_vendor:QEMU\n", status=2)
+    outputs, refused = asyncio.run(engine._escalate(None, state, {"dmi": dmi, "ss": CommandResult("x\n")}))
+    assert refused == "Sorry, user svc is not allowed to execute '/usr/bin/grep ...' as root."
+    assert outputs["dmi"] is dmi and "sshd" in outputs["ss"].stdout  # ss through sudo, dmi as the login saw it
+    assert state.sudo_sections == {"ss"} and state.sudo_works
+    assert len(calls) == 3 and not any("Pw-1" in script for script in calls)
+    assert describe_lost(outputs, unowned=0, socket_tool="ss").startswith("hardware serial and uuid")
+
+
+def test_escalate_stops_offering_a_password_sudo_refused(monkeypatch, tmp_path):
+    import asyncio
+    import queue
+
+    from scanners import ssh_host
+
+    scanner = SshHostScanner(["svc@db01"], sudo=True, sudo_password="wrong", known_hosts=tmp_path / "kh",
+                             accept_new=True)
+    engine = ssh_host._Engine(scanner, queue.Queue())
+    state = ssh_host._HostState(scanner.hosts[0], scanner.routes["svc@db01"])
+    offered = []
+
+    async def fake_command(conn, script):
+        return CommandResult("", "sudo: a password is required\n", 1)
+
+    async def fake_sudo(conn, script, prompt, password):
+        offered.append(password)
+        return CommandResult("", "", 1), False  # sudo asked again
+
+    monkeypatch.setattr(ssh_host, "get_command_result", fake_command)
+    monkeypatch.setattr(ssh_host, "get_sudo_result", fake_sudo)
+    dmi = CommandResult("/sys/class/dmi/id/sys_vendor:QEMU\n", status=2)
+    _, refused = asyncio.run(engine._escalate(None, state, {"dmi": dmi, "ss": CommandResult("x\n")}))
+    assert refused == "sudo refused the password" and offered == ["wrong"] and not state.sudo_works
