@@ -24,6 +24,7 @@ import pytest
 
 from scanners.linux_sudo import sudoers_rule
 from tests.integration.network import JUMP_HOSTS, Account, running_network, stop_process
+from tests.integration.test_keyring import files_holding, lookup, secret_service  # noqa: F401  (a fixture)
 from tests.integration.test_ssh_scan import environment, export, run_in_terminal, secret_in_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -242,9 +243,9 @@ def test_sudo_password_is_asked_once_sent_only_to_sudo_and_never_stored_or_on_a_
     for fmt in ("csv", "xlsx", "graphml"):
         out = estatemap(net, home, "--db", db, "export", "-f", fmt, "-o", tmp_path / f"estate.{fmt}")
         assert out.returncode == 0, out.stderr
-    # the store, its WAL if one is left, the JSON, CSV, workbook and GraphML exports, the terminal's transcript
+    # the store, its WAL if one is left, the JSON, CSV, workbook and GraphML exports (zip members too)
     assert {p.name for p in tmp_path.iterdir()} >= {"estate.db", "estate.json", "estate.csv", "estate.xlsx"}
-    assert secret_in_files(tmp_path, SUDO_PASSWORD) == []
+    assert files_holding(tmp_path, SUDO_PASSWORD) == []
 
 
 def test_a_host_where_sudo_is_refused_is_collected_as_the_login_sees_it_with_one_warning(net, home, tmp_path):
@@ -298,3 +299,27 @@ def test_jump_host_failures_are_one_clear_line_each(net, home, tmp_path):
                                                       "10.204.0.99 port 22: ")
     assert lines["backend"].startswith("jump host jump@bastion (10.203.0.70): unknown host key ssh-ed25519 SHA256:")
     assert f"not in {only_backend}; check the fingerprint" in lines["backend"]
+
+
+def test_a_sudo_password_remembered_in_the_os_keyring_is_used_without_asking(net, home, secret_service, tmp_path):
+    env = {**secret_service, "HOME": str(home)}  # the keyring's bus, and the ssh config with the bastion
+    status, shown = run_in_terminal(net, env, ["--db", tmp_path / "first.db", "scan", "ssh", "svcpw@backend",
+                                               "--sudo", "--remember-password"],
+                                    {"sudo password for svcpw": SUDO_PASSWORD}, timeout=120)
+    assert status == 0, shown
+    assert "Remembered the password for sudo:svcpw@backend in the OS keyring." in shown
+    assert lookup(secret_service, "sudo:svcpw@backend") == SUDO_PASSWORD
+    db = tmp_path / "again.db"
+    again = estatemap_env(net, env, "--db", db, "scan", "ssh", "svcpw@backend", "--sudo")  # no terminal
+    assert again.returncode == 0 and warnings_of(again.stderr) == [], again.stderr
+    inventory = export(net, home, db)
+    assert {s["process"] for s in inventory["services"] if s["port"] in (22, 6379)} == {"sshd", "redis-server"}
+    forget = estatemap_env(net, env, "scan", "ssh", "svcpw@backend", "--sudo", "--forget-password")
+    assert "Forgot the password remembered for sudo:svcpw@backend." in forget.stdout, forget.stderr
+    assert lookup(secret_service, "sudo:svcpw@backend") is None
+    assert files_holding(tmp_path, SUDO_PASSWORD) == []
+
+
+def estatemap_env(net, env, *argv, timeout=180):
+    return net.scanner.run([sys.executable, str(ROOT / "main.py"), *map(str, argv)], capture_output=True, text=True,
+                           timeout=timeout, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
