@@ -747,8 +747,7 @@ class _Engine:
         tunnel = None
         route = state.route
         for hop in (*route.jumps, route.target):
-            state.hop, state.phase = hop, ("connecting" if hop is route.target else f"connecting to jump host "
-                                                                                     f"{hop.text}")
+            state.hop, state.phase = hop, "connecting"  # a failure names the jump host (_describe_failure)
             conn = await self._connect_hop(hop, state, tunnel)
             if hop is not route.target:
                 state.jump_conns.append(conn)
@@ -936,6 +935,8 @@ def _describe_error(error: BaseException) -> str:
     if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
         return "timed out"
     if isinstance(error, OSError) and error.errno is not None:
+        if (error.strerror or "").startswith("Connect call failed"):  # asyncio's words: the system's are clearer
+            return os.strerror(error.errno)
         return error.strerror or errno.errorcode.get(error.errno, str(error))
     if isinstance(error, asyncssh.Error):
         return error.reason

@@ -109,6 +109,10 @@ Host via-closed-port
     HostName 10.204.0.10
     ProxyJump jump@10.203.0.70:2222
 
+Host via-nobody
+    HostName 10.204.0.10
+    ProxyJump jump@10.203.0.99
+
 Host via-root-bastion
     HostName 10.204.0.10
     ProxyJump root@bastion
@@ -287,7 +291,7 @@ def test_jump_host_failures_are_one_clear_line_each(net, home, tmp_path):
     only_backend.write_text("".join(line for line in net.ssh_known_hosts.read_text().splitlines(keepends=True)
                                     if "backend" in line))
     result = estatemap(net, home, "--db", tmp_path / "a.db", "scan", "ssh", "via-closed-port", "via-root-bastion",
-                       "via-bastion-to-nowhere", "--timeout", "20")
+                       "via-bastion-to-nowhere", "via-nobody", "--timeout", "8")
     unknown = estatemap(net, home, "--db", tmp_path / "b.db", "scan", "ssh", "backend", "--known-hosts", only_backend)
     assert result.returncode == 1 and unknown.returncode == 1
     lines = {line.split(": ", 2)[1]: line.split(": ", 2)[2] for line in warnings_of(result.stderr + unknown.stderr)}
@@ -297,6 +301,8 @@ def test_jump_host_failures_are_one_clear_line_each(net, home, tmp_path):
                                          "key was accepted (use --key, ssh-agent or --user)")
     assert lines["via-bastion-to-nowhere"].startswith("the jump host jump@bastion (10.203.0.70) could not reach "
                                                       "10.204.0.99 port 22: ")
+    assert lines["via-nobody"] in ("jump host jump@10.203.0.99: timed out after 8 s (connecting)",
+                                   "jump host jump@10.203.0.99: cannot connect to 10.203.0.99 port 22: No route to host")
     assert lines["backend"].startswith("jump host jump@bastion (10.203.0.70): unknown host key ssh-ed25519 SHA256:")
     assert f"not in {only_backend}; check the fingerprint" in lines["backend"]
 
