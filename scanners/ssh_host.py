@@ -53,7 +53,7 @@ import asyncssh
 from discovery.records.model import Connection, EstateError, HostReport, ScanCancelled, ScanContext, utc_now
 from discovery.scanning.sampling import watch_connections
 from discovery.scanning.secrets import SecretsError, ssh_account, sudo_account
-from discovery.records.targets import Target, TargetError, parse_target, parse_targets
+from discovery.records.targets import Target, parse_targets
 from scanners.kinds.ssh import DEFAULT_CONCURRENCY, DEFAULT_PORT, DEFAULT_TIMEOUT  # declared with the options
 from scanners.linux_commands import (
     COMMANDS, CommandResult, HostFailed, Inventory, SAMPLE_COMMANDS, TOOL_NAMES, describe_result, get_databases,
