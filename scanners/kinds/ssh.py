@@ -19,24 +19,24 @@ processes, listening services, connections and databases, from each host's stand
 HOST is an address, hostname or ~/.ssh/config alias, optionally user@host, host:port or
 user@[IPv6]:port; --hosts-file FILE adds one per line (# starts a comment). ~/.ssh/config (or
 --ssh-config FILE) is honoured: Host aliases, HostName, User, Port, IdentityFile and ProxyJump
-(one or more jump hosts, each host key checked like any other); a host's own user@ and :port come
-first, then the config's, then --user and --port. One SSH connection per host, at most
---concurrency hosts at once, each within --timeout seconds. Logs in with --key and/or ssh-agent (without --key: your ~/.ssh keys
-and the agent). The passphrase of an encrypted key, or a password when no key is accepted, is
-asked on the terminal, kept in memory only and never stored. Host keys are checked against
-~/.ssh/known_hosts (or --known-hosts FILE): an unknown key fails that host unless
---accept-new-host-keys, which trusts it and adds it to that file; a changed key always fails.
-Log in as root, or use --sudo, to see which process owns every socket: with --sudo, the few
-commands that need root (ss -tunapH and the DMI files; the README gives the exact sudoers rule)
-run through sudo -n, or with your sudo password where sudo wants one: asked once per run (or
-remembered in the OS keyring), sent only to sudo's prompt, never on a command line. A host where
-sudo is refused is collected as the login sees it, with one warning saying what was lost. With --watch, each host's TCP
-connections are sampled every --every over the same connection after its inventory.
-A host that fails is one warning and the others carry on; the exit status is 1 if any host
-failed (the others are still stored). Ctrl-C stops and keeps every host finished.
---exclude TARGET... (addresses, blocks, ranges, hostnames) names hosts never to contact, even
-when listed. --remember-password keeps a password that logged in in the OS keyring (Secret
-Service, Keychain, Credential Locker; never a file), used next time without asking;
+(one or more jump hosts, each host key checked like any other); a host's own user@ and :port
+come first, then the config's, then --user and --port. One SSH connection per host, at most
+--concurrency hosts at once, each within --timeout seconds. Logs in with --key and/or ssh-agent
+(without --key: your ~/.ssh keys and the agent). The passphrase of an encrypted key, or a
+password when no key is accepted, is asked on the terminal, kept in memory only and never
+stored. Host keys are checked against ~/.ssh/known_hosts (or --known-hosts FILE): an unknown key
+fails that host unless --accept-new-host-keys, which trusts it and adds it to that file; a
+changed key always fails. Log in as root, or use --sudo, to see which process owns every socket:
+with --sudo, the few commands that need root (ss -tunapH and the DMI files; the README gives the
+exact sudoers rule) run through sudo -n, or with your sudo password where sudo wants one: asked
+once per run (or remembered in the OS keyring), sent only to sudo's prompt, never on a command
+line. A host where sudo is refused is collected as the login sees it, with one warning saying
+what was lost. With --watch, each host's TCP connections are sampled every --every over the same
+connection after its inventory. A host that fails is one warning and the others carry on; the
+exit status is 1 if any host failed (the others are still stored). Ctrl-C stops and keeps every
+host finished. --exclude TARGET... (addresses, blocks, ranges, hostnames) names hosts never to
+contact, even when listed. --remember-password keeps a password that logged in in the OS keyring
+(Secret Service, Keychain, Credential Locker; never a file), used next time without asking;
 --forget-password removes the named hosts' remembered passwords and scans nothing.
 
 Example: estatemap scan ssh db01 root@10.20.0.7 svc@[fe80::7]:2222 --key ~/.ssh/estate_ed25519 --sudo
