@@ -24,18 +24,7 @@ from gui.overview_view import NOT_ANALYSED, OverviewView, overview_figures
 from scanners.kinds import REGISTRY
 from tests.builders import T0, make_report
 from tests.gui.conftest import AS_OF, fill_estate
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
-    return shown
+from tests.gui.test_main_window import messages, settings  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
