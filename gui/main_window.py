@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QSplitter,
-                               QStackedWidget)
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox,
+                               QPushButton, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from discovery.records.model import EstateError, counted
 from discovery.scanning.scan_kinds import ScanKinds
@@ -37,6 +37,22 @@ STORE_FILTER = "Estate Mapper stores (*.db);;All files (*)"
 SCAN_ACTIONS = {"network": ("&Network…", "Ctrl+Shift+N"), "host": ("This &host…", "Ctrl+Shift+H"),
                 "ssh": ("&SSH hosts…", "Ctrl+Shift+S")}
 MENU_OF_ITS_OWN = ("import",)  # File ▸ Import file…
+ANALYZE_AFTER_SCAN = "analyze_after_scan"  # the settings key of Scan ▸ Analyze after each scan
+
+
+def stale_analysis(inventory: dict) -> str | None:
+    """Return why the analysis shown is out of date ("Analysis predates scan #N", "Not analysed yet"), or None
+    when it is current. A scan that finished after the latest analysis ran makes it stale; so do hosts the
+    analysis did not count (times are to the second, so a scan ending in the analysis's second shows that way)."""
+    scans = [s for s in inventory.get("scans") or () if s.get("finished_at")]
+    analysis = inventory.get("analysis")
+    if analysis is None:
+        return "Not analysed yet" if inventory.get("hosts") else None
+    newer = [s for s in scans if s["finished_at"] > analysis["created_at"]]
+    if not newer and scans and isinstance(analysis.get("hosts"), int) \
+            and analysis["hosts"] < len(inventory.get("hosts") or ()):
+        newer = scans[-1:]
+    return f"Analysis predates scan #{newer[-1]['id']}" if newer else None
 
 
 class MainWindow(QMainWindow):
@@ -78,7 +94,7 @@ class MainWindow(QMainWindow):
         self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.splitter = QSplitter()
         self.splitter.addWidget(self.navigation)
-        self.splitter.addWidget(self.pages)
+        self.splitter.addWidget(self._with_stale_banner(self.pages))
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([130, 1150])
         self.setCentralWidget(self.splitter)
@@ -97,6 +113,28 @@ class MainWindow(QMainWindow):
              SCAN_ACTIONS.get(kind.name, (None, None))[1] or "", kind.doc.strip().splitlines()[0].rstrip("."))
             for kind in self.scan_kinds if kind.gui and kind.name not in MENU_OF_ITS_OWN)
         self.navigation.setCurrentRow(PAGES.index("Overview"))
+
+    def _with_stale_banner(self, pages: QWidget) -> QWidget:
+        """Return `pages` under a banner shown while the analysis predates a scan, with a button to analyse."""
+        self.stale_banner = QFrame()
+        self.stale_banner.setObjectName("stale_banner")
+        self.stale_banner.setStyleSheet("#stale_banner { background: #fff4ce; border: 1px solid #e0c060; }")
+        self.stale_label = QLabel()
+        self.stale_button = QPushButton("Analyze (Ctrl+R)")
+        self.stale_button.setToolTip("Run the analysis again (findings, risk, move groups, waves) on every scan")
+        self.stale_button.clicked.connect(lambda: self.run_analysis())
+        line = QHBoxLayout(self.stale_banner)
+        line.setContentsMargins(8, 4, 8, 4)
+        line.addWidget(self.stale_label, 1)
+        line.addWidget(self.stale_button)
+        self.stale_banner.hide()
+        holder = QWidget()
+        column = QVBoxLayout(holder)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.stale_banner)
+        column.addWidget(pages, 1)
+        return holder
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -126,6 +164,10 @@ class MainWindow(QMainWindow):
                     scan, text, lambda _=False, name=kind.name: self.scan_dialog(name), shortcut)
         scan.addSeparator()
         self.analyze_action = self._action(scan, "&Analyze", lambda: self.run_analysis(), "Ctrl+R")
+        self.auto_analyze_action = QAction("Analyze after each &scan", self, checkable=True)
+        self.auto_analyze_action.setChecked(self.analyze_after_scan())
+        self.auto_analyze_action.toggled.connect(lambda on: self.settings.setValue(ANALYZE_AFTER_SCAN, on))
+        scan.addAction(self.auto_analyze_action)
         view = bar.addMenu("&View")
         self.page_actions = {name: self._action(view, name, lambda _=False, n=name: self.show_page(n),
                                                 PAGE_SHORTCUTS[name]) for name in PAGES}
@@ -262,7 +304,14 @@ class MainWindow(QMainWindow):
             view.set_snapshot(snapshot)
         self._enable_store_actions(snapshot.path is not None)
         self._update_status()
+        self._update_stale_banner()
         self.setWindowTitle(f"Estate Mapper — {snapshot.path.name if snapshot.path else 'estate'}")
+
+    def _update_stale_banner(self) -> None:
+        reason = stale_analysis(self.snapshot.inventory) if self.snapshot.path is not None else None
+        self.stale_label.setText(f"{reason} — findings, risk and move groups do not include it yet." if reason
+                                 and reason.startswith("Analysis") else f"{reason}." if reason else "")
+        self.stale_banner.setVisible(reason is not None)
 
     def _update_status(self) -> None:
         snapshot = self.snapshot
@@ -308,9 +357,20 @@ class MainWindow(QMainWindow):
         dialog = ScanDialog(self.store_path, self.scan_kinds, self)
         if kind is not None:
             dialog.choose_kind(kind)
-        dialog.scan_finished.connect(lambda _result: self.reload())
+        dialog.scan_finished.connect(self._scanned)
         dialog.show()
         return dialog
+
+    def analyze_after_scan(self) -> bool:
+        """Return whether each finished scan is analysed at once (Scan ▸ Analyze after each scan; QSettings)."""
+        value = self.settings.value(ANALYZE_AFTER_SCAN, False)
+        return value in (True, "true", "1", 1)
+
+    def _scanned(self, result) -> None:
+        if self.analyze_after_scan() and getattr(result, "host_ids", None):
+            self.run_analysis()  # reloads when done
+        else:
+            self.reload()
 
     def resume_scan(self, scan_id: int):
         """Open the scan dialog continuing scan `scan_id`; why it cannot be is shown there."""
@@ -343,6 +403,7 @@ class MainWindow(QMainWindow):
 
         self.statusBar().showMessage("Analysing…")
         self.analyze_action.setEnabled(False)
+        self.stale_button.setEnabled(False)
         self.groups_view.rules_form.set_busy(True)
         worker = start_task(self, analyze_store)
         worker.finished.connect(self._analysed)
@@ -351,11 +412,13 @@ class MainWindow(QMainWindow):
 
     def _analysed(self, summary) -> None:
         self.analyze_action.setEnabled(True)
+        self.stale_button.setEnabled(True)
         self.analysis_finished.emit(summary)
         self.reload()
 
     def _analysis_failed(self, message: str) -> None:
         self.analyze_action.setEnabled(True)
+        self.stale_button.setEnabled(True)
         self.groups_view.rules_form.set_busy(False)
         self.show_error(f"Analysis failed: {message}")
 
