@@ -15,7 +15,11 @@ dependency edges, dashed, in a colour of its own and without arrowheads (a cable
 takes no part in hubs or highlighting beyond showing the selected node's own cables at full strength.
 
 The display graph's node attributes read here: ``kind`` (host, service, database, process, external,
-subnet, group), ``label``, ``risk`` (0–100 or None), ``legacy``, ``healthcare``; edge attribute ``shared``.
+subnet, group), ``label`` (short), ``risk`` (0–100 or None), ``unknown`` (little evidence: grey and hatched
+whatever the score), ``legacy`` ("major": a filled red badge; "minor", only end-of-life packages: a small
+hollow ring), ``healthcare``; edge attributes ``shared`` and ``deps`` (gui.graph_edges: the edge's label when
+zoomed in). A host's score is written on it. The highlight colours (blue: depends on; purple: dependents,
+outlined; black: the selection) are off the green → amber → red risk scale.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene, \
     QGraphicsSimpleTextItem
 
+from gui.graph_edges import edge_label
 from gui.graph_layout import find_hubs
 from gui.graph_model import Layer2Edge
 
@@ -36,6 +41,8 @@ EDGE_CHUNK = 4000          # edges per path batch
 ARROW_LIMIT = 3000         # arrowheads only up to this many edges (they double the work)
 HOST_LABEL_SCALE = 0.45    # zoom from which host, group and subnet labels show
 DETAIL_LABEL_SCALE = 0.9   # zoom from which service, process, database and external labels show
+EDGE_LABEL_SCALE = 1.2     # zoom from which edges carry their protocol names
+EDGE_LABEL_LIMIT = 1500    # edge labels only up to this many edges
 DIM_OPACITY = 0.18
 CELL = 64.0                # the grid `node_at` looks nodes up in
 STUB = 28.0                # length of an edge drawn as a stub towards a hub
@@ -49,10 +56,12 @@ SIZES = {"host": (18.0, 11.0), "service": (9.0, 9.0), "database": (10.0, 11.0), 
          "external": (11.0, 10.0), "subnet": (32.0, 17.0), "group": (32.0, 17.0)}
 KIND_COLOURS = {"service": "#8ec5f2", "database": "#c79be0", "process": "#b8c4cc", "external": "#f2f2f2"}
 NO_RISK_COLOUR = "#9aa5ad"
+UNKNOWN_COLOUR = "#cfd5da"      # a host with little evidence: pale grey ...
+UNKNOWN_HATCH_COLOUR = "#7f8b94"  # ... hatched
 RISK_STOPS = ((0.0, (76, 175, 80)), (50.0, (255, 179, 0)), (100.0, (229, 57, 53)))
 DEPENDS_ON_COLOUR = "#1e78d2"   # what the selected node depends on (downstream)
-DEPENDENTS_COLOUR = "#e8590c"   # what depends on it (upstream: its blast radius)
-SELECTED_COLOUR = "#f5d90a"
+DEPENDENTS_COLOUR = "#8e24aa"   # what depends on it (upstream: its blast radius): purple, off the risk scale
+SELECTED_COLOUR = "#212121"
 EDGE_COLOUR = "#8d99a3"
 SHARED_EDGE_COLOUR = "#d3dade"
 DIM_EDGE_COLOUR = "#eef1f3"
@@ -77,9 +86,10 @@ def risk_colour(risk: float | None) -> str:
 
 
 def fill_colour(data: dict) -> str:
-    """Return a node's fill colour: by risk for hosts, subnets and groups, by kind for the rest."""
+    """Return a node's fill colour: by risk for hosts, subnets and groups (UNKNOWN_COLOUR for little
+    evidence), by kind for the rest."""
     if data["kind"] in ("host", "subnet", "group"):
-        return risk_colour(data.get("risk"))
+        return UNKNOWN_COLOUR if data.get("unknown") else risk_colour(data.get("risk"))
     return KIND_COLOURS.get(data["kind"], NO_RISK_COLOUR)
 
 
@@ -133,14 +143,16 @@ class GraphItems:
         self._layer2: list[Layer2Edge] = []
         self._layer2_batches: list[QGraphicsPathItem] = []
         self._labels: dict[Hashable, QGraphicsSimpleTextItem] = {}
+        self._edge_labels: dict[tuple[Hashable, Hashable], QGraphicsSimpleTextItem] = {}
         self._grid: dict[tuple[int, int], list[Hashable]] = {}
         self.hubs = find_hubs(graph)
-        self.layers = {"hosts": self._layer(), "detail": self._layer()}
+        self.layers = {"hosts": self._layer(), "detail": self._layer(), "edges": self._layer()}
         self._build_grid()
         self._add_edges()
         self._add_nodes(dimmed=set())
         self._add_badges()
         self._add_labels()
+        self._add_edge_labels()
 
     # -- building --------------------------------------------------------------------------------------------
 
@@ -251,6 +263,10 @@ class GraphItems:
         outline = cosmetic_pen("#37474f")
         for (kind, colour, dim), path in paths.items():
             self._node_batches.append(self._node_batch(path, outline, colour, dim, simple=False))
+            if colour == UNKNOWN_COLOUR:  # hatched over the grey: "we do not know", not a colour of the scale
+                hatch = self._node_batch(path, None, UNKNOWN_HATCH_COLOUR, dim, simple=False)
+                hatch.setBrush(QBrush(QColor(UNKNOWN_HATCH_COLOUR), Qt.BDiagPattern))
+                self._node_batches.append(hatch)
         for (colour, dim), path in boxes.items():
             self._node_batches.append(self._node_batch(path, None, colour, dim, simple=True))
 
@@ -265,13 +281,15 @@ class GraphItems:
         return item
 
     def _add_badges(self) -> None:
-        legacy, healthcare = QPainterPath(), QPainterPath()
+        legacy, minor, healthcare = QPainterPath(), QPainterPath(), QPainterPath()
         legacy.setFillRule(Qt.WindingFill)
         healthcare.setFillRule(Qt.WindingFill)
         for node, data in self.graph.nodes(data=True):
             x, y = self.positions[node]
             w, h = SIZES.get(data["kind"], SIZES["host"])
-            if data.get("legacy"):
+            if data.get("legacy") == "minor":
+                minor.addEllipse(QPointF(x + w, y - h), 3, 3)
+            elif data.get("legacy"):
                 legacy.addEllipse(QPointF(x + w, y - h), 5, 5)
             if data.get("healthcare"):
                 cx, cy = x - w, y - h
@@ -280,15 +298,26 @@ class GraphItems:
         white = cosmetic_pen("#ffffff")
         if not legacy.isEmpty():
             self._batch(legacy, white, QBrush(QColor(LEGACY_COLOUR)), Z_BADGES)
+        if not minor.isEmpty():
+            self._batch(minor, cosmetic_pen(LEGACY_COLOUR, 1.5), QBrush(QColor("#ffffff")), Z_BADGES)
         if not healthcare.isEmpty():
             self._batch(healthcare, None, QBrush(QColor(HEALTHCARE_COLOUR)), Z_BADGES)
 
     def _add_labels(self) -> None:
-        font = QFont()
+        font, score_font = QFont(), QFont()
         font.setPointSizeF(8)
+        score_font.setPointSizeF(7)
+        score_font.setBold(True)
         for node, data in self.graph.nodes(data=True):
             kind = data["kind"]
             layer = self.layers["hosts" if kind in ("host", "subnet", "group") else "detail"]
+            if kind in ("host", "subnet", "group") and data.get("risk") is not None:
+                score = QGraphicsSimpleTextItem(f"{data['risk']:.0f}", layer)
+                score.setFont(score_font)
+                score.setBrush(QBrush(QColor("#111111")))
+                score.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+                box = score.boundingRect()
+                score.setPos(self.positions[node][0] - box.width() / 2, self.positions[node][1] - box.height() / 2)
             text = str(data["label"])
             if node in self.hubs:
                 text += f" ({len(self.graph.pred[node]) + len(self.graph.succ[node])} links)"
@@ -299,6 +328,59 @@ class GraphItems:
             x, y = self.positions[node]
             label.setPos(x - rect.width() / 2, y + SIZES.get(kind, SIZES["host"])[1] + 1)
             self._labels[node] = label
+
+    def _add_edge_labels(self) -> None:
+        """Write each edge's protocol names near its middle (shown only zoomed in, and only for a few edges),
+        where it covers no node, node label or other edge label; an edge with no free spot goes unlabelled
+        (its tooltip still says it)."""
+        if self.graph.number_of_edges() > EDGE_LABEL_LIMIT:
+            return
+        font = QFont()
+        font.setPointSizeF(6.5)
+        taken: dict[tuple[int, int], list[QRectF]] = {}
+
+        def cells(rect: QRectF):
+            for cx in range(int(rect.left() // CELL), int(rect.right() // CELL) + 1):
+                for cy in range(int(rect.top() // CELL), int(rect.bottom() // CELL) + 1):
+                    yield cx, cy
+
+        def take(rect: QRectF) -> None:
+            for cell in cells(rect):
+                taken.setdefault(cell, []).append(rect)
+
+        for node, (x, y) in self.positions.items():
+            w, h = SIZES.get(self.graph.nodes[node]["kind"], SIZES["host"])
+            take(QRectF(x - w, y - h, 2 * w, 2 * h))
+        for label in self._labels.values():
+            take(label.sceneBoundingRect())
+        for u, v, deps in self.graph.edges(data="deps"):
+            if not deps or u == v or u in self.hubs or v in self.hubs:
+                continue
+            (x1, y1), (x2, y2) = self.positions[u], self.positions[v]
+            label = QGraphicsSimpleTextItem(edge_label(deps), self.layers["edges"])
+            label.setFont(font)
+            label.setBrush(QBrush(QColor("#455a64")))
+            label.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+            size = label.boundingRect()
+            for t in (0.5, 0.38, 0.62, 0.28, 0.72):
+                rect = QRectF(x1 + (x2 - x1) * t - size.width() / 2, y1 + (y2 - y1) * t - size.height(),
+                              size.width(), size.height())
+                if not any(rect.intersects(r) for cell in cells(rect) for r in taken.get(cell, ())):
+                    label.setPos(rect.topLeft())
+                    take(rect)
+                    self._edge_labels[u, v] = label
+                    break
+            else:
+                self.scene.removeItem(label)
+
+    def label_rects(self) -> dict[Hashable, QRectF]:
+        """Return each node label's rectangle in scene coordinates."""
+        return {node: label.sceneBoundingRect() for node, label in self._labels.items()}
+
+    def edge_label_text(self, u: Hashable, v: Hashable) -> str | None:
+        """Return the label written on edge u → v when zoomed in (None: none)."""
+        label = self._edge_labels.get((u, v))
+        return label.text() if label is not None else None
 
     # -- level of detail, highlight, look-up -----------------------------------------------------------------
 
@@ -340,7 +422,8 @@ class GraphItems:
                 item.setVisible(item.data(0) == simple)
             for item in self._stub_batches:
                 item.setVisible(not simple)
-        for name, threshold in (("hosts", HOST_LABEL_SCALE), ("detail", DETAIL_LABEL_SCALE)):
+        for name, threshold in (("hosts", HOST_LABEL_SCALE), ("detail", DETAIL_LABEL_SCALE),
+                                ("edges", EDGE_LABEL_SCALE)):
             visible = scale >= threshold
             if self.layers[name].isVisible() != visible:
                 self.layers[name].setVisible(visible)
@@ -376,7 +459,7 @@ class GraphItems:
                 pen = cosmetic_pen(colour, 2.0 if few else 1.0)  # wider lines are much slower
                 item = self._batch(self._edge_path(edges, few, stubs=not few), pen, None, Z_EDGES_HIGHLIGHT)
                 self._highlight.append(item)
-        self._highlight.extend(self._selection_marks(selected))
+        self._highlight.extend(self._selection_marks(selected, dependents))
 
     def _dim_labels(self, dimmed: set) -> None:
         """Fade the labels of `dimmed` nodes as their shapes are faded; the others at full strength."""
@@ -388,20 +471,30 @@ class GraphItems:
         label = self._labels.get(node)
         return label.opacity() if label is not None else None
 
-    def _selection_marks(self, selected: Hashable) -> list[QGraphicsItem]:
-        """Return a ring round the selected node and its label, drawn the same size at any zoom."""
+    def _selection_marks(self, selected: Hashable, dependents: Iterable[Hashable] = ()) -> list[QGraphicsItem]:
+        """Return a ring round the selected node, an outline round each of its dependents, and the selected
+        node's name beside it (right of the legacy badge, not over it), drawn the same size at any zoom."""
+        outlines = QPainterPath()
+        for node in dependents:
+            if node in self.positions:
+                nx_, ny_ = self.positions[node]
+                nw, nh = SIZES.get(self.graph.nodes[node]["kind"], SIZES["host"])
+                outlines.addRoundedRect(QRectF(nx_ - nw - 3, ny_ - nh - 3, 2 * nw + 6, 2 * nh + 6), 6, 6)
+        marks = []
+        if not outlines.isEmpty():
+            marks.append(self._batch(outlines, cosmetic_pen(DEPENDENTS_COLOUR, 2.5), None, Z_RING))
         x, y = self.positions[selected]
         w, h = SIZES.get(self.graph.nodes[selected]["kind"], SIZES["host"])
         ring = QPainterPath()
         ring.addRoundedRect(QRectF(x - w - 5, y - h - 5, 2 * w + 10, 2 * h + 10), 8, 8)
-        marks = [self._batch(ring, cosmetic_pen(SELECTED_COLOUR, 4.0), None, Z_RING)]
+        marks.append(self._batch(ring, cosmetic_pen(SELECTED_COLOUR, 3.0), None, Z_RING))
         label = QGraphicsSimpleTextItem(str(self.graph.nodes[selected]["label"]))
         font = QFont()
         font.setBold(True)
         label.setFont(font)
         label.setBrush(QBrush(QColor("#111111")))
         label.setFlag(QGraphicsItem.ItemIgnoresTransformations, True)  # one item: cheap
-        label.setPos(x + w + 6, y - h - 6)
+        label.setPos(x + w + 9, y - h + 6)  # below and right of the badge at the top-right corner
         marks.append(self._keep(label, Z_LABELS + 1))
         return marks
 
@@ -419,6 +512,23 @@ class GraphItems:
                         best, best_d = node, dx + dy
         return best
 
+    def edge_at(self, point: QPointF, slack: float) -> tuple[Hashable, Hashable] | None:
+        """Return the dependency edge (u, v) drawn nearest `point` within `slack` scene units, or None (edges
+        at a hub are drawn as stubs and not looked up)."""
+        px, py = point.x(), point.y()
+        best, best_d = None, slack
+        for u, v in self.graph.edges():
+            if u == v or (u in self.hubs) != (v in self.hubs):
+                continue
+            (x1, y1), (x2, y2) = self.positions[u], self.positions[v]
+            if not (min(x1, x2) - slack <= px <= max(x1, x2) + slack
+                    and min(y1, y2) - slack <= py <= max(y1, y2) + slack):
+                continue
+            d = _distance_to_segment(px, py, x1, y1, x2, y2)
+            if d <= best_d:
+                best, best_d = (u, v), d
+        return best
+
     def bounding_rect(self) -> QRectF:
         """Return the rectangle every node lies in, with a margin."""
         if not self.positions:
@@ -434,6 +544,7 @@ class GraphItems:
                 self.scene.removeItem(item)
         self._items.clear()
         self._labels.clear()
+        self._edge_labels.clear()
         self._layer2_batches.clear()
 
 

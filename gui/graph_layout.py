@@ -12,7 +12,11 @@ v* (client → server), and return ``{node: (x, y)}`` in scene units.
   cells only (the grid variant of the original paper), and an iteration count that shrinks as the graph
   grows so that thousands of nodes still lay out in seconds.
 
-Components are then packed on shelves, largest first, into a roughly square picture. Edges at a hub (a node
+Room for labels: `widths` (scene units per node, label included) widens the layered layout's columns to the
+widest label of the component, and the nodes that depend on nothing and on which nothing depends are set out
+together in one grid, packed near-square, its cells as wide as their widest label (not one long row each).
+Components are then packed on shelves, largest first, into a roughly square picture, each box wide enough
+for the labels hanging over its edges. Edges at a hub (a node
 with more than `hub_degree(n)` neighbours: DNS, NTP, directory, monitoring, backup in a large estate) are left
 out of the layout: they would pull every system into one knot, and without them systems fall apart into
 small components that lay out compactly (the GUI draws those edges as stubs pointing at the hub).
@@ -54,8 +58,10 @@ def find_hubs(D: nx.DiGraph) -> set[Hashable]:
 
 
 def compute_layout(method: str, nodes: Sequence[Hashable], edges: Sequence[tuple[Hashable, Hashable]], *,
-                   seed: int = 0, should_stop: Callable[[], bool] | None = None) -> Positions:
-    """Return every node's position by `method` ("layered" or "force").
+                   seed: int = 0, should_stop: Callable[[], bool] | None = None,
+                   widths: dict[Hashable, float] | None = None) -> Positions:
+    """Return every node's position by `method` ("layered" or "force"), leaving each node `widths[node]`
+    scene units of room for its label (default: none beyond the spacing).
 
     Raises ValueError for an unknown method, LayoutCancelled when `should_stop()` turns true.
     """
@@ -67,19 +73,35 @@ def compute_layout(method: str, nodes: Sequence[Hashable], edges: Sequence[tuple
     D.add_edges_from((u, v) for u, v in edges if u != v)
     hubs = find_hubs(D)
     D.remove_edges_from([(u, v) for u, v in D.edges() if u in hubs or v in hubs])
+    widths = widths or {}
     layer_of = longest_path_layers(D) if method == "layered" else {}
     order = {n: i for i, n in enumerate(D)}
     parts = []
+    loners = [n for n in D if not D.pred[n] and not D.succ[n]]
     for component in sorted(nx.weakly_connected_components(D), key=len, reverse=True):
         if should_stop():
             raise LayoutCancelled
+        if len(component) == 1 and len(loners) > 1:
+            continue  # set out together below
         members = sorted(component, key=order.__getitem__)
         if method == "layered":
-            parts.append(layered_positions(D, members, layer_of))
+            dx = max([SPACING_X] + [widths.get(n, 0.0) for n in members])
+            parts.append(layered_positions(D, members, layer_of, dx=dx))
         else:
             parts.append(force_positions(D, members, seed=seed, work=FORCE_WORK * len(members) / max(len(D), 1),
                                          should_stop=should_stop))
-    return pack_components(parts)
+    if len(loners) > 1:
+        parts.append(grid_positions(loners, widths))
+    return pack_components(parts, widths=widths)
+
+
+def grid_positions(nodes: Sequence[Hashable], widths: dict[Hashable, float], *, dy: float = SPACING_Y
+                   ) -> Positions:
+    """Return the `nodes` in a grid near-square on screen, in their order, row by row; each cell as wide as
+    the widest label (at least half SPACING_X)."""
+    dx = max([SPACING_X / 2] + [widths.get(n, 0.0) for n in nodes])
+    columns = max(1, round(math.sqrt(len(nodes) * dy / dx)))
+    return {n: ((i % columns) * dx, (i // columns) * dy) for i, n in enumerate(nodes)}
 
 
 # -- layered -------------------------------------------------------------------------------------------------
@@ -263,13 +285,17 @@ def _gravity(xs, ys, fx, fy, k) -> None:
 
 # -- packing -------------------------------------------------------------------------------------------------
 
-def pack_components(parts: list[Positions], gap: float = COMPONENT_GAP) -> Positions:
-    """Return the parts' positions shifted onto shelves (rows), largest first, into a roughly square picture."""
+def pack_components(parts: list[Positions], gap: float = COMPONENT_GAP,
+                    widths: dict[Hashable, float] | None = None) -> Positions:
+    """Return the parts' positions shifted onto shelves (rows), largest first, into a roughly square picture;
+    a part's box reaches as far as the labels (`widths`, centred on their nodes) hanging over its edges."""
+    widths = widths or {}
     boxes = []
     for part in parts:
-        xs = [p[0] for p in part.values()]
+        left = min(p[0] - widths.get(n, 0.0) / 2 for n, p in part.items())
+        right = max(p[0] + widths.get(n, 0.0) / 2 for n, p in part.items())
         ys = [p[1] for p in part.values()]
-        boxes.append((min(xs), min(ys), max(xs) - min(xs) + gap, max(ys) - min(ys) + gap))
+        boxes.append((left, min(ys), right - left + gap, max(ys) - min(ys) + gap))
     area = sum(w * h for _, _, w, h in boxes)
     row_width = max(math.sqrt(area) * 1.2, max((w for _, _, w, _ in boxes), default=0))
     positions: Positions = {}

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from discovery.analyses.coverage import depth_rank
 from discovery.analyses.graph import host_of
 from gui.data import Snapshot
+from gui.graph_edges import EDGE_TOOLTIP_LINES, EdgeDep, friendly_protocol
 from gui.graph_layout import LayoutCancelled, compute_layout, find_hubs
 
 HOST_KINDS = ("host", "external")
@@ -31,6 +33,12 @@ COLLAPSES = (None, "subnet", "group")
 # How a layer-2 link was learnt, as people say it: a neighbour protocol, or a MAC in the switch's table.
 L2_PROTOCOLS = {"lldp": "LLDP", "cdp": "CDP", "fdb": "forwarding table"}
 L2_TOOLTIP_LINES = 12       # a layer-2 edge's tooltip names at most this many links
+# A host is drawn as "little evidence" (grey, hatched) when it has no risk score, or when all we know is that
+# it answered and which ports it listens on (coverage depth seen or ports): no OS, no software, no sockets,
+# so a low score says nothing about its safety.
+LITTLE_EVIDENCE_BELOW = "os"
+LABEL_CHAR_WIDTH = 6.2      # scene units per character of an 8 pt label: the layout's room for labels
+LABEL_MARGIN = 16.0         # scene units kept free between two labels side by side
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,42 @@ def shared_nodes(snapshot: Snapshot, D: nx.DiGraph) -> set[str]:
     return {n for n in D if D.in_degree(n) and all(d["shared"] for _, _, d in D.in_edges(n, data=True))}
 
 
+def legacy_grades(snapshot: Snapshot) -> dict[str, str]:
+    """Return each legacy host's grade: "major" when an end-of-life OS, an exposed end-of-life service or
+    database server is found on it, "minor" when only installed packages are (info findings ignored)."""
+    grades: dict[str, str] = {}
+    for f in snapshot.inventory.get("findings") or ():
+        if f.get("category") != "legacy" or f.get("severity") == "info" or not f.get("host_id"):
+            continue
+        major = f.get("subject_type") in ("host", "service", "database")
+        if major or f["host_id"] not in grades:
+            grades[f["host_id"]] = "major" if major else grades.get(f["host_id"], "minor")
+    return grades
+
+
+def short_name(label: str) -> str:
+    """Return a host name's first part ("ehr-app" of "ehr-app.clinic.example"); an address stays whole."""
+    try:
+        ipaddress.ip_address(label)
+    except ValueError:
+        return label.split(".", 1)[0] or label
+    return label
+
+
+def little_evidence(record: dict) -> bool:
+    """Return True when a host's risk tells little: no score, or a coverage depth below LITTLE_EVIDENCE_BELOW
+    (an older store without coverage depths is taken at its score)."""
+    if record.get("risk_score") is None:
+        return True
+    depth = record.get("coverage_depth")
+    return depth is not None and depth_rank(depth) < depth_rank(LITTLE_EVIDENCE_BELOW)
+
+
+def label_width(label: str) -> float:
+    """Return the room (scene units) a node's label takes, estimated from its length."""
+    return len(label) * LABEL_CHAR_WIDTH + LABEL_MARGIN
+
+
 def node_facts(snapshot: Snapshot) -> tuple[dict[str, str], set[str], dict[str, tuple[str, str]]]:
     """Return (the move group id of each host, the hosts offering a healthcare service, group id → (name,
     wave label))."""
@@ -113,31 +157,48 @@ def base_graph(snapshot: Snapshot, level: str) -> nx.DiGraph:
     G = snapshot.graph
     D = nx.DiGraph()
     group_of, healthcare_hosts, _ = node_facts(snapshot)
+    grades = legacy_grades(snapshot)
     for n, data in G.nodes(data=True):
         if level == "service" or data["kind"] in HOST_KINDS:
-            D.add_node(n, **_display_attrs(snapshot, n, data, G, group_of, healthcare_hosts))
+            D.add_node(n, **_display_attrs(snapshot, n, data, G, group_of, healthcare_hosts, grades))
     if level == "host":
-        pairs: dict[tuple[str, str], list[int]] = {}
+        pairs: dict[tuple[str, str], list] = {}
         for _, nbrs in G.adjacency():
-            for keyed in nbrs.values():
+            for v, keyed in nbrs.items():
                 for d in keyed.values():
                     if d["kind"] == "depends_on" and d["source_host"] != d["target_host"]:
-                        pair = pairs.setdefault((d["source_host"], d["target_host"]), [0, 0])
+                        pair = pairs.setdefault((d["source_host"], d["target_host"]), [0, 0, []])
                         pair[0] += 1
                         pair[1] += d["shared_infrastructure"]
-        D.add_edges_from((u, v, {"kind": "depends_on", "shared": shared == count, "count": count})
-                         for (u, v), (count, shared) in pairs.items())
+                        if len(pair[2]) < EDGE_TOOLTIP_LINES:
+                            pair[2].append(_edge_dep(G, v, d))
+        D.add_edges_from((u, v, {"kind": "depends_on", "shared": shared == count, "count": count,
+                                 "deps": tuple(deps)})
+                         for (u, v), (count, shared, deps) in pairs.items())
     else:
         for u, nbrs in G.adjacency():
             for v, keyed in nbrs.items():
                 kinds = {d["kind"] for d in keyed.values()}
                 kind = "depends_on" if "depends_on" in kinds else next(iter(kinds))
                 shared = all(d.get("shared_infrastructure", False) for d in keyed.values() if d["kind"] == kind)
-                D.add_edge(u, v, kind=kind, shared=kind == "depends_on" and shared, count=len(keyed))
+                deps = tuple(_edge_dep(G, v, d) for d in keyed.values() if d["kind"] == "depends_on")
+                D.add_edge(u, v, kind=kind, shared=kind == "depends_on" and shared, count=len(keyed),
+                           deps=deps[:EDGE_TOOLTIP_LINES])
     return D
 
 
-def _display_attrs(snapshot, n, data, G, group_of, healthcare_hosts) -> dict:
+def _edge_dep(G: nx.MultiDiGraph, target: str, d: dict) -> EdgeDep:
+    """Return a dependency edge of G (towards node `target`) as an EdgeDep, its protocol named."""
+    t = G.nodes[target]
+    return EdgeDep(protocol=d["protocol"], port=d["port"], process=d.get("source_process"),
+                   service=friendly_protocol(d["port"], t.get("name"), t.get("product"), t.get("process")),
+                   evidence=d.get("evidence"), last_seen=d.get("last_seen"))
+
+
+def _display_attrs(snapshot, n, data, G, group_of, healthcare_hosts, grades) -> dict:
+    """Return a node's display attributes: `label` short (a host's first name part; a service "PostgreSQL
+    5432 · db01", naming its host), `name` in full, `unknown` for a host with little evidence, `legacy`
+    graded "major" or "minor" (None: not legacy)."""
     kind = data["kind"]
     host = host_of(G, n) if n in G else n
     record = snapshot.hosts_by_id.get(host) or {}
@@ -145,10 +206,20 @@ def _display_attrs(snapshot, n, data, G, group_of, healthcare_hosts) -> dict:
                       ((data["address"],) if data.get("address") else ()))
     healthcare = data.get("category") == "healthcare" if kind == "service" else (
         kind == "host" and host in healthcare_hosts)
-    return {"kind": kind, "label": data.get("label") or n, "host": host, "risk": record.get("risk_score"),
-            "legacy": kind == "host" and bool(record.get("legacy")), "healthcare": healthcare,
+    name = str(data.get("label") or n)
+    if kind == "service":
+        host_name = short_name(str(data.get("host_label") or host))
+        protocol = friendly_protocol(data.get("port"), data.get("name"), data.get("product"), data.get("process"))
+        label = f"{protocol or data.get('protocol', '')} {data.get('port', '')} · {host_name}".strip()
+    elif kind == "host":
+        label = short_name(name)
+    else:
+        label = name
+    legacy = (grades.get(host, "minor") if record.get("legacy") else None) if kind == "host" else None
+    return {"kind": kind, "label": label, "name": name, "host": host, "risk": record.get("risk_score"),
+            "unknown": kind == "host" and little_evidence(record), "legacy": legacy, "healthcare": healthcare,
             "group": group_of.get(host), "addresses": addresses,
-            "search": "\n".join([str(data.get("label") or ""), n, *addresses]).lower()}
+            "search": "\n".join([label, name, n, *addresses]).lower()}
 
 
 def filter_graph(D: nx.DiGraph, options: GraphOptions, shared: set[str]) -> nx.DiGraph:
@@ -207,8 +278,10 @@ def collapse_graph(D: nx.DiGraph, collapse: str, group_names: dict[str, tuple[st
         if collapse == "group":
             name = group_names.get(name, (name, None))[0]
         label = f"{name} ({len(members)})"
-        C.add_node(bucket, kind=collapse, label=label, host=bucket, risk=max(risks) if risks else None,
-                   legacy=any(D.nodes[m]["legacy"] for m in members),
+        grades = {D.nodes[m]["legacy"] for m in members}
+        C.add_node(bucket, kind=collapse, label=label, name=label, host=bucket, risk=max(risks) if risks else None,
+                   unknown=all(D.nodes[m].get("unknown", True) for m in members),
+                   legacy="major" if "major" in grades else "minor" if "minor" in grades else None,
                    healthcare=any(D.nodes[m]["healthcare"] for m in members), group=None, addresses=(),
                    members=tuple(members), search="\n".join([label, bucket]).lower())
     for u, v, d in D.edges(data=True):
@@ -219,8 +292,10 @@ def collapse_graph(D: nx.DiGraph, collapse: str, group_names: dict[str, tuple[st
             e = C.edges[a, b]
             e["count"] += d.get("count", 1)
             e["shared"] = e["shared"] and d["shared"]
+            e["deps"] = (e["deps"] + tuple(d.get("deps") or ()))[:EDGE_TOOLTIP_LINES]
         else:
-            C.add_edge(a, b, kind="depends_on", shared=d["shared"], count=d.get("count", 1))
+            C.add_edge(a, b, kind="depends_on", shared=d["shared"], count=d.get("count", 1),
+                       deps=tuple(d.get("deps") or ()))
     return C
 
 
@@ -354,8 +429,10 @@ def lay_out(snapshot: Snapshot, options: GraphOptions, generation: int, bases: d
     if cancelled.is_set():
         raise LayoutCancelled
     D = build_display_graph(snapshot, options, bases[options.level], bases.get("host"))
+    widths = {n: label_width(str(label)) for n, label in D.nodes(data="label")}
+    # layer-2 links left out: toggling them moves nothing
     positions = compute_layout(options.layout, list(D), list(D.edges()), seed=options.seed,
-                               should_stop=cancelled.is_set)  # layer-2 links left out: toggling moves nothing
+                               should_stop=cancelled.is_set, widths=widths)
     impact = impact_graph(D) if options.level == "service" and not options.collapse else None
     hosts = bases["host"].nodes
     stop_at = {n for n in shared_nodes(snapshot, bases["host"]) if n in hosts and hosts[n]["kind"] == "host"}

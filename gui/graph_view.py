@@ -22,29 +22,36 @@ buckets are drawn one line per pair of buckets; those inside one bucket are not 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QAction, QColor, QImage, QPainter, QWheelEvent
-from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtCore import QObject, QPointF, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QAction, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsScene, QGraphicsView, QHBoxLayout,
-                               QLabel, QLineEdit, QMenu, QPushButton, QSpinBox, QToolButton, QToolTip,
-                               QVBoxLayout, QWidget)
+                               QLabel, QLineEdit, QMenu, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from gui.data import Snapshot
+from gui.graph_canvas import GraphCanvasView, write_png, write_svg
+from gui.graph_edges import edge_tooltip
+from gui.graph_impact import Impact, analysis_shared_hosts, build_host_graph, describe_impact, host_impact
 from gui.graph_items import (DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, HEALTHCARE_COLOUR, L2_EDGE_COLOUR, LEGACY_COLOUR,
-                             GraphItems)
+                             UNKNOWN_COLOUR, GraphItems)
 from gui.graph_layout import LAYOUTS, LayoutCancelled
-from gui.graph_model import (COLLAPSES, HOST_KINDS, LEVELS, SERVICE_KINDS, GraphOptions, LayoutResult, Layer2Edge,
-                             find_nodes, lay_out, reach)
+from gui.graph_model import (COLLAPSES, HOST_KINDS, LEVELS, LITTLE_EVIDENCE_BELOW, SERVICE_KINDS, GraphOptions,
+                             LayoutResult, Layer2Edge, find_nodes, lay_out, reach, short_name)
 
 ANTIALIAS_LIMIT = 2000     # antialiasing only up to this many nodes
-MIN_ZOOM, MAX_ZOOM = 0.005, 12.0
 EXPORT_MAX_PIXELS = 6000   # the longer side of a saved PNG
+ZOOM_STEP = 1.25           # Ctrl+= / Ctrl+- zoom by this factor
+NO_CONNECTIONS_TEXT = (
+    "No connection data: these hosts were found, but nothing yet says which one talks to which. Dependencies "
+    "come from scans that read a host's own sockets — this host (Scan ▸ This host), SSH, a collector bundle — "
+    "from a database server's client list, from SNMP (TCP-MIB) or from a passive capture. A network scan "
+    "(nmap) alone sees ports, not connections.")
 EDGE_HOVER_PIXELS = 6      # how near a layer-2 line the pointer must be for its tooltip
 LAYER2_TIP = "Show which switch port each host is cabled to (SNMP LLDP/CDP/forwarding tables)"
 LAYER2_NONE_TIP = ("No layer-2 links in this inventory: scan the switches with SNMP (estatemap scan snmp) to "
@@ -79,74 +86,6 @@ class LayoutWorker(QObject):
         self.layout_done.emit(result)
 
 
-class GraphCanvasView(QGraphicsView):
-    """The canvas: wheel zoom about the cursor, drag to pan, click to pick. Emits `zoom_changed(float)` with
-    the new scale and `scene_clicked(QPointF)` for a click that did not drag."""
-
-    zoom_changed = Signal(float)
-    scene_clicked = Signal(QPointF)
-
-    def __init__(self, scene: QGraphicsScene, parent: QWidget | None = None):
-        super().__init__(scene, parent)
-        self.setDragMode(QGraphicsView.ScrollHandDrag)
-        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
-        self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
-        self.setViewportUpdateMode(QGraphicsView.BoundingRectViewportUpdate)
-        self.setOptimizationFlags(QGraphicsView.DontSavePainterState | QGraphicsView.DontAdjustForAntialiasing)
-        self.setBackgroundBrush(QColor("#ffffff"))
-        self._pressed_at = None
-        self.tooltip_for = lambda scene_point: None  # the GraphView says what a point's node is
-
-    def viewportEvent(self, event) -> bool:  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.ToolTip:
-            text = self.tooltip_for(self.mapToScene(event.pos()))
-            if text:
-                QToolTip.showText(event.globalPos(), text, self.viewport())
-            else:
-                QToolTip.hideText()
-            return True
-        return super().viewportEvent(event)
-
-    def scale_factor(self) -> float:
-        """Return the current zoom (scene units to pixels)."""
-        return self.transform().m11()
-
-    def zoom_by(self, factor: float) -> None:
-        """Zoom by `factor` about the anchor (the cursor for the wheel), within MIN_ZOOM..MAX_ZOOM."""
-        current = self.scale_factor()
-        factor = min(max(factor, MIN_ZOOM / current), MAX_ZOOM / current)
-        self.scale(factor, factor)
-        self.zoom_changed.emit(self.scale_factor())
-
-    def fit(self, rect: QRectF) -> None:
-        """Show all of `rect`, at most at 1.5× zoom."""
-        if rect.isEmpty():
-            return
-        self.fitInView(rect, Qt.KeepAspectRatio)
-        if self.scale_factor() > 1.5:
-            self.resetTransform()
-            self.scale(1.5, 1.5)
-            self.centerOn(rect.center())
-        self.zoom_changed.emit(self.scale_factor())
-
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        delta = event.angleDelta().y() or event.angleDelta().x()
-        if delta:
-            self.zoom_by(1.0015 ** delta)
-        event.accept()
-
-    def mousePressEvent(self, event) -> None:
-        self._pressed_at = event.position()
-        super().mousePressEvent(event)
-
-    def mouseReleaseEvent(self, event) -> None:
-        pressed, self._pressed_at = self._pressed_at, None
-        super().mouseReleaseEvent(event)
-        if pressed is not None and (event.position() - pressed).manhattanLength() < 5 \
-                and event.button() == Qt.LeftButton:
-            self.scene_clicked.emit(self.mapToScene(event.position().toPoint()))
-
-
 class GraphView(QWidget):
     """The dependency graph with its toolbar. Signals: `node_selected(str)` (a node id), `host_selected(str)`
     (a host id, when the node picked is a host), `layout_finished()` (the new picture is on screen),
@@ -168,35 +107,57 @@ class GraphView(QWidget):
         self._generation = 0
         self._highlight = {"selected": set(), "depends_on": set(), "dependents": set()}
         self.scene = QGraphicsScene(self)
+        self._auto_fit = True       # fit on show and resize until the user zooms or pans
+        self._host_graph: nx.DiGraph | None = None
+        self._shared_hosts: set[str] = set()
         self.canvas = GraphCanvasView(self.scene, self)
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.canvas.scene_clicked.connect(self._on_clicked)
+        self.canvas.user_moved.connect(self._stop_auto_fit)
+        self.canvas.resized.connect(self._follow_size)
+        self.canvas.arrow_pressed.connect(self.step_selection)
         self.canvas.tooltip_for = self._tooltip_at
         self._build_toolbar()
+        self._build_shortcuts()
+        self.empty_label = QLabel(NO_CONNECTIONS_TEXT, wordWrap=True, visible=False)
+        self.empty_label.setStyleSheet("background:#fff8e1; border:1px solid #ffe082; padding:6px;")
+        self.impact_label = QLabel("", wordWrap=True)
+        self.impact_label.setToolTip("What the selected host's failure would affect: the hosts that depend on it "
+                                     "directly and in total, as the analysis counts them (whole estate)")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._row1)
         layout.addLayout(self._row2)
+        layout.addWidget(self.empty_label)
+        layout.addWidget(self.impact_label)
         layout.addWidget(self.canvas, 1)
         layout.addLayout(self._status_row)
+        layout.addWidget(self.legend)
 
     # -- toolbar ---------------------------------------------------------------------------------------------
 
     def _build_toolbar(self) -> None:
-        self.search_edit = QLineEdit(placeholderText="Find a node by name or address")
+        self.search_edit = QLineEdit(placeholderText="Find a node by name or address",
+                                     toolTip="Type a host name, address or service, then Enter to select it")
         self.search_edit.returnPressed.connect(lambda: self.find_node(self.search_edit.text()))
-        find = QPushButton("Find")
+        find = QPushButton("Find", toolTip="Select and centre the first node matching the search text")
         find.clicked.connect(lambda: self.find_node(self.search_edit.text()))
         self.level_combo = _combo((("Hosts", "host"), ("Services", "service")), self.set_level)
         self.layout_combo = _combo((("Layered (clients → servers)", "layered"), ("Force-directed", "force")),
                                    self.set_layout_method)
-        fit = QPushButton("Fit")
-        fit.clicked.connect(self.fit_to_view)
-        save = QPushButton("Save image…")
+        self.level_combo.setToolTip("Hosts: one box per host; Services: every service, client process and "
+                                    "database, each naming its host")
+        self.layout_combo.setToolTip("Layered: clients on the left, the servers they use to the right; "
+                                     "Force-directed: connected nodes pulled together")
+        fit = QPushButton("Fit", toolTip=f"Show the whole estate (F on the graph); it then follows "
+                                         "the window's size until you zoom or pan")
+        fit.clicked.connect(self.fit)
+        save = QPushButton("Save image…", toolTip="Save the whole graph as a PNG picture or an SVG drawing")
         save.clicked.connect(self._ask_save_image)
         self._row1 = _row(self.search_edit, find, QLabel("Level:"), self.level_combo, QLabel("Layout:"),
                           self.layout_combo, fit, save)
-        self.kinds_button = QToolButton(text="Kinds", popupMode=QToolButton.InstantPopup)
+        self.kinds_button = QToolButton(text="Kinds", popupMode=QToolButton.InstantPopup,
+                                        toolTip="Choose which kinds of node to show")
         self.kinds_menu = QMenu(self.kinds_button)
         self.kind_actions = {}
         for kind in SERVICE_KINDS:
@@ -205,33 +166,54 @@ class GraphView(QWidget):
             self.kinds_menu.addAction(action)
             self.kind_actions[kind] = action
         self.kinds_button.setMenu(self.kinds_menu)
-        self.risk_spin = QSpinBox(minimum=0, maximum=100, suffix=" min risk")
+        self.risk_spin = QSpinBox(minimum=0, maximum=100, suffix=" min risk",
+                                  toolTip="Hide hosts whose risk score is below this (0: hide none; unscored "
+                                          "hosts are hidden too)")
         self.risk_spin.valueChanged.connect(self.set_min_risk)
         self.group_combo = _combo((("All move groups", None),), self.set_group_filter)
-        self.shared_check = QCheckBox("Hide shared infrastructure")
+        self.group_combo.setToolTip("Show only the hosts of one move group")
+        self.shared_check = QCheckBox("Hide shared infrastructure",
+                                      toolTip="Hide DNS, directory, NTP, monitoring... and the dependencies on them")
         self.shared_check.toggled.connect(self.set_hide_shared)
         self.collapse_combo = _combo((("No collapse", None), ("Collapse by subnet", "subnet"),
                                       ("Collapse by move group", "group")), self.set_collapse)
+        self.collapse_combo.setToolTip("Merge the hosts of each /24 subnet or move group into one box")
         self.layer2_check = QCheckBox("Layer 2", enabled=False, toolTip=LAYER2_NONE_TIP)
         self.layer2_check.toggled.connect(self.set_layer2_visible)
-        self.hops_spin = QSpinBox(minimum=1, maximum=10, value=1, suffix=" hop(s)")
-        around = QPushButton("Neighbourhood")
+        self.hops_spin = QSpinBox(minimum=1, maximum=10, value=1, suffix=" hop(s)",
+                                  toolTip="How many links away from the selection Neighbourhood reaches")
+        around = QPushButton("Neighbourhood", toolTip="Show only the nodes within the hops of the selected node")
         around.clicked.connect(lambda: self.show_neighbourhood())
-        show_all = QPushButton("Show all")
+        show_all = QPushButton("Show all", toolTip="Leave the neighbourhood view: show every node again")
         show_all.clicked.connect(self.show_all)
         self._row2 = _row(self.kinds_button, self.risk_spin, self.group_combo, self.shared_check,
                           self.collapse_combo, self.layer2_check, self.hops_spin, around, show_all)
         self.busy_label = QLabel("laying out…")
         self.busy_label.setVisible(False)
         self.status_label = QLabel("")
-        legend = QLabel(f"<span style='color:{DEPENDS_ON_COLOUR}'>■ depends on</span> "
-                        f"<span style='color:{DEPENDENTS_COLOUR}'>■ dependents</span> "
-                        f"<span style='color:{LEGACY_COLOUR}'>● legacy</span> "
-                        f"<span style='color:{HEALTHCARE_COLOUR}'>✚ healthcare</span> "
-                        "▭ host ○ service ▯ database ◇ process △ external; hosts green → red by risk")
+        self.legend = QLabel(
+            "hosts green → amber → red by risk, the score written on each; "
+            f"<span style='background:{UNKNOWN_COLOUR}'>&nbsp;▨&nbsp;</span> unscored or little evidence "
+            f"(seen or ports only, nothing from {LITTLE_EVIDENCE_BELOW} up); "
+            f"<span style='color:{LEGACY_COLOUR}'>● legacy OS or exposed service</span> "
+            f"<span style='color:{LEGACY_COLOUR}'>○ end-of-life packages only</span> "
+            f"<span style='color:{HEALTHCARE_COLOUR}'>✚ healthcare</span>; "
+            f"selected: <span style='color:{DEPENDS_ON_COLOUR}'>■ depends on</span> "
+            f"<span style='color:{DEPENDENTS_COLOUR}'>▢ dependents (outlined)</span>; "
+            "▭ host ○ service ▯ database ◇ process △ external", wordWrap=True)
         self.layer2_legend = QLabel(f"<span style='color:{L2_EDGE_COLOUR}'>┄ cable to a switch port</span>")
         self.layer2_legend.setVisible(False)
-        self._status_row = _row(self.busy_label, self.status_label, legend, self.layer2_legend)
+        self._status_row = _row(self.busy_label, self.status_label, self.layer2_legend)
+
+    def _build_shortcuts(self) -> None:
+        """Fit (F on the canvas; Ctrl+0 is the Overview page's), zoom (Ctrl+= / Ctrl++ / Ctrl+-) and Escape to
+        clear the selection (the canvas's keys); the zoom keys work anywhere on the graph page."""
+        self.canvas.fit_pressed.connect(self.fit)
+        self.canvas.escape_pressed.connect(self.clear_selection)
+        for keys, slot in ((("Ctrl+=", "Ctrl++"), self.zoom_in), (("Ctrl+-",), self.zoom_out)):
+            for key in keys:
+                shortcut = QShortcut(QKeySequence(key), self, context=Qt.WidgetWithChildrenShortcut)
+                shortcut.activated.connect(slot)
 
     def _sync_toolbar(self) -> None:
         """Show the current options in the toolbar without triggering the setters again."""
@@ -271,7 +253,11 @@ class GraphView(QWidget):
         """Show `snapshot` (None: nothing), keeping the options but not the neighbourhood or selection."""
         self._snapshot = snapshot
         self._bases = {}
+        self._host_graph = None
+        self._shared_hosts = analysis_shared_hosts(snapshot) if snapshot is not None else set()
         self._options = replace(self._options, focus=None, group=None)
+        self.empty_label.setVisible(snapshot is not None and bool(snapshot.inventory.get("hosts"))
+                                    and not snapshot.inventory.get("dependencies"))
         self._set_selection(None)
         self._fill_groups()
         self._enable_layer2()
@@ -419,6 +405,7 @@ class GraphView(QWidget):
         self.scene.setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
         self.canvas.setRenderHint(QPainter.Antialiasing, len(result.graph) <= ANTIALIAS_LIMIT)
         self.canvas.setRenderHint(QPainter.TextAntialiasing, True)
+        self._auto_fit = True  # a new picture: framed whole until the user zooms or pans
         self.fit_to_view()
         selected = self.selected_node()
         self._set_selection(selected if selected in result.graph else None)
@@ -473,6 +460,7 @@ class GraphView(QWidget):
     def _set_selection(self, node_id: str | None) -> None:
         if node_id is None or self._result is None:
             self._highlight = {"selected": set(), "depends_on": set(), "dependents": set()}
+            self.impact_label.setText("")
         else:
             graph, impact = self._result.graph, self._result.impact
             kinds = graph.nodes(data="kind")
@@ -480,8 +468,62 @@ class GraphView(QWidget):
             stop_at = self._result.stop_at
             self._highlight = {"selected": {node_id}, "depends_on": reach(downstream, node_id, kinds, stop_at),
                                "dependents": reach(upstream, node_id, kinds, stop_at)}
+            self.impact_label.setText(self._impact_text(node_id))
         if self._items is not None:
             self._items.set_highlight(node_id, self._highlight["depends_on"], self._highlight["dependents"])
+
+    def impact(self, host_id: str) -> Impact | None:
+        """Return what depends on a host in the whole estate, counted as the analysis counts its blast radius
+        (None for a node that is not a host)."""
+        if self._snapshot is None:
+            return None
+        if self._host_graph is None:
+            self._host_graph = build_host_graph(self._snapshot)
+        return host_impact(self._host_graph, host_id, self._shared_hosts)
+
+    def _impact_text(self, node_id: str) -> str:
+        """Return the blast-radius line for the selected node: its host's, or the picture's count otherwise."""
+        data = self._result.graph.nodes[node_id]
+        host = data.get("host") if data["kind"] in ("host", "service", "database", "process") else None
+        found = self.impact(host) if host else None
+        if found is None:
+            n = len(self._highlight["dependents"])
+            return f"{data.get('label') or node_id}: {n} node{'s' if n != 1 else ''} shown depend on it"
+
+        def label_of(h: str) -> str:
+            record = self._snapshot.hosts_by_id.get(h) or {}
+            return short_name(str(record.get("hostname") or h))
+        text = describe_impact(found, label_of)
+        if host != node_id:
+            text = f"{data.get('label') or node_id} runs on " + text
+        return f"<span style='color:{DEPENDENTS_COLOUR}'>▢</span> {text}"
+
+    def step_selection(self, dx: int, dy: int) -> str | None:
+        """Move the selection to the connected node (either direction of dependence) lying most nearly in
+        direction (dx, dy) from it; with nothing selected, select the top-left node. Return the node selected
+        (None when there is nowhere to go)."""
+        if self._result is None or not self._result.positions:
+            return None
+        pos, graph = self._result.positions, self._result.graph
+        current = self.selected_node()
+        if current is None:
+            first = min(pos, key=lambda n: (pos[n][1] + pos[n][0] * 0.001, pos[n][0]))
+            self.select_node(first, centre=True)
+            return first
+        (x0, y0), best, best_cost = pos[current], None, math.inf
+        for n in set(graph.pred[current]) | set(graph.succ[current]):
+            if n == current:
+                continue
+            vx, vy = pos[n][0] - x0, pos[n][1] - y0
+            along = vx * dx + vy * dy
+            if along <= 0:
+                continue
+            cost = math.hypot(vx, vy) * (1 + abs(vx * dy - vy * dx) / along)  # far off the axis costs more
+            if cost < best_cost:
+                best, best_cost = n, cost
+        if best is not None:
+            self.select_node(best, centre=True)
+        return best
 
     def find_node(self, text: str) -> str | None:
         """Select and centre the first shown node whose name, id or address matches `text`; return its id, or
@@ -504,8 +546,22 @@ class GraphView(QWidget):
         node = self._items.node_at(point)
         if node is not None:
             return self.tooltip_text(node)
-        cable = self._items.layer2_at(point, EDGE_HOVER_PIXELS / self.canvas.scale_factor())
-        return cable.tooltip if cable is not None else None
+        slack = EDGE_HOVER_PIXELS / self.canvas.scale_factor()
+        cable = self._items.layer2_at(point, slack)
+        if cable is not None:
+            return cable.tooltip
+        edge = self._items.edge_at(point, slack)
+        return self.edge_tooltip_text(*edge) if edge is not None else None
+
+    def edge_tooltip_text(self, u: str, v: str) -> str | None:
+        """Return what hovering edge u → v tells: each dependency behind it with its protocol's common name,
+        port, client process, evidence and when last seen. None when the edge is not shown."""
+        if self._result is None or not self._result.graph.has_edge(u, v):
+            return None
+        graph = self._result.graph
+        d = graph.edges[u, v]
+        return edge_tooltip(str(graph.nodes[u].get("label") or u), str(graph.nodes[v].get("label") or v),
+                            tuple(d.get("deps") or ()), d.get("count", 1))
 
     def tooltip_text(self, node_id: str) -> str | None:
         """Return what hovering a shown node tells: its name and kind, risk, badges, links in and out; a host's
@@ -514,10 +570,16 @@ class GraphView(QWidget):
         if data is None:
             return None
         graph = self._result.graph
-        lines = [f"{data.get('label') or node_id} ({data.get('kind', 'node')})"]
+        lines = [f"{data.get('name') or data.get('label') or node_id} ({data.get('kind', 'node')})"]
+        if data["kind"] in ("service", "database", "process") and data.get("host") in self._snapshot.hosts_by_id:
+            lines.append(f"on host {self._snapshot.hosts_by_id[data['host']].get('hostname') or data['host']}")
         if data.get("risk") is not None:
-            lines.append(f"risk {data['risk']:.0f} of 100")
-        badges = [name for name in ("legacy", "healthcare") if data.get(name)]
+            lines.append(f"risk {data['risk']:.0f} of 100" + (" (little evidence)" if data.get("unknown") else ""))
+        elif data["kind"] == "host":
+            lines.append("not scored")
+        badges = [{"major": "legacy OS or exposed service", "minor": "end-of-life packages only"}.get(
+            data.get("legacy"), "legacy")] if data.get("legacy") else []
+        badges += ["healthcare"] if data.get("healthcare") else []
         if badges:
             lines.append(", ".join(badges))
         host = self._snapshot.hosts_by_id.get(node_id) if self._snapshot is not None else None
@@ -542,9 +604,45 @@ class GraphView(QWidget):
             self._items.set_zoom(scale)
 
     def fit_to_view(self) -> None:
-        """Zoom and scroll so that every node shown is in view."""
+        """Zoom and scroll so that every node shown is in view (the auto-fit state is left as it is)."""
         if self._items is not None:
             self.canvas.fit(self._items.bounding_rect())
+
+    def fit(self) -> None:
+        """Fit the estate in view and follow the window's size again (the Fit button, F)."""
+        self._auto_fit = True
+        self.fit_to_view()
+
+    def auto_fit(self) -> bool:
+        """Return True while the picture is refitted on show and resize (until the user zooms or pans)."""
+        return self._auto_fit
+
+    def zoom_in(self) -> None:
+        """Zoom in by ZOOM_STEP about the centre (Ctrl+=); the zoom is then kept."""
+        self._zoom_centred(ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        """Zoom out by ZOOM_STEP about the centre (Ctrl+-); the zoom is then kept."""
+        self._zoom_centred(1 / ZOOM_STEP)
+
+    def _zoom_centred(self, factor: float) -> None:
+        anchor = self.canvas.transformationAnchor()
+        self.canvas.setTransformationAnchor(QGraphicsView.AnchorViewCenter)
+        self.canvas.zoom_by(factor)
+        self.canvas.setTransformationAnchor(anchor)
+        self._stop_auto_fit()
+
+    def _stop_auto_fit(self) -> None:
+        self._auto_fit = False
+
+    def _follow_size(self) -> None:
+        if self._auto_fit:
+            self.fit_to_view()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._auto_fit:  # first shown (laid out while hidden, at another size): frame it; else keep the zoom
+            self.fit_to_view()
 
     def save_image(self, path: str | Path) -> Path:
         """Save the whole graph as PNG or SVG (by the extension) and return the path. Raises ValueError for
@@ -561,9 +659,9 @@ class GraphView(QWidget):
         self._items.set_zoom(scale)
         try:
             if suffix == ".png":
-                _write_png(self.scene, source, size, path)
+                write_png(self.scene, source, size, path)
             else:
-                _write_svg(self.scene, source, size, path)
+                write_svg(self.scene, source, size, path)
         finally:
             self._items.set_zoom(self.canvas.scale_factor())
         return path
@@ -578,35 +676,6 @@ class GraphView(QWidget):
                 self.status_label.setText(str(exc))
             else:
                 self.status_label.setText(f"Saved {name}")
-
-
-def _write_png(scene: QGraphicsScene, source: QRectF, size: QSize, path: Path) -> None:
-    """Render `source` of the scene into a PNG of `size`. Raises OSError when it cannot be written."""
-    image = QImage(size, QImage.Format_ARGB32_Premultiplied)
-    image.fill(QColor("#ffffff"))
-    painter = QPainter(image)
-    painter.setRenderHint(QPainter.Antialiasing)
-    painter.setRenderHint(QPainter.TextAntialiasing)
-    scene.render(painter, QRectF(0, 0, size.width(), size.height()), source)
-    painter.end()
-    if not image.save(str(path), "PNG"):
-        raise OSError(f"cannot write {path}")
-
-
-def _write_svg(scene: QGraphicsScene, source: QRectF, size: QSize, path: Path) -> None:
-    """Render `source` of the scene into an SVG drawing of `size`. Raises OSError when it cannot be written."""
-    generator = QSvgGenerator()
-    generator.setFileName(str(path))
-    generator.setSize(size)
-    generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
-    generator.setTitle("Estate Mapper dependency graph")
-    painter = QPainter()
-    if not painter.begin(generator):
-        raise OSError(f"cannot write {path}")
-    scene.render(painter, QRectF(0, 0, size.width(), size.height()), source)
-    painter.end()
-    if not path.exists():
-        raise OSError(f"cannot write {path}")
 
 
 def _combo(entries, on_change) -> QComboBox:

@@ -1,9 +1,10 @@
 """Render screenshots of the desktop application's main views into docs/ (the README shows them).
 
 Runs the real application offscreen on a real store: by default a small demo estate written into a
-temporary store and analysed (the estate the GUI tests use), or --db STORE for your own.
+temporary store and analysed (the estate the GUI tests use), or --db STORE for your own; then the Graph page
+alone on a 55-host demo estate (graph-55.png). --only-graph writes only the graph pictures.
 
-Run: .venv/bin/python scripts/screenshots.py [--db STORE] [--out docs]
+Run: .venv/bin/python scripts/screenshots.py [--db STORE] [--out docs] [--only-graph]
 """
 
 from __future__ import annotations
@@ -54,6 +55,60 @@ def demo_store(folder: Path) -> Path:
     with Store(path) as store:
         fill_estate(store)
         add_switch(store)
+    return path
+
+
+def large_demo_store(folder: Path) -> Path:
+    """Write the 55-host demo estate (tests/gui/large_estate.py) into a new store in `folder`; return its path."""
+    from discovery.storage.store import Store
+    from tests.gui.large_estate import fill_large_estate
+    path = folder / "demo-estate-55.db"
+    with Store(path) as store:
+        fill_large_estate(store)
+    return path
+
+
+def open_window(store_path: Path):
+    """Return (the app, the main window showing `store_path`, its snapshot, the temporary settings folder)."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from exports.registry import FORMATS, load_exporter
+    from gui.main_window import MainWindow
+    from scanners.kinds import REGISTRY
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    settings_folder = tempfile.TemporaryDirectory()  # never the user's own settings
+    settings = QSettings(str(Path(settings_folder.name) / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(scan_kinds=REGISTRY, formats=FORMATS,
+                        exporter_factory=load_exporter, settings=settings)
+    window.resize(*SIZE)
+    window.show()
+    loaded = []
+    window.snapshot_loaded.connect(loaded.append)
+    window.open_store(store_path)
+    wait_for(window.snapshot_loaded, already=lambda: bool(loaded))
+    return app, window, loaded[-1], (settings, settings_folder)
+
+
+def render_graph(store_path: Path, out: Path, name: str = "graph", select: str | None = None) -> Path:
+    """Open `store_path` and save the Graph page as first shown (no Fit pressed), with the host named `select`
+    selected if given, as `out`/`name`.png; return the file."""
+    app, window, snapshot, (settings, folder) = open_window(store_path)
+    out.mkdir(parents=True, exist_ok=True)
+    window.show_page("Graph")
+    graph = window.graph_view
+    wait_for(graph.layout_finished, already=lambda: not graph.is_laying_out() and graph.last_layout is not None)
+    by_name = {h["hostname"]: h["id"] for h in snapshot.inventory["hosts"]}
+    if select in by_name:
+        graph.select_node(by_name[select])
+    settle()
+    path = out / f"{name}.png"
+    window.grab().save(str(path))
+    window.close()
+    app.processEvents()
+    del settings
+    folder.cleanup()
     return path
 
 
@@ -120,8 +175,7 @@ def render(store_path: Path, out: Path) -> list[Path]:
     wait_for(graph.layout_finished, already=lambda: not graph.is_laying_out() and graph.last_layout is not None)
     if focus:
         graph.select_node(focus, centre=False)
-    graph.fit_to_view()
-    shoot("graph")
+    shoot("graph")  # as first shown: framed without pressing Fit
     if graph.layer2_check.isEnabled():
         graph.clear_selection()
         graph.set_layer2_visible(True)
@@ -154,10 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, help="store to show (default: a demo estate)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for the PNG files (default: docs)")
+    parser.add_argument("--only-graph", action="store_true", help="write only graph.png and graph-55.png")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         store = args.db or demo_store(Path(folder))
-        for path in render(store, args.out):
+        files = [render_graph(store, args.out, select="app01")] if args.only_graph else render(store, args.out)
+        files.append(render_graph(large_demo_store(Path(folder)), args.out, "graph-55",
+                                  select="db-00.clinical-systems.hospital.example"))
+        for path in files:
             print(path)
     return 0
 
