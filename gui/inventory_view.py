@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from html import escape
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
+from discovery.analyses.analysis import fan_in_out
 from discovery.analyses.coverage import SOURCE_LABELS
+from discovery.analyses.graph import host_graph
 from discovery.records.annotations import annotation_problem
-from discovery.records.model import CRITICALITIES, NO_SEVERITY_COLOURS, SEVERITY_COLOURS, EstateError
+from discovery.records.model import CRITICALITIES, NO_SEVERITY_COLOURS, SEVERITY_COLOURS, EstateError, counted
 from gui.data import Snapshot, save_host_annotation
 from gui.models import Column, format_bytes, format_datetime, format_number, severity_rank
-from gui.table_view import DetailsPaneView, RecordTableView, host_link
+from gui.table_view import TOGGLE_SCHEME, DetailsPaneView, RecordTableView, host_link
 
 # Patient data (discovery.records.model.PATIENT_DATA) in the order the form offers it: unset (None) shows as unknown.
 PATIENT_DATA = ("unknown", "yes", "no")
@@ -34,29 +37,79 @@ def _os_text(host: dict) -> str | None:
     return " ".join(p for p in (host.get("os_name"), host.get("os_version")) if p) or None
 
 
-HOST_COLUMNS = (
-    Column("hostname", "Hostname", width=18),
-    Column("addresses", "Addresses", "list", width=16),
-    Column("os", "OS", width=22, value=_os_text),
-    Column("os_family", "OS family", width=9, hidden=True),
-    Column("risk_score", "Risk", "risk", width=5),
-    Column("legacy", "Legacy", "bool", width=6),
-    Column("criticality", "Criticality", width=9),
-    Column("owner", "Owner", width=14),
-    Column("patient_data", "Patient data", width=8, hidden=True),
-    Column("vendor", "Vendor", width=12, hidden=True),
-    Column("model", "Model", width=14, hidden=True),
-    Column("cpu_cores", "Cores", "int", width=5, hidden=True),
-    Column("memory_bytes", "Memory", "bytes", width=9),
-    Column("macs", "MACs", "list", width=17, hidden=True),
-    Column("switch", "Switch", width=14),              # from SNMP (LLDP/CDP, forwarding tables): blank when unknown
-    Column("switch_port", "Switch port", width=10),
-    Column("sources", "Sources", "list", width=10),
-    Column("coverage_depth", "Coverage", "depth", width=8),  # how deep it is known: seen ... sockets
-    Column("last_seen", "Last seen (UTC)", "datetime", width=19),
-    Column("notes", "Notes", width=24, hidden=True),
-    Column("id", "Host ID", width=16, hidden=True),
-)
+# What a host does, most telling first: the categories of its services are shown in this order.
+ROLE_ORDER = ("healthcare", "database", "web", "messaging", "directory", "infrastructure", "file-transfer",
+              "remote-access", "other")
+# Facts about a host that come from the rest of the snapshot (its services, the graph, the analysis), kept
+# beside the host rows in `HostFacts` rather than written into them.
+FACT_KEYS = ("role", "dependents", "group", "findings_count")
+
+
+class HostFacts(dict):
+    """{host id: {"role", "dependents", "group", "findings_count"}}, refilled for each snapshot
+    (`build_host_facts`); the Hosts tab's derived columns read it."""
+
+    def value(self, key: str) -> Callable[[dict], object]:
+        return lambda row: (self.get(row.get("id")) or {}).get(key)
+
+
+def build_host_facts(snapshot: Snapshot | None) -> dict[str, dict]:
+    """Return {host id: {"role", "dependents", "group", "findings_count"}}: the categories of its listening
+    services (most telling first), how many hosts depend on it directly (discovery.analyses.analysis.fan_in_out
+    on the host graph), its move group's name and its number of findings (None before an analysis)."""
+    if snapshot is None:
+        return {}
+    inventory = snapshot.inventory
+    analysed = inventory.get("analysis") is not None
+    categories: dict[str, set] = defaultdict(set)
+    for service in inventory.get("services") or ():
+        if service.get("category") and service.get("state") in (None, "open", "listening"):
+            categories[service["host_id"]].add(service["category"])
+    fan = fan_in_out(host_graph(snapshot.graph)) if snapshot.graph is not None else {}
+    groups = {h: g.get("name") or g["id"] for g in inventory.get("groups") or () for h in g.get("host_ids") or ()}
+    findings = Counter(f.get("host_id") for f in inventory.get("findings") or ())
+    facts = {}
+    for host in inventory.get("hosts") or ():
+        host_id = host["id"]
+        seen = categories.get(host_id, set())
+        telling = [c for c in ROLE_ORDER if c in seen and c != "other"] or [c for c in ROLE_ORDER if c in seen]
+        facts[host_id] = {"role": ", ".join(telling) or None, "dependents": fan.get(host_id, (0,))[0],
+                          "group": groups.get(host_id), "findings_count": findings[host_id] if analysed else None}
+    return facts
+
+
+def host_columns(facts: HostFacts) -> tuple[Column, ...]:
+    """Return the Hosts tab's columns, in order of importance; the derived ones read `facts`."""
+    return (
+        Column("hostname", "Hostname", width=18),
+        Column("risk_score", "Risk", "risk", width=5),
+        Column("legacy", "Legacy", "bool", width=6),
+        Column("role", "Role", width=14, value=facts.value("role")),
+        Column("dependents", "Dependents", "int", width=5, value=facts.value("dependents")),
+        Column("group", "Group", width=14, value=facts.value("group")),
+        Column("findings_count", "Findings", "int", width=5, value=facts.value("findings_count")),
+        Column("addresses", "Addresses", "list", width=16),
+        Column("os", "OS", width=22, value=_os_text),
+        Column("os_family", "OS family", width=9, hidden=True),
+        Column("criticality", "Criticality", width=9),
+        Column("owner", "Owner", width=14),
+        Column("patient_data", "Patient data", width=8, hidden=True),
+        Column("vendor", "Vendor", width=12, hidden=True),
+        Column("model", "Model", width=14, hidden=True),
+        Column("cpu_cores", "Cores", "int", width=5, hidden=True),
+        Column("memory_bytes", "Memory", "bytes", width=9),
+        Column("macs", "MACs", "list", width=17, hidden=True),
+        Column("switch", "Switch", width=14),              # from SNMP (LLDP/CDP, forwarding tables): blank when unknown
+        Column("switch_port", "Switch port", width=10),
+        Column("sources", "Sources", "list", width=10),
+        Column("coverage_depth", "Coverage", "depth", width=8),  # how deep it is known: seen ... sockets
+        Column("last_seen", "Last seen (UTC)", "datetime", width=19),
+        Column("notes", "Notes", width=24, hidden=True),
+        Column("id", "Host ID", width=16, hidden=True),
+    )
+
+
+HOST_COLUMNS = host_columns(HostFacts())  # the order and titles (a view builds its own, reading its facts)
 SERVICE_COLUMNS = (
     Column("host_id", "Host", "host", width=16),
     Column("address", "Address", width=14),
@@ -206,11 +259,18 @@ def _network_html(host: dict, interfaces: list[dict]) -> str:
     return _section("Addresses", facts + table)
 
 
-def _software_html(software: list[dict]) -> str:
+def _software_html(software: list[dict], *, expanded: bool) -> str:
+    """Return the software section: collapsed to its count and a link that opens it, unless `expanded`."""
+    title = f"Software ({len(software):,})"
+    if not software:
+        return _section(title, "<p><i>None seen.</i></p>")
+    if not expanded:
+        return (f"<h3><a href='{TOGGLE_SCHEME}:software'>▸ {_e(title)}</a></h3>"
+                f"<p><i>{len(software):,} packages, folded: click to list them.</i></p>")
     ordered = sorted(software, key=lambda s: (s.get("name") or "").casefold())
     rows = [[_e(s.get("name")), _e(s.get("version")), _e(s.get("vendor"))] for s in ordered[:DETAILS_LIMIT]]
-    return _section(f"Software ({len(software):,})", _table(("Name", "Version", "Vendor"), rows,
-                                                            total=len(software)))
+    return (f"<h3><a href='{TOGGLE_SCHEME}:software'>▾ {_e(title)}</a></h3>"
+            + _table(("Name", "Version", "Vendor"), rows, total=len(software)))
 
 
 def _services_html(services: list[dict], databases: list[dict]) -> str:
@@ -239,9 +299,12 @@ def _connections_html(snapshot: Snapshot, outbound: list[dict], inbound: list[di
         busiest = sorted(counts.items(), key=lambda kv: -kv[1])[:DETAILS_LIMIT]
         return [[peer(h, a), _e(f"{p}/{proto or 'tcp'}"), _e(proc), _e(n)] for (h, a, p, proto, proc), n in busiest]
 
-    return (_section(f"Connections out ({len(outbound):,})",
+    def hosts(counts: Counter) -> str:
+        return counted(len({h or a for h, a, *_ in counts}), "peer")
+
+    return (_section(f"Depends on ({hosts(out)}, {counted(len(outbound), 'connection')})",
                      _table(("To", "Port", "Client process", "Seen"), rows(out), total=len(out)))
-            + _section(f"Connections in ({len(inbound):,})",
+            + _section(f"Used by ({hosts(into)}, {counted(len(inbound), 'connection')})",
                        _table(("From", "Port", "Client process", "Seen"), rows(into), total=len(into))))
 
 
@@ -283,16 +346,18 @@ def _coverage_html(host: dict, inventory: dict) -> str:
     return _section("Coverage", _facts(facts))
 
 
-def host_details_html(snapshot: Snapshot, host: dict, related: dict[str, list]) -> str:
-    """Return the HTML of one host's details: `related` is its entry of `build_host_index`."""
+def host_details_html(snapshot: Snapshot, host: dict, related: dict[str, list], *,
+                      expanded: frozenset[str] = frozenset()) -> str:
+    """Return the HTML of one host's details: `related` is its entry of `build_host_index`; `expanded` names
+    the folded sections shown open ("software"). What it depends on and what uses it come first."""
     return "".join([
-        _header_html(host, snapshot.host_label(host["id"])), _risk_html(host),
-        _coverage_html(host, snapshot.inventory),
-        _findings_html(related.get("findings", [])), _hardware_html(host), _os_html(host),
+        _header_html(host, snapshot.host_label(host["id"])),
+        _connections_html(snapshot, related.get("outbound", []), related.get("inbound", [])),
+        _risk_html(host), _findings_html(related.get("findings", [])),
+        _coverage_html(host, snapshot.inventory), _hardware_html(host), _os_html(host),
         _network_html(host, related.get("interfaces", [])),
         _services_html(related.get("services", []), related.get("databases", [])),
-        _connections_html(snapshot, related.get("outbound", []), related.get("inbound", [])),
-        _software_html(related.get("software", [])),
+        _software_html(related.get("software", []), expanded="software" in expanded),
     ])
 
 
@@ -503,6 +568,15 @@ class HostDetailsView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
         self.pane.host_activated.connect(self.host_activated)
+        self.pane.section_toggled.connect(self.toggle_section)
+        self.expanded: set[str] = set()   # folded sections the user opened ("software"); kept across hosts
+        self._shown: tuple | None = None  # (snapshot, host id, related) of the host shown
+
+    def toggle_section(self, name: str) -> None:
+        """Open a folded section of the details (e.g. "software"), or fold it again."""
+        self.expanded ^= {name}
+        if self._shown is not None:
+            self.show_host(*self._shown)
 
     def text(self) -> str:
         """Return the details shown, as plain text."""
@@ -512,11 +586,13 @@ class HostDetailsView(QWidget):
         """Show `host_id`'s details (`related`: its entry of build_host_index) and edit its annotation."""
         host = snapshot.hosts_by_id[host_id]
         scroll = self.pane.verticalScrollBar().value() if self.annotation.host_id() == host_id else 0
-        self.pane.setHtml(host_details_html(snapshot, host, related))
+        self._shown = (snapshot, host_id, related)
+        self.pane.setHtml(host_details_html(snapshot, host, related, expanded=frozenset(self.expanded)))
         self.pane.verticalScrollBar().setValue(scroll)
         self.annotation.set_host(snapshot, host_id)
 
     def clear(self) -> None:
+        self._shown = None
         self.pane.clear()
         self.annotation.set_host(None, None)
 
@@ -533,8 +609,9 @@ class InventoryView(QWidget):
         super().__init__(parent)
         self.tabs = QTabWidget()
         self.views: dict[str, RecordTableView] = {}
+        self.host_facts = HostFacts()
         for title, key, columns, noun in TABS:
-            view = RecordTableView(columns, noun=noun)
+            view = RecordTableView(host_columns(self.host_facts) if key == "hosts" else columns, noun=noun)
             self.views[key] = view
             self.tabs.addTab(view, title)
             view.row_selected.connect(lambda row, hosts=key == "hosts": self._row_selected(row, hosts))
@@ -563,6 +640,8 @@ class InventoryView(QWidget):
         self.snapshot = snapshot
         inventory = snapshot.inventory if snapshot is not None else {}
         self._index = build_host_index(inventory)
+        self.host_facts.clear()
+        self.host_facts.update(build_host_facts(snapshot))
         label = snapshot.host_label if snapshot is not None else None
         for key, view in self.views.items():
             view.set_host_label(label)

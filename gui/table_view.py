@@ -1,7 +1,8 @@
 """A filterable, sortable table of records (`RecordTableView`) and the read-only text pane shown beside tables.
 
-The table keeps Qt's work to the visible rows: fixed row heights, interactive column widths taken from
-each Column's `width` (never measured from the contents), and filtering and sorting done in the model.
+The table keeps Qt's work to the visible rows: fixed row heights, interactive column widths (each Column's
+`width` at first, then fitted once to the header and a sample of the first rows, never to every row), and
+filtering and sorting done in the model.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from gui.models import Column, RecordTableModel
 # Typing pauses this long before the filter runs, so a large table is searched once, not per key.
 FILTER_DELAY_MS = 250
 DEFAULT_WIDTH_CHARS, MIN_WIDTH_CHARS, MAX_WIDTH_CHARS = 14, 4, 60
+FIT_SAMPLE_ROWS = 200  # columns are fitted to the header and this many rows, once, when rows first arrive
+CELL_PADDING = 18      # pixels around a cell's text (the style's margins) and a header's sort arrow
 # Link scheme of host names in a DetailsPaneView: "host:<host id>".
 HOST_SCHEME = "host"
+# Link scheme of a folded section's title in a DetailsPaneView: "toggle:<section>".
+TOGGLE_SCHEME = "toggle"
 
 
 class RecordTableView(QWidget):
@@ -45,6 +50,7 @@ class RecordTableView(QWidget):
         self._predicate: Callable[[dict], bool] | None = None
         self._scope: Callable[[dict], bool] | None = None
         self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS)
+        self._fitted = False
         self._bar = QHBoxLayout()
         self._build()
         self._connect()
@@ -114,8 +120,23 @@ class RecordTableView(QWidget):
 
     # --- public API -----------------------------------------------------------------------------------
     def set_rows(self, rows: list[dict]) -> None:
-        """Show `rows` (kept, not copied); the filter text and sort order stay."""
+        """Show `rows` (kept, not copied); the filter text and sort order stay. The first rows to arrive size the
+        columns to their contents; later ones keep the widths (the user's, perhaps)."""
         self.model.set_rows(rows)
+        if rows and not self._fitted:
+            self.fit_columns_to_contents()
+
+    def fit_columns_to_contents(self, sample: int = FIT_SAMPLE_ROWS) -> None:
+        """Size every column to its title and the text of the first `sample` rows shown (at most
+        MAX_WIDTH_CHARS wide), so a port shows "5432" whole and a long name takes the room it needs."""
+        self._fitted = True
+        cell, title = self.table.fontMetrics(), self.table.horizontalHeader().fontMetrics()
+        widest = MAX_WIDTH_CHARS * cell.horizontalAdvance("n")
+        rows = range(min(sample, self.model.rowCount()))
+        for number, column in enumerate(self.model.columns):
+            text = max((cell.horizontalAdvance(self.model.display_text(r, number)) for r in rows), default=0)
+            width = max(text, title.horizontalAdvance(column.title) + CELL_PADDING) + CELL_PADDING
+            self.table.setColumnWidth(number, min(widest, width))
 
     def set_host_label(self, host_label: Callable[[str], str] | None) -> None:
         """Name hosts in `host` columns with `host_label(host_id)`."""
@@ -253,8 +274,10 @@ class RecordTableView(QWidget):
 
 
 class DetailsPaneView(QTextBrowser):
-    """A read-only rich-text pane; links "host:<id>" emit host_activated(id) instead of navigating."""
+    """A read-only rich-text pane; links "host:<id>" emit host_activated(id) and "toggle:<name>"
+    section_toggled(name) instead of navigating."""
     host_activated = Signal(str)
+    section_toggled = Signal(str)
 
     def __init__(self, parent=None, *, placeholder: str = ""):
         super().__init__(parent)
@@ -270,6 +293,8 @@ class DetailsPaneView(QTextBrowser):
     def _anchor_clicked(self, url: QUrl) -> None:
         if url.scheme() == HOST_SCHEME:
             self.host_activated.emit(url.path())
+        elif url.scheme() == TOGGLE_SCHEME:
+            self.section_toggled.emit(url.path())
 
 
 def host_link(host_id: str | None, label: str) -> str:

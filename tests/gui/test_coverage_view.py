@@ -78,5 +78,5 @@ def test_host_details_show_its_sources_depth_and_how_to_close_the_gap(view, qtbo
         assert expected in coverage, expected
     view.select_host(ids["db01"])
     text = view.details.text()
-    coverage = text[text.index("Coverage"):text.index("Findings")]
+    coverage = text[text.index("Coverage"):text.index("Hardware")]
     assert "sockets" in coverage and "this host" in coverage and "Blind spot" not in coverage

@@ -87,13 +87,16 @@ def test_inventory_view_selecting_host_shows_details(view, qtbot, snapshot, esta
     assert blocker.args == [ids["db01"]]
     text = view.details.text()
     for expected in ("db01", "Dell Inc.", "PowerEdge R640", "Xeon Gold 6130", "64.0 GiB", "sda PERC H730 480.0 GiB",
-                     "Debian GNU/Linux", "10.9.8.3", "postgresql-11", "5432/tcp",
+                     "Debian GNU/Linux", "10.9.8.3", "Software (1)", "5432/tcp",
                      "Debian 10 is past end of support", "Recommendation", "Risk factors", "legacy", "+25",
                      "1 database server(s)"):
         assert expected in text, expected
     assert f"Score {host['risk_score']:g} of 100" in text
-    connections = text[text.index("Connections out"):text.index("Software (")]
-    assert "dns01" in connections and "app01" in connections, "peers are named, in and out"
+    connections = text[text.index("Depends on"):text.index("Risk factors")]
+    assert "dns01" in connections and "app01" in connections, "peers are named, in and out, before the rest"
+    assert "postgresql-11" not in text, "the software list is folded"
+    view.details.pane.anchorClicked.emit(QUrl("toggle:software"))
+    assert "postgresql-11" in view.details.text()
 
 
 def test_inventory_view_service_row_shows_its_host(view, qtbot, estate_db):
