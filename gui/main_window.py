@@ -213,6 +213,7 @@ class MainWindow(QMainWindow):
                 self.inventory_view.select_host(target.select)
         elif target.page == "Findings":
             self.show_page("Findings")
+            self.findings_view.set_grouped(False)  # the Overview counts findings, not titles
             self.findings_view.set_minimum_severity(None)
             self._scope(self.findings_view.table_view, target)
         elif target.page == "Move groups":
