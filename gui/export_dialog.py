@@ -44,14 +44,14 @@ class ExportDialog(QDialog):
         self.written: Path | None = None
         self.inventory: dict | None = None
 
-        self.format_combo = QComboBox()
+        self.format_combo = QComboBox(toolTip="The file format to write (the file name's extension follows it)")
         for fmt in self.formats.values():
             self.format_combo.addItem(fmt.label, fmt.name)
         if "xlsx" in self.formats:  # what architects open first
             self.format_combo.setCurrentIndex(list(self.formats).index("xlsx"))
-        self.path_edit = QLineEdit()
+        self.path_edit = QLineEdit(toolTip="Where to write the export")
         self.path_edit.setPlaceholderText("the file to write")
-        self.browse_button = QPushButton("Choose…")
+        self.browse_button = QPushButton("Choose…", toolTip="Choose the file to write")
         self.browse_button.clicked.connect(self.choose_path)
         path_row = QWidget()
         path_line = QHBoxLayout(path_row)
@@ -59,17 +59,17 @@ class ExportDialog(QDialog):
         path_line.addWidget(self.path_edit, 1)
         path_line.addWidget(self.browse_button)
 
-        self.scan_combo = QComboBox()
+        self.scan_combo = QComboBox(toolTip="Export what every scan found, merged, or what one scan found")
         self.scan_combo.addItem("Current inventory (every scan merged)", None)
         for scan in self._load_scans():
             targets = " ".join(scan.get("targets") or [])
             self.scan_combo.addItem(f"Scan {scan['id']}: {scan['kind']} {scan['status']} {scan['started_at'] or ''}"
                                     f"{' — ' + targets[:60] if targets else ''}", scan["id"])
-        self.hosts_edit = QLineEdit()
+        self.hosts_edit = QLineEdit(toolTip="Export only the hosts whose name or address matches this pattern")
         self.hosts_edit.setPlaceholderText("all hosts (or a name or address pattern: db*, 10.20.*)")
         self.keep_noise = QCheckBox("Keep connections the dependency map leaves out as noise (port-to-port "
                                     "pairs, our own SSH sessions, the scanner's probes)")
-        self.severity_combo = QComboBox()
+        self.severity_combo = QComboBox(toolTip="Export only the findings of this severity or worse")
         self.severity_combo.addItem("All findings", None)
         for severity in SEVERITIES:
             self.severity_combo.addItem(f"{severity} and above" if severity != "critical" else "critical only",
@@ -92,6 +92,9 @@ class ExportDialog(QDialog):
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.AcceptRole)
         self.close_button = self.buttons.addButton(QDialogButtonBox.Close)
         self.export_button.setDefault(True)
+        self.export_button.setToolTip("Write the export to the file chosen")
+        self.close_button.setToolTip("Close this dialog")
+        self.keep_noise.setToolTip(self.keep_noise.text())
         self.export_button.clicked.connect(self.start)
         self.close_button.clicked.connect(self.close)
 

@@ -376,18 +376,22 @@ class HostAnnotationView(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Annotation", parent)
-        self.owner_edit = QLineEdit(placeholderText="who looks after it")
-        self.criticality_combo = QComboBox()
+        self.owner_edit = QLineEdit(placeholderText="who looks after it",
+                                    toolTip="Who looks after this host (a person or team)")
+        self.criticality_combo = QComboBox(toolTip="How critical the host is to the organisation: it weighs in "
+                                                   "its migration risk")
         self.criticality_combo.addItem("(not set)", None)
         for level in CRITICALITIES:
             self.criticality_combo.addItem(level, level)
-        self.patient_data_combo = QComboBox()
+        self.patient_data_combo = QComboBox(toolTip="Whether the host holds or carries patient data: it weighs "
+                                                    "in its migration risk")
         for value in PATIENT_DATA:
             self.patient_data_combo.addItem(value, value)
-        self.notes_edit = QPlainTextEdit(placeholderText="notes for the migration team")
+        self.notes_edit = QPlainTextEdit(placeholderText="notes for the migration team",
+                                         toolTip="Notes for the migration team (Tab leaves the box)")
         self.notes_edit.setTabChangesFocus(True)
-        self.save_button = QPushButton("Save")
-        self.revert_button = QPushButton("Revert")
+        self.save_button = QPushButton("Save", toolTip="Write this host's annotation to the store")
+        self.revert_button = QPushButton("Revert", toolTip="Drop the unsaved changes of this host's annotation")
         self.status_label = QLabel()
         self.error_box: QMessageBox | None = None
         self._snapshot: Snapshot | None = None

@@ -24,6 +24,7 @@ from gui.groups_view import GroupsView
 from gui.inventory_view import InventoryView
 from gui.overview_view import ClickThrough, OverviewView
 from gui.scans_view import ScansView
+from gui.table_view import RecordTableView
 from gui.workers import start_task
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ class MainWindow(QMainWindow):
         self.page_actions = {name: self._action(view, name, lambda _=False, n=name: self.show_page(n),
                                                 PAGE_SHORTCUTS[name]) for name in PAGES}
         view.addSeparator()
+        self.filter_action = self._action(view, "&Filter the table", self.focus_filter, QKeySequence.StandardKey.Find)
         self._action(view, "&Reload", self.reload, QKeySequence.StandardKey.Refresh)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About Estate Mapper", self._about)
@@ -196,6 +198,20 @@ class MainWindow(QMainWindow):
 
     def current_page(self) -> str:
         return PAGES[self.navigation.currentRow()]
+
+    def focus_filter(self) -> bool:
+        """Put the keyboard in the current page's filter box (Ctrl+F): the page's own `focus_filter` if it has
+        one, else the first table shown; return False when the page has none."""
+        page = self.pages.currentWidget()
+        focus = getattr(page, "focus_filter", None)
+        if callable(focus):
+            focus()
+            return True
+        tables = [t for t in page.findChildren(RecordTableView) if t.isVisible()]
+        if tables:
+            tables[0].focus_filter()
+            return True
+        return False
 
     def show_host(self, host_id: str) -> None:
         """Show one host's row and details on the Inventory page."""

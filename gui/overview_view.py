@@ -168,8 +168,9 @@ class OverviewView(QWidget):
 
     def _build(self) -> None:
         tiles = QHBoxLayout()
-        for key, _one, _many in COUNTS:
+        for key, _one, many in COUNTS:
             button = self.count_buttons[key] = self._tile()
+            button.setToolTip(f"List the {many} — click to open their table")
             button.clicked.connect(lambda _=False, k=key: self._count_clicked(k))
             tiles.addWidget(button)
         tiles.addWidget(self.legacy_button)

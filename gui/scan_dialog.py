@@ -114,6 +114,9 @@ class ScanDialog(QDialog):
         self.close_button = self.buttons.addButton(QDialogButtonBox.Close)
         self.cancel_button.setEnabled(False)
         self.start_button.setDefault(True)
+        self.start_button.setToolTip("Start the scan of the tab shown, with its options")
+        self.cancel_button.setToolTip("Stop the scan at its next check; the hosts finished so far are kept")
+        self.close_button.setToolTip("Close this dialog (a running scan is asked about first)")
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)
@@ -231,6 +234,9 @@ class ScanDialog(QDialog):
         interval, interval_unit = QSpinBox(), QComboBox()
         for box in (duration, interval):
             box.setRange(1, 100_000)
+        duration.setToolTip("How long to keep sampling")
+        duration_unit.setToolTip("The unit of the sampling's length")
+        interval_unit.setToolTip("The unit of the time between samples")
         duration.setValue(1)
         interval.setValue(5)
         for combo, default in ((duration_unit, "hours"), (interval_unit, "minutes")):
@@ -268,7 +274,7 @@ class ScanDialog(QDialog):
         line = QHBoxLayout(row)
         line.setContentsMargins(0, 0, 0, 0)
         line.addWidget(edit, 1)
-        button = QPushButton("Choose…")
+        button = QPushButton("Choose…", toolTip="Choose the file")
         button.clicked.connect(choose)
         line.addWidget(button)
         return row, button

@@ -41,7 +41,8 @@ class RecordTableView(QWidget):
         super().__init__(parent)
         self.noun = noun
         self.model = RecordTableModel(columns, host_label=host_label, parent=self)
-        self.filter_edit = QLineEdit(placeholderText="Filter (any visible column)…", clearButtonEnabled=True)
+        self.filter_edit = QLineEdit(placeholderText="Filter (any visible column)…", clearButtonEnabled=True,
+                                     toolTip="Show only the rows with this text in a visible column (Ctrl+F)")
         self.columns_button = QToolButton(text="Columns", toolTip="Choose the columns shown")
         self.count_label = QLabel()
         self.scope_button = QToolButton(toolTip="Rows chosen on the Overview page; click to show every row")
@@ -75,6 +76,7 @@ class RecordTableView(QWidget):
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setTabKeyNavigation(False)  # one tab stop: Tab moves on to the filter, the details, the form
         table.setAlternatingRowColors(True)
         table.setWordWrap(False)
         table.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -145,6 +147,11 @@ class RecordTableView(QWidget):
     def add_bar_widget(self, widget: QWidget) -> None:
         """Put `widget` (e.g. an extra filter) in the bar beside the filter box."""
         self._bar.insertWidget(2, widget)
+
+    def focus_filter(self) -> None:
+        """Put the keyboard in the filter box, its text selected (Ctrl+F)."""
+        self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_edit.selectAll()
 
     def set_filter_text(self, text: str) -> None:
         """Put `text` in the filter box and filter now (no debounce)."""
@@ -283,6 +290,7 @@ class DetailsPaneView(QTextBrowser):
         super().__init__(parent)
         self.setOpenLinks(False)
         self.setOpenExternalLinks(False)
+        self.setTabChangesFocus(True)  # Tab moves on (to the annotation form), not from link to link
         self.setPlaceholderText(placeholder)
         self.anchorClicked.connect(self._anchor_clicked)
 
