@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtGui import QCloseEvent, QColor, QFont, QFontDatabase, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QFrame, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
                                QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QTabWidget,
@@ -36,6 +36,8 @@ WATCH_UNITS = (("minutes", 60), ("hours", 3600), ("seconds", 1))
 WORDS_HEIGHT = 68  # a targets box: three or four lines
 PERCENT_UNITS = ("step", "B")  # a kind counting these shows a percentage, not "3 of 10 hosts"
 _SEPARATORS = re.compile(r"[\s,]+")
+# Log lines starting so are highlighted: (prefix, colour).
+HIGHLIGHTS = (("warning:", "#b85c00"), ("error:", "#b00020"))
 
 ScannerFactory = Callable[[str, dict], object]
 Reader = Callable[[], object]
@@ -47,6 +49,17 @@ def split_words(text: str) -> list[str]:
     for line in text.splitlines():
         words += [w for w in _SEPARATORS.split(line.split("#", 1)[0]) if w]
     return words
+
+
+def format_remaining(seconds: float) -> str:
+    """Return a time left as people say it: "about 45 s left", "about 12 min left", "about 1 h 05 min left"."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"about {seconds} s left"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left"
 
 
 def sentence(text: str) -> str:
@@ -76,6 +89,7 @@ class ScanDialog(QDialog):
         self.scanner = None
         self._kind_running: str | None = None
         self._last_message: str | None = None
+        self._watch_every: float | None = None  # seconds between samples of a running --watch scan
         self._close_when_done = False
         self._readers: dict[str, dict[str, Reader]] = {}  # kind → option → reads its value from the form
         self._secrets: list[QLineEdit] = []               # cleared when a scan starts
@@ -105,6 +119,8 @@ class ScanDialog(QDialog):
         self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
         self.log_view.setPlaceholderText("Progress and warnings appear here.")
         self.summary_label = QLabel()
+        self.summary_label.setObjectName("summary")
+        self.summary_label.setStyleSheet("#summary { font-weight: bold; }")
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
 
@@ -127,12 +143,21 @@ class ScanDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
-        layout.addWidget(self.log_view, 1)
+        layout.addWidget(self.log_view, 1)  # the log takes the room the form does not need
+        self.kind_tabs.setMaximumHeight(self._form_height())
+        self.log_view.setMinimumHeight(self.log_view.fontMetrics().lineSpacing() * 8)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.buttons)
         self.resize(680, 700)
 
     # --- the forms, built from each kind's options ------------------------------------------------
+
+    def _form_height(self) -> int:
+        """Return the height the tallest kind's form needs (the tabs get no more: the rest goes to the log)."""
+        bar = self.kind_tabs.tabBar().sizeHint().height()
+        pages = [self.kind_tabs.widget(i) for i in range(self.kind_tabs.count())]
+        tallest = max((p.widget().sizeHint().height() for p in pages if isinstance(p, QScrollArea)), default=200)
+        return bar + tallest + 12
 
     def _kind_page(self, kind: ScannerKind) -> QWidget:
         """Return the tab of `kind`: its intro, then one row per option it asks the GUI for (scrolling when the
@@ -372,10 +397,12 @@ class ScanDialog(QDialog):
         try:
             scanner = self.scanner_factory(kind, options)
         except EstateError as error:  # a SecretNeeded too: its message says what to type
+            self._clear_previous_scan()
             self.show_error(str(error))
             return False
         except Exception as error:  # a bug in the factory: one line for the user, the traceback in the log
             log.error("could not build the %s scanner", kind, exc_info=True)
+            self._clear_previous_scan()
             self.show_error(f"Unexpected error: {type(error).__name__}: {error}")
             return False
         count = large_scan(scanner)
@@ -383,6 +410,7 @@ class ScanDialog(QDialog):
             self.status_label.setText("Not started: the targets were not confirmed.")
             return False
         self.scanner, self.result, self._kind_running, self._last_message = scanner, None, kind, None
+        self._watch_every = options.get("every") if options.get("watch") else None
         self.summary_label.clear()
         if resume_id is None and stored_options is None:
             self.log_view.clear()
@@ -424,7 +452,10 @@ class ScanDialog(QDialog):
             self.progress_bar.setRange(0, max(total, 1))
             self.progress_bar.setValue(min(done, max(total, 1)))
             self.progress_bar.setFormat(self._progress_format())
-        self.status_label.setText(message if total < 0 else f"{self._progress_text(done, total)} — {message}")
+        status = message if total < 0 else f"{self._progress_text(done, total)} — {message}"
+        if self._watch_every and total > 0 and message.startswith("sample"):
+            status += f" — {format_remaining((total - done) * self._watch_every)}"
+        self.status_label.setText(status)
         if message != self._last_message:
             self._last_message = message
             self.append_log(message)
@@ -467,9 +498,8 @@ class ScanDialog(QDialog):
             kind = self._running_kind()
             noun = kind.noun if kind is not None else ("host", "hosts")
             summary += f" Could not collect {counted(len(failed), *noun)}: {', '.join(failed)} (see the warnings)."
-        self.summary_label.setText(summary)
-        self.status_label.setText(summary)
-        self.append_log(summary)
+        self.summary_label.setText(summary)  # shown once: not repeated in the status line or the log
+        self.status_label.setText("")
         self.scanner = None  # drops a password or passphrase held for the scan
         self.scan_finished.emit(result)
         if self._close_when_done:
@@ -490,7 +520,26 @@ class ScanDialog(QDialog):
 
     @Slot(str)
     def append_log(self, text: str) -> None:
-        self.log_view.appendPlainText(text)
+        """Add a line to the log; warnings and errors stand out in colour."""
+        colour = next((c for prefix, c in HIGHLIGHTS if text.lower().startswith(prefix)), None)
+        self.log_view.appendPlainText(text)  # as written (tabs and new lines kept), scrolled into view
+        document = self.log_view.document()
+        first = max(0, document.blockCount() - 1 - text.count("\n"))  # the line's first block (old ones drop off)
+        line_format = QTextCharFormat()  # a plain line does not take the colour of a warning before it
+        if colour is not None:
+            line_format.setForeground(QColor(colour))
+            line_format.setFontWeight(QFont.Weight.Bold)
+        cursor = QTextCursor(document.findBlockByNumber(first))
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.setCharFormat(line_format)
+
+    def _clear_previous_scan(self) -> None:
+        """Forget how the previous scan ended (progress, status, summary): a new problem is about this one."""
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.resetFormat()
+        self.status_label.setText("Not started.")
+        self.summary_label.clear()
 
     def show_error(self, message: str | None) -> None:
         """Show one readable line in the dialog (None hides it)."""
