@@ -22,9 +22,12 @@ if [ "$with_tests" -eq 1 ]; then
     # mysql:// is tested against in a namespace (tests/integration/test_mysql_clients.py starts its own).
     # sudo: scan ssh --sudo is tested against the real one, with a sudoers file of the test host's own
     # (tests/integration/test_ssh_sudo_jump.py; nothing is added to this machine's /etc/sudoers).
+    # golang-go and golang-github-vmware-govmomi-dev: VMware's own vCenter/ESXi simulator (govmomi's simulator
+    # package; Debian ships no vcsim command), built offline from tests/integration/data/vcsim/main.go for the
+    # scan vcenter tests (tests/integration/vcsim.py), listening on 127.0.0.1 only.
     packages+=(redis-server postgresql mariadb-server sudo nginx openssh-server openssh-client dcmtk openssl snmpd
                dbus-daemon gnome-keyring libsecret-tools wireshark-common dnsmasq-base xvfb xauth x11-utils
-               chromium)
+               chromium golang-go golang-github-vmware-govmomi-dev)
 fi
 if ! command -v python3 >/dev/null || ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     packages+=(python3 python3-venv)

@@ -44,7 +44,7 @@ SOCKET_SOURCES = frozenset(("local", "ssh", "bundle"))
 SOURCE_LABELS = {
     "nmap": "network scan (nmap)", "local": "this host", "ssh": "SSH", "bundle": "collector bundle",
     "postgresql": "database server (PostgreSQL)", "mysql": "database server (MySQL/MariaDB)", "snmp": "SNMP",
-    "passive": "passive capture",
+    "passive": "passive capture", "vcenter": "VMware vCenter",
 }
 # Host fields that describe the machine itself (not a maker guessed from a MAC prefix or an LLDP platform).
 HARDWARE_FIELDS = ("cpu_model", "cpu_cores", "cpu_logical_cores", "cpu_mhz", "memory_bytes", "disks", "serial",

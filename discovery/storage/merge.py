@@ -87,22 +87,46 @@ def identity_keys(host: Host) -> list[tuple[str, str]]:
     return keys
 
 
+def uuid_forms(uuid: str) -> set[str]:
+    """Return a hardware UUID as written and with its first three fields byte-swapped: SMBIOS 2.6 stores them
+    little-endian, and tools (and VMware's config.uuid against a guest's DMI) disagree on which way to read them."""
+    parts = uuid.split("-")
+    if len(parts) != 5 or [len(p) for p in parts] != [8, 4, 4, 4, 12]:
+        return {uuid}
+    swap = ["".join(reversed([p[i:i + 2] for i in range(0, len(p), 2)])) for p in parts[:3]]
+    return {uuid, "-".join(swap + parts[3:])}
+
+
 def find_match(host: Host, lookup: Callable[[str, str], Iterable[str]],
-               macs_of: Callable[[str], set[str]]) -> Match | None:
+               macs_of: Callable[[str], set[str]], uuids_of: Callable[[str], set[str]] | None = None) -> Match | None:
     """Return the stored host `host` is, or None for a new machine.
 
-    `lookup(kind, value)` gives the ids of stored hosts holding that key; `macs_of(id)` their MACs.
+    `lookup(kind, value)` gives the ids of stored hosts holding that key; `macs_of(id)` their MACs; `uuids_of(id)`
+    their hardware UUIDs: a serial, MAC or address match is refused when both sides have a hardware UUID and
+    they differ (two VMs cloned with one MAC, blades sharing a chassis serial).
     """
     keys = identity_keys(host)
+    own_uuids = set().union(*(uuid_forms(value) for kind, value in keys if kind == "uuid"))
+
+    def other_machine(host_id: str) -> bool:
+        if not own_uuids or uuids_of is None:
+            return False
+        theirs = uuids_of(host_id)
+        return bool(theirs) and not own_uuids & theirs
+
     for kind, value in keys:
         if kind in STRONG_KINDS:
             for host_id in lookup(kind, value):
+                if kind != "uuid" and other_machine(host_id):
+                    continue
                 return Match(host_id, kind, value)
     own_macs = {value for kind, value in keys if kind == "mac"}
     for kind, value in keys:
         if kind != "address":
             continue
         for host_id in lookup(kind, value):
+            if other_machine(host_id):
+                continue
             their_macs = macs_of(host_id)
             if own_macs and their_macs and not own_macs & their_macs:
                 continue  # the address now belongs to another machine

@@ -355,7 +355,7 @@ class Store:
         Every text holding tool output is redacted here, whatever scanner or file it came from."""
         report = redact_report(report)
         with self._writing():
-            match = find_match(report.host, self._hosts_with_key, self._macs_of)
+            match = find_match(report.host, self._hosts_with_key, self._macs_of, self._uuids_of)
             host_id = match.host_id if match else new_host_id()
             report = report.with_host_id(host_id)
             self._upsert_host(report)
@@ -393,6 +393,10 @@ class Store:
         rows = self.db.execute("SELECT host_id FROM host_keys WHERE kind = ? AND value = ? ORDER BY host_id",
                                [kind, value])
         return [r[0] for r in rows]
+
+    def _uuids_of(self, host_id: str) -> set[str]:
+        rows = self.db.execute("SELECT value FROM host_keys WHERE kind = 'uuid' AND host_id = ?", [host_id])
+        return {r[0] for r in rows}
 
     def _macs_of(self, host_id: str) -> set[str]:
         rows = self.db.execute("SELECT value FROM host_keys WHERE kind = 'mac' AND host_id = ?", [host_id])

@@ -8,10 +8,10 @@ tab for it; `make_scanner` (the GUI's one door to the scanners) and `scan resume
 from __future__ import annotations
 
 from discovery.scanning.scan_kinds import ScanKinds
-from scanners.kinds import database, host, import_file, network, passive, snmp, ssh
+from scanners.kinds import database, host, import_file, network, passive, snmp, ssh, vcenter
 
 REGISTRY = ScanKinds((network.KIND, host.KIND, ssh.KIND, snmp.KIND, passive.KIND, database.KIND,
-                       import_file.KIND))
+                       vcenter.KIND, import_file.KIND))
 
 make_scanner = REGISTRY.make_scanner
 stored_options = REGISTRY.stored_options

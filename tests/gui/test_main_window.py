@@ -189,14 +189,14 @@ def test_the_scan_menu_has_one_action_per_kind_of_the_registry(qtbot, settings):
     from tests import toy_kind
     window = make_window(qtbot, settings)
     assert menu_texts(window, "Scan") == ["Network…", "This host…", "SSH hosts…", "SNMP…", "Passive…", "Database…",
-                                          "Analyze", "Analyze after each scan"]
+                                          "VMware…", "Analyze", "Analyze after each scan"]
     shortcuts = {name: action.shortcut().toString() for name, action in window.scan_actions.items()}
     assert shortcuts == {"network": "Ctrl+Shift+N", "host": "Ctrl+Shift+H", "ssh": "Ctrl+Shift+S", "snmp": "",
-                         "passive": "", "database": ""}
+                         "passive": "", "database": "", "vcenter": ""}
     assert "Import file…" in menu_texts(window, "File") and window.import_action.shortcut().toString() == "Ctrl+I"
     with_toy = make_window(qtbot, settings, ScanKinds((*REGISTRY.kinds, toy_kind.KIND)))
     assert menu_texts(with_toy, "Scan") == ["Network…", "This host…", "SSH hosts…", "SNMP…", "Passive…", "Database…",
-                                            "Toy…", "Analyze", "Analyze after each scan"]
+                                            "VMware…", "Toy…", "Analyze", "Analyze after each scan"]
 
 
 def test_a_scan_action_opens_the_dialog_on_its_kind(qtbot, settings, estate_db, messages):

@@ -432,7 +432,7 @@ def test_resuming_a_scan_of_a_kind_that_cannot_resume_says_so(qtbot, dialog, sto
 
 def test_scan_dialog_has_one_tab_per_kind_in_registry_order(dialog):
     labels = [dialog.kind_tabs.tabText(i) for i in range(dialog.kind_tabs.count())]
-    assert labels == ["Network", "This host", "SSH hosts", "SNMP", "Passive", "Database", "Import file"]
+    assert labels == ["Network", "This host", "SSH hosts", "SNMP", "Passive", "Database", "VMware", "Import file"]
     for name in ("network", "host", "ssh", "database", "import"):
         dialog.choose_kind(name)
         assert dialog.current_kind() == name

@@ -1,0 +1,278 @@
+"""scan vcenter against VMware's own simulator (govmomi's vcsim, built from tests/integration/data/vcsim/main.go)
+with the real pyVmomi client: every VM and ESXi host the simulator made, the merge with a host's own record by BIOS
+UUID, read-only enforcement, TLS (verified, --ca-file, --insecure, http://), one-line failures, and a simulator
+stopped mid-scan.
+
+Traffic goes to 127.0.0.1 only; the simulators are stopped by PID; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from discovery.records.model import Host, HostReport, Scan
+from discovery.service import run_scan
+from discovery.storage.store import Store
+from scanners import vcenter
+from scanners.kinds import REGISTRY
+from tests.integration.conftest import free_port
+from tests.integration.vcsim import PASSWORD, USER, build_vcsim, make_certificate, start_vcsim
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+COUNTS = dict(dc=1, cluster=1, cluster_host=3, host=1, vm=3, ds=2)  # 4 ESXi hosts, 6 VMs
+CLI_SECONDS = 120
+
+
+@pytest.fixture(scope="session")
+def vcsim_binary(tmp_path_factory):
+    return build_vcsim(tmp_path_factory.mktemp("vcsim"))
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory):
+    return make_certificate(tmp_path_factory.mktemp("vcsim-tls"))
+
+
+@pytest.fixture
+def simulator(vcsim_binary, certificate):
+    """A vCenter simulator serving TLS with `certificate` on 127.0.0.1."""
+    sim = start_vcsim(vcsim_binary, tls=certificate, **COUNTS)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def second_session(sim, certificate):
+    """A pyVmomi session of the test's own (not the scanner's), verified with the simulator's certificate."""
+    from pyVim.connect import SmartConnect
+
+    return SmartConnect(host="127.0.0.1", port=sim.port, user=USER, pwd=PASSWORD,
+                        sslContext=ssl.create_default_context(cafile=str(certificate[0])))
+
+
+def expected_inventory(sim, certificate) -> tuple[dict, dict]:
+    """(VMs by BIOS UUID, ESXi hosts by hardware UUID) as the simulator reports them to a second session."""
+    from pyVim.connect import Disconnect
+    from pyVmomi import vim
+
+    si = second_session(sim, certificate)
+    try:
+        content = si.RetrieveContent()
+        vms, hosts = {}, {}
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        for vm in view.view:
+            macs = {d.macAddress.lower() for d in vm.config.hardware.device
+                    if isinstance(d, vim.vm.device.VirtualEthernetCard)}
+            vms[vm.config.uuid] = {"name": vm.name, "cpus": vm.config.hardware.numCPU,
+                                   "memory": vm.config.hardware.memoryMB * 2**20, "macs": macs,
+                                   "power": str(vm.runtime.powerState), "host": vm.runtime.host.name}
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
+        for host in view.view:
+            hosts[host.summary.hardware.uuid] = {"name": host.name, "cores": host.summary.hardware.numCpuCores,
+                                                 "memory": host.summary.hardware.memorySize}
+        return vms, hosts
+    finally:
+        Disconnect(si)
+
+
+def power_off_first_vm(sim, certificate) -> str:
+    """Power off one VM through the test's own session; return its BIOS UUID."""
+    from pyVim.connect import Disconnect
+    from pyVim.task import WaitForTask
+    from pyVmomi import vim
+
+    si = second_session(sim, certificate)
+    try:
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        vm = sorted(view.view, key=lambda v: v.name)[0]
+        WaitForTask(vm.PowerOffVM_Task())
+        return vm.config.uuid
+    finally:
+        Disconnect(si)
+
+
+def scan_cli(db: Path, address: str, *extra: str, password: str = PASSWORD) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), "--db", str(db), "scan", "vcenter", address,
+                           "--user", USER, "--password-stdin", *extra], input=password + "\n", capture_output=True,
+                          text=True, timeout=CLI_SECONDS, cwd=ROOT, env={**os.environ, "NO_COLOR": "1"})
+
+
+def vcenter_hosts(db: Path) -> dict[str, dict]:
+    """The store's hosts that vcenter saw, by hardware UUID."""
+    store = Store(db, create=False)
+    try:
+        return {h["hardware_uuid"]: h for h in store.hosts() if "vcenter" in (h.get("sources") or "")}
+    finally:
+        store.close()
+
+
+def scan_rows(db: Path) -> list[dict]:
+    store = Store(db, create=False)
+    try:
+        return store.list_scans()
+    finally:
+        store.close()
+
+
+def test_scan_vcenter_finds_every_vm_and_esxi_host_the_simulator_made(simulator, certificate, tmp_path):
+    off = power_off_first_vm(simulator, certificate)
+    vms, esxi = expected_inventory(simulator, certificate)
+    assert len(vms) == 6 and len(esxi) == 4
+    db = tmp_path / "estate.db"
+    done = scan_cli(db, simulator.address, "--ca-file", str(certificate[0]))
+    assert done.returncode == 0, done.stderr
+    found = vcenter_hosts(db)
+    assert set(found) == set(vms) | set(esxi)  # one host each: none merged into another
+    for uuid, vm in vms.items():
+        host = found[uuid]
+        assert (host["cpu_cores"], host["memory_bytes"]) == (vm["cpus"], vm["memory"])
+        assert set(host["macs"]) == vm["macs"]
+        assert host["virtualization"] == "vmware"
+        assert host["serial"] == vcenter.vm_serial(uuid)
+        assert host["status"] == ("down" if uuid == off else "up")
+    assert found[off]["status_reason"] == "vcenter: poweredOff"  # kept, and marked
+    for uuid, host in esxi.items():
+        assert found[uuid]["os_name"] == "VMware ESXi"
+        assert (found[uuid]["cpu_cores"], found[uuid]["memory_bytes"]) == (host["cores"], host["memory"])
+    store = Store(db, create=False)
+    try:
+        observations = store.current_observations()
+        evidence = [json.loads(r["text"]) for r in store.evidence_rows(observations, "vcenter")]
+    finally:
+        store.close()
+    runs_on = {e["bios_uuid"]: e["runs_on"]["host"] for e in evidence if e["type"] == "virtual-machine"}
+    assert runs_on == {uuid: vm["host"] for uuid, vm in vms.items()}
+    assert all(e["datastores"] and e["datacenter"] == "DC0" for e in evidence if e["type"] == "virtual-machine")
+    assert scan_rows(db)[-1]["status"] == "completed"
+
+
+def test_a_vm_merges_with_the_guests_own_record_by_bios_uuid(simulator, certificate, tmp_path):
+    vms, _esxi = expected_inventory(simulator, certificate)
+    uuid = sorted(vms)[0]
+    db = tmp_path / "estate.db"
+    store = Store(db)
+    try:  # what `scan host` on that guest stored: its DMI UUID, its own name, no MAC in common
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        scan_id = store.start_scan(Scan(kind="host", started_at=now))
+        store.write_host_report(scan_id, HostReport(host=Host(source="local", observed_at=now, hostname="emr-app01",
+                                                              hardware_uuid=uuid.upper(), os_name="Debian GNU/Linux")))
+        store.finish_scan(scan_id, "completed")
+    finally:
+        store.close()
+    assert scan_cli(db, simulator.address, "--ca-file", str(certificate[0])).returncode == 0
+    store = Store(db, create=False)
+    try:
+        hosts = store.hosts()
+        merged = [h for h in hosts if (h["hardware_uuid"] or "").lower() == uuid]
+    finally:
+        store.close()
+    assert len(merged) == 1 and set(merged[0]["sources"]) == {"local", "vcenter"}
+    assert len(hosts) == 10  # 6 VMs and 4 ESXi hosts, the guest's own record among them
+
+
+def test_the_scanner_sends_only_read_only_calls_and_refuses_any_other(simulator, certificate, tmp_path,
+                                                                      monkeypatch):
+    from pyVmomi import SoapAdapter, vim
+
+    sent = []
+    invoke = SoapAdapter.SoapStubAdapter.InvokeMethod
+
+    def record(self, mo, info, args, outerStub=None):
+        sent.append(info.wsdlName)
+        return invoke(self, mo, info, args, outerStub)
+
+    monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", record)
+    scanner = REGISTRY.make_scanner("vcenter", {"server": simulator.address, "user": USER, "password": PASSWORD,
+                                                "ca_file": str(certificate[0])})
+    scanner.page_size = 2  # a vCenter pages 6 VMs in three (Debian's simulator answers in one: no token)
+    store = Store(tmp_path / "estate.db")
+    try:
+        result = run_scan(store, scanner)
+    finally:
+        store.close()
+    assert result.status == "completed"
+    assert set(sent) <= vcenter.READ_ONLY_METHODS
+    assert {"RetrievePropertiesEx", "CreateContainerView", "DestroyView", "Logout"} <= set(sent)
+    # the guard itself: a session the scanner opened cannot power a VM off
+    target = vcenter.parse_target(simulator.address)
+    si = vcenter.connect(target, USER, PASSWORD, context=vcenter.build_ssl_context(ca_file=str(certificate[0]),
+                                                                                  insecure=False))
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    before = len(sent)
+    with pytest.raises(vcenter.EstateError, match="refused to call PowerOffVM_Task"):
+        vim.VirtualMachine("vm-1", si._stub).PowerOffVM_Task()
+    assert "PowerOffVM_Task" not in sent[before:]
+    view.DestroyView()
+    content.sessionManager.Logout()
+
+
+def test_bad_credentials_refused_port_and_untrusted_certificate_are_one_line_each(simulator, certificate, tmp_path):
+    db = tmp_path / "estate.db"
+    bad = scan_cli(db, simulator.address, "--ca-file", str(certificate[0]), password="wrong")
+    untrusted = scan_cli(db, simulator.address)  # the system's trust store does not know the simulator
+    refused = scan_cli(db, f"https://127.0.0.1:{free_port()}", "--insecure")
+    for done, words in ((bad, "user name or password was not accepted"), (untrusted, "certificate is not trusted"),
+                        (refused, "connection refused")):
+        assert done.returncode == 1
+        errors = [line for line in done.stderr.splitlines() if line.startswith("estatemap: error")]
+        assert len(errors) == 1 and words in errors[0], done.stderr
+        assert "Traceback" not in done.stderr and "wrong" not in done.stderr + done.stdout
+    assert "--ca-file" in untrusted.stderr and "--insecure" in untrusted.stderr
+
+
+def test_insecure_accepts_the_certificate_with_a_warning_kept_on_the_scan(simulator, tmp_path):
+    db = tmp_path / "estate.db"
+    done = scan_cli(db, simulator.address, "--insecure")
+    assert done.returncode == 0, done.stderr
+    scan = scan_rows(db)[-1]
+    assert scan["status"] == "completed"
+    assert any("--insecure" in w and "not verified" in w for w in scan["warnings"])
+    assert len(vcenter_hosts(db)) == 10
+    assert PASSWORD not in db.read_bytes().decode("latin-1")  # never stored
+
+
+def test_plain_http_only_when_the_address_says_so(vcsim_binary, tmp_path):
+    sim = start_vcsim(vcsim_binary, vm=1, cluster_host=1, host=0)
+    try:
+        plain = scan_cli(tmp_path / "estate.db", sim.address)
+        assert sim.address.startswith("http://") and plain.returncode == 0, plain.stderr
+        warnings = scan_rows(tmp_path / "estate.db")[-1]["warnings"]
+        assert any("plain http" in w for w in warnings)
+        guessed = scan_cli(tmp_path / "estate.db", sim.address.removeprefix("http://"))  # https is assumed
+        assert guessed.returncode == 1 and "TLS failed" in guessed.stderr, guessed.stderr
+    finally:
+        sim.stop()
+
+
+def test_a_simulator_stopped_mid_scan_keeps_what_was_read(vcsim_binary, certificate, tmp_path):
+    sim = start_vcsim(vcsim_binary, tls=certificate, **COUNTS)
+    try:
+        scanner = REGISTRY.make_scanner("vcenter", {"server": sim.address, "user": USER, "password": PASSWORD,
+                                                    "ca_file": str(certificate[0])})
+
+        def progress(done, total, message):
+            if "VM" not in message:
+                sim.stop()  # by PID, once the ESXi hosts were read and before the VMs are
+
+        store = Store(tmp_path / "estate.db")
+        try:
+            result = run_scan(store, scanner, progress=progress)
+            kept = [h for h in store.hosts() if "vcenter" in h["sources"]]
+        finally:
+            store.close()
+    finally:
+        sim.stop()
+    assert result.status == "failed" and "connection was lost" in result.error, result.error
+    assert len(kept) == 4 and all(h["os_name"] == "VMware ESXi" for h in kept)  # the ESXi hosts, kept
