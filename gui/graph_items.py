@@ -43,6 +43,7 @@ HOST_LABEL_SCALE = 0.45    # zoom from which host, group and subnet labels show
 DETAIL_LABEL_SCALE = 0.9   # zoom from which service, process, database and external labels show
 EDGE_LABEL_SCALE = 1.2     # zoom from which edges carry their protocol names
 EDGE_LABEL_LIMIT = 1500    # edge labels only up to this many edges
+BEND_LIMIT = 1500          # edges crossing a node are bent round it only up to this many edges
 DIM_OPACITY = 0.18
 CELL = 64.0                # the grid `node_at` looks nodes up in
 STUB = 28.0                # length of an edge drawn as a stub towards a hub
@@ -148,6 +149,7 @@ class GraphItems:
         self.hubs = find_hubs(graph)
         self.layers = {"hosts": self._layer(), "detail": self._layer(), "edges": self._layer()}
         self._build_grid()
+        self._bends = self._find_bends()
         self._add_edges()
         self._add_nodes(dimmed=set())
         self._add_badges()
@@ -178,6 +180,54 @@ class GraphItems:
     def _build_grid(self) -> None:
         for node, (x, y) in self.positions.items():
             self._grid.setdefault((int(x // CELL), int(y // CELL)), []).append(node)
+
+    def _find_bends(self) -> dict[tuple[Hashable, Hashable], tuple[float, float]]:
+        """Return the control point of each edge whose straight line would cross another node (a layered
+        layout's edge that skips a layer): it is drawn as a curve bowing round, so it is not read as ending at
+        the node it passes (only up to BEND_LIMIT edges: the look-up runs in Python)."""
+        if self.graph.number_of_edges() > BEND_LIMIT:
+            return {}
+        bends = {}
+        for u, v in self.graph.edges():
+            if u == v or u in self.hubs or v in self.hubs:
+                continue
+            (x1, y1), (x2, y2) = self.positions[u], self.positions[v]
+            length = math.hypot(x2 - x1, y2 - y1)
+            if self._crosses(u, v, lambda t: (x1 + (x2 - x1) * t, y1 + (y2 - y1) * t), length):
+                nx_, ny_ = -(y2 - y1) / length, (x2 - x1) / length
+                if ny_ > 0:
+                    nx_, ny_ = -nx_, -ny_  # upwards on screen first
+                candidates = [((x1 + x2) / 2 + side * nx_ * share * length, (y1 + y2) / 2 + side * ny_ * share * length)
+                              for share in (0.2, 0.35, 0.5) for side in (1, -1)]
+                for c in candidates:
+                    def along(t, c=c):
+                        a, b, d = (1 - t) ** 2, 2 * (1 - t) * t, t * t
+                        return a * x1 + b * c[0] + d * x2, a * y1 + b * c[1] + d * y2
+                    if not self._crosses(u, v, along, length * 1.3):
+                        bends[u, v] = c
+                        break
+                else:
+                    bends[u, v] = candidates[0]
+        return bends
+
+    def _crosses(self, u: Hashable, v: Hashable, along, length: float) -> bool:
+        """Return True when the line `along(t)` (t from 0 to 1) of edge u → v passes over a node but its ends."""
+        steps = max(4, int(length // 8))
+        for i in range(1, steps):
+            x, y = along(i / steps)
+            hit = self.node_at(QPointF(x, y), slack=2.0)
+            if hit is not None and hit != u and hit != v:
+                return True
+        return False
+
+    def _edge_point(self, u: Hashable, v: Hashable, t: float) -> tuple[float, float]:
+        """Return the point at `t` (0 at u, 1 at v) along edge u → v as drawn (straight or bent)."""
+        (x1, y1), (x2, y2) = self.positions[u], self.positions[v]
+        bend = self._bends.get((u, v))
+        if bend is None:
+            return x1 + (x2 - x1) * t, y1 + (y2 - y1) * t
+        a, b, c = (1 - t) ** 2, 2 * (1 - t) * t, t * t
+        return a * x1 + b * bend[0] + c * x2, a * y1 + b * bend[1] + c * y2
 
     def _add_edges(self) -> None:
         edges = [(u, v, bool(d.get("shared"))) for u, v, d in self.graph.edges(data=True) if u != v]
@@ -215,7 +265,12 @@ class GraphItems:
                 _add_stub(path, x1, y1, x2, y2, towards_end=v in hubs)
                 continue
             path.moveTo(x1, y1)
-            path.lineTo(x2, y2)
+            bend = self._bends.get((u, v))
+            if bend is not None:
+                path.quadTo(bend[0], bend[1], x2, y2)
+                x1, y1 = bend  # the arrowhead follows the curve's last direction
+            else:
+                path.lineTo(x2, y2)
             if arrows:
                 _add_arrowhead(path, x1, y1, x2, y2, SIZES.get(kinds[v]["kind"], SIZES["host"]))
         return path
@@ -356,15 +411,14 @@ class GraphItems:
         for u, v, deps in self.graph.edges(data="deps"):
             if not deps or u == v or u in self.hubs or v in self.hubs:
                 continue
-            (x1, y1), (x2, y2) = self.positions[u], self.positions[v]
             label = QGraphicsSimpleTextItem(edge_label(deps), self.layers["edges"])
             label.setFont(font)
             label.setBrush(QBrush(QColor("#455a64")))
             label.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             size = label.boundingRect()
             for t in (0.5, 0.38, 0.62, 0.28, 0.72):
-                rect = QRectF(x1 + (x2 - x1) * t - size.width() / 2, y1 + (y2 - y1) * t - size.height(),
-                              size.width(), size.height())
+                x, y = self._edge_point(u, v, t)
+                rect = QRectF(x - size.width() / 2, y - size.height(), size.width(), size.height())
                 if not any(rect.intersects(r) for cell in cells(rect) for r in taken.get(cell, ())):
                     label.setPos(rect.topLeft())
                     take(rect)
@@ -441,6 +495,7 @@ class GraphItems:
         if selected is None or selected not in self.positions:
             self._add_nodes(dimmed=set())
             self._dim_labels(set())
+            self._dim_edge_labels(None)
             for item in self._edge_batches + self._stub_batches:
                 item.setPen(cosmetic_pen(item.data(1)))
             return
@@ -452,6 +507,8 @@ class GraphItems:
             item.setPen(cosmetic_pen(DIM_EDGE_COLOUR))
         down = {selected} | depends_on
         up = {selected} | dependents
+        self._dim_edge_labels({(u, v) for members in (down, up) for u in members for v in self.graph.succ[u]
+                               if v in members})
         for members, colour in ((down, DEPENDS_ON_COLOUR), (up, DEPENDENTS_COLOUR)):
             edges = [(u, v) for u in members for v in self.graph.succ[u] if v in members and u != v]
             if edges:
@@ -465,6 +522,11 @@ class GraphItems:
         """Fade the labels of `dimmed` nodes as their shapes are faded; the others at full strength."""
         for node, label in self._labels.items():
             label.setOpacity(DIM_OPACITY if node in dimmed else 1.0)
+
+    def _dim_edge_labels(self, lit: set | None) -> None:
+        """Fade the labels of edges not in `lit` (None: none faded)."""
+        for edge, label in self._edge_labels.items():
+            label.setOpacity(1.0 if lit is None or edge in lit else DIM_OPACITY)
 
     def label_opacity(self, node: Hashable) -> float | None:
         """Return the opacity of a node's label (None if it has none)."""
@@ -520,14 +582,19 @@ class GraphItems:
         for u, v in self.graph.edges():
             if u == v or (u in self.hubs) != (v in self.hubs):
                 continue
-            (x1, y1), (x2, y2) = self.positions[u], self.positions[v]
-            if not (min(x1, x2) - slack <= px <= max(x1, x2) + slack
-                    and min(y1, y2) - slack <= py <= max(y1, y2) + slack):
+            points = [self._edge_point(u, v, i / 8) for i in range(9)] if (u, v) in self._bends else [
+                self.positions[u], self.positions[v]]
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            if not (min(xs) - slack <= px <= max(xs) + slack and min(ys) - slack <= py <= max(ys) + slack):
                 continue
-            d = _distance_to_segment(px, py, x1, y1, x2, y2)
+            d = min(_distance_to_segment(px, py, *a, *b) for a, b in zip(points, points[1:]))
             if d <= best_d:
                 best, best_d = (u, v), d
         return best
+
+    def is_bent(self, u: Hashable, v: Hashable) -> bool:
+        """Return True when edge u → v is drawn as a curve round a node its straight line would cross."""
+        return (u, v) in self._bends
 
     def bounding_rect(self) -> QRectF:
         """Return the rectangle every node lies in, with a margin."""

@@ -37,6 +37,7 @@ COMPONENT_GAP = 80.0
 FORCE_DISTANCE = 70.0     # the ideal edge length of the force layout
 FORCE_WORK = 1_500_000    # node visits + edge visits the force layout may spend, in all
 BARYCENTRE_SWEEPS = 2
+GRID_ASPECT = 1.6         # width : height of the grid of unconnected nodes
 MAX_NEIGHBOURS = 40       # the force layout's repulsion looks at no more nodes than this per node
 
 Positions = dict[Hashable, tuple[float, float]]
@@ -97,10 +98,10 @@ def compute_layout(method: str, nodes: Sequence[Hashable], edges: Sequence[tuple
 
 def grid_positions(nodes: Sequence[Hashable], widths: dict[Hashable, float], *, dy: float = SPACING_Y
                    ) -> Positions:
-    """Return the `nodes` in a grid near-square on screen, in their order, row by row; each cell as wide as
-    the widest label (at least half SPACING_X)."""
+    """Return the `nodes` in a grid near-square (GRID_ASPECT: a little wider than tall, as screens are), in
+    their order, row by row; each cell as wide as the widest label (at least half SPACING_X)."""
     dx = max([SPACING_X / 2] + [widths.get(n, 0.0) for n in nodes])
-    columns = max(1, round(math.sqrt(len(nodes) * dy / dx)))
+    columns = max(1, round(math.sqrt(len(nodes) * dy * GRID_ASPECT / dx)))
     return {n: ((i % columns) * dx, (i // columns) * dy) for i, n in enumerate(nodes)}
 
 

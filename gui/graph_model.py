@@ -37,7 +37,7 @@ L2_TOOLTIP_LINES = 12       # a layer-2 edge's tooltip names at most this many l
 # it answered and which ports it listens on (coverage depth seen or ports): no OS, no software, no sockets,
 # so a low score says nothing about its safety.
 LITTLE_EVIDENCE_BELOW = "os"
-LABEL_CHAR_WIDTH = 6.2      # scene units per character of an 8 pt label: the layout's room for labels
+LABEL_CHAR_WIDTH = 6.6      # scene units per character of an 8 pt label: the layout's room for labels
 LABEL_MARGIN = 16.0         # scene units kept free between two labels side by side
 
 
@@ -431,7 +431,8 @@ def lay_out(snapshot: Snapshot, options: GraphOptions, generation: int, bases: d
     D = build_display_graph(snapshot, options, bases[options.level], bases.get("host"))
     widths = {n: label_width(str(label)) for n, label in D.nodes(data="label")}
     # layer-2 links left out: toggling them moves nothing
-    positions = compute_layout(options.layout, list(D), list(D.edges()), seed=options.seed,
+    nodes = sorted(D, key=lambda n: str(D.nodes[n]["label"]).lower())  # unconnected hosts in name order
+    positions = compute_layout(options.layout, nodes, list(D.edges()), seed=options.seed,
                                should_stop=cancelled.is_set, widths=widths)
     impact = impact_graph(D) if options.level == "service" and not options.collapse else None
     hosts = bases["host"].nodes

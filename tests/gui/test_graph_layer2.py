@@ -301,7 +301,7 @@ def test_hosts_table_shows_switch_and_port(qtbot, l2_snapshot):
     view.set_snapshot(l2_snapshot)
     model = view.hosts_view.model
     keys = [c.key for c in model.columns]
-    assert [k for k in keys if k not in ("switch", "switch_port", "coverage_depth")] == OLD_HOST_KEYS
+    assert set(OLD_HOST_KEYS) <= set(keys)  # the switch columns came on top (their order is the inventory's)
     switch, port = keys.index("switch"), keys.index("switch_port")
     assert not model.is_column_hidden(switch) and not model.is_column_hidden(port)
     assert model.headerData(switch, Qt.Orientation.Horizontal) == "Switch"
