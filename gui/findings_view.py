@@ -13,7 +13,7 @@ from gui.data import Snapshot
 from gui.models import Column, flatten, severity_rank
 from gui.table_view import DetailsPaneView, RecordTableView, host_link
 
-class HostFacts:
+class FindingHosts:
     """The hosts of the snapshot shown, for the findings' host columns (risk, criticality, patient data). A row
     of grouped findings (with `host_ids`) shows the worst of its hosts."""
 
@@ -36,7 +36,7 @@ class HostFacts:
         return next((v for v in ("yes", "unknown", "no") if v in values), None)
 
 
-def finding_columns(facts: HostFacts) -> tuple[Column, ...]:
+def finding_columns(facts: FindingHosts) -> tuple[Column, ...]:
     """Return the findings table's columns; the host ones read `facts`."""
     return (
         Column("severity", "Severity", "severity", width=8),
@@ -56,7 +56,7 @@ def finding_columns(facts: HostFacts) -> tuple[Column, ...]:
     )
 
 
-FINDING_COLUMNS = finding_columns(HostFacts())  # the order and titles (a view builds its own)
+FINDING_COLUMNS = finding_columns(FindingHosts())  # the order and titles (a view builds its own)
 
 
 def worst_first(findings: list[dict]) -> list[dict]:
@@ -119,7 +119,7 @@ class FindingsView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.host_facts = HostFacts()
+        self.host_facts = FindingHosts()
         self.table_view = RecordTableView(finding_columns(self.host_facts), noun="findings")
         self.group_check = QCheckBox("Group by title", toolTip="One row per rule and title, with the number of "
                                                                "hosts it concerns (the worst severity first)")
