@@ -18,8 +18,9 @@ The display graph's node attributes read here: ``kind`` (host, service, database
 subnet, group), ``label`` (short), ``risk`` (0–100 or None), ``unknown`` (little evidence: grey and hatched
 whatever the score), ``legacy`` ("major": a filled red badge; "minor", only end-of-life packages: a small
 hollow ring), ``healthcare``; edge attributes ``shared`` and ``deps`` (gui.graph_edges: the edge's label when
-zoomed in). A host's score is written on it. The highlight colours (blue: depends on; purple: dependents,
-outlined; black: the selection) are off the green → amber → red risk scale.
+zoomed in). A host's score is written on it. Sizes, colours, pens and shapes are gui.graph_style's.
+An edge whose straight line would cross another node (a layered layout's edge skipping a layer) is drawn as
+a curve bowing round it.
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ from collections.abc import Hashable, Iterable
 
 import networkx as nx
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene, \
     QGraphicsSimpleTextItem
 
 from gui.graph_edges import edge_label
 from gui.graph_layout import find_hubs
 from gui.graph_model import Layer2Edge
+from gui.graph_style import (DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, DIM_EDGE_COLOUR, DIM_L2_EDGE_COLOUR,
+                             EDGE_COLOUR, HEALTHCARE_COLOUR, L2_EDGE_COLOUR, LEGACY_COLOUR, SELECTED_COLOUR,
+                             SHARED_EDGE_COLOUR, SIZES, UNKNOWN_COLOUR, UNKNOWN_HATCH_COLOUR, add_arrowhead, add_shape,
+                             add_stub, cable_pen, cosmetic_pen, distance_to_segment, fill_colour)
 
 EDGE_CHUNK = 4000          # edges per path batch
 ARROW_LIMIT = 3000         # arrowheads only up to this many edges (they double the work)
@@ -51,83 +56,6 @@ SIMPLE_SCALE = 0.3         # below this zoom: nodes as plain unoutlined boxes, h
 
 Z_EDGES, Z_EDGES_HIGHLIGHT, Z_NODES, Z_BADGES, Z_RING, Z_LABELS = 0, 1, 2, 3, 4, 5
 Z_LAYER2 = 0.5             # over the dependency edges, under the highlighted ones
-
-# (half width, half height) per kind, in scene units
-SIZES = {"host": (18.0, 11.0), "service": (9.0, 9.0), "database": (10.0, 11.0), "process": (10.0, 10.0),
-         "external": (11.0, 10.0), "subnet": (32.0, 17.0), "group": (32.0, 17.0)}
-KIND_COLOURS = {"service": "#8ec5f2", "database": "#c79be0", "process": "#b8c4cc", "external": "#f2f2f2"}
-NO_RISK_COLOUR = "#9aa5ad"
-UNKNOWN_COLOUR = "#cfd5da"      # a host with little evidence: pale grey ...
-UNKNOWN_HATCH_COLOUR = "#7f8b94"  # ... hatched
-RISK_STOPS = ((0.0, (76, 175, 80)), (50.0, (255, 179, 0)), (100.0, (229, 57, 53)))
-DEPENDS_ON_COLOUR = "#1e78d2"   # what the selected node depends on (downstream)
-DEPENDENTS_COLOUR = "#8e24aa"   # what depends on it (upstream: its blast radius): purple, off the risk scale
-SELECTED_COLOUR = "#212121"
-EDGE_COLOUR = "#8d99a3"
-SHARED_EDGE_COLOUR = "#d3dade"
-DIM_EDGE_COLOUR = "#eef1f3"
-LEGACY_COLOUR = "#c62828"
-HEALTHCARE_COLOUR = "#00897b"
-L2_EDGE_COLOUR = "#795548"      # layer-2 cables: a brown no risk, highlight or dependency colour uses
-DIM_L2_EDGE_COLOUR = "#e2d8d4"  # the other cables while a node is selected (a pale pen: translucency is slow)
-L2_EDGE_WIDTH = 1.5
-
-
-def risk_colour(risk: float | None) -> str:
-    """Return the fill colour (#rrggbb) for a risk score from 0 (green) through 50 (amber) to 100 (red),
-    in steps of 10; grey for no score."""
-    if risk is None:
-        return NO_RISK_COLOUR
-    risk = min(100.0, max(0.0, round(float(risk) / 10) * 10))
-    for (a, ca), (b, cb) in zip(RISK_STOPS, RISK_STOPS[1:]):
-        if risk <= b:
-            t = (risk - a) / (b - a)
-            return "#%02x%02x%02x" % tuple(round(x + (y - x) * t) for x, y in zip(ca, cb))
-    return NO_RISK_COLOUR
-
-
-def fill_colour(data: dict) -> str:
-    """Return a node's fill colour: by risk for hosts, subnets and groups (UNKNOWN_COLOUR for little
-    evidence), by kind for the rest."""
-    if data["kind"] in ("host", "subnet", "group"):
-        return UNKNOWN_COLOUR if data.get("unknown") else risk_colour(data.get("risk"))
-    return KIND_COLOURS.get(data["kind"], NO_RISK_COLOUR)
-
-
-def add_shape(path: QPainterPath, kind: str, x: float, y: float) -> None:
-    """Add the shape of a node of `kind` centred on (x, y) to `path`: a rounded box for a host, a circle for
-    a service, a cylinder for a database, a diamond for a process, a triangle for an external peer, a wide
-    box for a subnet or group."""
-    w, h = SIZES.get(kind, SIZES["host"])
-    if kind in ("host", "subnet", "group"):
-        path.addRoundedRect(QRectF(x - w, y - h, 2 * w, 2 * h), 5, 5)
-    elif kind == "service":
-        path.addEllipse(QPointF(x, y), w, h)
-    elif kind == "database":
-        path.addRect(QRectF(x - w, y - h + 3, 2 * w, 2 * h - 6))
-        path.addEllipse(QRectF(x - w, y - h, 2 * w, 6))
-        path.addEllipse(QRectF(x - w, y + h - 6, 2 * w, 6))
-    elif kind == "process":
-        path.addPolygon(QPolygonF([QPointF(x, y - h), QPointF(x + w, y), QPointF(x, y + h), QPointF(x - w, y)]))
-        path.closeSubpath()
-    else:
-        path.addPolygon(QPolygonF([QPointF(x, y - h), QPointF(x + w, y + h), QPointF(x - w, y + h)]))
-        path.closeSubpath()
-
-
-def cosmetic_pen(colour: str, width: float = 1.0) -> QPen:
-    """Return a pen `width` pixels wide whatever the zoom."""
-    pen = QPen(QColor(colour), width)
-    pen.setCosmetic(True)
-    return pen
-
-
-def cable_pen(colour: str) -> QPen:
-    """Return the dashed pen of the layer-2 overlay: a dash pattern no dependency edge has, at any zoom."""
-    pen = cosmetic_pen(colour, L2_EDGE_WIDTH)
-    pen.setStyle(Qt.DashLine)
-    return pen
-
 
 class GraphItems:
     """The items of one display graph on `scene`, at `positions` ({node: (x, y)})."""
@@ -262,7 +190,7 @@ class GraphItems:
         for u, v in edges:
             (x1, y1), (x2, y2) = pos[u], pos[v]
             if (u in hubs) != (v in hubs):
-                _add_stub(path, x1, y1, x2, y2, towards_end=v in hubs)
+                add_stub(path, x1, y1, x2, y2, towards_end=v in hubs)
                 continue
             path.moveTo(x1, y1)
             bend = self._bends.get((u, v))
@@ -272,7 +200,7 @@ class GraphItems:
             else:
                 path.lineTo(x2, y2)
             if arrows:
-                _add_arrowhead(path, x1, y1, x2, y2, SIZES.get(kinds[v]["kind"], SIZES["host"]))
+                add_arrowhead(path, x1, y1, x2, y2, SIZES.get(kinds[v]["kind"], SIZES["host"]))
         return path
 
     def _draw_layer2(self) -> None:
@@ -461,7 +389,7 @@ class GraphItems:
             if not (min(x1, x2) - slack <= px <= max(x1, x2) + slack
                     and min(y1, y2) - slack <= py <= max(y1, y2) + slack):
                 continue
-            d = _distance_to_segment(px, py, x1, y1, x2, y2)
+            d = distance_to_segment(px, py, x1, y1, x2, y2)
             if d <= best_d:
                 best, best_d = edge, d
         return best
@@ -587,7 +515,7 @@ class GraphItems:
             xs, ys = [p[0] for p in points], [p[1] for p in points]
             if not (min(xs) - slack <= px <= max(xs) + slack and min(ys) - slack <= py <= max(ys) + slack):
                 continue
-            d = min(_distance_to_segment(px, py, *a, *b) for a, b in zip(points, points[1:]))
+            d = min(distance_to_segment(px, py, *a, *b) for a, b in zip(points, points[1:]))
             if d <= best_d:
                 best, best_d = (u, v), d
         return best
@@ -613,42 +541,3 @@ class GraphItems:
         self._labels.clear()
         self._edge_labels.clear()
         self._layer2_batches.clear()
-
-
-def _add_arrowhead(path: QPainterPath, x1: float, y1: float, x2: float, y2: float,
-                   size: tuple[float, float], length: float = 7.0) -> None:
-    """Add a small open arrowhead to `path`, on the edge from (x1, y1) where it meets the target's box."""
-    dx, dy = x2 - x1, y2 - y1
-    d = math.hypot(dx, dy)
-    if d < 1e-6:
-        return
-    ux, uy = dx / d, dy / d
-    w, h = size
-    back = min(w / abs(ux) if ux else math.inf, h / abs(uy) if uy else math.inf)
-    tx, ty = x2 - ux * back, y2 - uy * back
-    for side in (1, -1):
-        path.moveTo(tx, ty)
-        path.lineTo(tx - length * ux + side * length * 0.5 * uy, ty - length * uy - side * length * 0.5 * ux)
-
-
-def _add_stub(path: QPainterPath, x1: float, y1: float, x2: float, y2: float, *, towards_end: bool) -> None:
-    """Add a STUB-long line from the non-hub end of an edge towards the hub at the other end."""
-    dx, dy = x2 - x1, y2 - y1
-    d = math.hypot(dx, dy)
-    if d < 1e-6:
-        return
-    ux, uy = dx / d * STUB, dy / d * STUB
-    if towards_end:
-        path.moveTo(x1, y1)
-        path.lineTo(x1 + ux, y1 + uy)
-    else:
-        path.moveTo(x2, y2)
-        path.lineTo(x2 - ux, y2 - uy)
-
-
-def _distance_to_segment(px: float, py: float, x1: float, y1: float, x2: float, y2: float) -> float:
-    """Return the distance from (px, py) to the segment (x1, y1)–(x2, y2)."""
-    dx, dy = x2 - x1, y2 - y1
-    length2 = dx * dx + dy * dy
-    t = 0.0 if length2 < 1e-12 else max(0.0, min(1.0, ((px - x1) * dx + (py - y1) * dy) / length2))
-    return math.hypot(px - (x1 + t * dx), py - (y1 + t * dy))

@@ -8,7 +8,9 @@ to the GUI thread, where gui.graph_items draws it in a few batched items. A newe
 one, and a result that arrives late is dropped.
 
 Selecting a node lights what it depends on (downstream, transitively) in blue and what depends on it
-(upstream: its blast radius) in orange, and dims the rest. Dependence follows discovery.analyses.analysis's blast
+(upstream: its blast radius) in purple, outlined, and dims the rest; a line above the canvas says what the
+selected host's failure would affect, counted over the whole estate as the analysis counts it
+(gui.graph_impact). Dependence follows discovery.analyses.analysis's blast
 radius: a client depends on the services it calls, a service on its host, a host on its client processes;
 an external peer, shared infrastructure (the analysis's list) and hubs (gui.graph_layout.find_hubs) are lit
 but pass nothing on (else, through monitoring or backup, everything would depend on everything).
@@ -18,6 +20,11 @@ SNMP LLDP/CDP neighbours and forwarding tables) as dashed lines. They are drawn 
 out (toggling neither moves a node nor changes the zoom) and are never part of the display graph, so
 dependence, blast radius and hubs ignore them. Collapsed by subnet or move group, the cables between
 buckets are drawn one line per pair of buckets; those inside one bucket are not drawn.
+
+Framing: the picture is fitted when first shown and whenever the canvas is resized, until the user zooms or
+pans (then the zoom is kept, also when coming back to the page); Fit (F on the canvas) fits and follows the
+size again. Ctrl+= / Ctrl+- zoom (Ctrl+0 is the Overview page's); arrow keys move the selection to the
+connected node in that direction; Escape clears it. The toolbar is built by gui.graph_toolbar.
 """
 
 from __future__ import annotations
@@ -30,18 +37,18 @@ from pathlib import Path
 
 import networkx as nx
 from PySide6.QtCore import QObject, QPointF, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QAction, QKeySequence, QPainter, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsScene, QGraphicsView, QHBoxLayout,
-                               QLabel, QLineEdit, QMenu, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QKeySequence, QPainter, QShortcut
+from PySide6.QtWidgets import QFileDialog, QGraphicsScene, QGraphicsView, QLabel, QVBoxLayout, QWidget
 
 from gui.data import Snapshot
 from gui.graph_canvas import GraphCanvasView, write_png, write_svg
 from gui.graph_edges import edge_tooltip
 from gui.graph_impact import Impact, analysis_shared_hosts, build_host_graph, describe_impact, host_impact
-from gui.graph_items import (DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, HEALTHCARE_COLOUR, L2_EDGE_COLOUR, LEGACY_COLOUR,
-                             UNKNOWN_COLOUR, GraphItems)
+from gui.graph_items import GraphItems
+from gui.graph_style import DEPENDENTS_COLOUR
 from gui.graph_layout import LAYOUTS, LayoutCancelled
-from gui.graph_model import (COLLAPSES, HOST_KINDS, LEVELS, LITTLE_EVIDENCE_BELOW, SERVICE_KINDS, GraphOptions,
+from gui.graph_toolbar import LAYER2_NONE_TIP, LAYER2_TIP, build_toolbar
+from gui.graph_model import (COLLAPSES, HOST_KINDS, LEVELS, GraphOptions,
                              LayoutResult, Layer2Edge, find_nodes, lay_out, reach, short_name)
 
 ANTIALIAS_LIMIT = 2000     # antialiasing only up to this many nodes
@@ -53,9 +60,6 @@ NO_CONNECTIONS_TEXT = (
     "from a database server's client list, from SNMP (TCP-MIB) or from a passive capture. A network scan "
     "(nmap) alone sees ports, not connections.")
 EDGE_HOVER_PIXELS = 6      # how near a layer-2 line the pointer must be for its tooltip
-LAYER2_TIP = "Show which switch port each host is cabled to (SNMP LLDP/CDP/forwarding tables)"
-LAYER2_NONE_TIP = ("No layer-2 links in this inventory: scan the switches with SNMP (estatemap scan snmp) to "
-                   "learn which switch port each host is cabled to")
 
 
 # -- Qt ------------------------------------------------------------------------------------------------------
@@ -117,7 +121,7 @@ class GraphView(QWidget):
         self.canvas.resized.connect(self._follow_size)
         self.canvas.arrow_pressed.connect(self.step_selection)
         self.canvas.tooltip_for = self._tooltip_at
-        self._build_toolbar()
+        build_toolbar(self)
         self._build_shortcuts()
         self.empty_label = QLabel(NO_CONNECTIONS_TEXT, wordWrap=True, visible=False)
         self.empty_label.setStyleSheet("background:#fff8e1; border:1px solid #ffe082; padding:6px;")
@@ -135,75 +139,6 @@ class GraphView(QWidget):
         layout.addWidget(self.legend)
 
     # -- toolbar ---------------------------------------------------------------------------------------------
-
-    def _build_toolbar(self) -> None:
-        self.search_edit = QLineEdit(placeholderText="Find a node by name or address",
-                                     toolTip="Type a host name, address or service, then Enter to select it")
-        self.search_edit.returnPressed.connect(lambda: self.find_node(self.search_edit.text()))
-        find = QPushButton("Find", toolTip="Select and centre the first node matching the search text")
-        find.clicked.connect(lambda: self.find_node(self.search_edit.text()))
-        self.level_combo = _combo((("Hosts", "host"), ("Services", "service")), self.set_level)
-        self.layout_combo = _combo((("Layered (clients → servers)", "layered"), ("Force-directed", "force")),
-                                   self.set_layout_method)
-        self.level_combo.setToolTip("Hosts: one box per host; Services: every service, client process and "
-                                    "database, each naming its host")
-        self.layout_combo.setToolTip("Layered: clients on the left, the servers they use to the right; "
-                                     "Force-directed: connected nodes pulled together")
-        fit = QPushButton("Fit", toolTip=f"Show the whole estate (F on the graph); it then follows "
-                                         "the window's size until you zoom or pan")
-        fit.clicked.connect(self.fit)
-        save = QPushButton("Save image…", toolTip="Save the whole graph as a PNG picture or an SVG drawing")
-        save.clicked.connect(self._ask_save_image)
-        self._row1 = _row(self.search_edit, find, QLabel("Level:"), self.level_combo, QLabel("Layout:"),
-                          self.layout_combo, fit, save)
-        self.kinds_button = QToolButton(text="Kinds", popupMode=QToolButton.InstantPopup,
-                                        toolTip="Choose which kinds of node to show")
-        self.kinds_menu = QMenu(self.kinds_button)
-        self.kind_actions = {}
-        for kind in SERVICE_KINDS:
-            action = QAction(kind, self.kinds_menu, checkable=True, checked=True)
-            action.toggled.connect(self._on_kinds_toggled)
-            self.kinds_menu.addAction(action)
-            self.kind_actions[kind] = action
-        self.kinds_button.setMenu(self.kinds_menu)
-        self.risk_spin = QSpinBox(minimum=0, maximum=100, suffix=" min risk",
-                                  toolTip="Hide hosts whose risk score is below this (0: hide none; unscored "
-                                          "hosts are hidden too)")
-        self.risk_spin.valueChanged.connect(self.set_min_risk)
-        self.group_combo = _combo((("All move groups", None),), self.set_group_filter)
-        self.group_combo.setToolTip("Show only the hosts of one move group")
-        self.shared_check = QCheckBox("Hide shared infrastructure",
-                                      toolTip="Hide DNS, directory, NTP, monitoring... and the dependencies on them")
-        self.shared_check.toggled.connect(self.set_hide_shared)
-        self.collapse_combo = _combo((("No collapse", None), ("Collapse by subnet", "subnet"),
-                                      ("Collapse by move group", "group")), self.set_collapse)
-        self.collapse_combo.setToolTip("Merge the hosts of each /24 subnet or move group into one box")
-        self.layer2_check = QCheckBox("Layer 2", enabled=False, toolTip=LAYER2_NONE_TIP)
-        self.layer2_check.toggled.connect(self.set_layer2_visible)
-        self.hops_spin = QSpinBox(minimum=1, maximum=10, value=1, suffix=" hop(s)",
-                                  toolTip="How many links away from the selection Neighbourhood reaches")
-        around = QPushButton("Neighbourhood", toolTip="Show only the nodes within the hops of the selected node")
-        around.clicked.connect(lambda: self.show_neighbourhood())
-        show_all = QPushButton("Show all", toolTip="Leave the neighbourhood view: show every node again")
-        show_all.clicked.connect(self.show_all)
-        self._row2 = _row(self.kinds_button, self.risk_spin, self.group_combo, self.shared_check,
-                          self.collapse_combo, self.layer2_check, self.hops_spin, around, show_all)
-        self.busy_label = QLabel("laying out…")
-        self.busy_label.setVisible(False)
-        self.status_label = QLabel("")
-        self.legend = QLabel(
-            "hosts green → amber → red by risk, the score written on each; "
-            f"<span style='background:{UNKNOWN_COLOUR}'>&nbsp;▨&nbsp;</span> unscored or little evidence "
-            f"(seen or ports only, nothing from {LITTLE_EVIDENCE_BELOW} up); "
-            f"<span style='color:{LEGACY_COLOUR}'>● legacy OS or exposed service</span> "
-            f"<span style='color:{LEGACY_COLOUR}'>○ end-of-life packages only</span> "
-            f"<span style='color:{HEALTHCARE_COLOUR}'>✚ healthcare</span>; "
-            f"selected: <span style='color:{DEPENDS_ON_COLOUR}'>■ depends on</span> "
-            f"<span style='color:{DEPENDENTS_COLOUR}'>▢ dependents (outlined)</span>; "
-            "▭ host ○ service ▯ database ◇ process △ external", wordWrap=True)
-        self.layer2_legend = QLabel(f"<span style='color:{L2_EDGE_COLOUR}'>┄ cable to a switch port</span>")
-        self.layer2_legend.setVisible(False)
-        self._status_row = _row(self.busy_label, self.status_label, self.layer2_legend)
 
     def _build_shortcuts(self) -> None:
         """Fit (F on the canvas; Ctrl+0 is the Overview page's), zoom (Ctrl+= / Ctrl++ / Ctrl+-) and Escape to
@@ -676,20 +611,3 @@ class GraphView(QWidget):
                 self.status_label.setText(str(exc))
             else:
                 self.status_label.setText(f"Saved {name}")
-
-
-def _combo(entries, on_change) -> QComboBox:
-    """Return a combo box of (text, data) entries that calls on_change(data) when the choice changes."""
-    combo = QComboBox()
-    for text, data in entries:
-        combo.addItem(text, data)
-    combo.currentIndexChanged.connect(lambda _: on_change(combo.currentData()))
-    return combo
-
-
-def _row(*widgets) -> QHBoxLayout:
-    row = QHBoxLayout()
-    for w in widgets:
-        row.addWidget(w)
-    row.addStretch(1)
-    return row

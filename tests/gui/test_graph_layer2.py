@@ -17,7 +17,7 @@ from discovery.records.model import Scan
 from discovery.service import analyze
 from discovery.storage.store import Store
 from gui.data import load_snapshot, snapshot_of
-from gui.graph_items import DIM_L2_EDGE_COLOUR, L2_EDGE_COLOUR
+from gui.graph_style import DIM_L2_EDGE_COLOUR, L2_EDGE_COLOUR
 from gui.graph_model import describe_l2_link
 from gui.graph_view import LAYER2_TIP, GraphView
 from gui.inventory_view import InventoryView

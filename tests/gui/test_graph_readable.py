@@ -20,7 +20,7 @@ from discovery.storage.store import Store
 from gui.data import load_snapshot
 from gui.graph_edges import friendly_protocol
 from gui.graph_impact import analysis_shared_hosts
-from gui.graph_items import DEPENDENTS_COLOUR, SELECTED_COLOUR, UNKNOWN_COLOUR, fill_colour, risk_colour
+from gui.graph_style import DEPENDENTS_COLOUR, SELECTED_COLOUR, UNKNOWN_COLOUR, fill_colour, risk_colour
 from gui.graph_model import little_evidence, short_name
 from gui.graph_view import NO_CONNECTIONS_TEXT, GraphView
 from tests.builders import T0, make_report
