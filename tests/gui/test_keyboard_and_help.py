@@ -103,6 +103,12 @@ def test_a_table_is_one_tab_stop_and_tab_reaches_the_filter_and_the_annotation_f
     assert all(not isinstance(w, QAbstractItemView) or w is table for w in seen[:2])
 
 
+def test_every_table_outside_the_graph_is_one_tab_stop(window):
+    tables = [t for t in window.findChildren(QAbstractItemView)
+              if not within(t, window.graph_view) and t.tabKeyNavigation()]
+    assert tables == []
+
+
 def test_ctrl_f_focuses_the_current_pages_filter(qtbot, window):
     window.show_page("Inventory")
     qtbot.keyClick(window.navigation, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
