@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from discovery.records.model import Disk, EstateError, Host, HostReport, Interface, ScanContext, counted
+from discovery.records.model import Disk, EstateError, Host, HostReport, Interface, ScanContext, ScriptResult, counted
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,9 @@ def transform_host_system(obj: dict, lookups: Lookups, observed_at: datetime) ->
             memory_bytes=getattr(hardware, "memorySize", None),
             status="up" if connection == "connected" else "down",
             status_reason=f"vcenter: {connection}" + (", maintenance mode" if maintenance else ""),
-            boot_time=obj.get("runtime.bootTime")),
+            boot_time=obj.get("runtime.bootTime"),
+            scripts=(ScriptResult(id="vcenter-esxi", output=_summary(evidence, ESXI_SUMMARY),
+                                  data=_script_data(evidence, ESXI_SCRIPT_KEYS)),)),
         interfaces=interfaces,
         raw={"vcenter": json.dumps(evidence, sort_keys=True, default=str)})
 
@@ -413,9 +415,40 @@ def transform_virtual_machine(obj: dict, lookups: Lookups, observed_at: datetime
             cpu_cores=vcpus, cpu_logical_cores=vcpus,
             memory_bytes=memory_mb * 2**20 if memory_mb else None, disks=tuple(disks),
             status="up" if power == "poweredOn" else "down",
-            status_reason=f"vcenter: {power}" if power else None, boot_time=obj.get("runtime.bootTime")),
+            status_reason=f"vcenter: {power}" if power else None, boot_time=obj.get("runtime.bootTime"),
+            scripts=(ScriptResult(id="vcenter-vm", output=_summary(evidence, VM_SUMMARY),
+                                  data=_script_data(evidence, VM_SCRIPT_KEYS)),)),
         interfaces=tuple(interfaces),
         raw={"vcenter": json.dumps(evidence, sort_keys=True, default=str)})
+
+
+# What the host's vcenter-vm / vcenter-esxi script keeps (the analyses and the faces read it; the raw evidence
+# keeps everything), and the order of its one-line summary.
+VM_SCRIPT_KEYS = ("power_state", "runs_on", "datacenter", "folder", "hardware_version", "guest_os_configured",
+                  "guest_os_reported", "guest_os_differs", "tools_running", "tools_version_status", "tools_version",
+                  "template")
+ESXI_SCRIPT_KEYS = ("cluster", "datacenter", "product", "version", "build", "connection_state", "maintenance_mode")
+VM_SUMMARY = (("power_state", "{}"), ("runs_on", "on {}"), ("hardware_version", "hardware {}"),
+              ("tools_running", "tools {}"))
+ESXI_SUMMARY = (("product", "{}"), ("cluster", "cluster {}"), ("connection_state", "{}"))
+
+
+def _script_data(evidence: dict, keys: tuple[str, ...]) -> dict:
+    data = {key: evidence.get(key) for key in keys}
+    if isinstance(data.get("runs_on"), dict):
+        data["runs_on"] = {k: v for k, v in data["runs_on"].items() if k != "host_moid"}
+    return data
+
+
+def _summary(evidence: dict, parts: tuple[tuple[str, str], ...]) -> str | None:
+    words = []
+    for key, form in parts:
+        value = evidence.get(key)
+        if isinstance(value, dict):
+            value = " / ".join(str(v) for k, v in value.items() if k in ("host", "cluster") and v)
+        if value:
+            words.append(form.format(value))
+    return ", ".join(words) or None
 
 
 def _is_address(name: str | None) -> bool:

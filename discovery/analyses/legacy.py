@@ -40,6 +40,7 @@ from pathlib import Path
 
 from discovery.records.model import OPEN_STATES, Finding, service_row_id
 from discovery.analyses.protocol_rules import assess_protocols, load_protocol_rules
+from discovery.analyses.vmware_rules import assess_vmware
 from discovery.records.versions import (Parts, Version, VersionSpec, compare_parts, parse_cycle, parse_version,
                                         parse_version_spec)
 
@@ -881,7 +882,7 @@ def _upstream_end(product: Product, verdict: Verdict) -> date | None:
 # --- the whole inventory -------------------------------------------------------------------------------
 
 def assess_inventory(inventory: dict, table: EolTable, as_of: date, *, protocols: dict | None = None) -> list[Finding]:
-    """Return the legacy, insecure-protocol and unidentified-service findings for an inventory
+    """Return the legacy, insecure-protocol, unidentified-service and VMware (vcenter) findings for an inventory
     (the JSON export's dict, as discovery.inventory.build.build_inventory returns it) at `as_of`;
     `protocols` are the insecure-protocol rules (default: load_protocol_rules()).
 
@@ -920,6 +921,7 @@ def assess_inventory(inventory: dict, table: EolTable, as_of: date, *, protocols
     judged = [(obs, assess_observation(obs, table, as_of)) for obs in observations]
     findings = [f for obs, verdict in _best(judged) if (f := _legacy_finding(obs, verdict, table, as_of))]
     findings.extend(assess_protocols(inventory, rules))
+    findings.extend(assess_vmware(inventory))
     unique: dict[str, Finding] = {}
     for f in findings:
         unique.setdefault(f.id, f)

@@ -98,35 +98,33 @@ def uuid_forms(uuid: str) -> set[str]:
 
 
 def find_match(host: Host, lookup: Callable[[str, str], Iterable[str]],
-               macs_of: Callable[[str], set[str]], uuids_of: Callable[[str], set[str]] | None = None) -> Match | None:
+               macs_of: Callable[[str], set[str]],
+               uuids_of: Callable[[list[str]], dict[str, set[str]]] | None = None) -> Match | None:
     """Return the stored host `host` is, or None for a new machine.
 
-    `lookup(kind, value)` gives the ids of stored hosts holding that key; `macs_of(id)` their MACs; `uuids_of(id)`
-    their hardware UUIDs: a serial, MAC or address match is refused when both sides have a hardware UUID and
-    they differ (two VMs cloned with one MAC, blades sharing a chassis serial).
+    `lookup(kind, value)` gives the ids of stored hosts holding that key; `macs_of(id)` their MACs; `uuids_of(ids)`
+    the hardware UUIDs of those that have any (one call per key): a serial, MAC or address match is refused when
+    both sides have a hardware UUID and they differ (two VMs cloned with one MAC, blades sharing a chassis serial).
     """
     keys = identity_keys(host)
     own_uuids = set().union(*(uuid_forms(value) for kind, value in keys if kind == "uuid"))
 
-    def other_machine(host_id: str) -> bool:
-        if not own_uuids or uuids_of is None:
-            return False
-        theirs = uuids_of(host_id)
-        return bool(theirs) and not own_uuids & theirs
+    def same_machine(kind: str, host_ids: Iterable[str]) -> list[str]:
+        host_ids = list(host_ids)
+        if kind == "uuid" or not own_uuids or uuids_of is None or not host_ids:
+            return host_ids
+        theirs = uuids_of(host_ids)
+        return [h for h in host_ids if not theirs.get(h) or own_uuids & theirs[h]]
 
     for kind, value in keys:
         if kind in STRONG_KINDS:
-            for host_id in lookup(kind, value):
-                if kind != "uuid" and other_machine(host_id):
-                    continue
+            for host_id in same_machine(kind, lookup(kind, value)):
                 return Match(host_id, kind, value)
     own_macs = {value for kind, value in keys if kind == "mac"}
     for kind, value in keys:
         if kind != "address":
             continue
-        for host_id in lookup(kind, value):
-            if other_machine(host_id):
-                continue
+        for host_id in same_machine(kind, lookup(kind, value)):
             their_macs = macs_of(host_id)
             if own_macs and their_macs and not own_macs & their_macs:
                 continue  # the address now belongs to another machine

@@ -394,9 +394,15 @@ class Store:
                                [kind, value])
         return [r[0] for r in rows]
 
-    def _uuids_of(self, host_id: str) -> set[str]:
-        rows = self.db.execute("SELECT value FROM host_keys WHERE kind = 'uuid' AND host_id = ?", [host_id])
-        return {r[0] for r in rows}
+    def _uuids_of(self, host_ids: list[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(host_ids), 500):  # well under SQLite's bound on parameters
+            chunk = host_ids[start:start + 500]
+            rows = self.db.execute("SELECT host_id, value FROM host_keys WHERE kind = 'uuid' AND host_id IN "
+                                   f"({', '.join('?' * len(chunk))})", chunk)
+            for host_id, value in rows:
+                found.setdefault(host_id, set()).add(value)
+        return found
 
     def _macs_of(self, host_id: str) -> set[str]:
         rows = self.db.execute("SELECT value FROM host_keys WHERE kind = 'mac' AND host_id = ?", [host_id])

@@ -276,3 +276,23 @@ def test_a_simulator_stopped_mid_scan_keeps_what_was_read(vcsim_binary, certific
         sim.stop()
     assert result.status == "failed" and "connection was lost" in result.error, result.error
     assert len(kept) == 4 and all(h["os_name"] == "VMware ESXi" for h in kept)  # the ESXi hosts, kept
+
+
+def test_analyze_judges_the_esxi_version_and_the_vms_tools(simulator, certificate, tmp_path):
+    db = tmp_path / "estate.db"
+    assert scan_cli(db, simulator.address, "--ca-file", str(certificate[0])).returncode == 0
+    out = tmp_path / "estate.json"
+    for command in (["analyze"], ["export", "--format", "json", "--out", str(out)]):
+        done = subprocess.run([sys.executable, str(ROOT / "main.py"), "--db", str(db), *command], capture_output=True,
+                              text=True, timeout=CLI_SECONDS, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+    export = json.loads(out.read_text())
+    esxi = {h["id"] for h in export["hosts"] if h["os_name"] == "VMware ESXi"}
+    eol = {f["host_id"] for f in export["findings"] if f["rule"] == "os-eol" and "ESXi 6.5" in f["title"]}
+    assert len(esxi) == 4 and eol == esxi  # the simulator's ESXi 6.5.0: past end of support
+    tools = [f for f in export["findings"] if f["rule"].startswith("vmware-")]
+    vms = [h for h in export["hosts"] if h["virtualization"] == "vmware"]
+    # the simulator's VMs run no tools: each powered-on one is a finding, read from its vcenter-vm script
+    powered_on = [h for h in vms if h["status"] == "up"]
+    assert powered_on and {f["host_id"] for f in tools if f["rule"] == "vmware-tools-not-running"} == {
+        h["id"] for h in powered_on}

@@ -228,14 +228,49 @@ def test_a_shared_mac_does_not_merge_two_machines_with_different_uuids():
     keys = {("mac", "00:0c:29:36:63:62"): ["h-1"], ("uuid", "aaaa"): ["h-1"]}
     lookup = lambda kind, value: keys.get((kind, value), [])  # noqa: E731
     clone = Host(source="vcenter", observed_at=NOW, hardware_uuid="bbbb", macs=("00:0c:29:36:63:62",))
-    assert find_match(clone, lookup, lambda h: {"00:0c:29:36:63:62"}, lambda h: {"aaaa"}) is None
+    uuids = lambda ids: {h: {"aaaa"} for h in ids}  # noqa: E731
+    assert find_match(clone, lookup, lambda h: {"00:0c:29:36:63:62"}, uuids) is None
     same = Host(source="vcenter", observed_at=NOW, hardware_uuid="aaaa", macs=("00:0c:29:36:63:62",))
-    assert find_match(same, lookup, lambda h: set(), lambda h: {"aaaa"}).kind == "uuid"
+    assert find_match(same, lookup, lambda h: set(), uuids).kind == "uuid"
     no_uuid = Host(source="nmap", observed_at=NOW, macs=("00:0c:29:36:63:62",))
-    assert find_match(no_uuid, lookup, lambda h: set(), lambda h: {"aaaa"}).kind == "mac"
+    assert find_match(no_uuid, lookup, lambda h: set(), uuids).kind == "mac"
     # the guest's DMI UUID read the other way round still merges by the serial VMware derives from it
     serial_keys = {("serial", "vmware-42 1e"): ["h-2"]}
     swapped = Host(source="local", observed_at=NOW, hardware_uuid="5c3b1e42-7e6d-908f-a1b2-c3d4e5f6a7b8",
                    serial="VMware-42 1e")
     assert find_match(swapped, lambda k, v: serial_keys.get((k, v), []), lambda h: set(),
-                      lambda h: {BIOS_UUID}).kind == "serial"
+                      lambda ids: {h: {BIOS_UUID} for h in ids}).kind == "serial"
+
+
+def test_the_vm_script_carries_what_the_analyses_read():
+    host = vcenter.transform_virtual_machine(vm_properties(), lookups(), NOW).host
+    (script,) = host.scripts
+    assert script.id == "vcenter-vm" and script.output == "poweredOn, on esx01.example.org / Cluster-A, hardware " \
+                                                          "vmx-09, tools guestToolsRunning"
+    assert script.data["runs_on"] == {"host": "esx01.example.org", "host_uuid": None, "cluster": "Cluster-A"}
+    assert script.data["tools_version_status"] == "guestToolsSupportedOld"
+
+
+def _vm_row(host_id: str, **facts) -> dict:
+    data = {"power_state": "poweredOn", "tools_running": "guestToolsRunning", "tools_version_status": "guestToolsCurrent",
+            "tools_version": "12352", "guest_os_configured": "Debian GNU/Linux 12 (64-bit)",
+            "guest_os_reported": "Debian GNU/Linux 12 (64-bit)", "template": False} | facts
+    return {"id": host_id, "scripts": [{"id": "vcenter-vm", "output": None, "data": data}]}
+
+
+def test_assess_vmware_reports_tools_and_guest_os_problems_only():
+    from discovery.analyses.vmware_rules import assess_vmware
+
+    inventory = {"hosts": [
+        _vm_row("ok"),
+        _vm_row("stopped-tools", tools_running="guestToolsNotRunning"),
+        _vm_row("powered-off", power_state="poweredOff", tools_running="guestToolsNotRunning"),
+        _vm_row("old-tools", tools_version_status="guestToolsTooOld", tools_version="9349"),
+        _vm_row("mismatch", guest_os_reported="Microsoft Windows Server 2019 (64-bit)"),
+        _vm_row("template", template=True, tools_running="guestToolsNotRunning"),
+        {"id": "physical", "scripts": [{"id": "smb-protocols", "output": "SMBv1"}]},
+    ]}
+    found = {(f.host_id, f.rule, f.severity) for f in assess_vmware(inventory)}
+    assert found == {("stopped-tools", "vmware-tools-not-running", "low"),
+                     ("old-tools", "vmware-tools-outdated", "medium"),
+                     ("mismatch", "vmware-guest-os-mismatch", "info")}

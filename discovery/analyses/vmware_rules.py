@@ -1,0 +1,64 @@
+"""Findings from what vCenter says of its VMs (a host's `vcenter-vm` script, scanners/vcenter.py): VMware Tools not
+running on a powered-on VM or out of date, and a guest OS the tools report differently from the one configured.
+
+Pure: `assess_vmware(inventory)` reads the inventory's host rows only.
+"""
+
+from __future__ import annotations
+
+from discovery.records.model import Finding
+
+SCRIPT = "vcenter-vm"
+CATEGORY = "vmware"
+# toolsVersionStatus2 values that mean the tools need attention: (severity, what it means)
+OUTDATED_TOOLS = {
+    "guestToolsSupportedOld": ("low", "older than the version this ESXi host ships (still supported)"),
+    "guestToolsTooOld": ("medium", "too old: no longer supported with this ESXi host"),
+    "guestToolsBlacklisted": ("high", "a version VMware withdrew for a known problem"),
+    "guestToolsTooNew": ("low", "newer than this ESXi host supports"),
+}
+
+
+def _vm_facts(host: dict) -> dict | None:
+    script = next((s for s in host.get("scripts") or () if s.get("id") == SCRIPT), None)
+    return script.get("data") if script and isinstance(script.get("data"), dict) else None
+
+
+def _finding(host: dict, rule: str, severity: str, title: str, evidence: str, recommendation: str,
+             data: dict) -> Finding:
+    return Finding(id=f"{rule}:{host['id']}", subject_type="host", subject_id=host["id"], host_id=host["id"],
+                   rule=rule, category=CATEGORY, severity=severity, title=title, evidence=evidence,
+                   recommendation=recommendation, confidence="high", data=data)
+
+
+def assess_vmware(inventory: dict) -> list[Finding]:
+    """Return the VMware Tools and guest OS findings of every host vCenter described as a VM."""
+    findings = []
+    for host in inventory.get("hosts") or ():
+        facts = _vm_facts(host)
+        if facts is None or facts.get("template"):
+            continue
+        powered_on = facts.get("power_state") == "poweredOn"
+        running = facts.get("tools_running")
+        if powered_on and running and running != "guestToolsRunning":
+            findings.append(_finding(
+                host, "vmware-tools-not-running", "low", "VMware Tools not running on a powered-on VM",
+                f"vCenter: tools {running} (version {facts.get('tools_version') or 'unknown'})",
+                "Start or install VMware Tools: without them vCenter cannot report the VM's addresses, host name "
+                "or guest OS, and migration tools read less of it.", {"tools_running": running}))
+        status = facts.get("tools_version_status")
+        if status in OUTDATED_TOOLS:
+            severity, meaning = OUTDATED_TOOLS[status]
+            findings.append(_finding(
+                host, "vmware-tools-outdated", severity, "VMware Tools out of date",
+                f"vCenter: tools version {facts.get('tools_version') or 'unknown'} is {meaning} ({status})",
+                "Upgrade VMware Tools (or open-vm-tools from the guest's own packages) before migrating.",
+                {"tools_version_status": status, "tools_version": facts.get("tools_version")}))
+        configured, reported = facts.get("guest_os_configured"), facts.get("guest_os_reported")
+        if configured and reported and configured != reported:
+            findings.append(_finding(
+                host, "vmware-guest-os-mismatch", "info", "Guest OS differs from the VM's configured OS",
+                f"configured: {configured}; VMware Tools report: {reported}",
+                "Set the VM's guest OS to what runs in it: vCenter, backups and migration tools size and "
+                "support the VM by the configured one.", {"configured": configured, "reported": reported}))
+    return findings
