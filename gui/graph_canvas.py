@@ -11,6 +11,7 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QToolTip, QWidget
 
 MIN_ZOOM, MAX_ZOOM = 0.005, 12.0
+EXPORT_MAX_PIXELS = 6000   # the longer side of a saved PNG
 FIT_KEY = Qt.Key_F         # Fit, on the canvas (Ctrl+0 is the Overview page's)
 ARROWS = {Qt.Key_Left: (-1, 0), Qt.Key_Right: (1, 0), Qt.Key_Up: (0, -1), Qt.Key_Down: (0, 1)}
 
@@ -113,6 +114,24 @@ class GraphCanvasView(QGraphicsView):
                 self.scene_clicked.emit(self.mapToScene(event.position().toPoint()))
         else:
             self.user_moved.emit()
+
+
+def save_picture(scene: QGraphicsScene, source: QRectF, path: str | Path, set_zoom, zoom: float) -> Path:
+    """Save `source` of the scene as PNG or SVG (by the extension), at most EXPORT_MAX_PIXELS on its longer
+    side, and return the path; `set_zoom(scale)` sets the labels' level of detail for the picture and is given
+    `zoom` back after. Raises ValueError for another extension, OSError when the file cannot be written."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".svg"):
+        raise ValueError(f"cannot save {path.name}: use .png or .svg")
+    scale = min(2.0, EXPORT_MAX_PIXELS / max(source.width(), source.height(), 1))
+    size = QSize(max(1, round(source.width() * scale)), max(1, round(source.height() * scale)))
+    set_zoom(scale)
+    try:
+        (write_png if suffix == ".png" else write_svg)(scene, source, size, path)
+    finally:
+        set_zoom(zoom)
+    return path
 
 
 def write_png(scene: QGraphicsScene, source: QRectF, size: QSize, path: Path) -> None:

@@ -17,7 +17,7 @@ takes no part in hubs or highlighting beyond showing the selected node's own cab
 The display graph's node attributes read here: ``kind`` (host, service, database, process, external,
 subnet, group), ``label`` (short), ``risk`` (0–100 or None), ``unknown`` (little evidence: grey and hatched
 whatever the score), ``legacy`` ("major": a filled red badge; "minor", only end-of-life packages: a small
-hollow ring), ``healthcare``; edge attributes ``shared`` and ``deps`` (gui.graph_edges: the edge's label when
+hollow ring), ``healthcare``; edge attributes ``shared`` and ``deps`` (gui.graph_text: the edge's label when
 zoomed in). A host's score is written on it. Sizes, colours, pens and shapes are gui.graph_style's.
 An edge whose straight line would cross another node (a layered layout's edge skipping a layer) is drawn as
 a curve bowing round it.
@@ -34,7 +34,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene, \
     QGraphicsSimpleTextItem
 
-from gui.graph_edges import edge_label
+from gui.graph_text import edge_label
 from gui.graph_layout import find_hubs
 from gui.graph_model import Layer2Edge
 from gui.graph_style import (DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, DIM_EDGE_COLOUR, DIM_L2_EDGE_COLOUR,

@@ -284,6 +284,25 @@ def _gravity(xs, ys, fx, fy, k) -> None:
         fy[i] -= (ys[i] - cy) * strength
 
 
+# -- moving between nodes ------------------------------------------------------------------------------------
+
+def nearest_in_direction(positions: Positions, start: Hashable, candidates, dx: int, dy: int) -> Hashable | None:
+    """Return the candidate lying most nearly in direction (dx, dy) from `start` (nearest, and nearest the
+    axis: a node far off it costs more), or None when none lies that way."""
+    (x0, y0), best, best_cost = positions[start], None, math.inf
+    for n in candidates:
+        if n == start or n not in positions:
+            continue
+        vx, vy = positions[n][0] - x0, positions[n][1] - y0
+        along = vx * dx + vy * dy
+        if along <= 0:
+            continue
+        cost = math.hypot(vx, vy) * (1 + abs(vx * dy - vy * dx) / along)
+        if cost < best_cost:
+            best, best_cost = n, cost
+    return best
+
+
 # -- packing -------------------------------------------------------------------------------------------------
 
 def pack_components(parts: list[Positions], gap: float = COMPONENT_GAP,

@@ -23,7 +23,7 @@ import networkx as nx
 from discovery.analyses.coverage import depth_rank
 from discovery.analyses.graph import host_of
 from gui.data import Snapshot
-from gui.graph_edges import EDGE_TOOLTIP_LINES, EdgeDep, friendly_protocol
+from gui.graph_text import EDGE_TOOLTIP_LINES, EdgeDep, friendly_protocol
 from gui.graph_layout import LayoutCancelled, compute_layout, find_hubs
 
 HOST_KINDS = ("host", "external")

@@ -1,6 +1,7 @@
-"""What flows over a graph edge, in words: friendly protocol names and the text of an edge's tooltip and label.
+"""What the graph says in words: friendly protocol names, an edge's tooltip and label, a node's tooltip, and
+the empty state's explanation. Plain functions (no Qt).
 
-Plain functions (no Qt). discovery/ has categories for services (discovery.records.categories) but no table of
+Edges: discovery/ has categories for services (discovery.records.categories) but no table of
 names people use, so it is here: nmap's service names and well-known ports mapped to what an architect
 calls the protocol ("acr-nema 104" is DICOM, "tcp 2575" HL7 v2 over MLLP). A dependency is read from the
 display graph's edge attribute ``deps`` (gui.graph_model: one `EdgeDep` per dependency behind the edge).
@@ -35,6 +36,12 @@ PROTOCOL_BY_PORT = {
     10050: "Zabbix agent",
 }
 EDGE_TOOLTIP_LINES = 8   # an edge's tooltip describes at most this many dependencies
+LEGACY_WORDS = {"major": "legacy OS or exposed service", "minor": "end-of-life packages only"}
+NO_CONNECTIONS_TEXT = (
+    "No connection data: these hosts were found, but nothing yet says which one talks to which. Dependencies "
+    "come from scans that read a host's own sockets — this host (Scan ▸ This host), SSH, a collector bundle — "
+    "from a database server's client list, from SNMP (TCP-MIB) or from a passive capture. A network scan "
+    "(nmap) alone sees ports, not connections.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +92,30 @@ def edge_label(deps: tuple[EdgeDep, ...]) -> str:
     """Return an edge's short label: the distinct protocol names (or ports), "DICOM, HL7 v2/MLLP"."""
     names = list(dict.fromkeys(d.service or f"{d.protocol}/{d.port}" for d in deps))
     return ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
+
+
+def node_tooltip(node_id: str, data: dict, host: dict | None, own_host: dict | None, out_degree: int,
+                 in_degree: int) -> str:
+    """Return what hovering a node tells: its full name and kind, the host a service runs on (`host`: its
+    host's record), risk (or "not scored"), graded badges, links in and out; for a host (`own_host`: its own
+    record) its addresses, OS and the switch port it is cabled to."""
+    lines = [f"{data.get('name') or data.get('label') or node_id} ({data.get('kind', 'node')})"]
+    if data["kind"] in ("service", "database", "process") and host is not None:
+        lines.append(f"on host {host.get('hostname') or data['host']}")
+    if data.get("risk") is not None:
+        lines.append(f"risk {data['risk']:.0f} of 100" + (" (little evidence)" if data.get("unknown") else ""))
+    elif data["kind"] == "host":
+        lines.append("not scored")
+    badges = [LEGACY_WORDS.get(data.get("legacy"), "legacy")] if data.get("legacy") else []
+    badges += ["healthcare"] if data.get("healthcare") else []
+    if badges:
+        lines.append(", ".join(badges))
+    if own_host is not None:
+        lines.append(", ".join(own_host["addresses"][:4]) or "no address")
+        if own_host.get("os_name"):
+            lines.append(" ".join(filter(None, (own_host["os_name"], own_host.get("os_version")))))
+        if own_host.get("switch"):
+            port = f" port {own_host['switch_port']}" if own_host.get("switch_port") else ""
+            lines.append(f"cabled to {own_host['switch']}{port}")
+    lines.append(f"depends on {out_degree}, used by {in_degree} (shown)")
+    return "\n".join(lines)

@@ -16,6 +16,7 @@ from gui.graph_style import (DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, HEALTHCARE_CO
                              UNKNOWN_COLOUR)
 from gui.graph_model import LITTLE_EVIDENCE_BELOW, SERVICE_KINDS
 
+COMBO_CHARS = 10   # a toolbar combo box's width, in characters
 LAYER2_TIP = "Show which switch port each host is cabled to (SNMP LLDP/CDP/forwarding tables)"
 LAYER2_NONE_TIP = ("No layer-2 links in this inventory: scan the switches with SNMP (estatemap scan snmp) to "
                    "learn which switch port each host is cabled to")
@@ -58,8 +59,8 @@ def build_toolbar(view) -> None:
     view.risk_spin.valueChanged.connect(view.set_min_risk)
     view.group_combo = combo((("All move groups", None),), view.set_group_filter)
     view.group_combo.setToolTip("Show only the hosts of one move group")
-    view.shared_check = QCheckBox("Hide shared infrastructure",
-                                  toolTip="Hide DNS, directory, NTP, monitoring... and the dependencies on them")
+    view.shared_check = QCheckBox("Hide shared", toolTip="Hide shared infrastructure — DNS, directory, NTP, "
+                                                         "monitoring... — and the dependencies on it")
     view.shared_check.toggled.connect(view.set_hide_shared)
     view.collapse_combo = combo((("No collapse", None), ("Collapse by subnet", "subnet"),
                                  ("Collapse by move group", "group")), view.set_collapse)
@@ -93,8 +94,9 @@ def build_toolbar(view) -> None:
 
 
 def combo(entries, on_change) -> QComboBox:
-    """Return a combo box of (text, data) entries that calls on_change(data) when the choice changes."""
-    box = QComboBox()
+    """Return a combo box of (text, data) entries that calls on_change(data) when the choice changes; at most
+    COMBO_CHARS characters wide (long move group names do not push the toolbar past a 1,024-pixel window)."""
+    box = QComboBox(sizeAdjustPolicy=QComboBox.AdjustToMinimumContentsLengthWithIcon, minimumContentsLength=COMBO_CHARS)
     for text, data in entries:
         box.addItem(text, data)
     box.currentIndexChanged.connect(lambda _: on_change(box.currentData()))

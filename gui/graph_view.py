@@ -3,9 +3,9 @@
 What is shown is a *display graph* (a networkx DiGraph, edges client → server) derived from a Snapshot by
 the plain functions of gui.graph_model — host or service level, filtered, collapsed by subnet or move
 group, or cut to the N-hop neighbourhood of a node — and laid out by gui.graph_layout. Deriving and laying
-out run together on a QThreadPool thread (`LayoutWorker`); its `layout_done` signal brings the result back
-to the GUI thread, where gui.graph_items draws it in a few batched items. A newer request cancels an older
-one, and a result that arrives late is dropped.
+out run together on a QThreadPool thread (gui.graph_worker's `LayoutWorker`); its `layout_done` signal brings
+the result back to the GUI thread, where gui.graph_items draws it in a few batched items. A newer request
+cancels an older one, and a result that arrives late is dropped.
 
 Selecting a node lights what it depends on (downstream, transitively) in blue and what depends on it
 (upstream: its blast radius) in purple, outlined, and dims the rest; a line above the canvas says what the
@@ -29,65 +29,30 @@ connected node in that direction; Escape clears it. The toolbar is built by gui.
 
 from __future__ import annotations
 
-import math
-import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
-from PySide6.QtCore import QObject, QPointF, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import QFileDialog, QGraphicsScene, QGraphicsView, QLabel, QVBoxLayout, QWidget
 
 from gui.data import Snapshot
-from gui.graph_canvas import GraphCanvasView, write_png, write_svg
-from gui.graph_edges import edge_tooltip
+from gui.graph_canvas import GraphCanvasView, save_picture
 from gui.graph_impact import Impact, analysis_shared_hosts, build_host_graph, describe_impact, host_impact
 from gui.graph_items import GraphItems
+from gui.graph_layout import LAYOUTS, nearest_in_direction
+from gui.graph_model import (COLLAPSES, HOST_KINDS, LEVELS, GraphOptions, LayoutResult, Layer2Edge, find_nodes,
+                             reach, short_name)
 from gui.graph_style import DEPENDENTS_COLOUR
-from gui.graph_layout import LAYOUTS, LayoutCancelled
+from gui.graph_text import NO_CONNECTIONS_TEXT, edge_tooltip, node_tooltip
 from gui.graph_toolbar import LAYER2_NONE_TIP, LAYER2_TIP, build_toolbar
-from gui.graph_model import (COLLAPSES, HOST_KINDS, LEVELS, GraphOptions,
-                             LayoutResult, Layer2Edge, find_nodes, lay_out, reach, short_name)
+from gui.graph_worker import LayoutWorker
 
 ANTIALIAS_LIMIT = 2000     # antialiasing only up to this many nodes
-EXPORT_MAX_PIXELS = 6000   # the longer side of a saved PNG
 ZOOM_STEP = 1.25           # Ctrl+= / Ctrl+- zoom by this factor
-NO_CONNECTIONS_TEXT = (
-    "No connection data: these hosts were found, but nothing yet says which one talks to which. Dependencies "
-    "come from scans that read a host's own sockets — this host (Scan ▸ This host), SSH, a collector bundle — "
-    "from a database server's client list, from SNMP (TCP-MIB) or from a passive capture. A network scan "
-    "(nmap) alone sees ports, not connections.")
-EDGE_HOVER_PIXELS = 6      # how near a layer-2 line the pointer must be for its tooltip
-
-
-# -- Qt ------------------------------------------------------------------------------------------------------
-
-class LayoutWorker(QObject):
-    """Derives and lays out a display graph on a QThreadPool thread; `layout_done(LayoutResult)` brings it
-    back (also on failure, with `error` set); nothing is emitted when cancelled."""
-
-    layout_done = Signal(object)
-
-    def __init__(self, snapshot: Snapshot, options: GraphOptions, generation: int, bases: dict[str, nx.DiGraph]):
-        super().__init__()
-        self.snapshot, self.options, self.generation, self.bases = snapshot, options, generation, bases
-        self.cancelled = threading.Event()
-
-    def start(self) -> None:
-        """Queue the job on the global thread pool."""
-        QThreadPool.globalInstance().start(self.run)
-
-    def run(self) -> None:
-        try:
-            result = lay_out(self.snapshot, self.options, self.generation, self.bases, self.cancelled)
-        except LayoutCancelled:
-            return
-        except Exception as exc:  # a broken graph must not take the window down: report it instead
-            result = LayoutResult(generation=self.generation, options=self.options,
-                                  error=f"{type(exc).__name__}: {exc}", thread_ident=threading.get_ident())
-        self.layout_done.emit(result)
+EDGE_HOVER_PIXELS = 6      # how near a line (an edge, a layer-2 cable) the pointer must be for its tooltip
 
 
 class GraphView(QWidget):
@@ -445,17 +410,7 @@ class GraphView(QWidget):
             first = min(pos, key=lambda n: (pos[n][1] + pos[n][0] * 0.001, pos[n][0]))
             self.select_node(first, centre=True)
             return first
-        (x0, y0), best, best_cost = pos[current], None, math.inf
-        for n in set(graph.pred[current]) | set(graph.succ[current]):
-            if n == current:
-                continue
-            vx, vy = pos[n][0] - x0, pos[n][1] - y0
-            along = vx * dx + vy * dy
-            if along <= 0:
-                continue
-            cost = math.hypot(vx, vy) * (1 + abs(vx * dy - vy * dx) / along)  # far off the axis costs more
-            if cost < best_cost:
-                best, best_cost = n, cost
+        best = nearest_in_direction(pos, current, set(graph.pred[current]) | set(graph.succ[current]), dx, dy)
         if best is not None:
             self.select_node(best, centre=True)
         return best
@@ -504,29 +459,9 @@ class GraphView(QWidget):
         data = self.node_data(node_id)
         if data is None:
             return None
-        graph = self._result.graph
-        lines = [f"{data.get('name') or data.get('label') or node_id} ({data.get('kind', 'node')})"]
-        if data["kind"] in ("service", "database", "process") and data.get("host") in self._snapshot.hosts_by_id:
-            lines.append(f"on host {self._snapshot.hosts_by_id[data['host']].get('hostname') or data['host']}")
-        if data.get("risk") is not None:
-            lines.append(f"risk {data['risk']:.0f} of 100" + (" (little evidence)" if data.get("unknown") else ""))
-        elif data["kind"] == "host":
-            lines.append("not scored")
-        badges = [{"major": "legacy OS or exposed service", "minor": "end-of-life packages only"}.get(
-            data.get("legacy"), "legacy")] if data.get("legacy") else []
-        badges += ["healthcare"] if data.get("healthcare") else []
-        if badges:
-            lines.append(", ".join(badges))
-        host = self._snapshot.hosts_by_id.get(node_id) if self._snapshot is not None else None
-        if host is not None:
-            lines.append(", ".join(host["addresses"][:4]) or "no address")
-            if host.get("os_name"):
-                lines.append(" ".join(filter(None, (host["os_name"], host.get("os_version")))))
-            if host.get("switch"):
-                port = f" port {host['switch_port']}" if host.get("switch_port") else ""
-                lines.append(f"cabled to {host['switch']}{port}")
-        lines.append(f"depends on {graph.out_degree(node_id)}, used by {graph.in_degree(node_id)} (shown)")
-        return "\n".join(lines)
+        graph, hosts = self._result.graph, self._snapshot.hosts_by_id
+        return node_tooltip(node_id, data, hosts.get(data.get("host")), hosts.get(node_id),
+                            graph.out_degree(node_id), graph.in_degree(node_id))
 
     def _on_clicked(self, point: QPointF) -> None:
         node = self._items.node_at(point) if self._items is not None else None
@@ -582,24 +517,13 @@ class GraphView(QWidget):
     def save_image(self, path: str | Path) -> Path:
         """Save the whole graph as PNG or SVG (by the extension) and return the path. Raises ValueError for
         another extension or when nothing is shown, OSError when the file cannot be written."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in (".png", ".svg"):
-            raise ValueError(f"cannot save {path.name}: use .png or .svg")
         if self._items is None:
+            path = Path(path)
+            if path.suffix.lower() not in (".png", ".svg"):
+                raise ValueError(f"cannot save {path.name}: use .png or .svg")
             raise ValueError("nothing to save: the graph is empty")
-        source = self._items.bounding_rect()
-        scale = min(2.0, EXPORT_MAX_PIXELS / max(source.width(), source.height(), 1))
-        size = QSize(max(1, round(source.width() * scale)), max(1, round(source.height() * scale)))
-        self._items.set_zoom(scale)
-        try:
-            if suffix == ".png":
-                write_png(self.scene, source, size, path)
-            else:
-                write_svg(self.scene, source, size, path)
-        finally:
-            self._items.set_zoom(self.canvas.scale_factor())
-        return path
+        return save_picture(self.scene, self._items.bounding_rect(), path, self._items.set_zoom,
+                            self.canvas.scale_factor())
 
     def _ask_save_image(self) -> None:
         name, _ = QFileDialog.getSaveFileName(self, "Save graph image", "estate-graph.png",

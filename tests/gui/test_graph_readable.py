@@ -18,7 +18,7 @@ from discovery.analyses.graph import host_graph
 from discovery.records.model import Scan
 from discovery.storage.store import Store
 from gui.data import load_snapshot
-from gui.graph_edges import friendly_protocol
+from gui.graph_text import friendly_protocol
 from gui.graph_impact import analysis_shared_hosts
 from gui.graph_style import DEPENDENTS_COLOUR, SELECTED_COLOUR, UNKNOWN_COLOUR, fill_colour, risk_colour
 from gui.graph_model import little_evidence, short_name
@@ -327,3 +327,12 @@ def test_screenshot_script_renders_the_55_host_graph_as_first_shown(qapp, tmp_pa
     image = QImage(str(path))
     assert path.name == "graph-55.png" and image.width() >= 1000
     assert len({image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}) > 8
+
+
+def test_the_graph_page_fits_a_1024_pixel_window(qtbot, large_snapshot):
+    view = shown_view(qtbot, large_snapshot)
+    assert view.minimumSizeHint().width() <= 900  # beside the page list, nothing cut off at 1,024 px
+    view.resize(900, 600)
+    qtbot.waitUntil(lambda: fills_viewport(view))
+    for check in (view.shared_check, view.layer2_check):
+        assert check.width() >= check.sizeHint().width(), check.text()  # the label is not cut
