@@ -47,7 +47,7 @@ def finding_columns(facts: FindingHosts) -> tuple[Column, ...]:
         Column("criticality", "Criticality", "severity", width=8, value=facts.criticality),
         Column("patient_data", "Patient data", width=7, value=facts.patient_data),
         Column("category", "Category", width=15),
-        Column("rule", "Rule", width=10),
+        Column("rule", "Rule", width=10, hidden=True),  # the title says it; the filter and grouping use it
         Column("confidence", "Confidence", width=8, hidden=True),
         Column("subject_type", "Subject", width=8, hidden=True),
         Column("evidence", "Evidence", width=40, hidden=True),

@@ -144,7 +144,8 @@ class ScanDialog(QDialog):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
         layout.addWidget(self.log_view, 1)  # the log takes the room the form does not need
-        self.kind_tabs.setMaximumHeight(self._form_height())
+        self._fit_form_height()
+        self.kind_tabs.currentChanged.connect(self._fit_form_height)
         self.log_view.setMinimumHeight(self.log_view.fontMetrics().lineSpacing() * 8)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.buttons)
@@ -152,12 +153,11 @@ class ScanDialog(QDialog):
 
     # --- the forms, built from each kind's options ------------------------------------------------
 
-    def _form_height(self) -> int:
-        """Return the height the tallest kind's form needs (the tabs get no more: the rest goes to the log)."""
-        bar = self.kind_tabs.tabBar().sizeHint().height()
-        pages = [self.kind_tabs.widget(i) for i in range(self.kind_tabs.count())]
-        tallest = max((p.widget().sizeHint().height() for p in pages if isinstance(p, QScrollArea)), default=200)
-        return bar + tallest + 12
+    def _fit_form_height(self, *_args) -> None:
+        """Give the tabs the height the shown kind's form needs and no more: the rest goes to the log."""
+        page = self.kind_tabs.currentWidget()
+        form = page.widget().sizeHint().height() if isinstance(page, QScrollArea) else 200
+        self.kind_tabs.setMaximumHeight(self.kind_tabs.tabBar().sizeHint().height() + form + 12)
 
     def _kind_page(self, kind: ScannerKind) -> QWidget:
         """Return the tab of `kind`: its intro, then one row per option it asks the GUI for (scrolling when the
