@@ -28,6 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from discovery.analyses.coverage import coverage_rows
+from discovery.analyses.vmware_rules import vmware_rows
 from discovery.files.atomic_files import atomic_output
 from discovery.analyses.wave_rules import RULES
 from discovery.inventory.layer2 import PROTOCOL_NAMES
@@ -168,6 +169,16 @@ COVERAGE_COLUMNS = (
     col("Dependencies", "dependencies", "number"), col("Blind spot", "blind_spot", "bool"),
     col("What would close the gap", "hint", "wrap"), col("Host ID", "host_id"),
 )
+VMWARE_COLUMNS = (
+    col("VM", "host_id", "host"), col("Power state", "power_state"), col("ESXi host", "esxi_host"),
+    col("Cluster", "cluster"), col("Datacenter", "datacenter"), col("Folder", "folder"),
+    col("Datastores", "datastores"), col("Networks", "networks"), col("vCPUs", "vcpus", "number"),
+    col("Memory (bytes)", "memory_bytes", "bytes"), col("Guest OS (configured)", "guest_os_configured"),
+    col("Guest OS (tools)", "guest_os_reported"), col("Hardware version", "hardware_version"),
+    col("Tools", "tools_running"), col("Tools version status", "tools_version_status"),
+    col("Tools version", "tools_version"), col("Template", "template", "bool"), col("Addresses", "addresses"),
+    col("Host ID", "host_id"),
+)
 # The Wave rules sheet (after Scans): its Value column is read back by `estatemap import`.
 WAVE_RULES_SHEET = "Wave rules"
 WAVE_RULE_COLUMNS = (
@@ -187,11 +198,11 @@ SHEETS = (
     ("Services", "services", SERVICE_COLUMNS),
     ("Software", "software", SOFTWARE_COLUMNS), ("Databases", "databases", DATABASE_COLUMNS),
     ("Dependencies", "dependencies", DEPENDENCY_COLUMNS), ("Layer 2", "l2_links", L2_COLUMNS),
-    ("Findings", "findings", FINDING_COLUMNS),
+    ("VMware", "vmware_rows", VMWARE_COLUMNS), ("Findings", "findings", FINDING_COLUMNS),
     ("Move groups", "groups", GROUP_COLUMNS), ("Scans", "scans", SCAN_COLUMNS),
 )
 # Tables made from the inventory rather than read from one of its keys.
-DERIVED = {"coverage_rows": coverage_rows}
+DERIVED = {"coverage_rows": coverage_rows, "vmware_rows": vmware_rows}
 
 
 class XlsxExporter:

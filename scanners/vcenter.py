@@ -426,7 +426,7 @@ def transform_virtual_machine(obj: dict, lookups: Lookups, observed_at: datetime
 # keeps everything), and the order of its one-line summary.
 VM_SCRIPT_KEYS = ("power_state", "runs_on", "datacenter", "folder", "hardware_version", "guest_os_configured",
                   "guest_os_reported", "guest_os_differs", "tools_running", "tools_version_status", "tools_version",
-                  "template")
+                  "template", "datastores", "networks")
 ESXI_SCRIPT_KEYS = ("cluster", "datacenter", "product", "version", "build", "connection_state", "maintenance_mode")
 VM_SUMMARY = (("power_state", "{}"), ("runs_on", "on {}"), ("hardware_version", "hardware {}"),
               ("tools_running", "tools {}"))
@@ -437,6 +437,8 @@ def _script_data(evidence: dict, keys: tuple[str, ...]) -> dict:
     data = {key: evidence.get(key) for key in keys}
     if isinstance(data.get("runs_on"), dict):
         data["runs_on"] = {k: v for k, v in data["runs_on"].items() if k != "host_moid"}
+    if "datastores" in data:
+        data["datastores"] = [d.get("name") for d in data["datastores"] or () if d.get("name")]
     return data
 
 

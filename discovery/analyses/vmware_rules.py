@@ -1,7 +1,8 @@
-"""Findings from what vCenter says of its VMs (a host's `vcenter-vm` script, scanners/vcenter.py): VMware Tools not
-running on a powered-on VM or out of date, and a guest OS the tools report differently from the one configured.
+"""What vCenter says of its VMs (a host's `vcenter-vm` script, scanners/vcenter.py): findings — VMware Tools not
+running on a powered-on VM or out of date, a guest OS the tools report differently from the one configured — and
+the exports' VMware table.
 
-Pure: `assess_vmware(inventory)` reads the inventory's host rows only.
+Pure: `assess_vmware(inventory)` and `vmware_rows(inventory)` read the inventory's host rows only.
 """
 
 from __future__ import annotations
@@ -62,3 +63,28 @@ def assess_vmware(inventory: dict) -> list[Finding]:
                 "Set the VM's guest OS to what runs in it: vCenter, backups and migration tools size and "
                 "support the VM by the configured one.", {"configured": configured, "reported": reported}))
     return findings
+
+
+def vmware_rows(inventory: dict) -> list[dict]:
+    """Return one row per VM vCenter described, by datacenter, cluster, ESXi host and name: [{"host_id", "name",
+    "power_state", "esxi_host", "cluster", "datacenter", "folder", "datastores", "networks", "vcpus",
+    "memory_bytes", "guest_os_configured", "guest_os_reported", "hardware_version", "tools_running",
+    "tools_version_status", "tools_version", "template", "addresses"}]."""
+    rows = []
+    for host in inventory.get("hosts") or ():
+        facts = _vm_facts(host)
+        if facts is None:
+            continue
+        runs_on = facts.get("runs_on") or {}
+        rows.append({
+            "host_id": host["id"], "name": host.get("hostname"), "power_state": facts.get("power_state"),
+            "esxi_host": runs_on.get("host"), "cluster": runs_on.get("cluster"),
+            "datacenter": facts.get("datacenter"), "folder": facts.get("folder"),
+            "datastores": list(facts.get("datastores") or ()), "networks": list(facts.get("networks") or ()),
+            "vcpus": host.get("cpu_cores"), "memory_bytes": host.get("memory_bytes"),
+            "guest_os_configured": facts.get("guest_os_configured"), "guest_os_reported": facts.get("guest_os_reported"),
+            "hardware_version": facts.get("hardware_version"), "tools_running": facts.get("tools_running"),
+            "tools_version_status": facts.get("tools_version_status"), "tools_version": facts.get("tools_version"),
+            "template": bool(facts.get("template")), "addresses": list(host.get("addresses") or ()),
+        })
+    return sorted(rows, key=lambda r: tuple(str(r[k] or "") for k in ("datacenter", "cluster", "esxi_host", "name")))

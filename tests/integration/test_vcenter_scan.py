@@ -282,7 +282,9 @@ def test_analyze_judges_the_esxi_version_and_the_vms_tools(simulator, certificat
     db = tmp_path / "estate.db"
     assert scan_cli(db, simulator.address, "--ca-file", str(certificate[0])).returncode == 0
     out = tmp_path / "estate.json"
-    for command in (["analyze"], ["export", "--format", "json", "--out", str(out)]):
+    book = tmp_path / "estate.xlsx"
+    for command in (["analyze"], ["export", "--format", "json", "--out", str(out)],
+                    ["export", "--format", "xlsx", "--out", str(book)]):
         done = subprocess.run([sys.executable, str(ROOT / "main.py"), "--db", str(db), *command], capture_output=True,
                               text=True, timeout=CLI_SECONDS, cwd=ROOT)
         assert done.returncode == 0, done.stderr
@@ -296,3 +298,9 @@ def test_analyze_judges_the_esxi_version_and_the_vms_tools(simulator, certificat
     powered_on = [h for h in vms if h["status"] == "up"]
     assert powered_on and {f["host_id"] for f in tools if f["rule"] == "vmware-tools-not-running"} == {
         h["id"] for h in powered_on}
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(book, read_only=True)["VMware"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:4] == ("VM", "Power state", "ESXi host", "Cluster") and len(rows) == 1 + len(vms)
+    assert {r[2] for r in rows[1:]} <= {h["hostname"] for h in export["hosts"] if h["id"] in esxi}

@@ -274,3 +274,19 @@ def test_assess_vmware_reports_tools_and_guest_os_problems_only():
     assert found == {("stopped-tools", "vmware-tools-not-running", "low"),
                      ("old-tools", "vmware-tools-outdated", "medium"),
                      ("mismatch", "vmware-guest-os-mismatch", "info")}
+
+
+def test_vmware_rows_list_each_vm_with_its_place_and_tools():
+    from discovery.analyses.vmware_rules import vmware_rows
+
+    vm = vcenter.transform_virtual_machine(vm_properties(), lookups(), NOW).host
+    script = {"id": vm.scripts[0].id, "output": vm.scripts[0].output, "data": vm.scripts[0].data}
+    inventory = {"hosts": [{"id": "h-1", "hostname": vm.hostname, "cpu_cores": 4, "memory_bytes": 2**34,
+                            "addresses": list(vm.addresses), "scripts": [script]},
+                           {"id": "h-2", "hostname": "esx01", "scripts": []}]}
+    (row,) = vmware_rows(inventory)
+    assert (row["host_id"], row["name"], row["esxi_host"], row["cluster"], row["datacenter"]) == (
+        "h-1", "emr-app01", "esx01.example.org", "Cluster-A", "Hospital-DC")
+    assert row["datastores"] == ["SAN-LUN01"] and row["networks"] == ["VM Network"]
+    assert (row["power_state"], row["tools_version_status"], row["hardware_version"]) == (
+        "poweredOn", "guestToolsSupportedOld", "vmx-09")
