@@ -10,7 +10,8 @@ v* (client → server), and return ``{node: (x, y)}`` in scene units.
   √(nodes · dx/dy) wraps into several columns (a roughly square picture). O(nodes + edges) per sweep.
 - **force**: Fruchterman–Reingold per component, seeded; repulsion from the nodes of the neighbouring grid
   cells only (the grid variant of the original paper), and an iteration count that shrinks as the graph
-  grows so that thousands of nodes still lay out in seconds.
+  grows so that thousands of nodes still lay out in seconds; then, in a graph of at most SEPARATE_LIMIT
+  nodes, the label boxes that overlap are pushed apart (`separate_labels`).
 
 Room for labels: `widths` (scene units per node, label included) widens the layered layout's columns to the
 widest label of the component, and the nodes that depend on nothing and on which nothing depends are set out
@@ -38,6 +39,9 @@ FORCE_DISTANCE = 70.0     # the ideal edge length of the force layout
 FORCE_WORK = 1_500_000    # node visits + edge visits the force layout may spend, in all
 BARYCENTRE_SWEEPS = 2
 GRID_ASPECT = 1.6         # width : height of the grid of unconnected nodes
+LABEL_BOX_HEIGHT = 40.0   # a node with its label under it, top to bottom (scene units)
+SEPARATE_LIMIT = 2000     # the force layout's labels are pushed apart only in a graph of at most this many nodes
+SEPARATE_ROUNDS = 40
 MAX_NEIGHBOURS = 40       # the force layout's repulsion looks at no more nodes than this per node
 
 Positions = dict[Hashable, tuple[float, float]]
@@ -89,8 +93,9 @@ def compute_layout(method: str, nodes: Sequence[Hashable], edges: Sequence[tuple
             dx = max([SPACING_X] + [widths.get(n, 0.0) for n in members])
             parts.append(layered_positions(D, members, layer_of, dx=dx))
         else:
-            parts.append(force_positions(D, members, seed=seed, work=FORCE_WORK * len(members) / max(len(D), 1),
-                                         should_stop=should_stop))
+            placed = force_positions(D, members, seed=seed, work=FORCE_WORK * len(members) / max(len(D), 1),
+                                     should_stop=should_stop)
+            parts.append(separate_labels(placed, widths) if widths and len(D) <= SEPARATE_LIMIT else placed)
     if len(loners) > 1:
         parts.append(grid_positions(loners, widths))
     return pack_components(parts, widths=widths)
@@ -282,6 +287,44 @@ def _gravity(xs, ys, fx, fy, k) -> None:
     for i in range(n):
         fx[i] -= (xs[i] - cx) * strength
         fy[i] -= (ys[i] - cy) * strength
+
+
+def separate_labels(positions: Positions, widths: dict[Hashable, float], height: float = LABEL_BOX_HEIGHT,
+                    rounds: int = SEPARATE_ROUNDS) -> Positions:
+    """Return the positions with overlapping label boxes (`widths` wide, `height` tall, centred on their
+    nodes) pushed apart along the axis where they overlap least, a few rounds (a force layout spaces nodes,
+    not their labels). Pairs are found through a grid, so a round costs about O(nodes)."""
+    pos = {n: list(p) for n, p in positions.items()}
+    rank = {n: i for i, n in enumerate(pos)}
+    cell = max([height] + [widths.get(n, 0.0) for n in pos])
+    for _ in range(rounds):
+        grid: dict[tuple[int, int], list[Hashable]] = {}
+        for n, (x, y) in pos.items():
+            grid.setdefault((int(x // cell), int(y // cell)), []).append(n)
+        moved = False
+        for (cx, cy), members in grid.items():
+            near = [m for ox in (-1, 0, 1) for oy in (-1, 0, 1) for m in grid.get((cx + ox, cy + oy), ())]
+            for a in members:
+                for b in near:
+                    if rank[a] >= rank[b]:
+                        continue  # each pair once
+                    (xa, ya), (xb, yb) = pos[a], pos[b]
+                    over_x = (widths.get(a, 0.0) + widths.get(b, 0.0)) / 2 - abs(xa - xb)
+                    over_y = height - abs(ya - yb)
+                    if over_x <= 0 or over_y <= 0:
+                        continue
+                    moved = True
+                    if over_x < over_y:
+                        push = (over_x / 2 + 0.5) * (1 if xa >= xb else -1)
+                        pos[a][0] += push
+                        pos[b][0] -= push
+                    else:
+                        push = (over_y / 2 + 0.5) * (1 if ya >= yb else -1)
+                        pos[a][1] += push
+                        pos[b][1] -= push
+        if not moved:
+            break
+    return {n: (x, y) for n, (x, y) in pos.items()}
 
 
 # -- moving between nodes ------------------------------------------------------------------------------------

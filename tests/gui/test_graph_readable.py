@@ -336,3 +336,14 @@ def test_the_graph_page_fits_a_1024_pixel_window(qtbot, large_snapshot):
     qtbot.waitUntil(lambda: fills_viewport(view))
     for check in (view.shared_check, view.layer2_check):
         assert check.width() >= check.sizeHint().width(), check.text()  # the label is not cut
+
+
+@pytest.mark.parametrize("level", ["host", "service"])
+def test_force_layout_labels_do_not_overlap_at_55_hosts(qtbot, large_snapshot, level):
+    view = shown_view(qtbot, large_snapshot)
+    for change, value in (("set_level", level), ("set_layout_method", "force")):
+        if getattr(view.options(), "level" if change == "set_level" else "layout") != value:
+            with qtbot.waitSignal(view.layout_finished, timeout=TIMEOUT):
+                getattr(view, change)(value)
+    rects = list(view._items.label_rects().items())
+    assert [(a, b) for (a, ra), (b, rb) in itertools.combinations(rects, 2) if ra.intersects(rb)] == []
