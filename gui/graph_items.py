@@ -51,7 +51,6 @@ EDGE_LABEL_LIMIT = 1500    # edge labels only up to this many edges
 BEND_LIMIT = 1500          # edges crossing a node are bent round it only up to this many edges
 DIM_OPACITY = 0.18
 CELL = 64.0                # the grid `node_at` looks nodes up in
-STUB = 28.0                # length of an edge drawn as a stub towards a hub
 SIMPLE_SCALE = 0.3         # below this zoom: nodes as plain unoutlined boxes, hub stubs hidden
 
 Z_EDGES, Z_EDGES_HIGHLIGHT, Z_NODES, Z_BADGES, Z_RING, Z_LABELS = 0, 1, 2, 3, 4, 5

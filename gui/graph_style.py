@@ -13,6 +13,8 @@ import math
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen, QPolygonF
 
+STUB = 28.0                # length of an edge drawn as a stub towards a hub
+
 # (half width, half height) per kind, in scene units
 SIZES = {"host": (18.0, 11.0), "service": (9.0, 9.0), "database": (10.0, 11.0), "process": (10.0, 10.0),
          "external": (11.0, 10.0), "subnet": (32.0, 17.0), "group": (32.0, 17.0)}
