@@ -21,7 +21,7 @@ import pytest
 from discovery.records.model import Host, HostReport, Scan
 from discovery.service import run_scan
 from discovery.storage.store import Store
-from scanners import vcenter
+from scanners import vcenter, vcenter_records
 from scanners.kinds import REGISTRY
 from tests.integration.conftest import free_port
 from tests.integration.vcsim import PASSWORD, USER, build_vcsim, make_certificate, start_vcsim
@@ -139,7 +139,7 @@ def test_scan_vcenter_finds_every_vm_and_esxi_host_the_simulator_made(simulator,
         assert (host["cpu_cores"], host["memory_bytes"]) == (vm["cpus"], vm["memory"])
         assert set(host["macs"]) == vm["macs"]
         assert host["virtualization"] == "vmware"
-        assert host["serial"] == vcenter.vm_serial(uuid)
+        assert host["serial"] == vcenter_records.vm_serial(uuid)
         assert host["status"] == ("down" if uuid == off else "up")
     assert found[off]["status_reason"] == "vcenter: poweredOff"  # kept, and marked
     for uuid, host in esxi.items():

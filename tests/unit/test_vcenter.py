@@ -13,15 +13,15 @@ from pyVmomi import vim
 from discovery.records.model import EstateError, Host
 from discovery.scanning.scan_kinds import SecretNeeded
 from discovery.storage.merge import find_match, uuid_forms
-from scanners import vcenter
+from scanners import vcenter, vcenter_records
 from scanners.kinds import REGISTRY
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
 BIOS_UUID = "421e3b5c-6d7e-8f90-a1b2-c3d4e5f6a7b8"
 
 
-def lookups() -> vcenter.Lookups:
-    found = vcenter.Lookups.empty()
+def lookups() -> vcenter_records.Lookups:
+    found = vcenter_records.Lookups.empty()
     for obj in ({"_ref": "datacenter-1", "_type": "Datacenter", "name": "Hospital-DC"},
                 {"_ref": "group-v1", "_type": "Folder", "name": "vm", "parent": vim.Datacenter("datacenter-1")},
                 {"_ref": "group-v2", "_type": "Folder", "name": "Clinical", "parent": vim.Folder("group-v1")},
@@ -72,7 +72,7 @@ def vm_properties(**changes) -> dict:
 
 
 def test_transform_virtual_machine_maps_the_hypervisors_view_onto_a_host():
-    report = vcenter.transform_virtual_machine(vm_properties(), lookups(), NOW,
+    report = vcenter_records.transform_virtual_machine(vm_properties(), lookups(), NOW,
                                                {"host-10": {"name": "esx01.example.org", "hardware_uuid": "h-uuid"}})
     host = report.host
     assert (host.source, host.hostname, host.fqdn) == ("vcenter", "emr-app01", "emr-app01.hospital.example")
@@ -101,7 +101,7 @@ def test_a_powered_off_vm_without_tools_is_kept_and_marked_down():
     props = vm_properties(**{"runtime.powerState": vim.VirtualMachinePowerState.poweredOff, "guest.net": None,
                              "guest.ipAddress": None, "guest.hostName": None, "guest.guestFullName": None,
                              "guest.guestId": None})
-    host = vcenter.transform_virtual_machine(props, lookups(), NOW).host
+    host = vcenter_records.transform_virtual_machine(props, lookups(), NOW).host
     assert (host.status, host.status_reason) == ("down", "vcenter: poweredOff")
     assert host.hostname == "EMR-APP01" and host.addresses == () and host.macs == ("00:50:56:ab:cd:01",)
     assert host.os_name == "Microsoft Windows Server 2012 (64-bit)"  # as configured, when the tools say nothing
@@ -129,7 +129,7 @@ def test_transform_host_system_reads_hardware_version_and_management_addresses()
            "summary.config.product": product, "runtime.connectionState": vim.HostSystemConnectionState.connected,
            "runtime.inMaintenanceMode": True, "config.network.vnic": [vnic], "config.network.pnic": [pnic],
            "datastore": [vim.Datastore("datastore-3")]}
-    report = vcenter.transform_host_system(obj, lookups(), NOW)
+    report = vcenter_records.transform_host_system(obj, lookups(), NOW)
     host = report.host
     assert (host.hostname, host.fqdn, host.addresses) == ("esx01", "esx01.example.org", ("10.1.0.11",))
     assert host.macs == ("00:50:56:6a:00:01", "e4:43:4b:00:00:01")
@@ -243,7 +243,7 @@ def test_a_shared_mac_does_not_merge_two_machines_with_different_uuids():
 
 
 def test_the_vm_script_carries_what_the_analyses_read():
-    host = vcenter.transform_virtual_machine(vm_properties(), lookups(), NOW).host
+    host = vcenter_records.transform_virtual_machine(vm_properties(), lookups(), NOW).host
     (script,) = host.scripts
     assert script.id == "vcenter-vm" and script.output == "poweredOn, on esx01.example.org / Cluster-A, hardware " \
                                                           "vmx-09, tools guestToolsRunning"
@@ -252,7 +252,8 @@ def test_the_vm_script_carries_what_the_analyses_read():
 
 
 def _vm_row(host_id: str, **facts) -> dict:
-    data = {"power_state": "poweredOn", "tools_running": "guestToolsRunning", "tools_version_status": "guestToolsCurrent",
+    data = {"power_state": "poweredOn", "tools_running": "guestToolsRunning",
+            "tools_version_status": "guestToolsCurrent",
             "tools_version": "12352", "guest_os_configured": "Debian GNU/Linux 12 (64-bit)",
             "guest_os_reported": "Debian GNU/Linux 12 (64-bit)", "template": False} | facts
     return {"id": host_id, "scripts": [{"id": "vcenter-vm", "output": None, "data": data}]}
@@ -279,7 +280,7 @@ def test_assess_vmware_reports_tools_and_guest_os_problems_only():
 def test_vmware_rows_list_each_vm_with_its_place_and_tools():
     from discovery.analyses.vmware_rules import vmware_rows
 
-    vm = vcenter.transform_virtual_machine(vm_properties(), lookups(), NOW).host
+    vm = vcenter_records.transform_virtual_machine(vm_properties(), lookups(), NOW).host
     script = {"id": vm.scripts[0].id, "output": vm.scripts[0].output, "data": vm.scripts[0].data}
     inventory = {"hosts": [{"id": "h-1", "hostname": vm.hostname, "cpu_cores": 4, "memory_bytes": 2**34,
                             "addresses": list(vm.addresses), "scripts": [script]},
