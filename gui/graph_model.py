@@ -112,11 +112,9 @@ def legacy_grades(snapshot: Snapshot) -> dict[str, str]:
 
 def short_name(label: str) -> str:
     """Return a host name's first part ("ehr-app" of "ehr-app.clinic.example"); an address stays whole."""
-    try:
-        ipaddress.ip_address(label)
-    except ValueError:
-        return label.split(".", 1)[0] or label
-    return label
+    if ":" in label or label.replace(".", "").isdigit():  # IPv6, IPv4 (cheaper than parsing every name)
+        return label
+    return label.split(".", 1)[0] or label
 
 
 def little_evidence(record: dict) -> bool:
@@ -158,6 +156,7 @@ def base_graph(snapshot: Snapshot, level: str) -> nx.DiGraph:
     D = nx.DiGraph()
     group_of, healthcare_hosts, _ = node_facts(snapshot)
     grades = legacy_grades(snapshot)
+    nodes, names = dict(G.nodes(data=True)), {}
     for n, data in G.nodes(data=True):
         if level == "service" or data["kind"] in HOST_KINDS:
             D.add_node(n, **_display_attrs(snapshot, n, data, G, group_of, healthcare_hosts, grades))
@@ -171,7 +170,7 @@ def base_graph(snapshot: Snapshot, level: str) -> nx.DiGraph:
                         pair[0] += 1
                         pair[1] += d["shared_infrastructure"]
                         if len(pair[2]) < EDGE_TOOLTIP_LINES:
-                            pair[2].append(_edge_dep(G, v, d))
+                            pair[2].append(_edge_dep(nodes, names, v, d))
         D.add_edges_from((u, v, {"kind": "depends_on", "shared": shared == count, "count": count,
                                  "deps": tuple(deps)})
                          for (u, v), (count, shared, deps) in pairs.items())
@@ -181,17 +180,21 @@ def base_graph(snapshot: Snapshot, level: str) -> nx.DiGraph:
                 kinds = {d["kind"] for d in keyed.values()}
                 kind = "depends_on" if "depends_on" in kinds else next(iter(kinds))
                 shared = all(d.get("shared_infrastructure", False) for d in keyed.values() if d["kind"] == kind)
-                deps = tuple(_edge_dep(G, v, d) for d in keyed.values() if d["kind"] == "depends_on")
+                deps = tuple(_edge_dep(nodes, names, v, d) for d in keyed.values() if d["kind"] == "depends_on")
                 D.add_edge(u, v, kind=kind, shared=kind == "depends_on" and shared, count=len(keyed),
                            deps=deps[:EDGE_TOOLTIP_LINES])
     return D
 
 
-def _edge_dep(G: nx.MultiDiGraph, target: str, d: dict) -> EdgeDep:
-    """Return a dependency edge of G (towards node `target`) as an EdgeDep, its protocol named."""
-    t = G.nodes[target]
-    return EdgeDep(protocol=d["protocol"], port=d["port"], process=d.get("source_process"),
-                   service=friendly_protocol(d["port"], t.get("name"), t.get("product"), t.get("process")),
+def _edge_dep(nodes: dict, names: dict, target: str, d: dict) -> EdgeDep:
+    """Return a dependency edge of G (towards node `target`; `nodes`: G's node attribute dicts) as an EdgeDep,
+    its protocol named (`names` caches the names by target and port)."""
+    key = (target, d["port"])  # an external peer is one node for every port
+    service = names.get(key, names)
+    if service is names:
+        t = nodes[target]
+        service = names[key] = friendly_protocol(d["port"], t.get("name"), t.get("product"), t.get("process"))
+    return EdgeDep(protocol=d["protocol"], port=d["port"], process=d.get("source_process"), service=service,
                    evidence=d.get("evidence"), last_seen=d.get("last_seen"))
 
 

@@ -10,6 +10,7 @@ display graph's edge attribute ``deps`` (gui.graph_model: one `EdgeDep` per depe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 # nmap service names (and the products and processes that name them) → the protocol's common name
 PROTOCOL_BY_NAME = {
@@ -55,6 +56,7 @@ class EdgeDep:
     last_seen: str | None      # ISO timestamp
 
 
+@lru_cache(maxsize=8192)  # called once per dependency: thousands of times with the same few names
 def friendly_protocol(port: int | None, *names: str | None) -> str | None:
     """Return the protocol's common name from the first of `names` (nmap name, product, server process) the
     table knows, else from the port; None when neither is known."""
