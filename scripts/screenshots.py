@@ -49,12 +49,14 @@ def settle(ms: int = 200) -> None:
 
 def demo_store(folder: Path) -> Path:
     """Write the demo estate into a new store in `folder` and return its path."""
+    from discovery.service import analyze
     from discovery.storage.store import Store
-    from tests.gui.conftest import fill_estate
+    from tests.gui.conftest import AS_OF, fill_estate
     path = folder / "demo-estate.db"
     with Store(path) as store:
         fill_estate(store)
         add_switch(store)
+        analyze(store, as_of=AS_OF)  # again, after the switch's scan: the pictures show a current analysis
     return path
 
 
