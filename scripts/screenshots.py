@@ -135,26 +135,8 @@ def add_switch(store) -> None:
 
 def render(store_path: Path, out: Path) -> list[Path]:
     """Open `store_path` in the main window and save one PNG per main view into `out`; return the files."""
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from exports.registry import FORMATS, load_exporter
-    from gui.main_window import MainWindow
-    from scanners.kinds import REGISTRY
-
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app, window, snapshot, (settings, settings_folder) = open_window(store_path)
     out.mkdir(parents=True, exist_ok=True)
-    settings_folder = tempfile.TemporaryDirectory()  # never the user's own settings
-    settings = QSettings(str(Path(settings_folder.name) / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(scan_kinds=REGISTRY, formats=FORMATS,
-                        exporter_factory=load_exporter, settings=settings)
-    window.resize(*SIZE)
-    window.show()
-    loaded = []
-    window.snapshot_loaded.connect(loaded.append)
-    window.open_store(store_path)
-    wait_for(window.snapshot_loaded, already=lambda: bool(loaded))
-    snapshot = loaded[-1]
     hosts = sorted(snapshot.inventory["hosts"], key=lambda h: -(h["risk_score"] or 0))
     by_name = {h["hostname"]: h["id"] for h in hosts}
     focus = by_name.get("app01") or (hosts[0]["id"] if hosts else None)
