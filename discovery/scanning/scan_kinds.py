@@ -71,6 +71,19 @@ def watch_options(every_help: str = "time between samples with --watch (default:
             Option("every", kind="duration", flag="--every", metavar="INTERVAL", help=every_help))
 
 
+def password_options(*, secret_help: str, placeholder: str, label: str = "Password:",
+                     ask: tuple[str, str] = ("--ask-password", "ask for the password on the terminal"),
+                     stdin: tuple[str, str] = ("--password-stdin", "read the password from standard input"),
+                     ) -> tuple[Option, Option, Option]:
+    """How a kind is given its password: asked on the terminal or read from standard input (command line), or
+    typed in a field (GUI); `ask` and `stdin` are (flag, help)."""
+    return (Option("ask_password", kind="bool", flag=ask[0], group="secret", faces=frozenset({"cli"}), help=ask[1]),
+            Option("password_stdin", kind="bool", flag=stdin[0], group="secret", faces=frozenset({"cli"}),
+                   help=stdin[1]),
+            Option("password", kind="secret", label=label, faces=frozenset({"gui"}), help=secret_help,
+                   placeholder=placeholder))
+
+
 def password_memory_options() -> tuple[Option, Option]:
     """Remember a password that logged in in the OS keyring, or forget the remembered ones."""
     return (Option("remember_password", kind="bool", flag="--remember-password", group="password memory",

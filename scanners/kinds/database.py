@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from discovery.records.model import EstateError
-from discovery.scanning.scan_kinds import Option, ScannerKind, password_memory_options, words
+from discovery.scanning.scan_kinds import (Option, ScannerKind, password_memory_options,
+                                           password_options, words)
 
 DOC = """Ask database servers directly: version, databases and their sizes, and the clients connected now.
 
@@ -19,7 +20,6 @@ client only with pg_read_all_stats; a MySQL/MariaDB user, only with the PROCESS 
 Example: estatemap scan database postgresql://monitor@db01.example.org/postgres mysql://monitor@db02.example.org/
 """
 
-CLI = frozenset({"cli"})
 OPTIONS = (
     Option("urls", kind="words", required=True, metavar="URL", label="Servers:",
            help="postgresql://[USER@]HOST[:PORT][/DBNAME], mysql://[USER@]HOST[:PORT]/ or "
@@ -28,12 +28,9 @@ OPTIONS = (
     Option("user", flag="--user", label="Role / user:",
            help="role (PostgreSQL) or user (MySQL) to log in as (default: the URL's, else your login name)",
            placeholder="the URL's, else your login name"),
-    Option("ask_password", kind="bool", flag="--ask-password", group="secret", faces=CLI,
-           help="ask for the password on the terminal"),
-    Option("password_stdin", kind="bool", flag="--password-stdin", group="secret", faces=CLI,
-           help="read the password from standard input"),
-    Option("password", kind="secret", label="Password:", faces=frozenset({"gui"}), help="the role's password",
-           placeholder="empty for none (a server that trusts this workstation); used for this scan, never stored"),
+    *password_options(secret_help="the role's password",
+                      placeholder="empty for none (a server that trusts this workstation); used for this scan, "
+                                  "never stored"),
     *password_memory_options(),
 )
 

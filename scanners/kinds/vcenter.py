@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from discovery.records.model import EstateError
 from discovery.scanning.scan_kinds import (Option, ScannerKind, SecretNeeded, absolute_path, number,
-                                           password_memory_options, words)
+                                           password_memory_options, password_options, words)
 
 DOC = """Ask VMware vCenter (or one ESXi host) for every VM and ESXi host it runs, powered off or not.
 
@@ -24,7 +24,6 @@ used next time none is given; --forget-password removes it and scans nothing.
 Example: estatemap scan vcenter vcenter.example.org --user audit@vsphere.local --password-stdin < pw.txt
 """
 
-CLI = frozenset({"cli"})
 OPTIONS = (
     Option("server", metavar="HOST", required=True, label="vCenter or ESXi host:",
            help="HOST, HOST:PORT, https://HOST[:PORT] (or http:// for a simulator)",
@@ -38,12 +37,9 @@ OPTIONS = (
            help="trust the certificates in FILE (PEM) instead of the system's store"),
     Option("insecure", kind="bool", flag="--insecure",
            help="accept the server's certificate without verifying it (a warning is kept on the scan)"),
-    Option("ask_password", kind="bool", flag="--ask-password", group="secret", faces=CLI,
-           help="ask for the password on the terminal (the default on a terminal)"),
-    Option("password_stdin", kind="bool", flag="--password-stdin", group="secret", faces=CLI,
-           help="read the password from standard input"),
-    Option("password", kind="secret", label="Password:", faces=frozenset({"gui"}), help="the user's password",
-           placeholder="used for this scan, never stored (empty: the one remembered in the OS keyring)"),
+    *password_options(ask=("--ask-password", "ask for the password on the terminal (the default on a terminal)"),
+                      secret_help="the user's password",
+                      placeholder="used for this scan, never stored (empty: the one remembered in the OS keyring)"),
     *password_memory_options(),
 )
 
