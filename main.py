@@ -471,7 +471,8 @@ def open_store(args: argparse.Namespace, *, create: bool = True):
 
 
 # How a scan's counts are named: (singular, plural) where the plural is not just an s.
-COUNT_NOUNS = {"software": ("software package",), "processes": ("process", "processes")}
+COUNT_NOUNS = {"software": ("software package",), "processes": ("process", "processes"),
+               "infrastructure objects": ("infrastructure object",)}
 for _name in ("services", "databases", "connections", "interfaces"):
     COUNT_NOUNS[_name] = (_name[:-1],)
 
@@ -486,8 +487,8 @@ def report_scan(args: argparse.Namespace, store, result, seconds: float) -> int:
     for warning in result.warnings:
         emit(f"warning: {warning}", error=True)
     if result.status == "interrupted":
-        emit(f"estatemap: scan {result.scan_id} interrupted; the {hosts} host(s) finished before are kept",
-             error=True)
+        emit(f"estatemap: scan {result.scan_id} interrupted{': ' + result.error if result.error else ''}; "
+             f"the {hosts} host(s) finished before are kept", error=True)
         return EXIT_FAILURE
     if result.status == "failed":
         emit(f"estatemap: error: scan {result.scan_id} failed: {result.error}", error=True)

@@ -19,7 +19,8 @@ from typing import Protocol
 
 from discovery.inventory.dependencies import FILTERS, ResolutionStats
 from discovery.inventory.build import build_inventory, filter_inventory
-from discovery.records.model import EstateError, HostReport, ProgressCallback, Scan, ScanCancelled, ScanContext, utc_now
+from discovery.records.model import (EstateError, HostReport, PlatformObject, ProgressCallback, Scan, ScanCancelled,
+                                     ScanContext, ScanInterrupted, utc_now)
 from discovery.scanning.scan_kinds import ScanKinds
 from discovery.storage.store import Store
 
@@ -85,6 +86,10 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
     reports = scanner.scan(ctx)
     try:
         for report in reports:
+            if isinstance(report, PlatformObject):  # a vCenter's datastore, cluster, …: not a host
+                store.write_platform_object(scan_id, report)
+                result.counts["infrastructure objects"] = result.counts.get("infrastructure objects", 0) + 1
+                continue
             host_id, match = store.write_host_report(scan_id, report)
             result.host_ids.append(host_id)
             for name in ("software", "processes", "services", "databases", "interfaces"):
@@ -93,6 +98,8 @@ def run_scan(store: Store, scanner: Scanner, *, arguments: str | None = None,
             log.info("stored host %s%s", host_id, f" (matched on {match.reason})" if match else " (new)")
     except (ScanCancelled, KeyboardInterrupt):
         result.status = "interrupted"
+    except ScanInterrupted as error:
+        result.status, result.error = "interrupted", str(error)
     except EstateError as error:
         result.status, result.error = "failed", str(error)
     except Exception as error:  # a scanner bug must not lose the hosts already stored

@@ -492,7 +492,8 @@ class ScanDialog(QDialog):
             summary += " The scan was stopped; the hosts finished before are kept."
         if result.error:
             summary += f" Error: {result.error}"
-            self.show_error(f"The scan failed: {result.error}")
+            self.show_error(f"The scan {'was interrupted' if result.status == 'interrupted' else 'failed'}: "
+                            f"{result.error}")
         failed = getattr(self.scanner, "failed", None)
         if failed:
             kind = self._running_kind()

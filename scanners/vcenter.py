@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from discovery.records.model import EstateError, HostReport, ScanContext, counted
-from scanners.vcenter_records import Lookups, transform_host_system, transform_virtual_machine
+from discovery.records.model import (EstateError, HostReport, PlatformObject, ScanContext, ScanInterrupted,
+                                     counted)
+from scanners.vcenter_records import (Lookups, platform_object, transform_host_system, transform_virtual_machine,
+                                      vcenter_object)
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,11 @@ HOST_PROPERTIES = (
 NAMED_PASSES = (
     ("Datacenter", ("name", "parent")),
     ("Folder", ("name", "parent")),
-    ("ComputeResource", ("name", "parent")),  # clusters (ClusterComputeResource) and standalone hosts' own
+    # clusters (ClusterComputeResource) and standalone hosts' own
+    ("ComputeResource", ("name", "parent", "summary.numHosts", "summary.numCpuCores", "summary.totalMemory")),
     ("ResourcePool", ("name", "parent")),
-    ("Datastore", ("name", "summary.type", "summary.capacity", "summary.freeSpace", "summary.url")),
-    ("Network", ("name",)),
+    ("Datastore", ("name", "parent", "summary.type", "summary.capacity", "summary.freeSpace", "summary.url")),
+    ("Network", ("name", "parent")),
 )
 
 
@@ -222,7 +225,7 @@ class VCenterScanner:
     def targets(self) -> tuple[str, ...]:
         return (self.target.display,)
 
-    def scan(self, ctx: ScanContext) -> Iterator[HostReport]:
+    def scan(self, ctx: ScanContext) -> Iterator[HostReport | PlatformObject]:
         context = None
         if self.target.scheme == "http":
             ctx.warn(f"{self.target.display}: plain http, as the address says: the password and the inventory "
@@ -247,17 +250,21 @@ class VCenterScanner:
         finally:
             self._logout(si)
 
-    def _read(self, si, ctx: ScanContext) -> Iterator[HostReport]:
+    def _read(self, si, ctx: ScanContext) -> Iterator[HostReport | PlatformObject]:
         from pyVmomi import vmodl
 
         content = si.RetrieveContent()
+        server = self.target.display
         lookups, done = Lookups.empty(), 0
+        yield vcenter_object(content.about, server, ctx.started_at)
         try:
             for type_name, paths in NAMED_PASSES:
                 for page in get_objects(si, content, type_name, paths, page_size=self.page_size):
                     ctx.check_cancelled()
                     for obj in page:
                         lookups.add(obj)
+                        if (found := platform_object(obj, lookups, server, ctx.started_at)) is not None:
+                            yield found
             hosts: dict[str, dict] = {}
             for page in get_objects(si, content, "HostSystem", HOST_PROPERTIES, page_size=self.page_size):
                 for obj in page:
@@ -281,12 +288,12 @@ class VCenterScanner:
         except vmodl.MethodFault as error:
             raise EstateError(f"{self.target.display}: {error.msg or type(error).__name__}") from None
         except (OSError, ConnectionError, ssl.SSLError) as error:
-            raise EstateError(f"{self.target.display}: the connection was lost after {counted(done, 'object')}: "
-                              f"{getattr(error, 'strerror', None) or error}") from None
+            raise ScanInterrupted(f"{self.target.display}: the connection was lost after "
+                                  f"{counted(done, 'object')}: {getattr(error, 'strerror', None) or error}") from None
         except Exception as error:  # http.client's RemoteDisconnected and the like: the server went away
             if type(error).__module__ in ("http.client",):
-                raise EstateError(f"{self.target.display}: the connection was lost after "
-                                  f"{counted(done, 'object')}: {error}") from None
+                raise ScanInterrupted(f"{self.target.display}: the connection was lost after "
+                                      f"{counted(done, 'object')}: {error}") from None
             raise
 
     @staticmethod

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from discovery.records.model import Disk, Host, HostReport, Interface, ScriptResult
+from discovery.records.model import Disk, Host, HostReport, Interface, PlatformObject, ScriptResult
 
 SOURCE = "vcenter"
 
@@ -65,15 +65,17 @@ class Lookups:
                 "name": obj.get("name"), "type": obj.get("summary.type"), "capacity_bytes": obj.get("summary.capacity"),
                 "free_bytes": obj.get("summary.freeSpace"), "url": obj.get("summary.url")}
 
-    def up_to(self, moid: str | None, type_name: str) -> str | None:
-        """The name of the nearest ancestor of type `type_name` (bounded walk)."""
+    def ancestor(self, moid: str | None, type_name: str) -> str | None:
+        """The managed object id of the nearest ancestor of type `type_name` (bounded walk)."""
         for _ in range(64):
-            if moid is None:
-                return None
-            if self.types.get(moid) == type_name:
-                return self.names.get(moid)
+            if moid is None or self.types.get(moid) == type_name:
+                return moid
             moid = self.parents.get(moid)
         return None
+
+    def up_to(self, moid: str | None, type_name: str) -> str | None:
+        """The name of the nearest ancestor of type `type_name`."""
+        return self.names.get(self.ancestor(moid, type_name))
 
     def folder_path(self, moid: str | None) -> str | None:
         """The VM folder path below the datacenter ("/Linux/Production"), or None."""
@@ -85,6 +87,43 @@ class Lookups:
             moid = self.parents.get(moid)
         parts = parts[:-1]  # the datacenter's own "vm" folder
         return "/" + "/".join(reversed(parts)) if parts else None
+
+
+# vCenter's object types that are kept as platform objects, and their kind
+PLATFORM_KINDS = {"Datacenter": "datacenter", "ClusterComputeResource": "cluster", "Datastore": "datastore",
+                  "Network": "network", "DistributedVirtualPortgroup": "network", "OpaqueNetwork": "network"}
+
+
+def vcenter_object(about, server: str, observed_at: datetime) -> PlatformObject:
+    """Return the server itself (its `about`: a vCenter, or an ESXi host answering on its own) as an object."""
+    api_type = getattr(about, "apiType", None)
+    return PlatformObject(
+        kind="vcenter", server=server, key="ServiceInstance", name=server,
+        source=SOURCE, observed_at=observed_at,
+        data={"product": getattr(about, "fullName", None), "version": getattr(about, "version", None),
+              "build": getattr(about, "build", None), "api_type": api_type,
+              "role": "vcenter" if api_type == "VirtualCenter" else "esxi" if api_type == "HostAgent" else None,
+              "instance_uuid": getattr(about, "instanceUuid", None), "os_type": getattr(about, "osType", None)})
+
+
+def platform_object(obj: dict, lookups: Lookups, server: str, observed_at: datetime) -> PlatformObject | None:
+    """Return a datacenter, cluster, datastore or network as an object (None for other types), with its
+    datacenter as parent and what the server says of it."""
+    kind = PLATFORM_KINDS.get(obj["_type"])
+    if kind is None:
+        return None
+    parent = ref(obj.get("parent"))
+    data = {"type": obj["_type"], "datacenter": lookups.up_to(parent, "Datacenter") if kind != "datacenter" else None}
+    if kind == "datastore":
+        data.update(lookups.datastores.get(obj["_ref"]) or {})
+        data["type"] = obj.get("summary.type")
+        data.pop("name", None)
+    elif kind == "cluster":
+        data.update(hosts=obj.get("summary.numHosts"), cpu_cores=obj.get("summary.numCpuCores"),
+                    memory_bytes=obj.get("summary.totalMemory"))
+    return PlatformObject(kind=kind, server=server, key=obj["_ref"], name=obj.get("name"), source=SOURCE,
+                          observed_at=observed_at, parent=lookups.ancestor(parent, "Datacenter"),
+                          data={k: v for k, v in data.items() if v is not None})
 
 
 def transform_host_system(obj: dict, lookups: Lookups, observed_at: datetime) -> HostReport:

@@ -14,6 +14,7 @@ from discovery.analyses.coverage import SOCKET_SOURCES, assess_hosts, coverage_g
 from discovery.inventory.dependencies import (FILTERS, ResolutionStats, aggregate_dependencies, external_endpoints,
                                               parse_ssh_sessions, resolve_connections)
 from discovery.inventory.layer2 import LINK_EXTRA_FIELDS, LINK_FIELDS, layer2_links, switch_ports
+from discovery.inventory.virtualization import platform_rows, runs_on_links
 from discovery.records.model import severities_at_or_above, utc_now
 from discovery.storage.store import Store
 
@@ -27,7 +28,7 @@ HOST_EXTRA_FIELDS = ("domain", "fqdn", "os_id", "kernel", "architecture", "boot_
                      "machine_id", "virtualization", "cpu_logical_cores", "cpu_mhz", "swap_bytes", "partitions",
                      "first_seen", "last_seen", "hostnames", "mac_vendor", "status", "status_reason", "os_matches",
                      "uptime_seconds", "scripts", "switch", "switch_port", "switch_host_id", "coverage_depth",
-                     "coverage_levels", "coverage_sources")
+                     "coverage_levels", "coverage_sources", "hypervisor", "hypervisor_host_id", "cluster")
 SERVICE_FIELDS = ("id", "host_id", "address", "port", "protocol", "state", "name", "product", "version", "cpe",
                   "category", "process")
 SERVICE_EXTRA_FIELDS = ("cpes", "extra_info", "tunnel", "pid", "source", "observed_at", "reason", "method",
@@ -114,6 +115,8 @@ def build_inventory(store: Store, *, scan_id: int | None = None, filters=FILTERS
         "connections": connections,
         "dependencies": aggregate_dependencies(connections, services),
         "l2_links": l2_links,
+        "runs_on": runs_on_links(hosts),
+        "platform_objects": platform_rows(store.platform_objects(scan_id), hosts),
         "findings": [_pick(f, FINDING_FIELDS + ("confidence", "data")) for f in findings],
         "groups": [{**_pick(g, ("id", "name", "wave", "host_ids", "explanation", "edges")),
                     "wave_override": wave_overrides.get(g["id"]), "wave_reasons": g.get("wave_reasons") or []}
@@ -204,6 +207,7 @@ def filter_inventory(inventory: dict, hosts_pattern: str | None = None, min_seve
         for name in ("connections", "dependencies", "l2_links"):
             result[name] = [r for r in inventory.get(name) or ()
                             if r.get("source_host_id") in kept or r.get("target_host_id") in kept]
+        result["runs_on"] = [r for r in inventory.get("runs_on") or () if r.get("vm_host_id") in kept]
         result["groups"] = [{**g, "host_ids": [h for h in g.get("host_ids") or () if h in kept]}
                             for g in inventory.get("groups") or () if kept.intersection(g.get("host_ids") or ())]
         result["external_endpoints"] = external_endpoints(result["connections"])

@@ -56,6 +56,11 @@ class ScanCancelled(Exception):
     """Raised inside a scanner when the user asked to stop; results so far are kept."""
 
 
+class ScanInterrupted(EstateError):
+    """Raised inside a scanner when its source went away mid-scan (a server stopped, the connection dropped):
+    results so far are kept and the scan is interrupted, not failed, so that it can be run again."""
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """Return "1 host", "2 hosts", "1,200 hosts" (`plural` for nouns that do not just take an s)."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
@@ -305,6 +310,21 @@ class Neighbour:
     remote_port: str | None = None  # its port: "GigabitEthernet0/1", "eth0"
     remote_description: str | None = None  # its sysDescr / CDP platform
     vlan: int | None = None         # fdb: the VLAN (Q-BRIDGE's filtering database) where the switch says
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformObject:
+    """Something a platform scanner saw that is not a host: a vCenter itself, its datacenters, clusters,
+    datastores and networks. Written to the store as it arrives, like a HostReport; the hosts say which of
+    them they use (a VM's cluster, datastores and networks are in its own facts)."""
+    kind: str                       # "vcenter", "datacenter", "cluster", "datastore", "network"
+    server: str                     # the server that described it: "https://vc.example.org"
+    key: str                        # its id on that server (vCenter's managed object id: "datastore-12")
+    name: str | None
+    source: str
+    observed_at: datetime
+    parent: str | None = None       # the key of the object it sits in (a cluster's datacenter)
+    data: dict = field(default_factory=dict)  # what the server says of it: a datastore's type and capacity
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

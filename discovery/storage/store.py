@@ -26,7 +26,7 @@ from discovery.records.annotations import check_annotation
 from discovery.records.categories import categorise_service
 from discovery.storage.liveness import process_identity, process_state
 from discovery.storage.merge import KINDS, Match, find_match, identity_keys
-from discovery.records.model import HostReport, Scan, StoreError, utc_now
+from discovery.records.model import HostReport, PlatformObject, Scan, StoreError, utc_now
 from discovery.records.redact import redact_command_line, redact_report, redact_text
 
 APP_NAME = "estatemap"
@@ -187,6 +187,15 @@ def m012_wave_plan(db: sqlite_utils.Database) -> None:
     default: discovery.analyses.wave_rules.RULES), and each move group's reasons for its wave."""
     db["wave_rules"].create({"name": str, "value": str, "updated_at": str}, pk="name")
     db["groups"].add_column("wave_reasons", str)
+
+
+@MIGRATIONS()
+def m013_platform_objects(db: sqlite_utils.Database) -> None:
+    """What a platform scanner (scan vcenter) saw that is not a host: the vCenter, its datacenters, clusters,
+    datastores and networks, per scan."""
+    db["platform_objects"].create({"scan_id": int, "server": str, "kind": str, "key": str, "name": str,
+                                   "parent": str, "source": str, "observed_at": str, "data": str},
+                                  pk=("scan_id", "server", "kind", "key"))
 
 
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
@@ -375,6 +384,23 @@ class Store:
                 ({"scan_id": scan_id, "host_id": host_id, "name": name, "text": redact_text(text)}
                  for name, text in report.raw.items()), replace=True)
         return host_id, match
+
+    def write_platform_object(self, scan_id: int, obj: PlatformObject) -> None:
+        """Store one vCenter, datacenter, cluster, datastore or network as scan `scan_id` saw it."""
+        with self._writing():
+            self.db["platform_objects"].insert(
+                {**record_row(obj), "scan_id": scan_id, "data": json.dumps(_plain(obj.data), default=str)},
+                replace=True)
+
+    def platform_objects(self, scan_id: int | None = None) -> list[dict]:
+        """Return the platform objects of one scan, or the current ones: those of the newest scan that described
+        each server."""
+        if scan_id is not None:
+            sql, args = "SELECT * FROM platform_objects WHERE scan_id = ? ORDER BY server, kind, name, key", [scan_id]
+        else:
+            sql, args = ("SELECT * FROM platform_objects o WHERE o.scan_id = (SELECT max(p.scan_id) FROM "
+                         "platform_objects p WHERE p.server = o.server) ORDER BY server, kind, name, key"), []
+        return [decode_row(r) for r in self.db.query(sql, args)]
 
     def _child_row(self, table: str, record, scan_id: int) -> dict:
         extra = {"scan_id": scan_id}
