@@ -13,6 +13,7 @@ import os
 import ssl
 import subprocess
 import sys
+from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -155,6 +156,77 @@ def test_scan_vcenter_finds_every_vm_and_esxi_host_the_simulator_made(simulator,
     assert runs_on == {uuid: vm["host"] for uuid, vm in vms.items()}
     assert all(e["datastores"] and e["datacenter"] == "DC0" for e in evidence if e["type"] == "virtual-machine")
     assert scan_rows(db)[-1]["status"] == "completed"
+
+
+def expected_objects(sim, certificate) -> dict:
+    """What the simulator holds besides VMs and hosts, read by the test's own session: datacenters, clusters with
+    their ESXi hosts, datastores with capacity, networks, each VM's ESXi host and cluster, and the server's about."""
+    from pyVim.connect import Disconnect
+    from pyVmomi import vim
+
+    si = second_session(sim, certificate)
+    try:
+        content = si.RetrieveContent()
+
+        def every(vim_type):
+            return content.viewManager.CreateContainerView(content.rootFolder, [vim_type], True).view
+
+        def cluster_of(host):
+            return host.parent.name if isinstance(host.parent, vim.ClusterComputeResource) else None
+
+        return {
+            "datacenter": {dc.name for dc in every(vim.Datacenter)},
+            "cluster": {c.name: {h.name for h in c.host} for c in every(vim.ClusterComputeResource)},
+            "datastore": {d.name: (d.summary.type, d.summary.capacity) for d in every(vim.Datastore)},
+            "network": {n.name for n in every(vim.Network)},
+            "runs_on": {vm.config.uuid: (vm.runtime.host.name, cluster_of(vm.runtime.host))
+                        for vm in every(vim.VirtualMachine)},
+            "vms_on_datastore": {d.name: len(d.vm) for d in every(vim.Datastore)},
+            "about": (content.about.version, content.about.build, content.about.apiType),
+        }
+    finally:
+        Disconnect(si)
+
+
+def test_every_datacenter_cluster_datastore_and_network_and_where_each_vm_runs(simulator, certificate, tmp_path):
+    expected = expected_objects(simulator, certificate)
+    assert expected["cluster"] and expected["datastore"] and expected["network"]  # the simulator made some
+    db = tmp_path / "estate.db"
+    done = scan_cli(db, simulator.address, "--ca-file", str(certificate[0]))
+    assert done.returncode == 0, done.stderr
+    assert "infrastructure object" in done.stdout + done.stderr
+    out = tmp_path / "estate.json"
+    exported = subprocess.run([sys.executable, str(ROOT / "main.py"), "--db", str(db), "export", "--format", "json",
+                               "--out", str(out)], capture_output=True, text=True, timeout=CLI_SECONDS, cwd=ROOT)
+    assert exported.returncode == 0, exported.stderr
+    export = json.loads(out.read_text())
+    objects = defaultdict(dict)
+    for obj in export["platform_objects"]:
+        objects[obj["kind"]][obj["name"]] = obj
+    assert set(objects["datacenter"]) == expected["datacenter"]
+    assert set(objects["network"]) == expected["network"]
+    assert {n: (o["details"]["type"], o["details"]["capacity_bytes"]) for n, o in objects["datastore"].items()} == \
+        expected["datastore"]
+    assert all(0 <= o["details"]["free_bytes"] <= o["details"]["capacity_bytes"] for o in objects["datastore"].values())
+    assert {n: o["vm_count"] for n, o in objects["datastore"].items()} == expected["vms_on_datastore"]
+    hosts = {h["id"]: h for h in export["hosts"]}
+    assert {n: {hosts[i]["hostname"] for i in o["esxi_host_ids"]} for n, o in objects["cluster"].items()} == \
+        expected["cluster"]
+    (server,) = objects["vcenter"].values()
+    assert (server["details"]["version"], server["details"]["build"], server["details"]["api_type"]) == \
+        expected["about"]
+    # every VM runs on an ESXi host of the inventory, in its cluster: the runs_on relation and the hosts' columns
+    by_uuid = {h["hardware_uuid"]: h for h in export["hosts"]}
+    runs_on = {row["vm_host_id"]: row for row in export["runs_on"]}
+    assert len(runs_on) == len(expected["runs_on"])
+    for uuid, (esxi_name, cluster) in expected["runs_on"].items():
+        vm = by_uuid[uuid]
+        row = runs_on[vm["id"]]
+        assert hosts[row["esxi_host_id"]]["hostname"] == esxi_name == vm["hypervisor"]
+        assert row["cluster"] == cluster == vm["cluster"] and vm["hypervisor_host_id"] == row["esxi_host_id"]
+    for name, members in expected["cluster"].items():
+        assert {h["hostname"] for h in export["hosts"] if h["os_name"] == "VMware ESXi" and h["cluster"] == name} \
+            == members
 
 
 def test_a_vm_merges_with_the_guests_own_record_by_bios_uuid(simulator, certificate, tmp_path):
