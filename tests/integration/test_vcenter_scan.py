@@ -1,7 +1,8 @@
 """scan vcenter against VMware's own simulator (govmomi's vcsim, built from tests/integration/data/vcsim/main.go)
 with the real pyVmomi client: every VM and ESXi host the simulator made, the merge with a host's own record by BIOS
-UUID, read-only enforcement, TLS (verified, --ca-file, --insecure, http://), one-line failures, and a simulator
-stopped mid-scan.
+UUID, its datacenters, clusters, datastores and networks and where each VM runs, read-only enforcement, paged
+answers (the test program's -page), TLS (verified, --ca-file, --insecure, http://), one-line failures, and a
+simulator stopped mid-scan.
 
 Traffic goes to 127.0.0.1 only; the simulators are stopped by PID; every wait is bounded.
 """
@@ -229,6 +230,44 @@ def test_every_datacenter_cluster_datastore_and_network_and_where_each_vm_runs(s
             == members
 
 
+def test_a_server_that_pages_its_answers_is_read_to_the_last_page(vcsim_binary, certificate, tmp_path, monkeypatch):
+    from pyVmomi import SoapAdapter
+
+    sim = start_vcsim(vcsim_binary, tls=certificate, page=2, **COUNTS)  # 2 objects an answer, as a vCenter pages
+    try:
+        vms, esxi = expected_inventory(sim, certificate)
+        expected = expected_objects(sim, certificate)
+        sent, pages = [], defaultdict(list)
+        invoke, get_objects = SoapAdapter.SoapStubAdapter.InvokeMethod, vcenter.get_objects
+
+        def record(self, mo, info, args, outerStub=None):
+            sent.append(info.wsdlName)
+            return invoke(self, mo, info, args, outerStub)
+
+        def paged(si, content, type_name, paths, *, page_size):
+            for page in get_objects(si, content, type_name, paths, page_size=page_size):
+                pages[type_name].append(len(page))
+                yield page
+
+        monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", record)
+        monkeypatch.setattr(vcenter, "get_objects", paged)
+        scanner = REGISTRY.make_scanner("vcenter", {"server": sim.address, "user": USER, "password": PASSWORD,
+                                                    "ca_file": str(certificate[0])})
+        scanner.page_size = 3  # asks for 3 an answer; the server gives 2
+        with Store(tmp_path / "estate.db") as store:
+            result = run_scan(store, scanner)
+            found = {h["hardware_uuid"] for h in store.hosts()}
+            objects = {(o["kind"], o["name"]) for o in store.platform_objects()}
+    finally:
+        sim.stop()
+    assert result.status == "completed", result.error
+    assert pages["VirtualMachine"] == [2, 2, 2] and pages["HostSystem"] == [2, 2]
+    assert sent.count("ContinueRetrievePropertiesEx") >= 3
+    assert found == set(vms) | set(esxi)
+    assert {n for k, n in objects if k == "datastore"} == set(expected["datastore"])
+    assert {n for k, n in objects if k == "network"} == expected["network"]
+
+
 def test_a_vm_merges_with_the_guests_own_record_by_bios_uuid(simulator, certificate, tmp_path):
     vms, _esxi = expected_inventory(simulator, certificate)
     uuid = sorted(vms)[0]
@@ -267,7 +306,7 @@ def test_the_scanner_sends_only_read_only_calls_and_refuses_any_other(simulator,
     monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", record)
     scanner = REGISTRY.make_scanner("vcenter", {"server": simulator.address, "user": USER, "password": PASSWORD,
                                                 "ca_file": str(certificate[0])})
-    scanner.page_size = 2  # a vCenter pages 6 VMs in three (Debian's simulator answers in one: no token)
+    scanner.page_size = 2  # a vCenter pages 6 VMs in three (this simulator, without -page, answers in one)
     store = Store(tmp_path / "estate.db")
     try:
         result = run_scan(store, scanner)
