@@ -11,6 +11,7 @@ never stored or logged.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import ssl
@@ -40,8 +41,11 @@ VM_PROPERTIES = (
     "config.hardware.memoryMB", "config.hardware.device",
     "guest.guestFullName", "guest.guestId", "guest.hostName", "guest.ipAddress", "guest.net",
     "guest.toolsRunningStatus", "guest.toolsVersionStatus2", "guest.toolsVersion",
-    "runtime.powerState", "runtime.host", "runtime.bootTime",
+    "runtime.powerState", "runtime.host", "runtime.bootTime", "config.createDate",
 )
+# Properties newer vSphere releases added (config.createDate: 6.7): left out, with a warning, by a server
+# that does not know them, instead of failing the scan.
+OPTIONAL_PROPERTIES = frozenset({"config.createDate"})
 HOST_PROPERTIES = (
     "name", "parent", "datastore", "network", "summary.hardware", "summary.config.product",
     "runtime.connectionState", "runtime.inMaintenanceMode", "runtime.bootTime",
@@ -193,6 +197,10 @@ def get_objects(si, content, type_name: str, paths: tuple[str, ...], *,
 def _as_dict(obj) -> dict:
     found = {prop.name: prop.val for prop in obj.propSet or ()}
     found["_ref"], found["_type"] = obj.obj._moId, type(obj.obj).__name__.rsplit(".", 1)[-1]
+    missing = {m.path: type(getattr(m.fault, "fault", None) or m.fault).__name__.rsplit(".", 1)[-1]
+               for m in getattr(obj, "missingSet", None) or ()}
+    if missing:  # the server's per-object "could not read this property", with why
+        found["_missing"] = missing
     return found
 
 
@@ -259,14 +267,14 @@ class VCenterScanner:
         yield vcenter_object(content.about, server, ctx.started_at)
         try:
             for type_name, paths in NAMED_PASSES:
-                for page in get_objects(si, content, type_name, paths, page_size=self.page_size):
+                for page in self._pages(si, content, ctx, type_name, paths):
                     ctx.check_cancelled()
                     for obj in page:
                         lookups.add(obj)
                         if (found := platform_object(obj, lookups, server, ctx.started_at)) is not None:
                             yield found
             hosts: dict[str, dict] = {}
-            for page in get_objects(si, content, "HostSystem", HOST_PROPERTIES, page_size=self.page_size):
+            for page in self._pages(si, content, ctx, "HostSystem", HOST_PROPERTIES):
                 for obj in page:
                     ctx.check_cancelled()
                     lookups.add(obj)
@@ -276,7 +284,7 @@ class VCenterScanner:
                     yield report
                 ctx.report(done, None, f"{counted(len(hosts), 'ESXi host')} read")
             vms = 0
-            for page in get_objects(si, content, "VirtualMachine", VM_PROPERTIES, page_size=self.page_size):
+            for page in self._pages(si, content, ctx, "VirtualMachine", VM_PROPERTIES):
                 for obj in page:
                     ctx.check_cancelled()
                     vms += 1
@@ -295,6 +303,33 @@ class VCenterScanner:
                 raise ScanInterrupted(f"{self.target.display}: the connection was lost after "
                                       f"{counted(done, 'object')}: {error}") from None
             raise
+
+    def _pages(self, si, content, ctx: ScanContext, type_name: str, paths: tuple[str, ...]) -> Iterator[list[dict]]:
+        """get_objects' pages; a property of OPTIONAL_PROPERTIES the server does not know (an older vSphere) is
+        left out with a warning and the pass asked again without it."""
+        from pyVmomi import vmodl
+
+        for _attempt in range(len(OPTIONAL_PROPERTIES) + 1):
+            pages = get_objects(si, content, type_name, paths, page_size=self.page_size)
+            try:
+                first = next(pages, None)
+            except vmodl.query.InvalidProperty as error:
+                if error.name not in OPTIONAL_PROPERTIES or error.name not in paths:
+                    raise
+                ctx.warn(f"{self.target.display}: the server does not know {error.name} (an older vSphere): "
+                         "left out")
+                paths = tuple(p for p in paths if p != error.name)
+                continue
+            missing: dict[tuple[str, str], int] = {}
+            for page in itertools.chain([first] if first is not None else [], pages):
+                for obj in page:
+                    for path, reason in (obj.get("_missing") or {}).items():
+                        missing[path, reason] = missing.get((path, reason), 0) + 1
+                yield page
+            for (path, reason), count in sorted(missing.items()):
+                ctx.warn(f"{self.target.display}: the server did not return {path} for "
+                         f"{counted(count, type_name + ' object')} ({reason})")
+            return
 
     @staticmethod
     def _logout(si) -> None:

@@ -257,6 +257,7 @@ def transform_virtual_machine(obj: dict, lookups: Lookups, observed_at: datetime
                        for d in obj.get("datastore") or ()],
         "networks": [lookups.names.get(ref(n)) for n in obj.get("network") or ()],
         "disks": disk_evidence, "nics": nic_evidence,
+        "created": _iso(obj.get("config.createDate")),
         "annotation": obj.get("config.annotation") or None,
         "custom_values": {str(v.key): v.value for v in obj.get("customValue") or () if hasattr(v, "value")},
     }
@@ -284,11 +285,15 @@ def transform_virtual_machine(obj: dict, lookups: Lookups, observed_at: datetime
 # keeps everything), and the order of its one-line summary.
 VM_SCRIPT_KEYS = ("power_state", "runs_on", "datacenter", "folder", "hardware_version", "guest_os_configured",
                   "guest_os_reported", "guest_os_differs", "tools_running", "tools_version_status", "tools_version",
-                  "template", "datastores", "networks")
+                  "template", "datastores", "networks", "created")
 ESXI_SCRIPT_KEYS = ("cluster", "datacenter", "product", "version", "build", "connection_state", "maintenance_mode")
 VM_SUMMARY = (("power_state", "{}"), ("runs_on", "on {}"), ("hardware_version", "hardware {}"),
               ("tools_running", "tools {}"))
 ESXI_SUMMARY = (("product", "{}"), ("cluster", "cluster {}"), ("connection_state", "{}"))
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if isinstance(when, datetime) else None
 
 
 def _script_data(evidence: dict, keys: tuple[str, ...]) -> dict:

@@ -268,6 +268,23 @@ def test_a_server_that_pages_its_answers_is_read_to_the_last_page(vcsim_binary, 
     assert {n for k, n in objects if k == "network"} == expected["network"]
 
 
+def test_a_property_the_server_does_not_return_is_a_warning_naming_it(simulator, certificate, tmp_path,
+                                                                     monkeypatch):
+    # this simulator lists a property it does not know in each object's missingSet (a real vCenter may instead
+    # fail the call with InvalidProperty: tests/unit/test_vcenter.py)
+    monkeypatch.setattr(vcenter, "VM_PROPERTIES", (*vcenter.VM_PROPERTIES, "config.noSuchProperty"))
+    scanner = REGISTRY.make_scanner("vcenter", {"server": simulator.address, "user": USER, "password": PASSWORD,
+                                                "ca_file": str(certificate[0])})
+    with Store(tmp_path / "estate.db") as store:
+        result = run_scan(store, scanner)
+        vms = [h for h in store.hosts() if h["virtualization"] == "vmware"]
+    assert result.status == "completed", result.error
+    assert len(vms) == 6
+    assert [w for w in result.warnings if "config.noSuchProperty" in w] == [
+        f"{simulator.address}: the server did not return config.noSuchProperty for 6 VirtualMachine objects "
+        "(InvalidProperty)"]
+
+
 def test_a_vm_merges_with_the_guests_own_record_by_bios_uuid(simulator, certificate, tmp_path):
     vms, _esxi = expected_inventory(simulator, certificate)
     uuid = sorted(vms)[0]

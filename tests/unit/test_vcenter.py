@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from pyVmomi import vim
 
-from discovery.records.model import EstateError, Host
+from discovery.records.model import EstateError, Host, ScanContext
 from discovery.scanning.scan_kinds import SecretNeeded
 from discovery.storage.merge import find_match, uuid_forms
 from scanners import vcenter, vcenter_records
@@ -65,7 +65,7 @@ def vm_properties(**changes) -> dict:
                                                network="VM Network")],
         "guest.toolsRunningStatus": "guestToolsRunning", "guest.toolsVersionStatus2": "guestToolsSupportedOld",
         "guest.toolsVersion": "10346", "runtime.powerState": vim.VirtualMachinePowerState.poweredOn,
-        "runtime.host": vim.HostSystem("host-10"),
+        "runtime.host": vim.HostSystem("host-10"), "config.createDate": datetime(2019, 3, 4, 5, 6, tzinfo=timezone.utc),
     }
     props.update(changes)
     return props
@@ -249,6 +249,34 @@ def test_the_vm_script_carries_what_the_analyses_read():
                                                           "vmx-09, tools guestToolsRunning"
     assert script.data["runs_on"] == {"host": "esx01.example.org", "host_uuid": None, "cluster": "Cluster-A"}
     assert script.data["tools_version_status"] == "guestToolsSupportedOld"
+    assert script.data["created"] == "2019-03-04T05:06:00+00:00"
+    json.dumps(script.data)  # stored as JSON: plain values only
+
+
+def test_platform_objects_name_their_datacenter_and_keep_what_the_server_says():
+    found = lookups()
+    for obj in ({"_ref": "group-s1", "_type": "Folder", "name": "datastore", "parent": vim.Datacenter("datacenter-1")},
+                {"_ref": "datastore-3", "_type": "Datastore", "name": "SAN-LUN01", "summary.type": "VMFS",
+                 "summary.capacity": 2 * 2**40, "summary.freeSpace": 2**40, "parent": vim.Folder("group-s1")}):
+        found.add(obj)
+    datastore = vcenter_records.platform_object(
+        {"_ref": "datastore-3", "_type": "Datastore", "name": "SAN-LUN01", "summary.type": "VMFS",
+         "parent": vim.Folder("group-s1")}, found, "https://vc01", NOW)
+    assert (datastore.kind, datastore.key, datastore.parent) == ("datastore", "datastore-3", "datacenter-1")
+    assert datastore.data == {"type": "VMFS", "datacenter": "Hospital-DC", "capacity_bytes": 2 * 2**40,
+                              "free_bytes": 2**40}
+    cluster = vcenter_records.platform_object(
+        {"_ref": "domain-c7", "_type": "ClusterComputeResource", "name": "Cluster-A", "parent": vim.Folder("group-h1"),
+         "summary.numHosts": 3, "summary.numCpuCores": 48, "summary.totalMemory": 3 * 2**39}, found, "https://vc01", NOW)
+    assert cluster.data == {"type": "ClusterComputeResource", "datacenter": "Hospital-DC", "hosts": 3,
+                            "cpu_cores": 48, "memory_bytes": 3 * 2**39}
+    assert vcenter_records.platform_object({"_ref": "group-v2", "_type": "Folder", "name": "Clinical"}, found,
+                                           "https://vc01", NOW) is None  # folders name things; they are not kept
+    about = SimpleNamespace(fullName="VMware ESXi 7.0.3 build-20328353", version="7.0.3", build="20328353",
+                            apiType="HostAgent", instanceUuid=None, osType="vmnix-x86", name="VMware ESXi")
+    server = vcenter_records.vcenter_object(about, "https://esx01", NOW)
+    assert (server.kind, server.name, server.data["role"], server.data["version"]) == (
+        "vcenter", "https://esx01", "esxi", "7.0.3")
 
 
 def _vm_row(host_id: str, **facts) -> dict:
@@ -291,3 +319,26 @@ def test_vmware_rows_list_each_vm_with_its_place_and_tools():
     assert row["datastores"] == ["SAN-LUN01"] and row["networks"] == ["VM Network"]
     assert (row["power_state"], row["tools_version_status"], row["hardware_version"]) == (
         "poweredOn", "guestToolsSupportedOld", "vmx-09")
+
+
+def test_an_optional_property_an_older_server_refuses_is_left_out_with_a_warning(monkeypatch):
+    from pyVmomi import vmodl
+
+    asked = []
+
+    def get_objects(si, content, type_name, paths, *, page_size):
+        asked.append(paths)
+        unknown = next((p for p in paths if p in ("config.createDate", "config.needed")), None)
+        if unknown:
+            raise vmodl.query.InvalidProperty(name=unknown)
+        yield [{"_ref": "vm-1", "_type": "VirtualMachine", "name": "a"}]
+
+    monkeypatch.setattr(vcenter, "get_objects", get_objects)
+    scanner = vcenter.VCenterScanner("vc01", user="u", password="p")
+    ctx = ScanContext()
+    pages = list(scanner._pages(None, None, ctx, "VirtualMachine", ("name", "config.createDate")))
+    assert pages == [[{"_ref": "vm-1", "_type": "VirtualMachine", "name": "a"}]]
+    assert asked == [("name", "config.createDate"), ("name",)]
+    assert ctx.warnings == ["https://vc01: the server does not know config.createDate (an older vSphere): left out"]
+    with pytest.raises(vmodl.query.InvalidProperty):  # a property the scan needs is not left out
+        list(scanner._pages(None, None, ScanContext(), "VirtualMachine", ("name", "config.needed")))
