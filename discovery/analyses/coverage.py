@@ -119,7 +119,8 @@ def _target(host: dict) -> str:
 def gap_hint(host: dict, services: Iterable[dict], sources: Iterable[str]) -> str:
     """Return the scan that would read this host's own sockets, judged from what is known of it.
 
-    In order: SSH answers on a host that is not Windows -> scan ssh; Windows (named, or RDP, WinRM or MSRPC
+    In order: a VM vCenter says is powered off, or an ESXi host -> what can and cannot be read of it; SSH answers
+    on a host that is not Windows -> scan ssh; Windows (named, or RDP, WinRM or MSRPC
     answering) -> the offline collector; an SNMP agent -> scan snmp (or, if it already answered without TCP-MIB,
     the collector or a capture); no network scan yet, and not a medical device by its MAC's maker (clinical
     devices can be fragile) -> scan network first, whose ports and OS tell which of these can read it;
@@ -134,6 +135,12 @@ def gap_hint(host: dict, services: Iterable[dict], sources: Iterable[str]) -> st
     collector = "run estatemap collect on it (or the stand-alone collector) and estatemap import the bundle"
     passive = ("watch its traffic with estatemap scan passive on a mirror of its switch port (its connections "
                "on the wire, not its sockets)")
+    if (host.get("status_reason") or "").startswith("vcenter: poweredOff"):
+        return ("powered off in vCenter: nothing reads its sockets until it runs; vCenter's view (CPUs, memory, "
+                "disks, guest OS) is what there is, and a powered-off VM may simply be retired")
+    if (host.get("os_family") or "").lower() == "esxi":
+        return (f"an ESXi host: scan vcenter reads its inventory and VMs; its own connections are vCenter's and "
+                f"its VMs' (its shell is off by default), so {passive}")
     if not windows and (("tcp", 22) in ports or "ssh" in names):
         return f"estatemap scan ssh {target}: SSH answers, so its sockets, processes and packages can be read"
     if windows:

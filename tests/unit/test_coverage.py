@@ -152,6 +152,11 @@ def test_summary_of_an_empty_inventory_has_no_shares():
     ({"mac_vendor": "GE Healthcare Finland Oy"}, [], ["passive"], "a medical device (by its MAC's maker)"),
     ({}, [service("h", 104)], ["nmap"], "watch its traffic with estatemap scan passive"),
     ({}, [service("h", 22, state="closed")], ["nmap"], "watch its traffic with estatemap scan passive"),
+    ({"status_reason": "vcenter: poweredOff", "os_family": "linux"}, [service("h", 22)], ["vcenter", "nmap"],
+     "powered off in vCenter"),
+    ({"os_family": "esxi"}, [service("h", 22)], ["vcenter"], "an ESXi host: scan vcenter reads its inventory"),
+    ({"status_reason": "vcenter: poweredOn", "os_family": "linux"}, [service("h", 22)], ["vcenter", "nmap"],
+     "estatemap scan ssh 10.0.0.1:"),
 ])
 def test_gap_hint_names_the_scan_that_would_read_its_sockets(fields, services, sources, expected):
     assert gap_hint(host("h", **fields), services, sources).startswith(expected)
