@@ -1,4 +1,6 @@
-"""CSV export: one zip file holding one CSV per table (hosts.csv, services.csv, … scans.csv, coverage.csv).
+"""CSV export: one zip file holding one CSV per table (hosts.csv, services.csv, … scans.csv, coverage.csv), with
+runs_on.csv (each VM's ESXi host and cluster) and platform_objects.csv (vCenter's datacenters, clusters, datastores
+and networks, their `details` as compact JSON like every nested value) from scan vcenter.
 
 Each CSV is UTF-8 with a byte-order mark (Excel then opens it as UTF-8; other tools skip the mark), comma
 separated, with a header row of the JSON export's field names (contract fields first, then added ones).
@@ -21,6 +23,7 @@ from discovery.inventory.build import (CONNECTION_EXTRA_FIELDS, CONNECTION_FIELD
                                        INTERFACE_FIELDS, PROCESS_FIELDS, SCAN_EXTRA_FIELDS, SCAN_FIELDS,
                                        SERVICE_EXTRA_FIELDS, SERVICE_FIELDS, SOFTWARE_FIELDS)
 from discovery.inventory.layer2 import LINK_EXTRA_FIELDS, LINK_FIELDS
+from discovery.inventory.virtualization import PLATFORM_OBJECT_FIELDS, RUNS_ON_FIELDS
 from discovery.files.atomic_files import atomic_output
 from exports.safe_cells import csv_value
 
@@ -37,6 +40,8 @@ TABLES = (
     ("connections.csv", "connections", CONNECTION_FIELDS + CONNECTION_EXTRA_FIELDS),
     ("dependencies.csv", "dependencies", DEPENDENCY_FIELDS),
     ("l2_links.csv", "l2_links", LINK_FIELDS + LINK_EXTRA_FIELDS),
+    ("runs_on.csv", "runs_on", RUNS_ON_FIELDS),
+    ("platform_objects.csv", "platform_objects", PLATFORM_OBJECT_FIELDS),
     ("findings.csv", "findings", FINDING_FIELDS + ("confidence", "data")),
     ("groups.csv", "groups", GROUP_FIELDS + ("explanation", "edges")),
     ("scans.csv", "scans", SCAN_FIELDS + SCAN_EXTRA_FIELDS),

@@ -5,7 +5,8 @@ tuples are joined with ", ", anything nested is compact JSON, None is left out, 
 one type across the graph (string if its values mix text and numbers, double if they mix whole and
 fractional numbers; booleans stay boolean). Control characters XML 1.0 cannot hold are replaced (also in
 node ids). Node kinds: host, service, database, process, external; edge kinds: runs, serves, depends_on. Host nodes
-carry `coverage_depth` (seen, ports, os, hardware, software, sockets).
+carry `coverage_depth` (seen, ports, os, hardware, software, sockets) and, from scan vcenter, `hypervisor` (the
+ESXi host a VM runs on) and `cluster` (a VM's or an ESXi host's); where a VM runs is an attribute, not an edge.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import networkx as nx
 from discovery.analyses.graph import build_graph
 from discovery.files.atomic_files import atomic_output
 from exports.safe_cells import ILLEGAL_CHARACTERS_RE, REPLACEMENT, flatten
+
+# Host fields added to host nodes: how deep each host is known (discovery.analyses.coverage) and where a VM runs
+# (discovery.inventory.virtualization).
+HOST_ATTRIBUTES = ("coverage_depth", "hypervisor", "cluster")
 
 
 def _scalar(value):
@@ -59,9 +64,12 @@ def _coerce(data: dict, types: dict[str, type]) -> dict:
 def build_export_graph(inventory: dict) -> nx.MultiDiGraph:
     """Return the dependency graph with only scalar, consistently typed attributes, None values dropped."""
     G = build_graph(inventory)
-    for host in inventory.get("hosts") or ():  # how deep each host is known (discovery.analyses.coverage)
-        if host.get("coverage_depth") is not None and host["id"] in G:
-            G.nodes[host["id"]]["coverage_depth"] = host["coverage_depth"]
+    for host in inventory.get("hosts") or ():
+        if host["id"] not in G:
+            continue
+        for name in HOST_ATTRIBUTES:
+            if host.get(name) is not None:
+                G.nodes[host["id"]][name] = host[name]
     nodes = {_scalar(n) if isinstance(n, str) else n: {k: _scalar(v) for k, v in d.items() if v is not None}
              for n, d in G.nodes(data=True)}
     rename = {n: (_scalar(n) if isinstance(n, str) else n) for n in G.nodes}

@@ -1,13 +1,15 @@
 """Excel export: one workbook, streamed (openpyxl write-only mode), so large estates keep memory bounded.
 
 Sheets: Summary (estate counts, findings by severity, hosts by OS family, legacy share, coverage, waves, with
-native bar and pie charts), Hosts, Coverage (each host's depth and sources, the blind spots first with what would
-close them), Services, Software, Databases, Dependencies, Findings, Move groups (with each group's wave reasons),
-Scans, Wave rules (the wave planner's rules, read back by `estatemap import`). Every
-data sheet has a styled, frozen header row, an autofilter and column widths from a sample of its rows;
-times are Excel dates (UTC), numbers are numbers, severity and risk are coloured by conditional formatting,
-and host names link to their row on the Hosts sheet. Every text goes through exports.safe_cells, so nothing
-that came from the network is ever evaluated.
+native bar and pie charts), Hosts (with each VM's hypervisor and cluster), Coverage (each host's depth and sources,
+the blind spots first with what would close them), Services, Software, Databases, Dependencies, Layer 2, VMware
+(one row per VM), VMware objects (the vCenters, datacenters, clusters, datastores and networks, with the VMs using
+each), Findings, Move groups (with each group's wave reasons), Scans, Wave rules (the wave planner's rules, read
+back by `estatemap import`). Every data sheet has a styled, frozen header row, an autofilter and column widths
+from a sample of its rows; times are Excel dates (UTC), numbers are numbers (sizes in bytes, or in GiB where the
+header says so), severity and risk are coloured by conditional formatting, and host names link to their row
+on the Hosts sheet. Every text goes through exports.safe_cells, so nothing that came from the network is ever
+evaluated.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ HEADER_FILL = PatternFill(start_color="1F4E78", end_color="1F4E78", fill_type="s
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 LINK_FONT = Font(color="0563C1", underline="single")
 DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
+GIB = 1 << 30
+GIB_FORMAT = "#,##0.0"
 # Rows whose widths are measured to size the columns; widths are capped.
 WIDTH_SAMPLE, MIN_WIDTH, MAX_WIDTH = 500, 8, 60
 WRAP_WIDTH = 50          # long prose (a finding's title, evidence, recommendation) wraps at this width
@@ -55,8 +59,9 @@ SHORT_TEXT = 500
 class Column:
     """One column of a sheet: its header, how to get its value from a row, and what kind of value it is.
 
-    kind: text (the default), number, bytes, date, bool, severity, risk, host (a host id shown as its name,
-    linked to its row on Hosts), short (nested data as short text), wrap (prose, wrapped in a narrower column).
+    kind: text (the default), number, bytes, gib (bytes shown as GiB), percent (a share, 0 to 1), date, bool,
+    severity, risk, host (a host id shown as its name, linked to its row on Hosts), short (nested data as short
+    text), wrap (prose, wrapped in a narrower column).
     """
     header: str
     get: Callable[[dict], object]
@@ -92,9 +97,47 @@ def disks_text(disks) -> str | None:
                            for d in disks or ()))
 
 
+def platform_object_rows(inventory: dict) -> list[dict]:
+    """The VMware objects sheet's rows: each platform object with its details as columns (type, product, version,
+    build, ESXi hosts and their names, cores, memory, capacity, free, the share used, URL, instance UUID) and its
+    datacenter, by kind (vCenters, datacenters, clusters, datastores, networks), vCenter, datacenter and name."""
+    names = {h["id"]: h.get("hostname") or h["id"] for h in inventory.get("hosts") or ()}
+    rank = {kind: i for i, kind in enumerate(PLATFORM_KIND_ORDER)}
+    rows = []
+    for obj in inventory.get("platform_objects") or ():
+        details = obj.get("details") if isinstance(obj.get("details"), dict) else {}
+        kind = obj.get("kind")
+        # a cluster's or datacenter's type is only its class name; a datastore's (VMFS, NFS…), a network's (standard
+        # or distributed port group) and a vCenter's API type (VirtualCenter, or HostAgent for a lone ESXi) say more
+        kind_type = {"vcenter": details.get("api_type"), "datastore": details.get("type"),
+                     "network": details.get("type")}.get(kind)
+        capacity, free = details.get("capacity_bytes"), details.get("free_bytes")
+        used = None
+        if _is_number(capacity) and _is_number(free) and capacity > 0:
+            used = (capacity - free) / capacity
+        rows.append({
+            "id": obj.get("id"), "kind": kind, "name": obj.get("name"), "server": obj.get("server"),
+            "key": obj.get("key"), "observed_at": obj.get("observed_at"), "vm_count": obj.get("vm_count"),
+            "datacenter": obj.get("name") if kind == "datacenter" else details.get("datacenter"),
+            "type": kind_type, "product": details.get("product"), "version": details.get("version"),
+            "build": details.get("build"), "hosts": details.get("hosts"),
+            "_esxi_hosts": sorted((names.get(i, i) for i in obj.get("esxi_host_ids") or ()), key=str.lower) or None,
+            "cpu_cores": details.get("cpu_cores"), "memory_bytes": details.get("memory_bytes"),
+            "capacity_bytes": capacity, "free_bytes": free, "used_share": used, "url": details.get("url"),
+            "instance_uuid": details.get("instance_uuid"),
+        })
+    return sorted(rows, key=lambda r: (rank.get(r["kind"], len(rank)), str(r["kind"] or ""),
+                                       *(str(r[k] or "").lower() for k in ("server", "datacenter", "name"))))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 HOST_COLUMNS = (
     col("Hostname", "hostname"), col("Host ID", "id"), col("Addresses", "addresses"), col("MACs", "macs"),
     col("Switch", "switch_host_id", "host"), col("Switch port", "switch_port"),
+    col("Hypervisor", "hypervisor"), col("Cluster", "cluster"),
     col("OS name", "os_name"), col("OS version", "os_version"), col("OS family", "os_family"),
     col("Vendor", "vendor"), col("Model", "model"), col("CPU model", "cpu_model"),
     col("CPU cores", "cpu_cores", "number"),
@@ -179,6 +222,19 @@ VMWARE_COLUMNS = (
     col("Tools version", "tools_version"), col("Template", "template", "bool"), col("Addresses", "addresses"),
     col("Host ID", "host_id"),
 )
+# vCenter's objects that are not hosts (the inventory's platform_objects), one row each: see platform_object_rows.
+PLATFORM_OBJECTS_SHEET = "VMware objects"
+PLATFORM_KIND_ORDER = ("vcenter", "datacenter", "cluster", "datastore", "network")
+PLATFORM_COLUMNS = (
+    col("Kind", "kind"), col("Name", "name"), col("vCenter", "server"), col("Datacenter", "datacenter"),
+    col("Type", "type"), col("Product", "product"), col("Version", "version"), col("Build", "build"),
+    col("ESXi hosts", "hosts", "number"), col("ESXi host names", "_esxi_hosts"),
+    col("CPU cores", "cpu_cores", "number"),
+    col("Memory (GiB)", "memory_bytes", "gib"), col("Capacity (GiB)", "capacity_bytes", "gib"),
+    col("Free (GiB)", "free_bytes", "gib"), col("Used", "used_share", "percent"), col("VMs", "vm_count", "number"),
+    col("URL", "url"), col("Instance UUID", "instance_uuid"), col("Observed (UTC)", "observed_at", "date"),
+    col("Key", "key"), col("ID", "id"),
+)
 # The Wave rules sheet (after Scans): its Value column is read back by `estatemap import`.
 WAVE_RULES_SHEET = "Wave rules"
 WAVE_RULE_COLUMNS = (
@@ -198,11 +254,13 @@ SHEETS = (
     ("Services", "services", SERVICE_COLUMNS),
     ("Software", "software", SOFTWARE_COLUMNS), ("Databases", "databases", DATABASE_COLUMNS),
     ("Dependencies", "dependencies", DEPENDENCY_COLUMNS), ("Layer 2", "l2_links", L2_COLUMNS),
-    ("VMware", "vmware_rows", VMWARE_COLUMNS), ("Findings", "findings", FINDING_COLUMNS),
+    ("VMware", "vmware_rows", VMWARE_COLUMNS), (PLATFORM_OBJECTS_SHEET, "platform_object_rows", PLATFORM_COLUMNS),
+    ("Findings", "findings", FINDING_COLUMNS),
     ("Move groups", "groups", GROUP_COLUMNS), ("Scans", "scans", SCAN_COLUMNS),
 )
 # Tables made from the inventory rather than read from one of its keys.
-DERIVED = {"coverage_rows": coverage_rows, "vmware_rows": vmware_rows}
+DERIVED = {"coverage_rows": coverage_rows, "vmware_rows": vmware_rows,
+           "platform_object_rows": platform_object_rows}
 
 
 class XlsxExporter:
@@ -330,6 +388,7 @@ class _Styles:
         self.date = self._proto(ws, number_format=DATE_FORMAT)
         self.bytes = self._proto(ws, number_format="#,##0")
         self.percent = self._proto(ws, number_format="0.0%")
+        self.gib = self._proto(ws, number_format=GIB_FORMAT)
         self.link = self._proto(ws, font=LINK_FONT)
         self.quoted_link = self._proto(ws, font=LINK_FONT, quotePrefix=True)  # a link whose text looks like a formula
 
@@ -379,8 +438,12 @@ def _cell(ws, column: Column, row: dict, styles: _Styles, links: _HostLinks, bud
         moment = parse_datetime(value)
         if moment is not None:
             return styles.apply(WriteOnlyCell(ws, moment), styles.date)
-    elif kind == "bytes" and isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif kind == "bytes" and _is_number(value):
         return styles.apply(WriteOnlyCell(ws, value), styles.bytes)
+    elif kind == "gib" and _is_number(value):
+        return styles.apply(WriteOnlyCell(ws, value / GIB), styles.gib)
+    elif kind == "percent" and _is_number(value):
+        return styles.apply(WriteOnlyCell(ws, value), styles.percent)
     elif kind == "wrap":
         cell = xlsx_value(ws, value)
         if isinstance(cell, str):
@@ -410,6 +473,10 @@ def _column_widths(rows: list[dict], columns: Iterable[Column], labels: dict) ->
                 value = labels.get(value, value)
             elif column.kind == "date":
                 value = "2026-01-01 00:00:00" if value else None
+            elif column.kind == "gib" and _is_number(value):
+                value = f"{value / GIB:,.1f}"
+            elif column.kind == "percent" and _is_number(value):
+                value = f"{value:.1%}"
             width = max(width, _display_width(value) + 2)
         widths.append(min(max(width, MIN_WIDTH), WRAP_WIDTH if column.kind == "wrap" else MAX_WIDTH))
     return widths

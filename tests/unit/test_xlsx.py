@@ -13,7 +13,7 @@ from tests.unit.test_cli import filled_db, run  # noqa: F401 (a fixture)
 from tests.unit.test_exports_safety import HOSTILE, LONG, expected_text, hostile_inventory
 
 SHEET_NAMES = ["Summary", "Hosts", "Coverage", "Services", "Software", "Databases", "Dependencies", "Layer 2",
-               "VMware", "Findings", "Move groups", "Scans", "Wave rules"]
+               "VMware", "VMware objects", "Findings", "Move groups", "Scans", "Wave rules"]
 
 
 @pytest.fixture
