@@ -15,6 +15,12 @@ Figures an inventory does not have (utilisation, throughput, IOPS) are left empt
 that. A mandatory Azure value the scan could not see (cores and memory of a host only nmap saw) is left
 empty too and counted in `warnings`, so the user fills it in before importing. Text goes through
 exports.safe_cells like every CSV export.
+
+A VM only vCenter knows (scan vcenter), powered on or off, has what vCenter configured: vCPUs as cores, memory,
+its virtual disks and the guest OS as vCenter names it ("Microsoft Windows Server 2019 (64-bit)": the bitness
+becomes Azure's OS architecture when nothing else knew it); server type Virtual and hypervisor VMware. In the AWS
+file its BIOS UUID is the SMBiosId. VMware.MoRefId and VMware.VCenterId stay empty: AWS takes them only as a pair,
+and the inventory does not keep a VM's managed object id.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ AWS_COLUMNS = ("ExternalId", "SMBiosId", "IPAddress", "MACAddress", "HostName", 
 AZURE_ARCHITECTURES = {"x86_64": "x64", "amd64": "x64", "x64": "x64", "i386": "x86", "i686": "x86", "x86": "x86"}
 AZURE_HYPERVISORS = {"vmware": "VMware", "microsoft": "Hyper-V", "hyperv": "Hyper-V", "hyper-v": "Hyper-V"}
 BARE_METAL = "none"
+# vCenter's guest OS names end in their bitness, which Azure takes as an architecture.
+GUEST_BITNESS = {"(64-bit)": "64-bit", "(32-bit)": "32-bit"}
 
 
 def azure_columns(disks: int) -> list[str]:
@@ -66,6 +74,15 @@ def _mib(value: int | None) -> int | None:
 
 def _gib(value: int | None) -> int | None:
     return max(1, round(value / GIB)) if value else None
+
+
+def _architecture(host: dict) -> str | None:
+    """Return Azure's OS architecture: from the host's architecture, else from the bitness its OS name ends in."""
+    known = AZURE_ARCHITECTURES.get((host.get("architecture") or "").lower())
+    if known is not None:
+        return known
+    name = (host.get("os_name") or "").rstrip()
+    return next((value for suffix, value in GUEST_BITNESS.items() if name.endswith(suffix)), None)
 
 
 def _server_type(virtualization: str | None) -> str | None:
@@ -90,7 +107,7 @@ def azure_row(host: dict, *, adapters: int | None, disks: int) -> list:
     virtualization = (host.get("virtualization") or "").lower() or None
     row = [server_name(host), host["addresses"][0] if host["addresses"] else None,
            host["cpu_cores"] or host.get("cpu_logical_cores"), _mib(host["memory_bytes"]), host["os_name"],
-           host["os_version"], AZURE_ARCHITECTURES.get((host.get("architecture") or "").lower()),
+           host["os_version"], _architecture(host),
            _server_type(virtualization), AZURE_HYPERVISORS.get(virtualization or ""), None, None, adapters,
            None, None, None, len(host_disks) or None, _gib(used)]
     for n in range(max(1, disks)):
