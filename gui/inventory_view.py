@@ -1,7 +1,8 @@
 """The inventory: tabs of hosts, services, software, databases and connections, and the selected host's details.
 
-The details pane shows everything known about one host (hardware, OS, addresses, software, services,
-connections in and out, findings, risk factors, coverage: which sources saw it and how deep) and holds the
+The details pane shows everything known about one host (where it runs when vCenter described it: a VM's ESXi host,
+cluster and datacenter, or the VMs an ESXi host runs; hardware, OS, addresses, software, services, connections in
+and out, findings, risk factors, coverage: which sources saw it and how deep) and holds the
 annotation editor (owner, criticality, patient data, notes), which writes to the store through
 `gui.data.save_host_annotation`.
 """
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, Q
 from discovery.analyses.analysis import fan_in_out
 from discovery.analyses.coverage import SOURCE_LABELS
 from discovery.analyses.graph import host_graph
+from discovery.inventory.virtualization import ESXI_SCRIPT, script_data
 from discovery.records.annotations import annotation_problem
 from discovery.records.model import CRITICALITIES, NO_SEVERITY_COLOURS, SEVERITY_COLOURS, EstateError, counted
 from gui.data import Snapshot, save_host_annotation
@@ -101,6 +103,8 @@ def host_columns(facts: HostFacts) -> tuple[Column, ...]:
         Column("macs", "MACs", "list", width=17, hidden=True),
         Column("switch", "Switch", width=14),              # from SNMP (LLDP/CDP, forwarding tables): blank when unknown
         Column("switch_port", "Switch port", width=10),
+        Column("hypervisor", "Hypervisor", width=14),      # from vCenter: a VM's ESXi host; blank otherwise
+        Column("cluster", "Cluster", width=12),            # the vSphere cluster of a VM or of an ESXi host
         Column("sources", "Sources", "list", width=10),
         Column("coverage_depth", "Coverage", "depth", width=8),  # how deep it is known: seen ... sockets
         Column("last_seen", "Last seen (UTC)", "datetime", width=19),
@@ -168,12 +172,17 @@ TABS = (("Hosts", "hosts", HOST_COLUMNS, "hosts"), ("Services", "services", SERV
 
 # --- the data behind one host's details ---------------------------------------------------------------
 def build_host_index(inventory: dict) -> dict[str, dict[str, list]]:
-    """Return {host id: {"services", "software", "databases", "outbound", "inbound", "findings", "interfaces"}}."""
+    """Return {host id: {"services", "software", "databases", "outbound", "inbound", "findings", "interfaces",
+    "runs_on", "vms"}}: "runs_on" is a VM's own `runs_on` row, "vms" the rows of the VMs an ESXi host runs."""
     index: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for key in ("services", "software", "databases", "findings", "interfaces"):
         for row in inventory.get(key) or ():
             if row.get("host_id"):
                 index[row["host_id"]][key].append(row)
+    for link in inventory.get("runs_on") or ():
+        index[link["vm_host_id"]]["runs_on"].append(link)
+        if link.get("esxi_host_id"):
+            index[link["esxi_host_id"]]["vms"].append(link)
     for connection in inventory.get("connections") or ():
         if connection.get("source_host_id"):
             index[connection["source_host_id"]]["outbound"].append(connection)
@@ -212,12 +221,39 @@ def _section(title: str, body: str) -> str:
     return f"<h3>{_e(title)}</h3>{body}"
 
 
-def _header_html(host: dict, label: str) -> str:
+def _header_html(host: dict, label: str, placement: str = "") -> str:
     score = host.get("risk_score")
     risk = "not analysed" if score is None else f"{format_number(score)} of 100"
     legacy = {True: "yes", False: "no"}.get(host.get("legacy"), "not analysed")
     return (f"<h2>{_e(label)}</h2><p>Host ID {_e(host['id'])}<br>Risk score: <b>{_e(risk)}</b>"
-            f" &nbsp; Legacy: <b>{_e(legacy)}</b></p>")
+            f" &nbsp; Legacy: <b>{_e(legacy)}</b>{placement}</p>")
+
+
+def _where(cluster, datacenter) -> str:
+    """Return "(cluster C, datacenter D)", either part left out when unknown; blank when both are."""
+    parts = [f"cluster {cluster}" if cluster else "", f"datacenter {datacenter}" if datacenter else ""]
+    return f" ({', '.join(p for p in parts if p)})" if any(parts) else ""
+
+
+def _placement_html(snapshot: Snapshot, host: dict, related: dict[str, list]) -> str:
+    """Return the header's VMware lines (escaped, each after a <br>): where a VM runs ("Runs on: esxi01 (cluster
+    C, datacenter D)", the ESXi host a link when the inventory holds it) and how many VMs an ESXi host runs."""
+    lines = []
+    for link in related.get("runs_on", ()):
+        esxi = link.get("esxi_host_id")
+        name = link.get("esxi_host") or (snapshot.host_label(esxi) if esxi else "an unknown ESXi host")
+        state = link.get("power_state")
+        off = " — powered off" if state and state != "poweredOn" else ""
+        lines.append(f"Runs on: {host_link(esxi, name)}{_e(_where(link.get('cluster'), link.get('datacenter')))}"
+                     f"{_e(off)}")
+    esxi = script_data(host, ESXI_SCRIPT)
+    if esxi is not None or related.get("vms"):
+        vms = related.get("vms", ())
+        datacenter = (esxi or {}).get("datacenter") or next((v.get("datacenter") for v in vms), None)
+        running = sum(1 for v in vms if v.get("power_state") == "poweredOn")
+        on = f", {running} powered on" if running != len(vms) else ""
+        lines.append(_e(f"ESXi host of {counted(len(vms), 'VM')}{on}{_where(host.get('cluster'), datacenter)}"))
+    return "".join(f"<br>{line}" for line in lines)
 
 
 def _hardware_html(host: dict) -> str:
@@ -351,7 +387,7 @@ def host_details_html(snapshot: Snapshot, host: dict, related: dict[str, list], 
     """Return the HTML of one host's details: `related` is its entry of `build_host_index`; `expanded` names
     the folded sections shown open ("software"). What it depends on and what uses it come first."""
     return "".join([
-        _header_html(host, snapshot.host_label(host["id"])),
+        _header_html(host, snapshot.host_label(host["id"]), _placement_html(snapshot, host, related)),
         _connections_html(snapshot, related.get("outbound", []), related.get("inbound", [])),
         _risk_html(host), _findings_html(related.get("findings", [])),
         _coverage_html(host, snapshot.inventory), _hardware_html(host), _os_html(host),
