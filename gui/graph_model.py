@@ -1,9 +1,9 @@
 """What the dependency graph shows, as plain functions (no Qt): the display graph derived from a Snapshot.
 
 A *display graph* is a networkx DiGraph, edges client -> server: host or service level, filtered, collapsed
-by subnet or move group, or cut to the N-hop neighbourhood of a node, then laid out by gui.graph_layout
-(`lay_out`, the whole job of gui.graph_view's LayoutWorker thread). `reach` follows dependence as
-discovery.analyses.analysis's blast radius does. Tested without a window.
+by subnet, move group or vSphere cluster, or cut to the N-hop neighbourhood of a node, then laid out by
+gui.graph_layout (`lay_out`, the whole job of gui.graph_view's LayoutWorker thread). `reach` follows dependence
+as discovery.analyses.analysis's blast radius does. Tested without a window.
 
 The layer-2 map (the inventory's `l2_links`: which switch port each host is cabled to) is an overlay, not
 part of the display graph: `layer2_edges` returns it as a separate list of `Layer2Edge`s between the nodes
@@ -22,6 +22,7 @@ import networkx as nx
 
 from discovery.analyses.coverage import depth_rank
 from discovery.analyses.graph import host_of
+from discovery.inventory.virtualization import ESXI_SCRIPT, VM_SCRIPT, script_data
 from gui.data import Snapshot
 from gui.graph_text import EDGE_TOOLTIP_LINES, EdgeDep, friendly_protocol
 from gui.graph_layout import LayoutCancelled, compute_layout, find_hubs
@@ -29,7 +30,8 @@ from gui.graph_layout import LayoutCancelled, compute_layout, find_hubs
 HOST_KINDS = ("host", "external")
 SERVICE_KINDS = ("host", "service", "database", "process", "external")
 LEVELS = ("host", "service")
-COLLAPSES = (None, "subnet", "group")
+COLLAPSES = (None, "subnet", "group", "cluster")
+PLACEMENT_KEYS = ("cluster", "hypervisor", "hypervisor_id", "datacenter")  # a node's VMware placement
 # How a layer-2 link was learnt, as people say it: a neighbour protocol, or a MAC in the switch's table.
 L2_PROTOCOLS = {"lldp": "LLDP", "cdp": "CDP", "fdb": "forwarding table"}
 L2_TOOLTIP_LINES = 12       # a layer-2 edge's tooltip names at most this many links
@@ -49,7 +51,7 @@ class GraphOptions:
     min_risk: float = 0.0                     # hide nodes whose host's risk score is below this (0: hide none)
     group: str | None = None                  # a move group id: only its hosts
     hide_shared: bool = False                 # hide shared infrastructure and the dependencies on it
-    collapse: str | None = None               # None, "subnet" (/24 of the first address) or "group"
+    collapse: str | None = None               # None, "subnet" (/24 of the first address), "group" or "cluster"
     focus: str | None = None                  # show only the `hops`-neighbourhood of this node
     hops: int = 1
     layout: str = "layered"                   # "layered" or "force"
@@ -221,8 +223,22 @@ def _display_attrs(snapshot, n, data, G, group_of, healthcare_hosts, grades) -> 
     legacy = (grades.get(host, "minor") if record.get("legacy") else None) if kind == "host" else None
     return {"kind": kind, "label": label, "name": name, "host": host, "risk": record.get("risk_score"),
             "unknown": kind == "host" and little_evidence(record), "legacy": legacy, "healthcare": healthcare,
-            "group": group_of.get(host), "addresses": addresses,
+            "group": group_of.get(host), "addresses": addresses, **vmware_placement(record),
             "search": "\n".join([label, name, n, *addresses]).lower()}
+
+
+def vmware_placement(record: dict) -> dict:
+    """Return where a host record runs, as vCenter said: ``cluster`` (its vSphere cluster), ``hypervisor`` and
+    ``hypervisor_id`` (the ESXi host's name and inventory id: a VM's, or an ESXi host's own) and ``datacenter``;
+    all None for a host vCenter did not describe (and for an external peer)."""
+    if (esxi := script_data(record, ESXI_SCRIPT)) is not None:
+        return {"cluster": record.get("cluster"), "hypervisor": record.get("hostname") or record["id"],
+                "hypervisor_id": record["id"], "datacenter": esxi.get("datacenter")}
+    if not (record.get("cluster") or record.get("hypervisor") or record.get("hypervisor_host_id")):
+        return dict.fromkeys(PLACEMENT_KEYS)
+    vm = script_data(record, VM_SCRIPT) or {}
+    return {"cluster": record.get("cluster"), "hypervisor": record.get("hypervisor"),
+            "hypervisor_id": record.get("hypervisor_host_id"), "datacenter": vm.get("datacenter")}
 
 
 def filter_graph(D: nx.DiGraph, options: GraphOptions, shared: set[str]) -> nx.DiGraph:
@@ -249,10 +265,17 @@ def filter_graph(D: nx.DiGraph, options: GraphOptions, shared: set[str]) -> nx.D
 
 
 def bucket_of(data: dict, collapse: str) -> tuple[str, str] | None:
-    """Return (bucket id, bucket name) a node collapses into — its first address's /24 (IPv6: /64) or its
-    host's move group — or None when it has no address or group (it then stays itself)."""
+    """Return (bucket id, bucket name) a node collapses into — its first address's /24 (IPv6: /64), its
+    host's move group, or its host's vSphere cluster (a VM without a cluster: its ESXi host; a standalone ESXi
+    host: itself) — or None when it has no address, group or VMware placement (it then stays itself)."""
     if collapse == "group":
         return ("group:" + data["group"], data["group"]) if data.get("group") else None
+    if collapse == "cluster":
+        if data.get("cluster"):
+            where = f"{data['datacenter']}/" if data.get("datacenter") else ""
+            return f"cluster:{where}{data['cluster']}", data["cluster"]
+        esxi = data.get("hypervisor_id") or data.get("hypervisor")
+        return ("esxi:" + esxi, data.get("hypervisor") or esxi) if esxi else None
     for address in data.get("addresses") or ():
         try:
             ip = ipaddress.ip_address(address)
@@ -264,19 +287,20 @@ def bucket_of(data: dict, collapse: str) -> tuple[str, str] | None:
 
 
 def collapse_graph(D: nx.DiGraph, collapse: str, group_names: dict[str, tuple[str, str]]) -> nx.DiGraph:
-    """Return D with the nodes of each subnet or move group merged into one node (kind "subnet" or "group",
-    risk the highest of its members, `members` its node ids) and one edge per pair of buckets."""
-    if collapse not in ("subnet", "group"):
-        raise ValueError(f"unknown collapse {collapse!r}: expected subnet or group")
+    """Return D with the nodes of each subnet, move group or vSphere cluster merged into one node (kind
+    "subnet", "group" or "cluster", risk the highest of its members, `members` its node ids) and one edge per
+    pair of buckets."""
+    if collapse not in COLLAPSES or collapse is None:
+        raise ValueError(f"unknown collapse {collapse!r}: expected subnet, group or cluster")
     where, buckets = {}, {}
     for n, d in D.nodes(data=True):
         found = bucket_of(d, collapse)
         where[n] = found[0] if found else n
-        if found:
-            buckets.setdefault(found, []).append(n)
+        if found:  # named as its first member names it (an ESXi host's names may differ a little)
+            buckets.setdefault(found[0], (found[1], []))[1].append(n)
     C = nx.DiGraph()
     C.add_nodes_from((n, d) for n, d in D.nodes(data=True) if where[n] == n)
-    for (bucket, name), members in buckets.items():
+    for bucket, (name, members) in buckets.items():
         risks = [D.nodes[m]["risk"] for m in members if D.nodes[m]["risk"] is not None]
         if collapse == "group":
             name = group_names.get(name, (name, None))[0]
@@ -286,7 +310,8 @@ def collapse_graph(D: nx.DiGraph, collapse: str, group_names: dict[str, tuple[st
                    unknown=all(D.nodes[m].get("unknown", True) for m in members),
                    legacy="major" if "major" in grades else "minor" if "minor" in grades else None,
                    healthcare=any(D.nodes[m]["healthcare"] for m in members), group=None, addresses=(),
-                   members=tuple(members), search="\n".join([label, bucket]).lower())
+                   **dict.fromkeys(PLACEMENT_KEYS), members=tuple(members),
+                   search="\n".join([label, bucket]).lower())
     for u, v, d in D.edges(data=True):
         a, b = where[u], where[v]
         if a == b:
@@ -395,9 +420,9 @@ def describe_l2_link(snapshot: Snapshot, link: dict) -> str:
 
 def layer2_edges(snapshot: Snapshot, D: nx.DiGraph) -> list[Layer2Edge]:
     """Return the layer-2 overlay of the display graph D: one edge per pair of shown nodes joined by a link
-    of the inventory's `l2_links` whose both ends are known hosts. A host collapsed into a subnet or move
-    group counts as its bucket (links inside one bucket are dropped); a link to a hidden host, or to a
-    neighbour that is not a host, is not drawn. Empty for an inventory without `l2_links`."""
+    of the inventory's `l2_links` whose both ends are known hosts. A host collapsed into a subnet, move
+    group or cluster counts as its bucket (links inside one bucket are dropped); a link to a hidden host, or
+    to a neighbour that is not a host, is not drawn. Empty for an inventory without `l2_links`."""
     links = snapshot.inventory.get("l2_links") or ()
     if not links:
         return []

@@ -63,8 +63,11 @@ def build_toolbar(view) -> None:
                                                          "monitoring... — and the dependencies on it")
     view.shared_check.toggled.connect(view.set_hide_shared)
     view.collapse_combo = combo((("No collapse", None), ("Collapse by subnet", "subnet"),
-                                 ("Collapse by move group", "group")), view.set_collapse)
-    view.collapse_combo.setToolTip("Merge the hosts of each /24 subnet or move group into one box")
+                                 ("Collapse by move group", "group"), ("Collapse by cluster", "cluster")),
+                                view.set_collapse)
+    view.collapse_combo.setToolTip("Merge the hosts of each /24 subnet, move group or vSphere cluster into one "
+                                   "box (cluster: VMs and ESXi hosts by cluster, a standalone ESXi host with its "
+                                   "VMs; hosts vCenter did not describe stay as they are)")
     view.layer2_check = QCheckBox("Layer 2", enabled=False, toolTip=LAYER2_NONE_TIP)
     view.layer2_check.toggled.connect(view.set_layer2_visible)
     view.hops_spin = QSpinBox(minimum=1, maximum=10, value=1, suffix=" hop(s)",
