@@ -37,7 +37,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsRectIte
 from gui.graph_text import edge_label
 from gui.graph_layout import find_hubs
 from gui.graph_model import Layer2Edge
-from gui.graph_style import (DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, DIM_EDGE_COLOUR, DIM_L2_EDGE_COLOUR,
+from gui.graph_style import (BOX_KINDS, DEPENDENTS_COLOUR, DEPENDS_ON_COLOUR, DIM_EDGE_COLOUR, DIM_L2_EDGE_COLOUR,
                              EDGE_COLOUR, HEALTHCARE_COLOUR, L2_EDGE_COLOUR, LEGACY_COLOUR, SELECTED_COLOUR,
                              SHARED_EDGE_COLOUR, SIZES, UNKNOWN_COLOUR, UNKNOWN_HATCH_COLOUR, add_arrowhead, add_shape,
                              add_stub, cable_pen, cosmetic_pen, distance_to_segment, fill_colour)
@@ -292,8 +292,8 @@ class GraphItems:
         score_font.setBold(True)
         for node, data in self.graph.nodes(data=True):
             kind = data["kind"]
-            layer = self.layers["hosts" if kind in ("host", "subnet", "group") else "detail"]
-            if kind in ("host", "subnet", "group") and data.get("risk") is not None:
+            layer = self.layers["hosts" if kind in BOX_KINDS else "detail"]
+            if kind in BOX_KINDS and data.get("risk") is not None:
                 score = QGraphicsSimpleTextItem(f"{data['risk']:.0f}", layer)
                 score.setFont(score_font)
                 score.setBrush(QBrush(QColor("#111111")))

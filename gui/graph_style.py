@@ -15,9 +15,13 @@ from PySide6.QtGui import QColor, QPainterPath, QPen, QPolygonF
 
 STUB = 28.0                # length of an edge drawn as a stub towards a hub
 
+# The kinds of node a collapse merges hosts into (gui.graph_model.COLLAPSES), drawn as wide host boxes, and
+# every kind drawn as a box coloured by risk.
+BUCKET_KINDS = ("subnet", "group", "cluster")
+BOX_KINDS = ("host", *BUCKET_KINDS)
 # (half width, half height) per kind, in scene units
 SIZES = {"host": (18.0, 11.0), "service": (9.0, 9.0), "database": (10.0, 11.0), "process": (10.0, 10.0),
-         "external": (11.0, 10.0), "subnet": (32.0, 17.0), "group": (32.0, 17.0)}
+         "external": (11.0, 10.0), **{kind: (32.0, 17.0) for kind in BUCKET_KINDS}}
 KIND_COLOURS = {"service": "#8ec5f2", "database": "#c79be0", "process": "#b8c4cc", "external": "#f2f2f2"}
 NO_RISK_COLOUR = "#9aa5ad"
 UNKNOWN_COLOUR = "#cfd5da"      # a host with little evidence: pale grey ...
@@ -50,9 +54,9 @@ def risk_colour(risk: float | None) -> str:
 
 
 def fill_colour(data: dict) -> str:
-    """Return a node's fill colour: by risk for hosts, subnets and groups (UNKNOWN_COLOUR for little
+    """Return a node's fill colour: by risk for hosts, subnets, groups and clusters (UNKNOWN_COLOUR for little
     evidence), by kind for the rest."""
-    if data["kind"] in ("host", "subnet", "group"):
+    if data["kind"] in BOX_KINDS:
         return UNKNOWN_COLOUR if data.get("unknown") else risk_colour(data.get("risk"))
     return KIND_COLOURS.get(data["kind"], NO_RISK_COLOUR)
 
@@ -60,9 +64,9 @@ def fill_colour(data: dict) -> str:
 def add_shape(path: QPainterPath, kind: str, x: float, y: float) -> None:
     """Add the shape of a node of `kind` centred on (x, y) to `path`: a rounded box for a host, a circle for
     a service, a cylinder for a database, a diamond for a process, a triangle for an external peer, a wide
-    box for a subnet or group."""
+    box for a subnet, group or cluster."""
     w, h = SIZES.get(kind, SIZES["host"])
-    if kind in ("host", "subnet", "group"):
+    if kind in BOX_KINDS:
         path.addRoundedRect(QRectF(x - w, y - h, 2 * w, 2 * h), 5, 5)
     elif kind == "service":
         path.addEllipse(QPointF(x, y), w, h)

@@ -234,7 +234,8 @@ class GraphView(QWidget):
         self.set_options(hide_shared=bool(hide))
 
     def set_collapse(self, collapse: str | None) -> None:
-        """Merge nodes by "subnet" (/24 of the first address) or move "group", or None for no merging."""
+        """Merge nodes by "subnet" (/24 of the first address), move "group" or vSphere "cluster" (a standalone ESXi
+        host's VMs with it), or None for no merging."""
         self.set_options(collapse=collapse, focus=None)
 
     def show_neighbourhood(self, node_id: str | None = None, hops: int | None = None) -> None:

@@ -242,11 +242,10 @@ def test_collapse_graph_refuses_an_unknown_collapse():
         collapse_graph(hand_built_estate(), "datacenter", {})
 
 
-@pytest.mark.xfail(strict=True, reason="gui/graph_style.py and gui/graph_items.py know only the subnet and group "
-                                       "buckets: a cluster is drawn as a grey triangle (an external's shape) until "
-                                       "they list 'cluster' too")
 def test_a_cluster_is_drawn_as_a_bucket_box():
-    from gui.graph_style import SIZES, fill_colour
+    from gui.graph_model import COLLAPSES
+    from gui.graph_style import BUCKET_KINDS, SIZES, fill_colour
 
     cluster, group = node("cluster", risk=70), node("group", risk=70)
     assert SIZES.get("cluster") == SIZES["group"] and fill_colour(cluster) == fill_colour(group)
+    assert set(BUCKET_KINDS) == set(COLLAPSES) - {None}  # every collapse's node is drawn as a box
