@@ -8,13 +8,15 @@ discovery/data/protocols.json); `assess_inventory(inventory, table, as_of)` give
 and is pure: the same inventory and date give the same findings.
 
 What a verdict rests on, best first (the finding's `confidence`):
-  high    the host's own report: its package (dpkg, rpm, registry), a version its process or server gave;
+  high    the host's own report: its package (dpkg, rpm, registry), a version its process or server gave
+          (a vCenter's own version, through the vSphere API);
   medium  an exact version in a network banner (nmap -sV);
   low     a banner's range whose whole span falls in one verdict, an OS guess (nmap -O, a distribution
           tag in a banner).
 A lower bound ("9.6.0 or later") or a range spanning cycles with different verdicts gives no verdict.
 Per host and product only the best-evidenced observations count, and there is one finding per host,
-product and release cycle.
+product and release cycle. A vCenter on no host the inventory holds is judged on its
+own: its rules are platform-eol and platform-eol-soon (not eol, which marks a host legacy).
 
 Severity policy (as_of is the assessment date):
   eol / os-eol            past end of support: high; critical when past it by more than 2 years;
@@ -40,7 +42,7 @@ from pathlib import Path
 
 from discovery.records.model import OPEN_STATES, Finding, service_row_id
 from discovery.analyses.protocol_rules import assess_protocols, load_protocol_rules
-from discovery.analyses.vmware_rules import assess_vmware
+from discovery.analyses.vmware_rules import assess_vmware, vcenter_servers
 from discovery.records.versions import (Parts, Version, VersionSpec, compare_parts, parse_cycle, parse_version,
                                         parse_version_spec)
 
@@ -53,8 +55,9 @@ OS_GUESS_MIN_ACCURACY = 85          # nmap OS matches below this accuracy are no
 HOST_SOURCES = {"local", "ssh", "bundle", "postgresql", "mysql"}  # services whose version the host or server itself gave
 PACKAGE_SOURCES = {"dpkg", "rpm"}
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
-KIND_RANK = {"package": 0, "database": 1, "service": 2, "database-banner": 3, "cpe": 4,
+KIND_RANK = {"package": 0, "database": 1, "platform": 1, "service": 2, "database-banner": 3, "cpe": 4,
              "os": 0, "banner-os": 1, "os-guess": 2}
+VCENTER_PRODUCT = "vmware-vcenter"
 
 
 class EolDataError(ValueError):
@@ -401,12 +404,14 @@ def assess_version(table: EolTable, product: str, version: str | Version | Versi
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One piece of evidence that a host runs a version of a product."""
-    host_id: str
+    """One piece of evidence that a host (or a platform such as a vCenter, on no known host) runs a version of a
+    product."""
+    host_id: str | None
     product: str
     spec: VersionSpec
     confidence: str                        # "high", "medium", "low"
-    kind: str                              # "package", "database", "service", "cpe", "os", "banner-os", "os-guess"
+    kind: str                              # "package", "database", "service", "cpe", "platform", "os", "banner-os",
+                                           # "os-guess"
     subject_type: str
     subject_id: str
     evidence: str
@@ -560,6 +565,22 @@ def identify_database(row: dict, table: EolTable) -> Observation | None:
                        subject_type="database", subject_id=subject,
                        evidence=f"{row.get('engine')} {row.get('version') or '(no version)'} on port "
                                 f"{row.get('port', '?')} — {how}", distro=distro, distro_maintained=maintained)
+
+
+def identify_vcenters(inventory: dict, table: EolTable) -> list[Observation]:
+    """Return each vCenter's own version as the server reported it (high), on the host it runs on where the
+    inventory holds exactly one with its address, else on no host (subject: the platform object)."""
+    if VCENTER_PRODUCT not in table.products:
+        return []
+    found = []
+    for obj, host_id in vcenter_servers(inventory):
+        details = obj.get("details") or {}
+        spec = parse_version_spec(details.get("version"), scheme="banner")
+        shown = details.get("product") or " ".join(w for w in ("vCenter Server", details.get("version")) if w)
+        found.append(Observation(host_id=host_id, product=VCENTER_PRODUCT, spec=spec, kind="platform",
+                                 confidence=_spec_confidence(spec, "high"), subject_type="platform",
+                                 subject_id=obj["id"], evidence=f"the vCenter at {obj.get('server')} reports {shown}"))
+    return found
 
 
 def identify_os(host: dict, table: EolTable) -> list[Observation]:
@@ -750,7 +771,8 @@ def _best(observations: list[tuple[Observation, Verdict]]) -> list[tuple[Observa
     """Keep, per host and product, the best-evidenced observations, and one per release cycle of those."""
     groups: dict[tuple[str, str], list[tuple[Observation, Verdict]]] = {}
     for obs, verdict in observations:
-        key = (obs.host_id, "os" if obs.subject_type == "host" else obs.product)
+        owner = obs.host_id if obs.host_id is not None else obs.subject_id  # a vCenter on no known host: itself
+        key = (owner, "os" if obs.subject_type == "host" else obs.product)
         groups.setdefault(key, []).append((obs, verdict))
     kept = []
     for key in sorted(groups):
@@ -780,7 +802,9 @@ def _newest_supported(product: Product, as_of: date) -> str | None:
 def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: date) -> Finding | None:
     product = table.products[obs.product]
     is_os = obs.subject_type == "host"
-    prefix = "os-" if is_os else ""
+    # A vCenter on no known host: "platform-eol", not "eol", which marks a host legacy and which the report's
+    # legacy table lists by host.
+    prefix = "os-" if is_os else "platform-" if obs.host_id is None else ""
     name = verdict.name or product.title
     end = verdict.end.isoformat() if verdict.end else None
     upstream_only = _upstream_end(product, verdict)
@@ -860,7 +884,8 @@ def _legacy_finding(obs: Observation, verdict: Verdict, table: EolTable, as_of: 
     if upstream_only is not None:
         data["upstream_eol"] = upstream_only.isoformat()
     cycle_key = verdict.cycle or obs.spec.text or "?"
-    return Finding(id=f"{rule}:{obs.host_id}:{obs.product}/{cycle_key}", subject_type=obs.subject_type,
+    owner = obs.host_id if obs.host_id is not None else obs.subject_id
+    return Finding(id=f"{rule}:{owner}:{obs.product}/{cycle_key}", subject_type=obs.subject_type,
                    subject_id=obs.subject_id, host_id=obs.host_id, rule=rule, category="legacy", severity=severity,
                    title=title, evidence=f"{obs.evidence}; {verdict.reason}", recommendation=recommendation,
                    confidence=obs.confidence, data=data)
@@ -914,6 +939,7 @@ def assess_inventory(inventory: dict, table: EolTable, as_of: date, *, protocols
     for row in inventory.get("databases", []):
         if row.get("host_id") and (obs := identify_database(row, table)):
             observations.append(obs)
+    observations.extend(identify_vcenters(inventory, table))
     # A Windows release named in a file-sharing banner says what the OS guess says: judged once, on the host.
     host_products = {(o.host_id, o.product) for o in observations if o.subject_type == "host"}
     observations = [o for o in observations if not (o.subject_type == "service" and o.cycles

@@ -1,11 +1,15 @@
 """What vCenter says of its VMs (a host's `vcenter-vm` script, scanners/vcenter.py): findings — VMware Tools not
 running on a powered-on VM or out of date, a guest OS the tools report differently from the one configured — and
-the exports' VMware table.
+the exports' VMware table; and the vCenters discovery/analyses/legacy.py judges by the end-of-life table.
 
-Pure: `assess_vmware(inventory)` and `vmware_rows(inventory)` read the inventory's host rows only.
+Pure: `assess_vmware(inventory)`, `vmware_rows(inventory)` and `vcenter_servers(inventory)` read the inventory
+only.
 """
 
 from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
 
 from discovery.records.model import Finding
 
@@ -23,6 +27,34 @@ OUTDATED_TOOLS = {
 def _vm_facts(host: dict) -> dict | None:
     script = next((s for s in host.get("scripts") or () if s.get("id") == SCRIPT), None)
     return script.get("data") if script and isinstance(script.get("data"), dict) else None
+
+
+def _address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text.lower().rstrip(".")
+
+
+def vcenter_servers(inventory: dict) -> list[tuple[dict, str | None]]:
+    """Return each vCenter the inventory holds (a `platform_objects` entry of kind vcenter and role vcenter, not an
+    ESXi host answering on its own) with the id of the inventory host it runs on: the one host whose addresses or
+    names hold the server's host name or address, else None (none, or several)."""
+    servers = [o for o in inventory.get("platform_objects") or ()
+               if o.get("kind") == "vcenter" and (o.get("details") or {}).get("role") == "vcenter"]
+    found = []
+    for obj in servers:
+        server = obj.get("server") or ""
+        name = urlsplit(server if "://" in server else f"https://{server}").hostname
+        host_ids = []
+        if name:
+            wanted = _address(name)
+            for host in inventory.get("hosts") or ():
+                names = [*(host.get("addresses") or ()), host.get("hostname"), host.get("fqdn")]
+                if any(n and _address(n) == wanted for n in names):
+                    host_ids.append(host["id"])
+        found.append((obj, host_ids[0] if len(host_ids) == 1 else None))
+    return found
 
 
 def _finding(host: dict, rule: str, severity: str, title: str, evidence: str, recommendation: str,
