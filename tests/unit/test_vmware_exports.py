@@ -15,7 +15,7 @@ import pytest
 from discovery.inventory.build import build_inventory
 from discovery.records.model import Disk, Host, HostReport, PlatformObject, Scan, ScriptResult
 from exports.csv import CsvExporter
-from exports.graphml import GraphmlExporter, build_export_graph
+from exports.graphml import GexfExporter, GraphmlExporter, build_export_graph
 from exports.migration_templates import AWS_COLUMNS, AwsMigrationHubExporter, AzureMigrateExporter
 from exports.safe_cells import looks_like_formula
 from exports.xlsx import GIB_FORMAT, PLATFORM_OBJECTS_SHEET, XlsxExporter
@@ -186,7 +186,7 @@ def test_csv_runs_on_and_platform_objects_tables_quote_hostile_names(inventory, 
             assert not [v for v in row.values() if looks_like_formula(v)], name
 
 
-def test_graph_host_nodes_carry_hypervisor_and_cluster_and_no_new_edges(inventory, tmp_path):
+def test_graphml_and_gexf_host_nodes_carry_hypervisor_and_cluster_and_no_new_edges(inventory, tmp_path):
     hosts = by_name(inventory)
     graph = build_export_graph(inventory)
     bare = build_export_graph({**inventory, "hosts": [{k: v for k, v in h.items() if k not in ("hypervisor",
@@ -200,6 +200,10 @@ def test_graph_host_nodes_carry_hypervisor_and_cluster_and_no_new_edges(inventor
     assert (web["hypervisor"], web["cluster"]) == ("esx01", HOSTILE)
     assert "hypervisor" not in esxi and esxi["cluster"] == HOSTILE
     assert back.number_of_edges() == graph.number_of_edges()
+    path = tmp_path / "estate.gexf"
+    GexfExporter().write(inventory, path)
+    web = nx.read_gexf(path).nodes[hosts["web01"]["id"]]
+    assert (web["hypervisor"], web["cluster"]) == ("esx01", HOSTILE)
 
 
 def test_azure_migrate_rows_of_vms_only_vcenter_knows_powered_on_or_off(inventory, tmp_path):
