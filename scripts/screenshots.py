@@ -56,6 +56,7 @@ def demo_store(folder: Path) -> Path:
     with Store(path) as store:
         fill_estate(store)
         add_switch(store)
+        add_vcenter(store)
         analyze(store, as_of=AS_OF)  # again, after the switch's scan: the pictures show a current analysis
     return path
 
@@ -133,6 +134,46 @@ def add_switch(store) -> None:
     store.finish_scan(scan, "completed")
 
 
+def add_vcenter(store) -> None:
+    """A vCenter scan of the demo estate: four of its hosts are VMs (matched by MAC) on two ESXi hosts of one
+    cluster, with the vCenter's datacenter, cluster, datastores and network (so the Hypervisor and Cluster columns
+    and the graph's collapse by cluster have something to show)."""
+    from discovery.records.model import Host, HostReport, PlatformObject, Scan, ScriptResult
+    from tests.builders import T0
+
+    common = dict(source="vcenter", observed_at=T0)
+    place = dict(cluster="Clinical-A", datacenter="Hospital-DC")
+    scan = store.start_scan(Scan(kind="vcenter", targets=("https://vc01.hospital.example",), started_at=T0))
+    server = "https://vc01.hospital.example"
+    for kind, key, name, data in (
+            ("vcenter", "ServiceInstance", server, {"product": "VMware vCenter Server 7.0.3", "version": "7.0.3"}),
+            ("datacenter", "datacenter-1", "Hospital-DC", {}),
+            ("cluster", "domain-c7", "Clinical-A", {"hosts": 2, "cpu_cores": 64, "memory_bytes": 2**40, **place}),
+            ("datastore", "datastore-11", "SAN-LUN01", {"type": "VMFS", "capacity_bytes": 4 * 2**40,
+                                                        "free_bytes": 2**40, "datacenter": "Hospital-DC"}),
+            ("network", "network-5", "Clinical VLAN 20", {"type": "Network", "datacenter": "Hospital-DC"})):
+        store.write_platform_object(scan, PlatformObject(kind=kind, server=server, key=key, name=name, data=data,
+                                                         **common))
+    for n in (1, 2):
+        store.write_host_report(scan, HostReport(host=Host(
+            hostname=f"esx0{n}", addresses=(f"10.9.7.{n}",), os_name="VMware ESXi", os_version="7.0.3",
+            os_family="esxi", hardware_uuid=f"4c4c4544-0000-1000-8000-00000000000{n}", vendor="Dell Inc.",
+            model="PowerEdge R750", **common,
+            scripts=(ScriptResult(id="vcenter-esxi", data={**place, "product": "VMware ESXi 7.0.3"}),))))
+    esxi = {1: "esx01", 2: "esx02"}
+    for n, host in enumerate(h for h in store.hosts() if h["hostname"] in ("web01", "app01", "db01", "cache01")):
+        on = 1 + n % 2
+        store.write_host_report(scan, HostReport(host=Host(
+            hostname=host["hostname"], macs=tuple(host.get("macs") or ()), virtualization="vmware",
+            cpu_cores=4, memory_bytes=16 * 2**30, status="up", **common,
+            scripts=(ScriptResult(id="vcenter-vm", data={
+                "power_state": "poweredOn", "datacenter": "Hospital-DC", "hardware_version": "vmx-19",
+                "tools_running": "guestToolsRunning", "datastores": ["SAN-LUN01"], "networks": ["Clinical VLAN 20"],
+                "runs_on": {"host": esxi[on], "host_uuid": f"4c4c4544-0000-1000-8000-00000000000{on}",
+                            "cluster": "Clinical-A"}}),))))
+    store.finish_scan(scan, "completed")
+
+
 def render(store_path: Path, out: Path) -> list[Path]:
     """Open `store_path` in the main window and save one PNG per main view into `out`; return the files."""
     app, window, snapshot, (settings, settings_folder) = open_window(store_path)
@@ -160,6 +201,14 @@ def render(store_path: Path, out: Path) -> list[Path]:
     if focus:
         graph.select_node(focus, centre=False)
     shoot("graph")  # as first shown: framed without pressing Fit
+    if any(h.get("cluster") for h in snapshot.inventory["hosts"]):
+        graph.clear_selection()
+        graph.set_collapse("cluster")
+        wait_for(graph.layout_finished, already=lambda: not graph.is_laying_out())
+        graph.fit_to_view()
+        shoot("graph-clusters")
+        graph.set_collapse(None)
+        wait_for(graph.layout_finished, already=lambda: not graph.is_laying_out())
     if graph.layer2_check.isEnabled():
         graph.clear_selection()
         graph.set_layer2_visible(True)
