@@ -12,10 +12,11 @@ What a verdict rests on, best first (the finding's `confidence`):
           (a vCenter's own version, through the vSphere API);
   medium  an exact version in a network banner (nmap -sV);
   low     a banner's range whose whole span falls in one verdict, an OS guess (nmap -O, a distribution
-          tag in a banner).
-A lower bound ("9.6.0 or later") or a range spanning cycles with different verdicts gives no verdict.
-Per host and product only the best-evidenced observations count, and there is one finding per host,
-product and release cycle. A vCenter on no host the inventory holds is judged on its
+          tag in a banner), a VM's guest OS as configured in vCenter (which nobody has to keep true).
+A lower bound ("9.6.0 or later", VMware's "Windows Server 2016 or later") or a range spanning cycles with
+different verdicts gives no verdict. Per host and product only the best-evidenced observations count (one
+operating system per host: the host's own report before the OS configured for it in vCenter), and there is
+one finding per host, product and release cycle. A vCenter on no host the inventory holds is judged on its
 own: its rules are platform-eol and platform-eol-soon (not eol, which marks a host legacy).
 
 Severity policy (as_of is the assessment date):
@@ -42,7 +43,7 @@ from pathlib import Path
 
 from discovery.records.model import OPEN_STATES, Finding, service_row_id
 from discovery.analyses.protocol_rules import assess_protocols, load_protocol_rules
-from discovery.analyses.vmware_rules import assess_vmware, vcenter_servers
+from discovery.analyses.vmware_rules import assess_vmware, vcenter_servers, vm_configured_os
 from discovery.records.versions import (Parts, Version, VersionSpec, compare_parts, parse_cycle, parse_version,
                                         parse_version_spec)
 
@@ -56,7 +57,7 @@ HOST_SOURCES = {"local", "ssh", "bundle", "postgresql", "mysql"}  # services who
 PACKAGE_SOURCES = {"dpkg", "rpm"}
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 KIND_RANK = {"package": 0, "database": 1, "platform": 1, "service": 2, "database-banner": 3, "cpe": 4,
-             "os": 0, "banner-os": 1, "os-guess": 2}
+             "os": 0, "banner-os": 1, "vm-configured": 2, "os-guess": 3}
 VCENTER_PRODUCT = "vmware-vcenter"
 
 
@@ -411,7 +412,7 @@ class Observation:
     spec: VersionSpec
     confidence: str                        # "high", "medium", "low"
     kind: str                              # "package", "database", "service", "cpe", "platform", "os", "banner-os",
-                                           # "os-guess"
+                                           # "vm-configured", "os-guess"
     subject_type: str
     subject_id: str
     evidence: str
@@ -584,9 +585,20 @@ def identify_vcenters(inventory: dict, table: EolTable) -> list[Observation]:
 
 
 def identify_os(host: dict, table: EolTable) -> list[Observation]:
-    """Return what a host says its operating system is (high), or nmap's best OS guess (low)."""
+    """Return what a host says its operating system is (high), or nmap's best OS guess (low); and, for a VM, the
+    guest OS configured in vCenter (low) where the host's own report names another or none (the name vCenter gives
+    a VM without VMware Tools is the configured one: judged as that, not as the host's report)."""
     host_id = host["id"]
     name, version, os_id = host.get("os_name"), host.get("os_version"), host.get("os_id")
+    vm_os: list[Observation] = []
+    if (configured := vm_configured_os(host)) is not None:
+        configured_name, name_is_configured = configured
+        if configured_name != name or name_is_configured and not (os_id or version):
+            obs = _os_from_name(table, host_id, configured_name, None, "low", "vm-configured",
+                                f"vCenter's configured guest OS: {configured_name}")
+            vm_os = [obs] if obs else []
+            if configured_name == name:
+                return vm_os
     matches = host.get("os_matches") or []
     guessed = os_id is None and bool(matches) and name == matches[0].get("name")
     if (name or os_id) and not guessed:
@@ -598,11 +610,11 @@ def identify_os(host: dict, table: EolTable) -> list[Observation]:
             obs = Observation(host_id=host_id, product=product, spec=spec, confidence=_spec_confidence(spec, "high"),
                               kind="os", subject_type="host", subject_id=host_id,
                               evidence=f"the host reports {shown or os_id} (os-release ID {os_id})")
-        return [obs] if obs else []
+        return ([obs] if obs else []) + vm_os
     guesses = [m for m in matches if (m.get("accuracy") or 0) >= OS_GUESS_MIN_ACCURACY]
     if guesses:
-        return _os_from_guesses(table, host_id, guesses)
-    return []
+        return _os_from_guesses(table, host_id, guesses) + vm_os
+    return vm_os
 
 
 def _os_from_guesses(table: EolTable, host_id: str, guesses: list[dict]) -> list[Observation]:
@@ -636,6 +648,7 @@ def _os_from_guesses(table: EolTable, host_id: str, guesses: list[dict]) -> list
 
 
 _OR = re.compile(r"\s+or\s+(?!(?:sp|service pack)\s*\d)")
+_OR_LATER = re.compile(r"\bor (?:later|newer|above)\b", re.I)
 _SERVICE_PACKS = re.compile(r"^\s*(?:sp|service pack)\s*(\d+)((?:\s*(?:or|and|,|/|-)\s*(?:sp\s*)?\d+)*)")
 
 
@@ -676,7 +689,9 @@ def _os_from_name(table: EolTable, host_id: str, shown: str, version: str | None
                   evidence: str) -> Observation | None:
     """An OS observation from a name (and the version the host reports, if any) by the first os_names rule that
     matches. A name that leaves the service pack open names every release it may be, unless a build number
-    (`version`) tells them apart."""
+    (`version`) tells them apart. A lower bound (VMware's "Windows Server 2016 or later") names none."""
+    if _OR_LATER.search(shown):
+        return None
     hit = _os_release(table, _normalise_os_name(shown))
     if hit is None:
         return None

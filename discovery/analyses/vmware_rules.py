@@ -1,9 +1,10 @@
 """What vCenter says of its VMs (a host's `vcenter-vm` script, scanners/vcenter.py): findings — VMware Tools not
 running on a powered-on VM or out of date, a guest OS the tools report differently from the one configured — and
-the exports' VMware table; and the vCenters discovery/analyses/legacy.py judges by the end-of-life table.
+the exports' VMware table; and the facts discovery/analyses/legacy.py judges by the end-of-life table (the
+vCenters' own versions, each VM's configured guest OS).
 
-Pure: `assess_vmware(inventory)`, `vmware_rows(inventory)` and `vcenter_servers(inventory)` read the inventory
-only.
+Pure: `assess_vmware(inventory)`, `vmware_rows(inventory)`, `vcenter_servers(inventory)` and
+`vm_configured_os(host)` read the inventory only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ OUTDATED_TOOLS = {
 def _vm_facts(host: dict) -> dict | None:
     script = next((s for s in host.get("scripts") or () if s.get("id") == SCRIPT), None)
     return script.get("data") if script and isinstance(script.get("data"), dict) else None
+
+
+def vm_configured_os(host: dict) -> tuple[str, bool] | None:
+    """Return a VM's guest OS as configured in vCenter, and whether the host's `os_name` is that name only (no
+    VMware Tools report, no other source); None for a host vCenter did not describe or a VM without one."""
+    facts = _vm_facts(host)
+    configured = facts.get("guest_os_configured") if facts else None
+    if not configured:
+        return None
+    return configured, host.get("os_name") == configured and not facts.get("guest_os_reported")
 
 
 def _address(text: str) -> str:

@@ -1,5 +1,5 @@
-"""VMware through the end-of-life table: the vCenter's own version (hand-built inventories, as
-discovery.inventory.build.build_inventory returns them).
+"""VMware through the end-of-life table: the vCenter's own version, a VM's guest OS as configured in vCenter, and a
+VM's hardware version (hand-built inventories, as discovery.inventory.build.build_inventory returns them).
 
 Dates are checked against endoflife.date's own data (tests/data/endoflife-date/products.json.gz), not only
 against dates written here.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from discovery.analyses.legacy import assess_inventory, load_eol_table
+from discovery.analyses.legacy import assess_inventory, identify_os, load_eol_table
 from discovery.analyses.vmware_rules import vcenter_servers
 from discovery.inventory.build import LEGACY_RULES
 from exports.report_data import build_report
@@ -120,3 +120,60 @@ def test_a_hostless_vcenter_finding_leaves_hosts_and_the_report_alone(table):
 def _row(finding) -> dict:
     return {k: getattr(finding, k) for k in ("id", "subject_type", "subject_id", "host_id", "rule", "category",
                                              "severity", "title", "evidence", "recommendation", "confidence", "data")}
+
+
+# --- the guest OS configured in vCenter ------------------------------------------------------------------
+
+def test_a_powered_off_vm_without_tools_is_judged_by_its_configured_guest_os(table, source):
+    host = vm("old01", configured="Microsoft Windows Server 2008 R2 (64-bit)", power_state="poweredOff")
+    assert host["os_name"] == "Microsoft Windows Server 2008 R2 (64-bit)"  # scan vcenter's os_name: the configured
+    (f,) = legacy_of(findings({"hosts": [host]}, table), "old01")
+    assert (f.rule, f.data["product"], f.confidence, f.data["evidence_kind"]) == (
+        "os-eol", "windows-server", "low", "vm-configured")
+    assert f.evidence.startswith("vCenter's configured guest OS: Microsoft Windows Server 2008 R2 (64-bit)")
+    assert f.data["eol"] == source_eol(source, "windows-server", "2008-r2-sp1")
+    assert f.rule in LEGACY_RULES
+
+
+def test_the_tools_report_wins_over_the_configured_guest_os(table):
+    host = vm("app02", configured="Microsoft Windows Server 2008 R2 (64-bit)",
+              reported="Microsoft Windows Server 2019 (64-bit)")
+    found = findings({"hosts": [host]}, table)
+    assert legacy_of(found, "app02") == []  # Windows Server 2019 is supported; 2008 R2 is only configured
+    assert [f.rule for f in found if f.host_id == "app02"] == ["vmware-guest-os-mismatch"]
+    kinds = [(o.kind, o.confidence) for o in identify_os(host, table)]
+    assert kinds == [("os", "high"), ("vm-configured", "low")]
+
+
+def test_an_os_another_source_reported_wins_over_the_configured_guest_os(table):
+    host = vm("db01", configured="Red Hat Enterprise Linux 6 (64-bit)") | {
+        "os_name": "Red Hat Enterprise Linux", "os_id": "rhel", "os_version": "9.4"}  # what SSH read
+    assert legacy_of(findings({"hosts": [host]}, table), "db01") == []
+    older = host | {"os_version": "7.9"}
+    (f,) = legacy_of(findings({"hosts": [older]}, table), "db01")
+    assert (f.data["cycle"], f.confidence, f.data["evidence_kind"]) == ("7", "high", "os")
+
+
+def test_the_configured_guest_os_counts_when_the_tools_name_no_release(table, source):
+    host = vm("app03", configured="Red Hat Enterprise Linux 6 (64-bit)", reported="Other 3.x or later Linux (64-bit)")
+    (f,) = legacy_of(findings({"hosts": [host]}, table), "app03")
+    assert (f.rule, f.data["product"], f.data["cycle"], f.confidence) == ("os-eol", "rhel", "6", "low")
+    assert f.data["eol"] == source_eol(source, "rhel", "6")
+    assert "vCenter's configured guest OS: Red Hat Enterprise Linux 6 (64-bit)" in f.evidence
+
+
+def test_a_configured_lower_bound_or_several_releases_get_no_verdict(table):
+    inventory = {"hosts": [vm("a", configured="Microsoft Windows Server 2016 or later (64-bit)"),
+                           vm("b", configured="CentOS 4/5/6 (64-bit)"),
+                           vm("c", configured="Ubuntu Linux (64-bit)")]}
+    assert [f for f in findings(inventory, table) if f.category == "legacy"] == []
+    # without "or later", the same release is judged
+    assert identify_os(vm("d", configured="Microsoft Windows Server 2016 (64-bit)"), table)[0].cycles == ("2016",)
+
+
+def test_a_guest_os_the_tools_report_as_configured_is_the_hosts_own_report(table):
+    host = vm("app04", configured="SUSE Linux Enterprise 11 (64-bit)", reported="SUSE Linux Enterprise 11 (64-bit)")
+    ((obs, ),) = [identify_os(host, table)]
+    assert (obs.kind, obs.product, obs.evidence) == ("os", "sles", "the host reports SUSE Linux Enterprise 11 (64-bit)")
+    (f,) = legacy_of(findings({"hosts": [host]}, table), "app04")
+    assert f.rule == "os-eol" and f.data["version"] == "11.x"
