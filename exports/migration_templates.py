@@ -19,8 +19,9 @@ exports.safe_cells like every CSV export.
 A VM only vCenter knows (scan vcenter), powered on or off, has what vCenter configured: vCPUs as cores, memory,
 its virtual disks and the guest OS as vCenter names it ("Microsoft Windows Server 2019 (64-bit)": the bitness
 becomes Azure's OS architecture when nothing else knew it); server type Virtual and hypervisor VMware. In the AWS
-file its BIOS UUID is the SMBiosId. VMware.MoRefId and VMware.VCenterId stay empty: AWS takes them only as a pair,
-and the inventory does not keep a VM's managed object id.
+file its BIOS UUID is the SMBiosId, its managed object id and the vCenter's instance UUID are VMware.MoRefId and
+VMware.VCenterId (only as a pair, as AWS takes them), its name in vCenter is VMware.VMName, and its sockets
+(vCPUs over cores per socket) are CPU.NumberOfProcessors.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import csv
 from pathlib import Path
 
 from discovery.files.atomic_files import atomic_output
+from discovery.inventory.virtualization import script_data
 from exports.safe_cells import csv_value
 
 MIB, GIB = 1 << 20, 1 << 30
@@ -148,6 +150,13 @@ def aws_row(host: dict, group: dict | None) -> list:
         "Applications": group["name"] if group else None, "ApplicationWave": wave,
         "Tags": ", ".join(tags) or None,
     }
+    if (vm := script_data(host, "vcenter-vm")) is not None:
+        if vm.get("moid") and vm.get("vcenter_uuid"):
+            values.update({"VMware.MoRefId": vm["moid"], "VMware.VCenterId": vm["vcenter_uuid"]})
+        values["VMware.VMName"] = vm.get("name")
+        per_socket, vcpus = vm.get("cores_per_socket"), host.get("cpu_cores")
+        if isinstance(per_socket, int) and per_socket > 0 and isinstance(vcpus, int) and vcpus % per_socket == 0:
+            values["CPU.NumberOfProcessors"] = vcpus // per_socket
     return [values.get(column) for column in AWS_COLUMNS]
 
 

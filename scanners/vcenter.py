@@ -289,7 +289,8 @@ class VCenterScanner:
                     ctx.check_cancelled()
                     vms += 1
                     done += 1
-                    yield transform_virtual_machine(obj, lookups, ctx.started_at, hosts)
+                    yield transform_virtual_machine(obj, lookups, ctx.started_at, hosts,
+                                                    vcenter_uuid=getattr(content.about, "instanceUuid", None))
                 ctx.report(done, None, f"{counted(len(hosts), 'ESXi host')}, {counted(vms, 'VM')} read")
         except vmodl.query.InvalidProperty as error:
             raise EstateError(f"{self.target.display}: the server does not know the property {error.name}") from None

@@ -183,11 +183,12 @@ def transform_host_system(obj: dict, lookups: Lookups, observed_at: datetime) ->
 
 
 def transform_virtual_machine(obj: dict, lookups: Lookups, observed_at: datetime,
-                              hosts: dict[str, dict] | None = None) -> HostReport:
+                              hosts: dict[str, dict] | None = None, *, vcenter_uuid: str | None = None) -> HostReport:
     """Return a VM's report: BIOS UUID (and the DMI serial VMware derives from it), vCPUs, memory, disks, NICs with
     MACs and the tools' addresses, guest OS; power state, ESXi host, cluster, datastores and the rest as evidence.
     A powered-off VM is kept, status "down" with reason "vcenter: poweredOff". `hosts`: ESXi hosts by id
-    ({"name", "hardware_uuid"}) for its runs_on evidence."""
+    ({"name", "hardware_uuid"}) for its runs_on evidence; `vcenter_uuid`: the server's instance UUID (with the
+    VM's managed object id, how a migration tool names the VM in that vCenter)."""
     from pyVmomi import vim
 
     devices = obj.get("config.hardware.device") or ()
@@ -237,7 +238,8 @@ def transform_virtual_machine(obj: dict, lookups: Lookups, observed_at: datetime
     name = obj.get("name")
     guest_name = obj.get("guest.hostName")
     evidence = {
-        "type": "virtual-machine", "moid": obj["_ref"], "name": name, "power_state": power,
+        "type": "virtual-machine", "moid": obj["_ref"], "vcenter_uuid": vcenter_uuid, "name": name,
+        "power_state": power,
         "template": bool(obj.get("config.template")),
         "bios_uuid": bios_uuid, "instance_uuid": obj.get("config.instanceUuid"),
         "guest_os_configured": configured, "guest_id_configured": obj.get("config.guestId"),
@@ -283,7 +285,7 @@ def transform_virtual_machine(obj: dict, lookups: Lookups, observed_at: datetime
 
 # What the host's vcenter-vm / vcenter-esxi script keeps (the analyses and the faces read it; the raw evidence
 # keeps everything), and the order of its one-line summary.
-VM_SCRIPT_KEYS = ("power_state", "runs_on", "datacenter", "folder", "hardware_version", "guest_os_configured",
+VM_SCRIPT_KEYS = ("name", "moid", "vcenter_uuid", "cores_per_socket", "power_state", "runs_on", "datacenter", "folder", "hardware_version", "guest_os_configured",
                   "guest_os_reported", "guest_os_differs", "tools_running", "tools_version_status", "tools_version",
                   "template", "datastores", "networks", "created")
 ESXI_SCRIPT_KEYS = ("cluster", "datacenter", "product", "version", "build", "connection_state", "maintenance_mode")

@@ -140,6 +140,11 @@ def test_aws_migration_hub_has_every_vm_with_vcenters_cores_memory_os_and_bios_u
             str(vm["cpu_cores"]), text(vm["cpu_logical_cores"]), str(round(vm["memory_bytes"] / MIB)))
         assert (row["OS.Name"], row["OS.Version"]) == (vm["os_name"], text(vm["os_version"]))
     assert any(rows[i]["SMBiosId"] == off for i in vms)  # the powered-off VM too
+    (server,) = [o for o in inventory["platform_objects"] if o["kind"] == "vcenter"]
+    facts = {i: next(s["data"] for s in vm["scripts"] if s["id"] == "vcenter-vm") for i, vm in vms.items()}
+    assert {(rows[i]["VMware.MoRefId"], rows[i]["VMware.VCenterId"], rows[i]["VMware.VMName"]) for i in vms} == {
+        (f["moid"], server["details"]["instance_uuid"], f["name"]) for f in facts.values()}
+    assert all(rows[i]["VMware.MoRefId"].startswith("vm-") and rows[i]["VMware.VMName"] for i in vms)
 
 
 def test_workbook_hypervisor_and_cluster_match_runs_on(exported):

@@ -28,14 +28,16 @@ ESXI_UUID = "4c4c4544-0031-3510-8052-b4c04f4d3232"
 
 
 def vm_report(name: str, uuid: str, *, power: str, cpus: int, memory_gib: int, disks_gib: tuple[int, ...],
-              guest: str) -> HostReport:
+              guest: str, moid: str | None = None, vcenter_uuid: str | None = None,
+              cores_per_socket: int | None = None) -> HostReport:
     """A VM as scan vcenter reports it (scanners.vcenter_records.transform_virtual_machine): no address, no other
     source, its ESXi host and cluster in its vcenter-vm script."""
     facts = {"power_state": power, "runs_on": {"host": "esx01", "host_uuid": ESXI_UUID, "cluster": HOSTILE},
              "datacenter": "DC1", "folder": None, "hardware_version": "vmx-19", "guest_os_configured": guest,
              "guest_os_reported": None, "guest_os_differs": False, "tools_running": "guestToolsNotRunning",
              "tools_version_status": None, "tools_version": None, "template": False, "datastores": [HOSTILE],
-             "networks": ["-VM Network"]}
+             "networks": ["-VM Network"], "name": name, "moid": moid, "vcenter_uuid": vcenter_uuid,
+             "cores_per_socket": cores_per_socket}
     return HostReport(host=Host(
         source="vcenter", observed_at=T0, hostname=name, hostnames=(name,), os_name=guest, vendor="VMware, Inc.",
         model="VMware Virtual Platform", hardware_uuid=uuid, virtualization="vmware", cpu_cores=cpus,
@@ -76,9 +78,11 @@ def inventory(store):
     scan = store.start_scan(Scan(kind="vcenter", started_at=T0))
     for report in (esxi_report(),
                    vm_report("web01", "42301e2a-11aa-4b7e-9c1d-000000000001", power="poweredOn", cpus=4,
-                             memory_gib=16, disks_gib=(60, 200), guest="Microsoft Windows Server 2019 (64-bit)"),
+                             memory_gib=16, disks_gib=(60, 200), guest="Microsoft Windows Server 2019 (64-bit)",
+                             moid="vm-1042", vcenter_uuid="0b5e-1d", cores_per_socket=2),
                    vm_report("old01", "42301e2a-11aa-4b7e-9c1d-000000000002", power="poweredOff", cpus=2,
-                             memory_gib=4, disks_gib=(40,), guest="Red Hat Enterprise Linux 7 (64-bit)")):
+                             memory_gib=4, disks_gib=(40,), guest="Red Hat Enterprise Linux 7 (64-bit)",
+                             moid="vm-7")):
         store.write_host_report(scan, report)
     for obj in platform_objects():
         store.write_platform_object(scan, obj)
@@ -234,5 +238,9 @@ def test_aws_migration_hub_rows_of_vms_only_vcenter_knows(inventory, tmp_path):
         assert (row["ExternalId"], row["SMBiosId"]) == (hosts[name]["id"], hosts[name]["hardware_uuid"])
         assert (row["CPU.NumberOfCores"], row["CPU.NumberOfLogicalCores"], row["RAM.TotalSizeInMB"],
                 row["OS.Name"]) == (cores, cores, memory, os_name)
-        # AWS takes the managed object id and the vCenter id only together; the inventory has no managed object id
-        assert row["VMware.MoRefId"] == row["VMware.VCenterId"] == ""
+        assert row["VMware.VMName"] == name
+    # the managed object id and the vCenter's id, only as a pair (old01's vCenter id is unknown); sockets from
+    # vCPUs over cores per socket, where vCenter said
+    assert (rows["web01"]["VMware.MoRefId"], rows["web01"]["VMware.VCenterId"]) == ("vm-1042", "0b5e-1d")
+    assert rows["old01"]["VMware.MoRefId"] == rows["old01"]["VMware.VCenterId"] == ""
+    assert (rows["web01"]["CPU.NumberOfProcessors"], rows["old01"]["CPU.NumberOfProcessors"]) == ("2", "")
