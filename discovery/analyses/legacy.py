@@ -59,6 +59,7 @@ CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 KIND_RANK = {"package": 0, "database": 1, "platform": 1, "service": 2, "database-banner": 3, "cpe": 4,
              "os": 0, "banner-os": 1, "vm-configured": 2, "os-guess": 3}
 VCENTER_PRODUCT = "vmware-vcenter"
+ESXI_PRODUCT = "vmware-esxi"
 
 
 class EolDataError(ValueError):
@@ -922,8 +923,9 @@ def _upstream_end(product: Product, verdict: Verdict) -> date | None:
 # --- the whole inventory -------------------------------------------------------------------------------
 
 def assess_inventory(inventory: dict, table: EolTable, as_of: date, *, protocols: dict | None = None) -> list[Finding]:
-    """Return the legacy, insecure-protocol, unidentified-service and VMware (vcenter) findings for an inventory
-    (the JSON export's dict, as discovery.inventory.build.build_inventory returns it) at `as_of`;
+    """Return the legacy, insecure-protocol, unidentified-service and VMware (vcenter: tools, guest OS, hardware
+    version) findings for an inventory (the JSON export's dict, as discovery.inventory.build.build_inventory
+    returns it) at `as_of`;
     `protocols` are the insecure-protocol rules (default: load_protocol_rules()).
 
     Pure and deterministic: findings are sorted, and their ids are stable across runs.
@@ -962,7 +964,10 @@ def assess_inventory(inventory: dict, table: EolTable, as_of: date, *, protocols
     judged = [(obs, assess_observation(obs, table, as_of)) for obs in observations]
     findings = [f for obs, verdict in _best(judged) if (f := _legacy_finding(obs, verdict, table, as_of))]
     findings.extend(assess_protocols(inventory, rules))
-    findings.extend(assess_vmware(inventory))
+    # a VM's hardware version, by the ESXi release it came with
+    esxi = functools.partial(assess_version, table, ESXI_PRODUCT, as_of=as_of) if ESXI_PRODUCT in table.products \
+        else None
+    findings.extend(assess_vmware(inventory, esxi_verdict=esxi))
     unique: dict[str, Finding] = {}
     for f in findings:
         unique.setdefault(f.id, f)

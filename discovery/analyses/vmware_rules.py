@@ -1,21 +1,28 @@
 """What vCenter says of its VMs (a host's `vcenter-vm` script, scanners/vcenter.py): findings — VMware Tools not
-running on a powered-on VM or out of date, a guest OS the tools report differently from the one configured — and
-the exports' VMware table; and the facts discovery/analyses/legacy.py judges by the end-of-life table (the
-vCenters' own versions, each VM's configured guest OS).
+running on a powered-on VM or out of date, a guest OS the tools report differently from the one configured, a
+hardware version that came with an ESXi release past its end of support (discovery/data/
+vmware-hardware-versions.json) — and the exports' VMware table; and the facts discovery/analyses/legacy.py
+judges by the end-of-life table (the vCenters' own versions, each VM's configured guest OS).
 
-Pure: `assess_vmware(inventory)`, `vmware_rows(inventory)`, `vcenter_servers(inventory)` and
-`vm_configured_os(host)` read the inventory only.
+Pure: `assess_vmware(inventory, esxi_verdict=…)`, `vmware_rows(inventory)`, `vcenter_servers(inventory)` and
+`vm_configured_os(host)` read the inventory (and the shipped hardware versions) only.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from discovery.records.model import Finding
 
 SCRIPT = "vcenter-vm"
 CATEGORY = "vmware"
+HARDWARE_VERSIONS = Path(__file__).resolve().parents[1] / "data" / "vmware-hardware-versions.json"
 # toolsVersionStatus2 values that mean the tools need attention: (severity, what it means)
 OUTDATED_TOOLS = {
     "guestToolsSupportedOld": ("low", "older than the version this ESXi host ships (still supported)"),
@@ -68,6 +75,23 @@ def vcenter_servers(inventory: dict) -> list[tuple[dict, str | None]]:
     return found
 
 
+@functools.lru_cache(maxsize=4)
+def load_hardware_versions(path: Path = HARDWARE_VERSIONS) -> dict[int, dict]:
+    """Return discovery/data/vmware-hardware-versions.json by hardware version number: {13: {"esxi": "ESXi 6.5",
+    "esxi_version": "6.5", ...}}; raises ValueError when it cannot be read or is malformed."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {int(v["hardware_version"]): v for v in raw["versions"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"cannot read the VMware hardware versions {path}: {exc!r}") from exc
+
+
+def hardware_version_number(text: str | None) -> int | None:
+    """13 for vCenter's "vmx-13" (or "vmx-013"); None for anything else."""
+    match = re.fullmatch(r"vmx-0*(\d+)", (text or "").strip().lower())
+    return int(match.group(1)) if match else None
+
+
 def _finding(host: dict, rule: str, severity: str, title: str, evidence: str, recommendation: str,
              data: dict) -> Finding:
     return Finding(id=f"{rule}:{host['id']}", subject_type="host", subject_id=host["id"], host_id=host["id"],
@@ -75,13 +99,16 @@ def _finding(host: dict, rule: str, severity: str, title: str, evidence: str, re
                    recommendation=recommendation, confidence="high", data=data)
 
 
-def assess_vmware(inventory: dict) -> list[Finding]:
-    """Return the VMware Tools and guest OS findings of every host vCenter described as a VM."""
+def assess_vmware(inventory: dict, *, esxi_verdict: Callable[[str], object] | None = None) -> list[Finding]:
+    """Return the VMware Tools and guest OS findings of every host vCenter described as a VM; and, given
+    `esxi_verdict` (an ESXi version → legacy.Verdict, at the assessment date), its hardware version's."""
     findings = []
     for host in inventory.get("hosts") or ():
         facts = _vm_facts(host)
         if facts is None or facts.get("template"):
             continue
+        if esxi_verdict is not None and (found := _assess_hardware_version(host, facts, esxi_verdict)):
+            findings.append(found)
         powered_on = facts.get("power_state") == "poweredOn"
         running = facts.get("tools_running")
         if powered_on and running and running != "guestToolsRunning":
@@ -106,6 +133,31 @@ def assess_vmware(inventory: dict) -> list[Finding]:
                 "Set the VM's guest OS to what runs in it: vCenter, backups and migration tools size and "
                 "support the VM by the configured one.", {"configured": configured, "reported": reported}))
     return findings
+
+
+def _assess_hardware_version(host: dict, facts: dict, esxi_verdict: Callable[[str], object]) -> Finding | None:
+    """A VM whose hardware version came with an ESXi release past its end of support (low: the VM still runs on
+    newer hosts, but keeps that release's virtual hardware and limits)."""
+    shown = facts.get("hardware_version")
+    entry = load_hardware_versions().get(hardware_version_number(shown))
+    if entry is None or not entry.get("esxi"):
+        return None
+    verdict = esxi_verdict(entry["esxi_version"])
+    if verdict is None or verdict.status != "eol":
+        return None
+    end = verdict.end.isoformat() if verdict.end else None
+    return _finding(
+        host, "vmware-hardware-version-old", "low",
+        f"VM hardware version {shown} dates from {entry['esxi']}, past end of support",
+        f"vCenter: hardware version {shown}, introduced with {entry['esxi']}; {verdict.reason}",
+        "Upgrade the VM's compatibility (hardware version) to that of a supported ESXi release its hosts run, "
+        "when it is migrated or in a maintenance window: the upgrade needs a power cycle (it is applied while "
+        "the VM is off, or at its next guest restart), and the VM no longer starts on older ESXi hosts. "
+        "Take a snapshot or backup first.",
+        {"hardware_version": shown, "esxi_release": entry["esxi"], "esxi_cycle": verdict.cycle,
+         "eol": None if verdict.older_than else end, "status": verdict.status, "eol_source": verdict.source,
+         # an ESX release older than every one tracked: the oldest tracked one's end, a bound only
+         "older_than": verdict.older_than, "oldest_tracked_eol": end if verdict.older_than else None})
 
 
 def vmware_rows(inventory: dict) -> list[dict]:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from discovery.analyses.legacy import assess_inventory, identify_os, load_eol_table
-from discovery.analyses.vmware_rules import vcenter_servers
+from discovery.analyses.vmware_rules import (assess_vmware, hardware_version_number, load_hardware_versions,
+                                             vcenter_servers)
 from discovery.inventory.build import LEGACY_RULES
 from exports.report_data import build_report
 
@@ -46,7 +47,7 @@ def vcenter(server="https://vc.example.org", version="6.5.0", product=VCENTER_65
 
 def vm(host_id, *, os_name=None, configured=None, reported=None, addresses=(), **facts) -> dict:
     """A VM as scan vcenter leaves it: its os_name is the tools' report, else the configured guest OS."""
-    data = {"power_state": "poweredOn", "hardware_version": "vmx-19", "guest_os_configured": configured,
+    data = {"power_state": "poweredOn", "hardware_version": "vmx-21", "guest_os_configured": configured,
             "guest_os_reported": reported, "tools_running": "guestToolsRunning" if reported else "guestToolsNotRunning",
             "template": False} | facts
     return {"id": host_id, "hostname": host_id, "addresses": list(addresses),
@@ -177,3 +178,71 @@ def test_a_guest_os_the_tools_report_as_configured_is_the_hosts_own_report(table
     assert (obs.kind, obs.product, obs.evidence) == ("os", "sles", "the host reports SUSE Linux Enterprise 11 (64-bit)")
     (f,) = legacy_of(findings({"hosts": [host]}, table), "app04")
     assert f.rule == "os-eol" and f.data["version"] == "11.x"
+
+
+# --- VM hardware versions --------------------------------------------------------------------------------
+
+def hardware_findings(found):
+    return {f.host_id: f for f in found if f.rule == "vmware-hardware-version-old"}
+
+
+def test_the_hardware_versions_table_leads_every_esxi_version_to_a_release_the_table_judges(table):
+    versions = load_hardware_versions()
+    assert set(range(7, 22)) - {12, 16} <= {n for n, v in versions.items() if v["esxi"]}
+    assert {n for n, v in versions.items() if not v["esxi"]} == {6, 12, 16}  # Workstation only
+    cycles = {c.name for c in table.products["vmware-esxi"].cycles}
+    for n, entry in versions.items():
+        if entry["esxi"] and n >= 8:  # ESXi 5.0 on: a cycle endoflife.date tracks
+            assert entry["esxi_version"] in cycles, n
+    assert (versions[13]["esxi"], versions[15]["esxi_version"], versions[21]["esxi"]) == (
+        "ESXi 6.5", "6.7", "ESXi 8.0 Update 2")
+    assert [hardware_version_number(t) for t in ("vmx-09", "vmx-13", "VMX-21", "vmx-", "13", None)] == [
+        9, 13, 21, None, None, None]
+
+
+def test_a_hardware_version_from_an_esxi_release_past_support_is_a_low_vmware_finding(table, source):
+    inventory = {"hosts": [vm("app01", reported="Debian GNU/Linux 12 (64-bit)", hardware_version="vmx-13")]}
+    found = findings(inventory, table)
+    f = hardware_findings(found)["app01"]
+    assert (f.category, f.severity, f.subject_type) == ("vmware", "low", "host")
+    assert f.rule not in LEGACY_RULES and legacy_of(found, "app01") == []  # the VM is not made legacy by it
+    end = source_eol(source, "vmware-esxi", "6.5")
+    assert "vmx-13" in f.evidence and "ESXi 6.5" in f.evidence and end in f.evidence
+    assert (f.data["eol"], f.data["esxi_cycle"]) == (end, "6.5")
+    assert "compatibility" in f.recommendation and "power cycle" in f.recommendation
+
+
+def test_an_esx_release_older_than_every_tracked_one_counts_as_past_the_oldest_ones_end(table, source):
+    inventory = {"hosts": [vm("old01", configured="Microsoft Windows Server 2003 Standard (32-bit)",
+                              hardware_version="vmx-04", power_state="poweredOff")]}
+    f = hardware_findings(findings(inventory, table))["old01"]
+    assert "ESX 3.0" in f.evidence and "older than VMware ESXi 5.0" in f.evidence
+    assert (f.data["eol"], f.data["older_than"], f.data["oldest_tracked_eol"]) == (
+        None, "VMware ESXi 5.0", source_eol(source, "vmware-esxi", "5.0"))
+
+
+def test_supported_unknown_desktop_only_and_template_hardware_versions_give_no_finding(table):
+    inventory = {"hosts": [
+        vm("current", hardware_version="vmx-20"),                    # ESXi 8.0: supported until 2027-10-11
+        vm("workstation", hardware_version="vmx-12"),                # Workstation 12: no ESXi release
+        vm("future", hardware_version="vmx-99"),                     # not in the table
+        vm("none", hardware_version=None),
+        vm("template", hardware_version="vmx-04", template=True),    # templates are skipped, as by every VMware rule
+        {"id": "physical", "os_name": "Microsoft Windows Server 2008 R2", "scripts": []},
+    ]}
+    assert hardware_findings(findings(inventory, table)) == {}
+    assert hardware_findings(findings(inventory, table, date(2027, 6, 1))) == {}  # ends soon: not yet a finding
+
+
+def test_the_hardware_verdict_follows_the_assessment_date(table):
+    inventory = {"hosts": [vm("app05", hardware_version="vmx-19")]}  # ESXi 7.0 Update 2; 7.0 ended 2025-10-02
+    assert hardware_findings(findings(inventory, table, date(2025, 1, 1))) == {}
+    assert set(hardware_findings(findings(inventory, table, date(2025, 10, 3)))) == {"app05"}
+    # without a way to judge ESXi releases (assess_vmware on its own), the rule stays silent
+    assert hardware_findings(assess_vmware(inventory)) == {}
+
+
+def test_a_malformed_hardware_versions_file_is_an_error(tmp_path):
+    (tmp_path / "hw.json").write_text('{"versions": [{"esxi": "ESXi 6.5"}]}')
+    with pytest.raises(ValueError, match="hardware versions"):
+        load_hardware_versions(tmp_path / "hw.json")
