@@ -102,6 +102,8 @@ def by_host(inventory, findings):
     ("debian", "12 (bookworm)", "supported", "12", ("debian", "12", "eoes")),  # Debian LTS counts (free, Debian's own)
     ("centos", "7 (Core)", "eol", "7", ("centos", "7", "eol")),
     ("mssqlserver", "13.00.5026.00; SP2", "eol", "13.0-sp2", ("mssqlserver", "13.0-sp2", "eol")),
+    ("vmware-vcenter", "6.5.0", "eol", "6.5", ("vmware-vcenter", "6.5", "eol")),  # what vcsim reports of itself
+    ("vmware-vcenter", "8.0.3", "supported", "8.0", ("vmware-vcenter", "8.0", "eol")),
 ])
 def test_assess_version_real_banners(table, source, product, version, status, cycle, truth):
     verdict = assess_version(table, product, version, AS_OF)
@@ -154,7 +156,8 @@ def test_assess_version_windows_by_build(table, source):
 def test_eol_table_products_and_sources(table):
     wanted = {"windows", "windows-server", "rhel", "centos", "rocky-linux", "almalinux", "ubuntu", "debian", "sles",
               "apache-http-server", "nginx", "tomcat", "php", "python", "openjdk", "oracle-jdk", "dotnet",
-              "postgresql", "mysql", "mariadb", "mssqlserver", "oracle-database", "mongodb", "redis", "openssh", "iis"}
+              "postgresql", "mysql", "mariadb", "mssqlserver", "oracle-database", "mongodb", "redis", "openssh", "iis",
+              "vmware-esxi", "vmware-vcenter"}
     assert wanted <= set(table.products)
     for product in table.products.values():
         assert product.url.startswith("https://") and product.cycles
@@ -164,6 +167,13 @@ def test_eol_table_products_and_sources(table):
     data_dir = REPO / "discovery" / "data"
     assert "Permission is hereby granted" in (data_dir / "LICENSE.endoflife-date").read_text()
     assert table.sources["endoflife.date"]["commit"][:8] in (data_dir / "SOURCE.md").read_text()
+    # SOURCE.md's figures are the table's
+    cycles = sum(len(p.cycles) for p in table.products.values())
+    endoflife = sum(p.source == "endoflife.date" for p in table.products.values())
+    assert (f"{len(table.products)} products ({endoflife} from endoflife.date, {len(table.products) - endoflife} from "
+            f"`vendor-lifecycles.json`), {cycles} release cycles") in (data_dir / "SOURCE.md").read_text()
+    kept = (data_dir / "SOURCE.md").read_text().split("Products kept", 1)[1].split("\n\n", 1)[0]
+    assert [p.slug for p in table.products.values() if p.source == "endoflife.date" and f"`{p.slug}`" not in kept] == []
 
 
 def test_openssh_entries_follow_the_distributions_that_shipped_them(table, source):
