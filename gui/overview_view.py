@@ -27,7 +27,8 @@ from gui.overview_charts import Bar, BarChartView, WaveColumn, WaveTimelineView
 TOP_RISK = 10       # hosts in the top-risk table
 TOP_BLIND_SPOTS = 10
 UNKNOWN = "unknown"  # an OS family nobody named
-OS_FAMILY_LABELS = {"linux": "Linux", "windows": "Windows", "macos": "macOS", "bsd": "BSD", UNKNOWN: "Unknown"}
+OS_FAMILY_LABELS = {"linux": "Linux", "windows": "Windows", "macos": "macOS", "bsd": "BSD", "esxi": "ESXi",
+                    UNKNOWN: "Unknown"}
 # Shallow coverage red, deep green (the ladder of discovery.records.model.COVERAGE_DEPTHS).
 DEPTH_COLOURS = dict(zip(COVERAGE_DEPTHS, ("#D9534F", "#F0AD4E", "#F7D56B", "#B8D86B", "#7FBF7B", "#3C9D5D")))
 COUNTS = (("hosts", "host", "hosts"), ("services", "service", "services"),

@@ -146,7 +146,8 @@ def add_vcenter(store) -> None:
     scan = store.start_scan(Scan(kind="vcenter", targets=("https://vc01.hospital.example",), started_at=T0))
     server = "https://vc01.hospital.example"
     for kind, key, name, data in (
-            ("vcenter", "ServiceInstance", server, {"product": "VMware vCenter Server 7.0.3", "version": "7.0.3"}),
+            ("vcenter", "ServiceInstance", server, {"product": "VMware vCenter Server 7.0.3", "version": "7.0.3",
+                                                    "api_type": "VirtualCenter", "role": "vcenter"}),
             ("datacenter", "datacenter-1", "Hospital-DC", {}),
             ("cluster", "domain-c7", "Clinical-A", {"hosts": 2, "cpu_cores": 64, "memory_bytes": 2**40, **place}),
             ("datastore", "datastore-11", "SAN-LUN01", {"type": "VMFS", "capacity_bytes": 4 * 2**40,
