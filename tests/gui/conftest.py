@@ -63,3 +63,19 @@ def snapshot(estate_db):
     """A gui.data.Snapshot of the small estate."""
     from gui.data import load_snapshot
     return load_snapshot(estate_db[0])
+
+
+LAYOUT_TIMEOUT = 60_000  # ms: bounds a wait for a graph layout; generous for a loaded machine
+
+
+def shown_graph_view(qtbot, snapshot):
+    """Return a shown GraphView holding `snapshot`, its first layout done."""
+    from gui.graph_view import GraphView
+
+    view = GraphView()
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    with qtbot.waitSignal(view.layout_finished, timeout=LAYOUT_TIMEOUT):
+        view.set_snapshot(snapshot)
+    return view

@@ -23,6 +23,7 @@ from gui.graph_view import LAYER2_TIP, GraphView
 from gui.inventory_view import InventoryView
 from tests.builders import T0, make_report
 from tests.gui.conftest import AS_OF, fill_estate
+from tests.gui.conftest import shown_graph_view as show
 
 TIMEOUT = 60_000  # ms: bounds a wait for a signal; generous for a loaded machine
 # The Hosts table's columns before the switch ones were added: their order must not change.
@@ -70,17 +71,6 @@ def l2_snapshot(tmp_path):
                 host.update(switch="switch-b" if switch == b else "switch-a", switch_host_id=switch,
                             switch_port=port)
     return snapshot_of(inventory, path)
-
-
-def show(qtbot, snapshot) -> GraphView:
-    """Return a shown GraphView holding `snapshot`, its first layout done."""
-    view = GraphView()
-    qtbot.addWidget(view)
-    view.resize(1000, 700)
-    view.show()
-    with qtbot.waitSignal(view.layout_finished, timeout=TIMEOUT):
-        view.set_snapshot(snapshot)
-    return view
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage
 
 from gui.graph_layout import compute_layout, longest_path_layers
 from gui.graph_view import GraphView
+from tests.gui.conftest import shown_graph_view
 
 TIMEOUT = 60_000  # ms: bounds a wait for a signal; generous for a loaded machine
 
@@ -23,13 +24,7 @@ TIMEOUT = 60_000  # ms: bounds a wait for a signal; generous for a loaded machin
 @pytest.fixture
 def view(qtbot, snapshot):
     """A shown GraphView holding the small estate, its first layout done."""
-    widget = GraphView()
-    qtbot.addWidget(widget)
-    widget.resize(1000, 700)
-    widget.show()
-    with qtbot.waitSignal(widget.layout_finished, timeout=TIMEOUT):
-        widget.set_snapshot(snapshot)
-    return widget
+    return shown_graph_view(qtbot, snapshot)
 
 
 def ids_of(snapshot, *names):

@@ -16,11 +16,10 @@ from discovery.service import run_scan
 from discovery.storage.store import Store
 from gui.data import load_snapshot, snapshot_of
 from gui.graph_model import GraphOptions, base_graph, bucket_of, build_display_graph, collapse_graph
-from gui.graph_view import GraphView
 from gui.inventory_view import InventoryView
 from tests.builders import T0, make_report
+from tests.gui.conftest import LAYOUT_TIMEOUT as TIMEOUT, shown_graph_view
 
-TIMEOUT = 60_000  # ms: bounds a wait for a layout
 COUNTS = dict(dc=1, cluster=1, cluster_host=3, host=1, vm=3, ds=2)  # as tests/integration/test_vcenter_scan.py
 CLUSTER_ESXI = {"DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"}
 CLUSTER_VMS = {"DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1", "DC0_C0_RP0_VM2"}
@@ -138,12 +137,7 @@ def test_collapse_by_cluster_makes_one_node_per_cluster_and_standalone_esxi_host
 @pytest.mark.integration
 def test_graph_toolbar_collapses_by_cluster(qtbot, vmware):
     snapshot, ids = vmware
-    view = GraphView()
-    qtbot.addWidget(view)
-    view.resize(1000, 700)
-    view.show()
-    with qtbot.waitSignal(view.layout_finished, timeout=TIMEOUT):
-        view.set_snapshot(snapshot)
+    view = shown_graph_view(qtbot, snapshot)
     assert len(view.node_ids()) == len(ids)
     number = view.collapse_combo.findData("cluster")
     assert view.collapse_combo.itemText(number) == "Collapse by cluster"

@@ -36,23 +36,6 @@ FORMATS = {"json": "json", "xlsx": "xlsx", "csv": "zip", "graphml": "graphml", "
 MIB, GIB = 1 << 20, 1 << 30
 
 
-def power_off_first_vm(sim) -> str:
-    """Power off the simulator's first VM (by name) through a session of the test's own; return its BIOS UUID."""
-    from pyVim.connect import Disconnect, SmartConnect
-    from pyVim.task import WaitForTask
-    from pyVmomi import vim
-
-    si = SmartConnect(protocol="http", host="127.0.0.1", port=sim.port, user=USER, pwd=PASSWORD)
-    try:
-        content = si.RetrieveContent()
-        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
-        vm = sorted(view.view, key=lambda v: v.name)[0]
-        WaitForTask(vm.PowerOffVM_Task())
-        return vm.config.uuid
-    finally:
-        Disconnect(si)
-
-
 def export_cli(db: Path, fmt: str, out: Path) -> None:
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), "--db", str(db), "export", "--format", fmt,
                            "--out", str(out)], capture_output=True, text=True, timeout=CLI_SECONDS, cwd=ROOT,
@@ -66,7 +49,7 @@ def exported(tmp_path_factory) -> tuple[dict, dict[str, Path], str]:
     work = tmp_path_factory.mktemp("vcenter-exports")
     sim = start_vcsim(build_vcsim(work), **COUNTS)
     try:
-        off = power_off_first_vm(sim)
+        off = sim.power_off_first_vm()
         db = work / "estate.db"
         with Store(db) as store:
             scanner = REGISTRY.make_scanner("vcenter", {"server": sim.address, "user": USER, "password": PASSWORD})

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
 from collections import defaultdict
@@ -54,20 +53,12 @@ def simulator(vcsim_binary, certificate):
         sim.stop()
 
 
-def second_session(sim, certificate):
-    """A pyVmomi session of the test's own (not the scanner's), verified with the simulator's certificate."""
-    from pyVim.connect import SmartConnect
-
-    return SmartConnect(host="127.0.0.1", port=sim.port, user=USER, pwd=PASSWORD,
-                        sslContext=ssl.create_default_context(cafile=str(certificate[0])))
-
-
 def expected_inventory(sim, certificate) -> tuple[dict, dict]:
     """(VMs by BIOS UUID, ESXi hosts by hardware UUID) as the simulator reports them to a second session."""
     from pyVim.connect import Disconnect
     from pyVmomi import vim
 
-    si = second_session(sim, certificate)
+    si = sim.session(certificate[0])
     try:
         content = si.RetrieveContent()
         vms, hosts = {}, {}
@@ -83,23 +74,6 @@ def expected_inventory(sim, certificate) -> tuple[dict, dict]:
             hosts[host.summary.hardware.uuid] = {"name": host.name, "cores": host.summary.hardware.numCpuCores,
                                                  "memory": host.summary.hardware.memorySize}
         return vms, hosts
-    finally:
-        Disconnect(si)
-
-
-def power_off_first_vm(sim, certificate) -> str:
-    """Power off one VM through the test's own session; return its BIOS UUID."""
-    from pyVim.connect import Disconnect
-    from pyVim.task import WaitForTask
-    from pyVmomi import vim
-
-    si = second_session(sim, certificate)
-    try:
-        content = si.RetrieveContent()
-        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
-        vm = sorted(view.view, key=lambda v: v.name)[0]
-        WaitForTask(vm.PowerOffVM_Task())
-        return vm.config.uuid
     finally:
         Disconnect(si)
 
@@ -128,7 +102,7 @@ def scan_rows(db: Path) -> list[dict]:
 
 
 def test_scan_vcenter_finds_every_vm_and_esxi_host_the_simulator_made(simulator, certificate, tmp_path):
-    off = power_off_first_vm(simulator, certificate)
+    off = simulator.power_off_first_vm(certificate[0])
     vms, esxi = expected_inventory(simulator, certificate)
     assert len(vms) == 6 and len(esxi) == 4
     db = tmp_path / "estate.db"
@@ -165,7 +139,7 @@ def expected_objects(sim, certificate) -> dict:
     from pyVim.connect import Disconnect
     from pyVmomi import vim
 
-    si = second_session(sim, certificate)
+    si = sim.session(certificate[0])
     try:
         content = si.RetrieveContent()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -66,6 +67,31 @@ class Simulator:
 
     def stop(self) -> None:
         stop(self.proc)
+
+    def session(self, ca_file: Path | None = None):
+        """A pyVmomi session of the test's own (not the scanner's): https verified with `ca_file`, or http."""
+        from pyVim.connect import SmartConnect
+
+        if self.url.startswith("http://"):
+            return SmartConnect(protocol="http", host="127.0.0.1", port=self.port, user=USER, pwd=PASSWORD)
+        return SmartConnect(host="127.0.0.1", port=self.port, user=USER, pwd=PASSWORD,
+                            sslContext=ssl.create_default_context(cafile=str(ca_file)))
+
+    def power_off_first_vm(self, ca_file: Path | None = None) -> str:
+        """Power off the first VM (by name) through a session of the test's own; return its BIOS UUID."""
+        from pyVim.connect import Disconnect
+        from pyVim.task import WaitForTask
+        from pyVmomi import vim
+
+        si = self.session(ca_file)
+        try:
+            content = si.RetrieveContent()
+            view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+            vm = sorted(view.view, key=lambda v: v.name)[0]
+            WaitForTask(vm.PowerOffVM_Task())
+            return vm.config.uuid
+        finally:
+            Disconnect(si)
 
 
 def start_vcsim(binary: Path, *, tls: tuple[Path, Path] | None = None, **counts: int) -> Simulator:

@@ -5,37 +5,25 @@ Dates are checked against endoflife.date's own data (tests/data/endoflife-date/p
 against dates written here.
 """
 
-import gzip
-import json
+from __future__ import annotations
+
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-from discovery.analyses.legacy import assess_inventory, identify_os, load_eol_table
+from discovery.analyses.legacy import assess_inventory, identify_os
 from discovery.analyses.vmware_rules import (assess_vmware, hardware_version_number, load_hardware_versions,
                                              vcenter_servers)
 from discovery.inventory.build import LEGACY_RULES
 from exports.report_data import build_report
+from tests.unit.test_legacy import source, source_date, table  # noqa: F401 (fixtures: endoflife.date's data)
 
-REPO = Path(__file__).resolve().parents[2]
-PRODUCTS_JSON = REPO / "tests" / "data" / "endoflife-date" / "products.json.gz"
 AS_OF = date(2026, 12, 7)
 VCENTER_65 = "VMware vCenter Server 6.5.0 build-5973321"  # what the simulator (vcsim) reports
 
 
-@pytest.fixture(scope="module")
-def table():
-    return load_eol_table()
-
-
-@pytest.fixture(scope="module")
-def source():
-    return json.loads(gzip.decompress(PRODUCTS_JSON.read_bytes()))
-
-
 def source_eol(source, product, cycle) -> str:
-    return next(r["eol"] for r in source["products"][product]["releases"] if r["releaseCycle"] == cycle)
+    return source_date(source, product, cycle).isoformat()
 
 
 def vcenter(server="https://vc.example.org", version="6.5.0", product=VCENTER_65, role="vcenter") -> dict:
