@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from discovery.records.model import Host, HostReport, Scan
+from discovery.inventory.build import build_inventory
 from discovery.service import run_scan
 from discovery.storage.store import Store
 from scanners import vcenter, vcenter_records
@@ -257,6 +258,28 @@ def test_a_property_the_server_does_not_return_is_a_warning_naming_it(simulator,
     assert [w for w in result.warnings if "config.noSuchProperty" in w] == [
         f"{simulator.address}: the server did not return config.noSuchProperty for 6 VirtualMachine objects "
         "(InvalidProperty)"]
+
+
+def test_a_lone_esxi_host_is_read_as_vcenter_is(vcsim_binary, certificate, tmp_path):
+    sim = start_vcsim(vcsim_binary, tls=certificate, esx=True)  # govmomi's ESX(): one host answering on its own
+    try:
+        vms, esxi = expected_inventory(sim, certificate)
+        expected = expected_objects(sim, certificate)
+        db = tmp_path / "estate.db"
+        done = scan_cli(db, sim.address, "--ca-file", str(certificate[0]))
+        assert done.returncode == 0, done.stderr
+    finally:
+        sim.stop()
+    assert expected["about"][2] == "HostAgent" and len(esxi) == 1 and vms
+    assert set(vcenter_hosts(db)) == set(vms) | set(esxi)
+    with Store(db, create=False) as store:
+        inventory = build_inventory(store)
+    (server,) = [o for o in inventory["platform_objects"] if o["kind"] == "vcenter"]
+    assert (server["details"]["role"], server["details"]["api_type"]) == ("esxi", "HostAgent")
+    assert {o["name"] for o in inventory["platform_objects"] if o["kind"] == "datastore"} == set(expected["datastore"])
+    (esxi_id,) = [h["id"] for h in inventory["hosts"] if h["os_name"] == "VMware ESXi"]
+    assert {r["esxi_host_id"] for r in inventory["runs_on"]} == {esxi_id} and len(inventory["runs_on"]) == len(vms)
+    assert all(r["cluster"] is None for r in inventory["runs_on"])  # a lone host is in no cluster
 
 
 def test_a_vm_merges_with_the_guests_own_record_by_bios_uuid(simulator, certificate, tmp_path):

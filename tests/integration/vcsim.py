@@ -95,11 +95,12 @@ class Simulator:
 
 
 def start_vcsim(binary: Path, *, tls: tuple[Path, Path] | None = None, **counts: int) -> Simulator:
-    """Start the simulator on 127.0.0.1 (a free port) with `counts` as its flags (vm=4, cluster_host=3, …) and
+    """Start the simulator on 127.0.0.1 (a free port) with `counts` as its flags (vm=4, cluster_host=3, esx=True…) and
     return it once it printed its URL; raises RuntimeError if it exits or is silent for START_SECONDS."""
     args = [str(binary), "-listen", "127.0.0.1:0", "-user", USER, "-pass", PASSWORD]
     for name, value in counts.items():
-        args += [f"-{name.replace('_', '-')}", str(int(value))]
+        flag = f"-{name.replace('_', '-')}"
+        args += [flag] if value is True else [flag, str(int(value))]  # a bool flag (esx=True) takes no value
     if tls is not None:
         args += ["-tls", "-tls-cert", str(tls[0]), "-tls-key", str(tls[1])]
     log = binary.parent / f"vcsim-{time.monotonic_ns()}.log"
