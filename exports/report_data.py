@@ -123,14 +123,21 @@ def _percent(value) -> str | None:
 
 # --- legacy ---------------------------------------------------------------------------------------------
 
+# A system past end of support on no inventory host (a vCenter: discovery.analyses.legacy): listed under its name.
+PLATFORM_LEGACY_RULES = {"platform-eol"}
+
+
 def _legacy(inventory: dict, names: dict) -> dict:
     rows = []
+    platforms = {o.get("id"): o.get("name") for o in inventory.get("platform_objects") or ()}
     for f in inventory.get("findings") or []:
-        if f.get("rule") not in LEGACY_RULES:
+        if f.get("rule") not in LEGACY_RULES | PLATFORM_LEGACY_RULES:
             continue
         data = f.get("data") or {}
         end = data.get("eol") or data.get("oldest_tracked_eol")
-        rows.append({"host": names.get(f.get("host_id"), f.get("host_id")), "severity": f.get("severity"),
+        host = (names.get(f.get("host_id"), f.get("host_id")) if f.get("host_id")
+                else platforms.get(f.get("subject_id")) or f.get("subject_id"))
+        rows.append({"host": host, "severity": f.get("severity"),
                      "what": data.get("product_title") or data.get("product") or f.get("title"),
                      "release": data.get("cycle") or data.get("version"), "status": data.get("status"),
                      "end": end, "end_is_bound": bool(data.get("eol_is_upper_bound") or data.get("oldest_tracked")),

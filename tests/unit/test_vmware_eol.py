@@ -103,6 +103,8 @@ def test_a_hostless_vcenter_finding_leaves_hosts_and_the_report_alone(table):
     assert {r["host_id"] for r in rows if r["rule"] in LEGACY_RULES} == set()  # no host made legacy by it
     report = build_report({**inventory, "findings": rows, "analysis": {"as_of": AS_OF.isoformat()}})
     assert not any("on None" in sentence for sentence in report["summary"])
+    # listed under the vCenter's name in the legacy table, without making any host legacy
+    assert [(r["host"], r["release"]) for r in report["legacy"]["rows"]] == [("https://vc.example.org", "6.5")]
     assert "1 critical" in " ".join(report["summary"])
 
 
