@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 from datetime import datetime, timezone
 
 from discovery.records.model import Connection, Database, Host, HostReport, Interface, Process, Service, Software
@@ -39,3 +40,10 @@ def make_report(*, hostname="app01", address=None, mac=None, source="local", obs
                           for la, lp, ra, rp, d, p in connections),
         raw={"os-release": 'NAME="Debian GNU/Linux"\nPASSWORD=notreal'},
     )
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -79,3 +79,22 @@ def shown_graph_view(qtbot, snapshot):
     with qtbot.waitSignal(view.layout_finished, timeout=LAYOUT_TIMEOUT):
         view.set_snapshot(snapshot)
     return view
+
+
+def shown_scan_dialog(qtbot, store_path, kind: str | None = None):
+    """Yield a shown ScanDialog on `store_path` (on tab `kind` if given); afterwards no scan is left running.
+    For a fixture: `yield from shown_scan_dialog(qtbot, path, "ssh")`."""
+    from gui.scan_dialog import ScanDialog
+    from scanners.kinds import REGISTRY
+
+    dialog = ScanDialog(store_path, REGISTRY)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    if kind is not None:
+        dialog.choose_kind(kind)
+    yield dialog
+    if dialog.worker is not None:  # never leave a scan running after a test
+        dialog.worker.cancel()
+        assert dialog.worker.wait(30)
+        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)

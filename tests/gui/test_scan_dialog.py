@@ -14,6 +14,7 @@ from discovery.records.model import EstateError
 from discovery.storage.store import Store
 from gui.scan_dialog import ScanDialog
 from scanners.kinds import REGISTRY, make_scanner
+from tests.gui.conftest import shown_scan_dialog
 
 NMAP_XML = Path(__file__).resolve().parents[1] / "data" / "nmap" / "localhost-sV-O.xml"
 
@@ -25,14 +26,7 @@ def store_path(tmp_path):
 
 @pytest.fixture
 def dialog(qtbot, store_path):
-    dialog = ScanDialog(store_path, REGISTRY)
-    qtbot.addWidget(dialog)
-    dialog.show()
-    yield dialog
-    if dialog.worker is not None:  # never leave a scan running after a test
-        dialog.worker.cancel()
-        assert dialog.worker.wait(30)
-        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
+    yield from shown_scan_dialog(qtbot, store_path)
 
 
 @pytest.fixture

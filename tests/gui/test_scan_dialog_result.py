@@ -7,23 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from gui.scan_dialog import HIGHLIGHTS, ScanDialog, format_remaining
-from scanners.kinds import REGISTRY
+from gui.scan_dialog import HIGHLIGHTS, format_remaining
+from tests.gui.conftest import shown_scan_dialog
 
 NMAP_XML = Path(__file__).resolve().parents[1] / "data" / "nmap" / "localhost-sV-O.xml"
 
 
 @pytest.fixture
 def dialog(qtbot, tmp_path):
-    dialog = ScanDialog(tmp_path / "estate.db", REGISTRY)
-    qtbot.addWidget(dialog)
-    dialog.show()
-    qtbot.waitExposed(dialog)
-    yield dialog
-    if dialog.worker is not None:
-        dialog.worker.cancel()
-        assert dialog.worker.wait(30)
-        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
+    yield from shown_scan_dialog(qtbot, tmp_path / "estate.db")
 
 
 def import_once(qtbot, dialog):

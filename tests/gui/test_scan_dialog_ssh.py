@@ -6,30 +6,22 @@ Network traffic goes to a closed port of 127.0.0.1 only; every wait is bounded.
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 from PySide6.QtWidgets import QCheckBox, QLineEdit
 
 from discovery.storage.store import Store
-from gui.scan_dialog import ScanDialog
 from scanners.kinds import REGISTRY
 from scanners.ssh_targets import Hop
+from tests.builders import free_port
+from tests.gui.conftest import shown_scan_dialog
 
 SUDO_PASSWORD = "gui-Sudo-pw 9"
 
 
 @pytest.fixture
 def dialog(qtbot, tmp_path):
-    dialog = ScanDialog(tmp_path / "estate.db", REGISTRY)
-    qtbot.addWidget(dialog)
-    dialog.show()
-    dialog.choose_kind("ssh")
-    yield dialog
-    if dialog.worker is not None:  # never leave a scan running after a test
-        dialog.worker.cancel()
-        assert dialog.worker.wait(30)
-        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
+    yield from shown_scan_dialog(qtbot, tmp_path / "estate.db", "ssh")
 
 
 @pytest.fixture
@@ -37,12 +29,6 @@ def ssh_config(tmp_path):
     path = tmp_path / "ssh_config"
     path.write_text("Host backend\n    HostName 10.204.0.10\n    User svc\n    ProxyJump jump@bastion:2222\n")
     return path
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_ssh_tab_offers_sudo_an_ssh_config_and_a_sudo_password(dialog):
@@ -85,7 +71,7 @@ def test_the_sudo_password_leaves_the_form_when_the_scan_starts_and_is_never_sto
                                                                                    monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # no ssh config or known_hosts of this machine
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    port = closed_port()
+    port = free_port()
     dialog.ssh_hosts.setPlainText(f"svc@127.0.0.1:{port}")
     dialog.ssh_sudo.setChecked(True)
     dialog.ssh_sudo_password.setText(SUDO_PASSWORD)

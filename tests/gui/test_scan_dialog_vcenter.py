@@ -6,14 +6,14 @@ Network traffic goes to a closed port of 127.0.0.1 only; every wait is bounded.
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 from PySide6.QtWidgets import QCheckBox, QLineEdit, QSpinBox
 
 from discovery.storage.store import Store
-from gui.scan_dialog import ScanDialog
 from scanners.kinds import REGISTRY
+from tests.builders import free_port
+from tests.gui.conftest import shown_scan_dialog
 
 PASSWORD = "gui-vCenter-pw 7"
 
@@ -21,21 +21,7 @@ PASSWORD = "gui-vCenter-pw 7"
 @pytest.fixture
 def dialog(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr("discovery.scanning.secrets.Keychain.recall", lambda self, account: None)
-    dialog = ScanDialog(tmp_path / "estate.db", REGISTRY)
-    qtbot.addWidget(dialog)
-    dialog.show()
-    dialog.choose_kind("vcenter")
-    yield dialog
-    if dialog.worker is not None:  # never leave a scan running after a test
-        dialog.worker.cancel()
-        assert dialog.worker.wait(30)
-        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    yield from shown_scan_dialog(qtbot, tmp_path / "estate.db", "vcenter")
 
 
 def test_the_vmware_tab_comes_from_the_kinds_declared_options(dialog):
@@ -66,7 +52,7 @@ def test_no_user_or_no_password_is_a_message_and_nothing_starts(dialog):
 
 
 def test_a_refused_connection_fails_the_scan_and_the_password_is_never_stored(qtbot, dialog):
-    port = closed_port()
+    port = free_port()
     dialog.vcenter_server.setText(f"https://127.0.0.1:{port}")
     dialog.vcenter_user.setText("audit")
     dialog.vcenter_password.setText(PASSWORD)

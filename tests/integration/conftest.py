@@ -12,14 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.builders import free_port  # noqa: F401  (imported from here by the integration tests)
 from tests.integration.network import test_network  # noqa: F401  (the session-wide test network)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:

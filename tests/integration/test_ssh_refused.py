@@ -7,23 +7,16 @@ about DSA: stderr must hold only Estate Mapper's own lines.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.builders import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
-
-
-def closed_port() -> int:
-    """A loopback TCP port with no listener (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scan_ssh(db: Path, home: Path, *argv: str) -> subprocess.CompletedProcess:
@@ -35,7 +28,7 @@ def scan_ssh(db: Path, home: Path, *argv: str) -> subprocess.CompletedProcess:
 
 def test_every_host_failing_is_a_failed_scan_in_estatemap_s_own_words(tmp_path):
     db = tmp_path / "estate.db"
-    port = closed_port()
+    port = free_port()
     result = scan_ssh(db, tmp_path, "scan", "ssh", "127.0.0.1", "--port", str(port))
     assert result.returncode == 1
     assert "completed" not in result.stdout and "failed" in result.stdout
@@ -51,7 +44,7 @@ def test_library_deprecation_warnings_appear_only_with_verbose(tmp_path):
     probe = subprocess.run([sys.executable, "-W", "always", "-c", "import asyncssh"], capture_output=True,
                            text=True, timeout=60)
     result = scan_ssh(tmp_path / "estate.db", tmp_path, "-v", "scan", "ssh", "127.0.0.1", "--port",
-                      str(closed_port()))
+                      str(free_port()))
     assert "Traceback" not in result.stderr
     for line in result.stderr.splitlines():  # every line is estatemap's, or the indented source of a logged warning
         assert line.startswith(("INFO ", "WARNING ", "warning: ", "estatemap: ", "  ")) or not line.strip(), line
