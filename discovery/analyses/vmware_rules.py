@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from discovery.inventory.virtualization import script_data
 from discovery.records.model import Finding
 
 SCRIPT = "vcenter-vm"
@@ -33,8 +34,7 @@ OUTDATED_TOOLS = {
 
 
 def _vm_facts(host: dict) -> dict | None:
-    script = next((s for s in host.get("scripts") or () if s.get("id") == SCRIPT), None)
-    return script.get("data") if script and isinstance(script.get("data"), dict) else None
+    return script_data(host, SCRIPT)
 
 
 def vm_configured_os(host: dict) -> tuple[str, bool] | None:
