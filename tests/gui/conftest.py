@@ -98,3 +98,13 @@ def shown_scan_dialog(qtbot, store_path, kind: str | None = None):
         dialog.worker.cancel()
         assert dialog.worker.wait(30)
         qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
+
+
+def choose_host_watch(dialog, every_unit: str) -> None:
+    """Set the scan dialog's This host tab to watch for 1 hour, sampling every 1 `every_unit`."""
+    dialog.choose_kind("host")
+    dialog.host_watch.setChecked(True)
+    dialog.host_watch_duration.setValue(1)
+    dialog.host_watch_unit.setCurrentText("hours")
+    dialog.host_every.setValue(1)
+    dialog.host_every_unit.setCurrentText(every_unit)

@@ -14,7 +14,7 @@ from discovery.records.model import EstateError
 from discovery.storage.store import Store
 from gui.scan_dialog import ScanDialog
 from scanners.kinds import REGISTRY, make_scanner
-from tests.gui.conftest import shown_scan_dialog
+from tests.gui.conftest import choose_host_watch, shown_scan_dialog
 
 NMAP_XML = Path(__file__).resolve().parents[1] / "data" / "nmap" / "localhost-sV-O.xml"
 
@@ -83,12 +83,7 @@ def test_scan_dialog_network_scan_of_localhost_listener(qtbot, dialog, store_pat
 
 
 def test_scan_dialog_cancel_watch_keeps_host_and_ends_interrupted(qtbot, dialog, store_path):
-    dialog.choose_kind("host")
-    dialog.host_watch.setChecked(True)
-    dialog.host_watch_duration.setValue(1)
-    dialog.host_watch_unit.setCurrentText("hours")
-    dialog.host_every.setValue(1)
-    dialog.host_every_unit.setCurrentText("seconds")
+    choose_host_watch(dialog, "seconds")
     assert dialog.scanner_options() == {"watch": 3600.0, "every": 1.0}
     assert dialog.start()
     assert dialog.is_running() and not dialog.start_button.isEnabled()

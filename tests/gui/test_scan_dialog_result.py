@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gui.scan_dialog import HIGHLIGHTS, format_remaining
-from tests.gui.conftest import shown_scan_dialog
+from tests.gui.conftest import choose_host_watch, shown_scan_dialog
 
 NMAP_XML = Path(__file__).resolve().parents[1] / "data" / "nmap" / "localhost-sV-O.xml"
 
@@ -76,12 +76,7 @@ def test_format_remaining():
 
 
 def test_a_watch_scan_shows_the_time_left(qtbot, dialog):
-    dialog.choose_kind("host")
-    dialog.host_watch.setChecked(True)
-    dialog.host_watch_duration.setValue(1)
-    dialog.host_watch_unit.setCurrentText("hours")
-    dialog.host_every.setValue(1)
-    dialog.host_every_unit.setCurrentText("minutes")
+    choose_host_watch(dialog, "minutes")
     assert dialog.start()
     qtbot.waitSignal(dialog.worker.progress_changed, timeout=120_000,
                      check_params_cb=lambda done, total, message: message.startswith("sample")).wait()

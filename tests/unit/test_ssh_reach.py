@@ -269,16 +269,24 @@ def test_transform_program_path_takes_only_a_plain_path_naming_the_process(comm,
 
 # --- the transport's escalation, with the remote side replaced ------------------------------------
 
-def test_escalate_runs_each_section_on_its_own_and_gives_the_password_only_to_sudos_prompt(monkeypatch, tmp_path):
-    import asyncio
+def sudo_engine(tmp_path, password: str):
+    """(the SSH engine, the state of its one host svc@db01) for a sudo scan given `password`."""
     import queue
 
     from scanners import ssh_host
 
-    scanner = SshHostScanner(["svc@db01"], sudo=True, sudo_password="Pw-1", known_hosts=tmp_path / "kh",
+    scanner = SshHostScanner(["svc@db01"], sudo=True, sudo_password=password, known_hosts=tmp_path / "kh",
                              accept_new=True)
-    engine = ssh_host._Engine(scanner, queue.Queue())
-    state = ssh_host._HostState(scanner.hosts[0], scanner.routes["svc@db01"])
+    return ssh_host._Engine(scanner, queue.Queue()), ssh_host._HostState(scanner.hosts[0],
+                                                                           scanner.routes["svc@db01"])
+
+
+def test_escalate_runs_each_section_on_its_own_and_gives_the_password_only_to_sudos_prompt(monkeypatch, tmp_path):
+    import asyncio
+
+    from scanners import ssh_host
+
+    engine, state = sudo_engine(tmp_path, "Pw-1")
     calls = []
 
     async def fake_command(conn, script):  # sudo -n: grep is not allowed at all, ss wants the password
@@ -305,14 +313,10 @@ def test_escalate_runs_each_section_on_its_own_and_gives_the_password_only_to_su
 
 def test_escalate_stops_offering_a_password_sudo_refused(monkeypatch, tmp_path):
     import asyncio
-    import queue
 
     from scanners import ssh_host
 
-    scanner = SshHostScanner(["svc@db01"], sudo=True, sudo_password="wrong", known_hosts=tmp_path / "kh",
-                             accept_new=True)
-    engine = ssh_host._Engine(scanner, queue.Queue())
-    state = ssh_host._HostState(scanner.hosts[0], scanner.routes["svc@db01"])
+    engine, state = sudo_engine(tmp_path, "wrong")
     offered = []
 
     async def fake_command(conn, script):
